@@ -1,0 +1,243 @@
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { AccessKey, CredentialStore } from '../credentials';
+
+export type Handler = (event: Buffer, context: FcContext) => Promise<unknown>;
+
+export interface FcLogger {
+  debug(...args: unknown[]): void;
+  info(...args: unknown[]): void;
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+}
+
+/** The context FC's Node.js runtime passes a handler. */
+export interface FcContext {
+  requestId: string;
+  credentials: Required<AccessKey>;
+  function: { name: string; handler: string; memory: number; timeout: number };
+  service: { name: string };
+  region: string;
+  accountId: string;
+  logger: FcLogger;
+}
+
+export interface LocalFunction {
+  name: string;
+  /** a .ts/.js module exporting the handler, or a bundle folder/file (CommonJS) */
+  entry: string;
+  handler?: string;
+  region?: string;
+  memorySize?: number;
+  timeoutSeconds?: number;
+  env?: Record<string, string>;
+  maxAsyncRetryAttempts?: number;
+}
+
+export interface LogLine {
+  function: string;
+  requestId: string;
+  level: string;
+  message: string;
+}
+
+export interface Invocation {
+  function: string;
+  requestId: string;
+  attempt: number;
+  async: boolean;
+  ok: boolean;
+  error?: string;
+  result?: unknown;
+  durationMs: number;
+}
+
+export interface FcOptions {
+  credentials: CredentialStore;
+  /** backoff before async retry n is `retryBaseMs * 2^(n-1)` (FC waits seconds to minutes) */
+  retryBaseMs?: number;
+  asyncConcurrency?: number;
+  echoLogs?: boolean;
+  /** extra environment for every function (endpoints of the stand-ins) */
+  env?: Record<string, string>;
+}
+
+interface QueuedEvent {
+  fn: string;
+  payload: Buffer;
+  attempt: number;
+  notBefore: number;
+  eventId: string;
+}
+
+const format = (args: unknown[]): string =>
+  args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.stack ?? a.message : JSON.stringify(a))).join(' ');
+
+/**
+ * Runs function code as FC's nodejs20 runtime does, synchronously or through an
+ * asynchronous-invocation queue with FC's retry-on-throw semantics.
+ */
+export class FcStandIn {
+  readonly functions = new Map<string, LocalFunction>();
+  readonly logs: LogLine[] = [];
+  readonly invocations: Invocation[] = [];
+  readonly failedEvents: { function: string; payload: Buffer; error: string; attempts: number }[] = [];
+  private readonly handlers = new Map<string, Promise<Handler>>();
+  private readonly stsKeys = new Map<string, Required<AccessKey>>();
+  private readonly queue: QueuedEvent[] = [];
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(private readonly options: FcOptions) {}
+
+  register(fn: LocalFunction): void {
+    this.functions.set(fn.name, fn);
+    this.handlers.delete(fn.name);
+  }
+
+  /** STS keys of the function's role; `rotate` issues new ones as FC does over time. */
+  credentialsFor(name: string, rotate = false): Required<AccessKey> {
+    let key = this.stsKeys.get(name);
+    if (!key || rotate) {
+      key = this.options.credentials.issueSts();
+      this.stsKeys.set(name, key);
+    }
+    return key;
+  }
+
+  private loadHandler(fn: LocalFunction): Promise<Handler> {
+    let loaded = this.handlers.get(fn.name);
+    if (!loaded) {
+      loaded = (async () => {
+        const [file, exportName] = resolveEntry(fn);
+        const mod = /\.c?js$/.test(file) && !file.endsWith('.mjs')
+          ? createRequire(import.meta.url)(file)
+          : await import(pathToFileURL(file).href);
+        const handler = mod[exportName] ?? mod.default?.[exportName];
+        if (typeof handler !== 'function') throw new Error(`${file} does not export ${exportName}`);
+        return handler as Handler;
+      })();
+      this.handlers.set(fn.name, loaded);
+    }
+    return loaded;
+  }
+
+  /** Synchronous invocation: the handler's result, or its error thrown. */
+  async invoke(name: string, payload: Buffer | string, attempt = 0, async = false): Promise<unknown> {
+    const fn = this.functions.get(name);
+    if (!fn) throw new Error(`FC stand-in: no function ${name}`);
+    const handler = await this.loadHandler(fn);
+    const requestId = randomUUID();
+    const lines = this.logs;
+    const echo = this.options.echoLogs;
+    const log = (level: string) => (...args: unknown[]) => {
+      const message = format(args);
+      lines.push({ function: name, requestId, level, message });
+      if (echo) process.stdout.write(`${message}\n`);
+    };
+    const timeoutSeconds = fn.timeoutSeconds ?? 60;
+    const context: FcContext = {
+      requestId,
+      credentials: this.credentialsFor(name),
+      function: { name, handler: fn.handler ?? 'index.handler', memory: fn.memorySize ?? 128, timeout: timeoutSeconds },
+      service: { name: 'default' },
+      region: fn.region ?? 'cn-beijing',
+      accountId: this.options.credentials.accountId,
+      logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
+    };
+    Object.assign(process.env, this.options.env, fn.env, { FC_FUNCTION_NAME: name, FC_REGION: context.region, FC_ACCOUNT_ID: context.accountId });
+    const started = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const result = await Promise.race([
+        handler(Buffer.isBuffer(payload) ? payload : Buffer.from(payload), context),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`Function timed out after ${timeoutSeconds} seconds`)), timeoutSeconds * 1000);
+        }),
+      ]);
+      this.invocations.push({ function: name, requestId, attempt, async, ok: true, result, durationMs: Date.now() - started });
+      return result;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.invocations.push({ function: name, requestId, attempt, async, ok: false, error: message, durationMs: Date.now() - started });
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Asynchronous invocation, as an OSS trigger makes: queued, retried on throw. */
+  invokeAsync(name: string, payload: Buffer | string): string {
+    if (!this.functions.has(name)) throw new Error(`FC stand-in: no function ${name}`);
+    const eventId = randomUUID();
+    this.queue.push({ fn: name, payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload), attempt: 0, notBefore: Date.now(), eventId });
+    this.pump();
+    return eventId;
+  }
+
+  private pump(): void {
+    if (this.stopped) return;
+    const limit = this.options.asyncConcurrency ?? 10;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.inFlight < limit) {
+      const now = Date.now();
+      const i = this.queue.findIndex((e) => e.notBefore <= now);
+      if (i < 0) break;
+      const [event] = this.queue.splice(i, 1);
+      this.inFlight += 1;
+      void this.run(event!).finally(() => {
+        this.inFlight -= 1;
+        this.pump();
+      });
+    }
+    if (this.queue.length && this.inFlight < limit) {
+      const next = Math.min(...this.queue.map((e) => e.notBefore));
+      this.timer = setTimeout(() => this.pump(), Math.max(1, next - Date.now()));
+    }
+    if (!this.queue.length && this.inFlight === 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private async run(event: QueuedEvent): Promise<void> {
+    try {
+      await this.invoke(event.fn, event.payload, event.attempt, true);
+    } catch (err) {
+      const fn = this.functions.get(event.fn)!;
+      const max = fn.maxAsyncRetryAttempts ?? 3;
+      if (event.attempt < max) {
+        const base = this.options.retryBaseMs ?? 50;
+        this.queue.push({ ...event, attempt: event.attempt + 1, notBefore: Date.now() + base * 2 ** event.attempt });
+      } else {
+        this.failedEvents.push({ function: event.fn, payload: event.payload, error: err instanceof Error ? err.message : String(err), attempts: event.attempt + 1 });
+      }
+    }
+  }
+
+  /** Resolve when the async queue is empty and nothing runs. */
+  drain(): Promise<void> {
+    if (!this.queue.length && this.inFlight === 0) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.queue.length = 0;
+  }
+}
+
+/** `dist/import-image` + `index.handler` → [dist/import-image/index.js, 'handler']. */
+function resolveEntry(fn: LocalFunction): [string, string] {
+  const [moduleName, exportName] = (fn.handler ?? 'index.handler').split('.') as [string, string];
+  let file = isAbsolute(fn.entry) ? fn.entry : resolve(fn.entry);
+  if (!/\.(c|m)?(j|t)s$/.test(file)) file = resolve(file, `${moduleName}.js`);
+  return [file, exportName ?? 'handler'];
+}

@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+
+/** What the FC stand-in needs from one `fc3` resource of s.yaml. */
+export interface FunctionSpec {
+  resource: string;
+  functionName: string;
+  region: string;
+  runtime: string;
+  code: string;
+  handler: string;
+  memorySize: number;
+  timeoutSeconds: number;
+  environmentVariables: Record<string, string>;
+  maxAsyncRetryAttempts: number;
+  ossTriggers: OssTriggerSpec[];
+  timerTriggers: { name: string; cronExpression: string; payload?: string; enable: boolean }[];
+}
+
+export interface OssTriggerSpec {
+  name: string;
+  bucket: string;
+  region: string;
+  events: string[];
+  prefix?: string;
+  suffix?: string;
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+/** Resolve `${vars.x}` and `${config('AccountID')}` the way Serverless Devs renders them. */
+export function renderTemplate(doc: Json, vars: Record<string, Json>, config: Record<string, string>): Json {
+  const render = (s: string): Json => {
+    const whole = /^\$\{\s*vars\.([\w-]+)\s*\}$/.exec(s);
+    if (whole) return vars[whole[1]!] ?? '';
+    return s
+      .replace(/\$\{\s*vars\.([\w-]+)\s*\}/g, (_, k: string) => String(vars[k] ?? ''))
+      .replace(/\$\{\s*config\(\s*'(\w+)'\s*\)\s*\}/g, (_, k: string) => config[k] ?? '')
+      .replace(/\$\{\s*env\(\s*'(\w+)'\s*(?:,\s*'([^']*)'\s*)?\)\s*\}/g, (_, k: string, d?: string) => process.env[k] ?? d ?? '');
+  };
+  const walk = (v: Json): Json => {
+    if (typeof v === 'string') return render(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return walk(doc);
+}
+
+export function loadSYaml(path: string, config: Record<string, string> = {}): FunctionSpec[] {
+  const raw = parse(readFileSync(path, 'utf8')) as { vars?: Record<string, Json>; resources?: Record<string, Json> };
+  const vars = (renderTemplate((raw.vars ?? {}) as Json, {}, config) ?? {}) as Record<string, Json>;
+  const resources = renderTemplate((raw.resources ?? {}) as Json, vars, config) as Record<string, { component?: string; props?: Record<string, unknown> }>;
+  const specs: FunctionSpec[] = [];
+  for (const [resource, def] of Object.entries(resources)) {
+    if (def.component !== 'fc3' || !def.props) continue;
+    const p = def.props as Record<string, any>;
+    const triggers = (p.triggers ?? []) as Record<string, any>[];
+    specs.push({
+      resource,
+      functionName: String(p.functionName ?? resource),
+      region: String(p.region),
+      runtime: String(p.runtime),
+      code: String(p.code),
+      handler: String(p.handler),
+      memorySize: Number(p.memorySize ?? 128),
+      timeoutSeconds: Number(p.timeout ?? 3),
+      environmentVariables: Object.fromEntries(Object.entries((p.environmentVariables ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)])),
+      maxAsyncRetryAttempts: Number(p.asyncInvokeConfig?.maxAsyncRetryAttempts ?? 3),
+      ossTriggers: triggers
+        .filter((t) => t.triggerType === 'oss')
+        .map((t) => {
+          const arn = /^acs:oss:([^:]+):[^:]*:(.+)$/.exec(String(t.sourceArn));
+          if (!arn) throw new Error(`s.yaml ${resource}: trigger ${t.triggerName} has an invalid sourceArn ${t.sourceArn}`);
+          return {
+            name: String(t.triggerName),
+            region: arn[1]!,
+            bucket: arn[2]!,
+            events: (t.triggerConfig?.events ?? []).map(String),
+            prefix: t.triggerConfig?.filter?.key?.prefix || undefined,
+            suffix: t.triggerConfig?.filter?.key?.suffix || undefined,
+          };
+        }),
+      timerTriggers: triggers
+        .filter((t) => t.triggerType === 'timer')
+        .map((t) => ({
+          name: String(t.triggerName),
+          cronExpression: String(t.triggerConfig?.cronExpression ?? ''),
+          payload: t.triggerConfig?.payload,
+          enable: t.triggerConfig?.enable !== false,
+        })),
+    });
+  }
+  return specs;
+}

@@ -1,0 +1,149 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CredentialStore, type AccessKey } from './credentials';
+import { EnsStandIn, type EnsOptions } from './ens/server';
+import { FcStandIn } from './fc/runtime';
+import { loadSYaml, type FunctionSpec } from './fc/s-yaml';
+import { OssStandIn } from './oss/server';
+
+export { CredentialStore } from './credentials';
+export type { AccessKey } from './credentials';
+export { OssStandIn } from './oss/server';
+export { EnsStandIn } from './ens/server';
+export { FcStandIn } from './fc/runtime';
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Fixed ports `npm start` uses (documented in the README). */
+export const DEFAULT_PORTS = { oss: 9100, ens: 9101, fc: 9102 } as const;
+
+export interface LocalStackOptions {
+  ports?: { oss?: number; ens?: number; fc?: number };
+  /** Buckets to create; the s.yaml trigger's bucket is always created. */
+  buckets?: { name: string; region?: string }[];
+  dataDir?: string;
+  /** s.yaml whose fc3 functions and OSS triggers are wired up; `false` wires nothing. */
+  sYaml?: string | false;
+  /** Run each function from its TypeScript source (default) or its built bundle in dist/. */
+  functionCode?: 'source' | 'bundle';
+  /** Extra environment for every function (IMPORTER_* settings). */
+  functionEnv?: Record<string, string>;
+  /** Override the async retry count of every function. */
+  maxAsyncRetryAttempts?: number;
+  retryBaseMs?: number;
+  asyncConcurrency?: number;
+  echoLogs?: boolean;
+  eventKeyEncoding?: 'raw' | 'url';
+  ens?: Pick<EnsOptions, 'schedule' | 'allowedPlatforms' | 'rateLimits'>;
+  accountId?: string;
+  /** Fix the long-term key (npm start prints it; a test may want a known one). */
+  rootKey?: AccessKey;
+}
+
+export interface LocalStack {
+  accountId: string;
+  /** The long-term key an operator's tools use against the stack. */
+  credentials: AccessKey;
+  region: string;
+  /** The bucket s.yaml's OSS trigger watches (or the first created). */
+  bucket: string;
+  functions: FunctionSpec[];
+  oss: OssStandIn;
+  ens: EnsStandIn;
+  fc: FcStandIn;
+  endpoints: { oss: string; ens: string };
+  /** Every secret the stack knows, for asserting none leaks into a log. */
+  secrets(): string[];
+  /** Wait until every queued asynchronous invocation has run. */
+  settle(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Where the FC stand-in finds a function: its source in dev, else the bundle s.yaml names. */
+function functionEntry(spec: FunctionSpec, code: 'source' | 'bundle'): string {
+  const bundle = resolve(PROJECT_ROOT, spec.code);
+  if (code === 'bundle') return bundle;
+  const name = spec.code.replace(/\/+$/, '').split('/').pop()!;
+  const source = resolve(PROJECT_ROOT, 'functions', name, 'index.ts');
+  return existsSync(source) ? source : bundle;
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const credentials = new CredentialStore(options.accountId, options.rootKey);
+  const sYamlPath = options.sYaml === false ? undefined : (options.sYaml ?? resolve(PROJECT_ROOT, 's.yaml'));
+  const functions = sYamlPath ? loadSYaml(sYamlPath, { AccountID: credentials.accountId }) : [];
+
+  const buckets = [...(options.buckets ?? [])];
+  for (const f of functions) {
+    for (const t of f.ossTriggers) {
+      if (!buckets.some((b) => b.name === t.bucket)) buckets.push({ name: t.bucket, region: t.region });
+    }
+  }
+  if (!buckets.length) buckets.push({ name: 'ens-images', region: 'cn-beijing' });
+
+  const oss = await new OssStandIn({
+    credentials,
+    port: options.ports?.oss,
+    dataDir: options.dataDir,
+    buckets,
+    eventKeyEncoding: options.eventKeyEncoding,
+  }).start();
+  const ens = await new EnsStandIn({
+    credentials,
+    port: options.ports?.ens,
+    objectExists: (region, bucket, key) => {
+      const b = oss.buckets.get(bucket);
+      return !!b && b.region === region && b.objects.has(key);
+    },
+    ...options.ens,
+  }).start();
+  const fc = new FcStandIn({
+    credentials,
+    retryBaseMs: options.retryBaseMs,
+    asyncConcurrency: options.asyncConcurrency,
+    echoLogs: options.echoLogs,
+    env: { OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...options.functionEnv },
+  });
+  for (const spec of functions) {
+    fc.register({
+      name: spec.functionName,
+      entry: functionEntry(spec, options.functionCode ?? 'source'),
+      handler: spec.handler,
+      region: spec.region,
+      memorySize: spec.memorySize,
+      timeoutSeconds: spec.timeoutSeconds,
+      // s.yaml's endpoints are the cloud's; the stand-ins' come after and win.
+      env: { ...spec.environmentVariables, OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...options.functionEnv },
+      maxAsyncRetryAttempts: options.maxAsyncRetryAttempts ?? spec.maxAsyncRetryAttempts,
+    });
+    for (const t of spec.ossTriggers) {
+      oss.subscribe({
+        name: t.name,
+        bucket: t.bucket,
+        events: t.events,
+        prefix: t.prefix,
+        suffix: t.suffix,
+        deliver: (payload) => fc.invokeAsync(spec.functionName, payload),
+      });
+    }
+  }
+
+  return {
+    accountId: credentials.accountId,
+    credentials: credentials.rootKey,
+    region: buckets[0]!.region ?? 'cn-beijing',
+    bucket: buckets.find((b) => functions.some((f) => f.ossTriggers.some((t) => t.bucket === b.name)))?.name ?? buckets[0]!.name,
+    functions,
+    oss,
+    ens,
+    fc,
+    endpoints: { oss: oss.endpoint, ens: ens.endpoint },
+    secrets: () => credentials.secrets(),
+    settle: () => fc.drain(),
+    stop: async () => {
+      fc.stop();
+      await Promise.all([oss.stop(), ens.stop()]);
+    },
+  };
+}
