@@ -98,12 +98,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     },
     ...options.ens,
   }).start();
+  // From source, the function's folder has no importer.yaml beside it: point at the project's.
+  const functionEnv = {
+    ...(options.functionCode !== 'bundle' ? { IMPORTER_RULES: resolve(PROJECT_ROOT, 'importer.yaml') } : {}),
+    ...options.functionEnv,
+  };
   const fc = new FcStandIn({
     credentials,
     retryBaseMs: options.retryBaseMs,
     asyncConcurrency: options.asyncConcurrency,
     echoLogs: options.echoLogs,
-    env: { OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...options.functionEnv },
+    env: { OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...functionEnv },
   });
   for (const spec of functions) {
     fc.register({
@@ -114,7 +119,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       memorySize: spec.memorySize,
       timeoutSeconds: spec.timeoutSeconds,
       // s.yaml's endpoints are the cloud's; the stand-ins' come after and win.
-      env: { ...spec.environmentVariables, OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...options.functionEnv },
+      env: { ...spec.environmentVariables, OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...functionEnv },
       maxAsyncRetryAttempts: options.maxAsyncRetryAttempts ?? spec.maxAsyncRetryAttempts,
     });
     for (const t of spec.ossTriggers) {
@@ -129,11 +134,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
   }
 
+  const main = buckets.find((b) => functions.some((f) => f.ossTriggers.some((t) => t.bucket === b.name))) ?? buckets[0]!;
   return {
     accountId: credentials.accountId,
     credentials: credentials.rootKey,
-    region: buckets[0]!.region ?? 'cn-beijing',
-    bucket: buckets.find((b) => functions.some((f) => f.ossTriggers.some((t) => t.bucket === b.name)))?.name ?? buckets[0]!.name,
+    region: main.region ?? 'cn-beijing',
+    bucket: main.name,
     functions,
     oss,
     ens,

@@ -5,11 +5,11 @@ import type { AccessKey, LocalStack } from '../../local/index';
 /** ali-oss pointed at the stand-in, exactly as an operator's script would build it. */
 export function ossClient(
   stack: LocalStack,
-  opts: { v4?: boolean; key?: AccessKey; bucket?: string } = {},
+  opts: { v4?: boolean; key?: AccessKey; bucket?: string; region?: string } = {},
 ): any {
   const key = opts.key ?? stack.credentials;
   return new OSS({
-    region: `oss-${stack.region}`,
+    region: `oss-${opts.region ?? stack.region}`,
     bucket: opts.bucket ?? stack.bucket,
     endpoint: stack.endpoints.oss,
     accessKeyId: key.accessKeyId,

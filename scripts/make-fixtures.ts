@@ -1,0 +1,49 @@
+// Makes the qcow2 fixtures the tests use, with the real qemu-img (Debian: qemu-utils).
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const FIXTURE_DIR = join(root, 'test/fixtures/generated');
+const STAMP = join(FIXTURE_DIR, '.complete-v1');
+
+function qemuImg(args: string[], cwd: string): void {
+  execFileSync('qemu-img', args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+export function makeFixtures(): string {
+  if (existsSync(STAMP)) return FIXTURE_DIR;
+  try {
+    execFileSync('qemu-img', ['--version'], { stdio: 'ignore' });
+  } catch {
+    console.error('qemu-img is missing: install it with `apt-get install -y qemu-utils` (.ci/run does this).');
+    process.exit(1);
+  }
+  const tmp = `${FIXTURE_DIR}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  qemuImg(['create', '-q', '-f', 'qcow2', 'v3.qcow2', '1G'], tmp);
+  qemuImg(['create', '-q', '-f', 'qcow2', '-o', 'compat=0.10', 'v2.qcow2', '1G'], tmp);
+  qemuImg(['create', '-q', '-f', 'qcow2', '-b', 'v3.qcow2', '-F', 'qcow2', 'backing-file.qcow2'], tmp);
+  qemuImg(['create', '-q', '-f', 'qcow2', '-o', 'data_file=external.raw', 'data-file.qcow2', '64M'], tmp);
+  rmSync(join(tmp, 'external.raw'));
+  qemuImg(['create', '-q', '-f', 'qcow2', '--object', 'secret,id=sec0,data=fixture-secret', '-o', 'encrypt.format=luks,encrypt.key-secret=sec0', 'luks.qcow2', '64M'], tmp);
+  qemuImg(['create', '-q', '-f', 'qcow2', 'huge.qcow2', '4T'], tmp);
+  qemuImg(['create', '-q', '-f', 'raw', 'raw-disk.qcow2', '1M'], tmp);
+  // A raw disk that is not all zeros: an MBR boot signature, as a real raw disk has.
+  const raw = readFileSync(join(tmp, 'raw-disk.qcow2'));
+  raw[510] = 0x55;
+  raw[511] = 0xaa;
+  writeFileSync(join(tmp, 'raw-disk.qcow2'), raw);
+  writeFileSync(join(tmp, 'truncated.qcow2'), readFileSync(join(tmp, 'v3.qcow2')).subarray(0, 48));
+  writeFileSync(join(tmp, 'empty.qcow2'), Buffer.alloc(0));
+  writeFileSync(join(tmp, '.complete-v1'), new Date().toISOString());
+  rmSync(FIXTURE_DIR, { recursive: true, force: true });
+  renameSync(tmp, FIXTURE_DIR);
+  return FIXTURE_DIR;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  console.log(`qcow2 fixtures in ${makeFixtures()}`);
+}

@@ -1,0 +1,100 @@
+import RPCClient from '@alicloud/pop-core';
+import { redact } from '../redact';
+
+/** The only file that talks to ENS: @alicloud/pop-core with errors made safe and classified. */
+
+export interface Credentials {
+  accessKeyId: string;
+  accessKeySecret: string;
+  securityToken?: string;
+}
+
+export class EnsCallError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly transient: boolean,
+    readonly requestId?: string,
+  ) {
+    super(message);
+    this.name = 'EnsCallError';
+  }
+}
+
+const PERMANENT = /^(InvalidParameter|MissingParameter|NoPermission|Forbidden|InvalidAccessKeyId|SignatureDoesNotMatch|IncompleteSignature|InvalidAction|UnsupportedOperation|OperationDenied|InvalidImageName)/;
+
+/** Turn whatever pop-core threw into an EnsCallError whose message holds no secret. */
+export function classifyEnsError(err: unknown, secrets: readonly (string | undefined)[]): EnsCallError {
+  if (err instanceof EnsCallError) return err;
+  const e = (err ?? {}) as { code?: unknown; name?: unknown; message?: unknown; data?: { RequestId?: string; Message?: string } };
+  const message = redact(String(e.data?.Message ?? e.message ?? err), secrets).replace(/, URL: \S+/, '');
+  if (typeof e.code === 'string' && e.data) {
+    return new EnsCallError(e.code, message, !PERMANENT.test(e.code), e.data.RequestId);
+  }
+  if (e.name === 'SyntaxError') return new EnsCallError('NonJsonResponse', 'ENS answered with a body that is not JSON (a gateway error page)', true);
+  if (e.name === 'RequestTimeoutError') return new EnsCallError('RequestTimeout', message, true);
+  const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'NetworkError';
+  return new EnsCallError(code, message, true);
+}
+
+export interface ImportResult {
+  imageId: string;
+  requestId: string;
+}
+
+export interface SelfImage {
+  ImageId: string;
+  ImageName: string;
+  Status: string;
+  CreationTime?: string;
+}
+
+export interface EnsApi {
+  importImage(params: Record<string, string>, timeoutMs: number): Promise<ImportResult>;
+  describeSelfImages(query: { ImageId?: string; ImageName?: string; PageNumber?: number; PageSize?: number }, timeoutMs: number): Promise<{ images: SelfImage[]; totalCount: number; requestId: string }>;
+}
+
+const clients = new Map<string, RPCClient>();
+
+/** One pop-core client per endpoint and key: it keeps its keep-alive agent across invocations. */
+function clientFor(endpoint: string, credentials: Credentials): RPCClient {
+  const cacheKey = `${endpoint}|${credentials.accessKeyId}|${credentials.securityToken ?? ''}`;
+  let client = clients.get(cacheKey);
+  if (!client) {
+    if (clients.size > 8) clients.clear();
+    client = new RPCClient({
+      endpoint,
+      apiVersion: '2017-11-10',
+      accessKeyId: credentials.accessKeyId,
+      accessKeySecret: credentials.accessKeySecret,
+      ...(credentials.securityToken ? { securityToken: credentials.securityToken } : {}),
+      // ENS success bodies carry "Code": 0, which pop-core would otherwise treat as an error.
+      codes: [0, '0'],
+    } as RPCClient.Config);
+    clients.set(cacheKey, client);
+  }
+  return client;
+}
+
+export function createEnsApi(endpoint: string, credentials: Credentials): EnsApi {
+  const client = clientFor(endpoint, credentials);
+  const secrets = [credentials.accessKeySecret, credentials.securityToken, credentials.accessKeyId];
+  const call = async <T>(action: string, params: Record<string, unknown>, timeoutMs: number): Promise<T> => {
+    try {
+      return (await client.request(action, params, { method: 'POST', timeout: Math.max(1, Math.floor(timeoutMs)) })) as T;
+    } catch (err) {
+      throw classifyEnsError(err, secrets);
+    }
+  };
+  return {
+    async importImage(params, timeoutMs) {
+      const body = await call<{ ImageId?: string; RequestId?: string }>('ImportImage', params, timeoutMs);
+      if (!body.ImageId) throw new EnsCallError('EmptyResponse', 'ImportImage answered without an ImageId', true, body.RequestId);
+      return { imageId: body.ImageId, requestId: body.RequestId ?? '' };
+    },
+    async describeSelfImages(query, timeoutMs) {
+      const body = await call<{ Images?: { Image?: SelfImage[] }; TotalCount?: number; RequestId?: string }>('DescribeSelfImages', query, timeoutMs);
+      return { images: body.Images?.Image ?? [], totalCount: body.TotalCount ?? 0, requestId: body.RequestId ?? '' };
+    },
+  };
+}

@@ -1,0 +1,169 @@
+import OSS from 'ali-oss';
+import { redact } from '../redact';
+import type { Credentials } from './ens';
+
+/** The only file that talks to OSS: a few object operations over ali-oss. */
+
+export interface HeadRead {
+  etag: string;
+  /** total object size */
+  size: number;
+  /** raw user metadata (lower-case names, values as received) */
+  meta: Record<string, string>;
+  tagCount: number;
+  lastModified?: string;
+  bytes: Buffer;
+}
+
+export class OssCallError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+    readonly transient: boolean,
+  ) {
+    super(message);
+    this.name = 'OssCallError';
+  }
+}
+
+export interface ObjectStore {
+  bucket: string;
+  /** One ranged GET of the first `bytes` bytes; undefined when the object does not exist. */
+  readHead(key: string, bytes: number): Promise<HeadRead | undefined>;
+  getTags(key: string): Promise<Record<string, string> | undefined>;
+  /** false when the object is gone */
+  putTags(key: string, tags: Record<string, string>): Promise<boolean>;
+  /** Create-if-absent (x-oss-forbid-overwrite); false when the key exists. */
+  createIfAbsent(key: string, body: string): Promise<boolean>;
+  getText(key: string): Promise<string | undefined>;
+  putText(key: string, body: string): Promise<void>;
+  delete(key: string): Promise<void>;
+}
+
+interface OssClientLike {
+  get(name: string, options?: object): Promise<{ content: Buffer; res: { status: number; headers: Record<string, string> } }>;
+  put(name: string, body: Buffer, options?: object): Promise<unknown>;
+  delete(name: string, options?: object): Promise<unknown>;
+  getObjectTagging(name: string, options?: object): Promise<{ tag: Record<string, string> }>;
+  putObjectTagging(name: string, tag: Record<string, string>, options?: object): Promise<unknown>;
+}
+
+const clients = new Map<string, OssClientLike>();
+
+export interface OssTarget {
+  region: string;
+  bucket: string;
+  /** e.g. the local stack's `http://127.0.0.1:9100`; unset: the region's internal endpoint */
+  endpoint?: string;
+  credentials: Credentials;
+  timeoutMs?: number;
+}
+
+function clientFor(t: OssTarget): OssClientLike {
+  const cacheKey = `${t.endpoint ?? ''}|${t.region}|${t.bucket}|${t.credentials.accessKeyId}|${t.credentials.securityToken ?? ''}`;
+  let client = clients.get(cacheKey);
+  if (!client) {
+    if (clients.size > 16) clients.clear();
+    client = new OSS({
+      region: `oss-${t.region}`,
+      bucket: t.bucket,
+      ...(t.endpoint ? { endpoint: t.endpoint } : { internal: true, secure: true }),
+      accessKeyId: t.credentials.accessKeyId,
+      accessKeySecret: t.credentials.accessKeySecret,
+      ...(t.credentials.securityToken
+        ? // keys come fresh with each invocation; the interval only silences ali-oss's warning
+          { stsToken: t.credentials.securityToken, refreshSTSTokenInterval: 3_600_000 }
+        : {}),
+      timeout: t.timeoutMs ?? 30_000,
+    } as OSS.Options) as unknown as OssClientLike;
+    clients.set(cacheKey, client);
+  }
+  return client;
+}
+
+const isNotFound = (err: unknown): boolean => {
+  const e = err as { code?: string; status?: number };
+  return e?.code === 'NoSuchKey' || e?.status === 404;
+};
+
+export function toOssError(err: unknown, secrets: readonly (string | undefined)[]): OssCallError {
+  const e = (err ?? {}) as { code?: unknown; status?: unknown; name?: unknown; message?: unknown };
+  const status = typeof e.status === 'number' ? e.status : -1;
+  const code = typeof e.code === 'string' && e.code ? e.code : typeof e.name === 'string' ? e.name : 'OssError';
+  // Network failures (-1), timeouts (-2), 5xx and throttling are worth another try.
+  const transient = status < 0 || status >= 500 || status === 429 || /Timeout|ECONNRESET|socket hang up/i.test(`${code} ${e.message}`);
+  return new OssCallError(code, redact(String(e.message ?? err), secrets).split('\n')[0]!, status, transient);
+}
+
+export function createObjectStore(t: OssTarget): ObjectStore {
+  const client = clientFor(t);
+  const secrets = [t.credentials.accessKeySecret, t.credentials.securityToken];
+  const wrap = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toOssError(err, secrets);
+    }
+  };
+  return {
+    bucket: t.bucket,
+    async readHead(key, bytes) {
+      try {
+        const r = await client.get(key, { headers: { Range: `bytes=0-${bytes - 1}` } });
+        const h = r.res.headers;
+        const range = /\/(\d+)$/.exec(h['content-range'] ?? '');
+        const meta: Record<string, string> = {};
+        for (const [k, v] of Object.entries(h)) if (k.startsWith('x-oss-meta-')) meta[k.slice(11)] = String(v);
+        return {
+          etag: String(h.etag ?? '').replace(/"/g, '').toUpperCase(),
+          size: range ? Number(range[1]) : r.content.length,
+          meta,
+          tagCount: Number(h['x-oss-tagging-count'] ?? 0),
+          lastModified: h['last-modified'],
+          // never keep more than asked for, whatever the server sent
+          bytes: r.content.subarray(0, bytes),
+        };
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw toOssError(err, secrets);
+      }
+    },
+    async getTags(key) {
+      try {
+        return (await client.getObjectTagging(key)).tag;
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw toOssError(err, secrets);
+      }
+    },
+    async putTags(key, tags) {
+      try {
+        await client.putObjectTagging(key, tags);
+        return true;
+      } catch (err) {
+        if (isNotFound(err)) return false;
+        throw toOssError(err, secrets);
+      }
+    },
+    async createIfAbsent(key, body) {
+      try {
+        await client.put(key, Buffer.from(body), { headers: { 'x-oss-forbid-overwrite': 'true', 'Content-Type': 'application/json' } });
+        return true;
+      } catch (err) {
+        if ((err as { code?: string }).code === 'FileAlreadyExists') return false;
+        throw toOssError(err, secrets);
+      }
+    },
+    async getText(key) {
+      try {
+        return (await client.get(key)).content.toString('utf8');
+      } catch (err) {
+        if (isNotFound(err)) return undefined;
+        throw toOssError(err, secrets);
+      }
+    },
+    putText: (key, body) => wrap(async () => void (await client.put(key, Buffer.from(body), { headers: { 'Content-Type': 'application/json' } }))),
+    delete: (key) => wrap(async () => void (await client.delete(key))),
+  };
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+/** The OSS event an FC OSS trigger delivers: `{"events": [...]}`. */
+
+export const IMPORTABLE_EVENTS = [
+  'ObjectCreated:PutObject',
+  'ObjectCreated:PostObject',
+  'ObjectCreated:CopyObject',
+  'ObjectCreated:CompleteMultipartUpload',
+] as const;
+
+const ossEventSchema = z.object({
+  eventName: z.string().min(1),
+  eventSource: z.literal('acs:oss'),
+  eventTime: z.string().optional(),
+  region: z.string().min(1),
+  oss: z.object({
+    bucket: z.object({ name: z.string().min(1), arn: z.string().optional() }),
+    object: z.object({
+      key: z.string().min(1),
+      size: z.number().nonnegative().optional(),
+      eTag: z.string().optional(),
+      deltaSize: z.number().optional(),
+      objectMeta: z.object({ userMeta: z.record(z.string(), z.unknown()).optional() }).passthrough().optional(),
+    }),
+  }),
+  responseElements: z.object({ requestId: z.string().optional() }).passthrough().optional(),
+  userIdentity: z.object({ principalId: z.string().optional() }).passthrough().optional(),
+});
+
+const payloadSchema = z.object({ events: z.array(z.unknown()).min(1) });
+
+/** One object event, as the pipeline uses it. */
+export interface ObjectEvent {
+  eventName: string;
+  eventTime?: string;
+  region: string;
+  bucket: string;
+  key: string;
+  size?: number;
+  /** upper-case, no quotes */
+  etag?: string;
+  requestId?: string;
+}
+
+export type EventEntry = { ok: true; event: ObjectEvent } | { ok: false; reason: string; raw: unknown };
+
+export type ParsedPayload = { ok: true; entries: EventEntry[] } | { ok: false; reason: string };
+
+export const normalizeEtag = (etag: string | undefined): string | undefined =>
+  etag ? etag.replace(/"/g, '').trim().toUpperCase() : undefined;
+
+const describeIssues = (e: z.ZodError): string =>
+  e.issues.map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ');
+
+/** Accept a Buffer, a string or an object; each entry of `events` is checked on its own. */
+export function parseEventPayload(input: unknown): ParsedPayload {
+  let doc: unknown = input;
+  if (Buffer.isBuffer(input) || input instanceof Uint8Array) doc = Buffer.from(input).toString('utf8');
+  if (typeof doc === 'string') {
+    try {
+      doc = JSON.parse(doc);
+    } catch (err) {
+      return { ok: false, reason: `event is not valid JSON: ${(err as Error).message}` };
+    }
+  }
+  const payload = payloadSchema.safeParse(doc);
+  if (!payload.success) return { ok: false, reason: `not an OSS event (${describeIssues(payload.error)})` };
+  return {
+    ok: true,
+    entries: payload.data.events.map((raw): EventEntry => {
+      const e = ossEventSchema.safeParse(raw);
+      if (!e.success) return { ok: false, reason: `not an OSS object event (${describeIssues(e.error)})`, raw };
+      return {
+        ok: true,
+        event: {
+          eventName: e.data.eventName.replace(/^oss:/, ''),
+          eventTime: e.data.eventTime,
+          region: e.data.region,
+          bucket: e.data.oss.bucket.name,
+          key: e.data.oss.object.key,
+          size: e.data.oss.object.size,
+          etag: normalizeEtag(e.data.oss.object.eTag),
+          requestId: e.data.responseElements?.requestId,
+        },
+      };
+    }),
+  };
+}
+
+export function isImportable(eventName: string): boolean {
+  return (IMPORTABLE_EVENTS as readonly string[]).includes(eventName);
+}

@@ -1,0 +1,153 @@
+import { imageNameProblem, makeValidImageName } from './image-name';
+import {
+  API_NAME,
+  BUILT_IN_DEFAULTS,
+  META_KEY,
+  PARAM_FIELDS,
+  type ParamField,
+  type ProvenancedValue,
+} from './import-params';
+import type { CompiledRule, Rules } from './rules';
+
+/** Why a set of parameters cannot be sent; `code` is what ENS itself would answer. */
+export interface Problem {
+  code: string;
+  message: string;
+}
+
+export interface DeriveInput {
+  bucket: string;
+  bucketRegion: string;
+  key: string;
+  /** decoded user metadata, lower-case names */
+  meta: Record<string, string>;
+  rule: CompiledRule;
+  rules: Rules;
+}
+
+export interface DerivedParams {
+  values: Partial<Record<ParamField, ProvenancedValue>>;
+  source: { OSSRegion: ProvenancedValue; OSSBucket: ProvenancedValue; OSSObject: ProvenancedValue };
+  problems: Problem[];
+  /** names taken from the key that had to be changed to be valid for ENS */
+  nameFixes: { original: string; fixed: string }[];
+}
+
+export const TARGET_REGIONS = ['cn-beijing', 'ap-southeast-1'];
+const KNOWN_META = new Set([...Object.values(META_KEY), 'ens-import']);
+
+function checkValue(field: ParamField, value: string, rules: Rules): string | undefined {
+  switch (field) {
+    case 'imageName':
+      return imageNameProblem(value);
+    case 'platform':
+      return rules.limits.platforms.includes(value) ? undefined : `must be one of ${rules.limits.platforms.join(', ')}`;
+    case 'osType':
+      if (value === 'windows') return 'only linux is supported by ENS today';
+      return value === 'linux' ? undefined : 'must be linux';
+    case 'architecture':
+      return value === 'x86_64' ? undefined : 'must be x86_64';
+    case 'computeType':
+      return value === 'ens_vm' ? undefined : 'must be ens_vm';
+    case 'targetRegion':
+      return TARGET_REGIONS.includes(value) ? undefined : `must be one of ${TARGET_REGIONS.join(', ')}`;
+    case 'osVersion':
+    case 'licenseType':
+      return value.length <= 128 && !/[\u0000-\u001f]/.test(value) ? undefined : 'must be at most 128 printable characters';
+  }
+}
+
+/**
+ * Decide each ImportImage parameter: metadata > naming convention > rule > defaults,
+ * recording where each value came from. Explicit values are validated strictly and never
+ * rewritten; an image name read from the key is made valid for ENS.
+ */
+export function deriveParams(input: DeriveInput): DerivedParams {
+  const { rule, rules } = input;
+  const values: DerivedParams['values'] = {};
+  const problems: Problem[] = [];
+  const nameFixes: DerivedParams['nameFixes'] = [];
+
+  for (const name of Object.keys(input.meta)) {
+    if (name.startsWith('ens-') && !KNOWN_META.has(name)) {
+      problems.push({ code: 'InvalidParameter.Metadata', message: `unknown metadata x-oss-meta-${name} (known: ${[...KNOWN_META].join(', ')})` });
+    }
+  }
+
+  const captured = rule.convention.exec(input.key)?.groups ?? {};
+  if (!captured.imageName) {
+    const base = input.key.split('/').pop() ?? input.key;
+    captured.imageName = base.replace(/\.qcow2$/i, '');
+  }
+
+  for (const field of PARAM_FIELDS) {
+    const fromMeta = input.meta[META_KEY[field]];
+    const fromConvention = captured[field];
+    let chosen: ProvenancedValue | undefined;
+    if (fromMeta !== undefined && fromMeta !== '') chosen = { value: fromMeta, source: 'metadata' };
+    else if (fromConvention) {
+      if (field === 'imageName') {
+        const fixed = makeValidImageName(fromConvention);
+        chosen = { value: fixed, source: 'convention', ...(fixed !== fromConvention ? { original: fromConvention } : {}) };
+        if (fixed !== fromConvention) nameFixes.push({ original: fromConvention, fixed });
+      } else if (field === 'platform') {
+        chosen = { value: fromConvention.toLowerCase(), source: 'convention' };
+      } else chosen = { value: fromConvention, source: 'convention' };
+    } else if (rule.set[field]) chosen = { value: rule.set[field]!, source: 'rule' };
+    else if (rules.defaults[field]) chosen = { value: rules.defaults[field]!, source: 'default' };
+    else if (BUILT_IN_DEFAULTS[field]) chosen = { value: BUILT_IN_DEFAULTS[field]!, source: 'default' };
+    if (!chosen) continue;
+    const problem = checkValue(field, chosen.value, rules);
+    if (problem) {
+      const from = chosen.source === 'metadata' ? ` (x-oss-meta-${META_KEY[field]})` : ` (from ${chosen.source})`;
+      problems.push({ code: `InvalidParameter.${API_NAME[field]}`, message: `${API_NAME[field]} "${chosen.value}"${from} ${problem}` });
+    }
+    values[field] = chosen;
+  }
+
+  // ImageName is required; several SDKs require Platform and OSVersion too, so always send them.
+  for (const field of ['imageName', 'platform', 'osVersion'] as const) {
+    if (!values[field]) {
+      problems.push({ code: `MissingParameter.${API_NAME[field]}`, message: `no ${API_NAME[field]}: set x-oss-meta-${META_KEY[field]}, use a key matching the rule's convention, or give it in the rule` });
+    }
+  }
+  if (!rules.limits.allowedOssRegions.includes(input.bucketRegion)) {
+    problems.push({
+      code: 'InvalidParameter.OSSRegion',
+      message: `bucket ${input.bucket} is in ${input.bucketRegion}; ImportImage reads only from ${rules.limits.allowedOssRegions.join(', ')}`,
+    });
+  }
+  return {
+    values,
+    source: {
+      OSSRegion: { value: input.bucketRegion, source: 'event' },
+      OSSBucket: { value: input.bucket, source: 'event' },
+      OSSObject: { value: input.key, source: 'event' },
+    },
+    problems,
+    nameFixes,
+  };
+}
+
+/** The request parameters; absent optional values are left out (pop-core would send "undefined"). */
+export function toApiParams(derived: DerivedParams): Record<string, string> {
+  const params: Record<string, string> = { ImageFormat: 'qcow2' };
+  for (const field of PARAM_FIELDS) {
+    const v = derived.values[field];
+    if (v) params[API_NAME[field]] = v.value;
+  }
+  params.OSSRegion = derived.source.OSSRegion.value;
+  params.OSSBucket = derived.source.OSSBucket.value;
+  params.OSSObject = derived.source.OSSObject.value;
+  return params;
+}
+
+/** Parameters with provenance, in the form the import record and `plan` show. */
+export function describeParams(derived: DerivedParams): Record<string, ProvenancedValue> {
+  const out: Record<string, ProvenancedValue> = { ImageFormat: { value: 'qcow2', source: 'default' } };
+  for (const field of PARAM_FIELDS) {
+    const v = derived.values[field];
+    if (v) out[API_NAME[field]] = v;
+  }
+  return { ...out, ...derived.source };
+}

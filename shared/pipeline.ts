@@ -1,0 +1,236 @@
+import { EnsCallError, type EnsApi } from './adapters/ens';
+import { OssCallError, type ObjectStore } from './adapters/oss';
+import { ClaimBusy, claim, claimKey, type ImportRecord } from './claims';
+import type { ImporterConfig } from './config';
+import { isImportable, type ObjectEvent } from './event';
+import type { Logger } from './logger';
+import { decodeUserMeta } from './metadata';
+import type { ObjectResult } from './outcome';
+import { describeParams, deriveParams, toApiParams } from './params';
+import { inspectQcow2, summarizeInspection } from './qcow2';
+import { RetriesExhausted, retryTransient } from './retry';
+import { matchRule } from './rules';
+import { TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS, mergeTags, type ImportStatus } from './tags';
+
+/**
+ * One upload's path, top to bottom: read the head of the object, derive and check the
+ * parameters, inspect the qcow2 header, claim, import, record. Every step that talks to
+ * the cloud goes through the adapters passed in.
+ */
+
+export interface PipelineDeps {
+  config: ImporterConfig;
+  /** the object store of the event's bucket */
+  store: ObjectStore;
+  ens: EnsApi;
+  log: Logger;
+  requestId: string;
+  /** epoch ms by which the invocation must be done (function timeout less a margin) */
+  deadline: number;
+  /** how long an invocation may hold a claim before it counts as crashed */
+  claimTtlMs: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  random?: () => number;
+}
+
+const GiB = 1024n ** 3n;
+
+function safeDecodeKey(key: string): string {
+  try {
+    return decodeURIComponent(key.replace(/\+/g, ' '));
+  } catch {
+    return key;
+  }
+}
+
+export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps): Promise<ObjectResult> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const started = now();
+  const { config, store } = deps;
+  let key = event.key;
+  const result: ObjectResult = {
+    outcome: 'skipped',
+    bucket: event.bucket,
+    key,
+    etag: event.etag,
+    size: event.size,
+    requestId: deps.requestId,
+    attempts: 0,
+    durationMs: 0,
+  };
+  const finish = (r: Partial<ObjectResult>, extra: Record<string, unknown> = {}): ObjectResult => {
+    Object.assign(result, r, { key, durationMs: now() - started });
+    if (config.dryRun) result.dryRun = true;
+    const level = result.outcome === 'failed' ? 'error' : result.outcome === 'rejected' ? 'warn' : 'info';
+    deps.log[level]({ ...result, ...extra });
+    return result;
+  };
+
+  if (!isImportable(event.eventName)) {
+    return finish({ outcome: 'skipped', errorCode: 'event-kind', reason: `${event.eventName} does not complete an upload` });
+  }
+  if (key.startsWith(config.statePrefix)) {
+    return finish({ outcome: 'skipped', errorCode: 'state-object', reason: `keys under ${config.statePrefix} are the importer's own state` });
+  }
+
+  let claimedKey: string | undefined;
+  try {
+    // 1. One ranged read: metadata, tag count, current ETag and the header bytes.
+    let head = await store.readHead(key, config.headerBytes);
+    if (!head && /[%+]/.test(key)) {
+      const decoded = safeDecodeKey(key);
+      if (decoded !== key) {
+        head = await store.readHead(decoded, config.headerBytes);
+        if (head) key = decoded;
+      }
+    }
+    if (!head) {
+      return finish({ outcome: 'rejected', errorCode: 'object-missing', reason: 'the object no longer exists (deleted or renamed after the upload)' });
+    }
+    result.size = head.size;
+    const etag = event.etag ?? head.etag;
+    result.etag = etag;
+    if (head.etag !== etag) {
+      return finish({ outcome: 'skipped', errorCode: 'superseded', reason: `the object was overwritten (ETag now ${head.etag}); the newer upload's event imports it` });
+    }
+    const meta = decodeUserMeta(head.meta);
+    if (meta['ens-import'] === 'skip') {
+      return finish({ outcome: 'skipped', errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' });
+    }
+    const rule = matchRule(config.rules, key);
+    if (!rule) return finish({ outcome: 'skipped', errorCode: 'no-matching-rule', reason: `no rule in ${config.rulesSource} matches the key` });
+    if (rule.skip) return finish({ outcome: 'skipped', errorCode: 'rule-skip', reason: `rule "${rule.name}" skips this key` });
+
+    // 2. Parameters with provenance, and the qcow2 header.
+    const derived = deriveParams({ bucket: event.bucket, bucketRegion: event.region, key, meta, rule, rules: config.rules });
+    const params = toApiParams(derived);
+    result.imageName = params.ImageName;
+    for (const fix of derived.nameFixes) {
+      deps.log.info({ event: 'image-name-fixed', bucket: event.bucket, key, from: fix.original, to: fix.fixed });
+    }
+    const inspection = inspectQcow2(head.bytes, head.size, { maxVirtualSizeBytes: BigInt(Math.floor(config.rules.limits.maxVirtualSizeGiB)) * GiB });
+    const problems = [...inspection.refusals, ...derived.problems];
+    const details = { rule: rule.name, params: describeParams(derived), inspection: summarizeInspection(inspection) };
+
+    const writeTags = async (status: ImportStatus, extra: { imageId?: string; error?: string }): Promise<void> => {
+      const current = head!.tagCount > 0 ? ((await store.getTags(key)) ?? {}) : {};
+      const merged = mergeTags(current, {
+        [TAG_IMAGE_ID]: extra.imageId,
+        [TAG_STATUS]: status,
+        [TAG_ERROR]: extra.error,
+      });
+      if (merged.left.length) {
+        deps.log.warn({ event: 'tags-full', bucket: event.bucket, key, notWritten: merged.left, reason: 'the object already has 10 tags; the import record holds the result' });
+      }
+      if (!(await store.putTags(key, merged.tags))) {
+        deps.log.warn({ event: 'object-gone', bucket: event.bucket, key, reason: 'the object was deleted before its tags could be written' });
+      }
+    };
+
+    if (problems.length) {
+      const reason = problems.map((p) => p.message).join('; ');
+      if (!config.dryRun) await writeTags('rejected', { error: problems[0]!.code });
+      return finish({ outcome: 'rejected', errorCode: problems[0]!.code, reason }, details);
+    }
+    if (config.dryRun) {
+      return finish({ outcome: 'skipped', errorCode: 'dry-run', reason: 'IMPORTER_DRY_RUN=true: would import' }, details);
+    }
+
+    // 3. Exactly once per (bucket, key, ETag).
+    const at = new Date(now()).toISOString();
+    const fresh: ImportRecord = {
+      state: 'claimed',
+      bucket: event.bucket,
+      key,
+      etag,
+      size: head.size,
+      generation: 0,
+      claimedAt: at,
+      claimDeadline: new Date(now() + deps.claimTtlMs).toISOString(),
+      requestId: deps.requestId,
+      imageName: params.ImageName,
+    };
+    const recordKey = claimKey(config.statePrefix, event.bucket, key, etag);
+    const claimed = await claim(store, recordKey, fresh, { now, deadline: deps.deadline, sleep });
+    if (claimed.kind === 'done') {
+      const r = claimed.record;
+      // A record written before its tags (crash in between): put the tags back.
+      if (head.tagCount === 0 && r.imageId) await writeTags(r.state === 'claimed' || r.state === 'rejected' ? 'importing' : r.state, { imageId: r.imageId, error: r.errorCode });
+      return finish({ outcome: 'duplicate', imageId: r.imageId, errorCode: r.errorCode, reason: `already ${r.state} for this ETag (claimed ${r.claimedAt} by ${r.requestId ?? 'unknown'})` });
+    }
+    claimedKey = recordKey;
+    let record = claimed.record;
+
+    // 4. A crashed holder may have called ImportImage before dying: adopt that image.
+    let imageId: string | undefined;
+    let adopted = false;
+    if (claimed.kind === 'taken-over') {
+      const since = Date.parse(claimed.stale.claimedAt) - 60_000;
+      const found = await deps.ens.describeSelfImages({ ImageName: params.ImageName, PageSize: 50 }, Math.max(1, deps.deadline - now()));
+      const match = found.images
+        .filter((i) => i.ImageName === params.ImageName && (!i.CreationTime || Date.parse(i.CreationTime) >= since))
+        .sort((a, b) => String(b.CreationTime).localeCompare(String(a.CreationTime)))[0];
+      if (match) {
+        imageId = match.ImageId;
+        adopted = true;
+        deps.log.warn({ event: 'claim-adopted', bucket: event.bucket, key, imageId, reason: 'a crashed attempt had already imported this object' });
+      }
+    }
+
+    // 5. ImportImage, retrying transient failures while time remains.
+    if (!imageId) {
+      try {
+        const { value, attempts } = await retryTransient(
+          (_attempt, msLeft) => deps.ens.importImage(params, Math.min(msLeft, 30_000)),
+          (err) => err instanceof EnsCallError && err.transient,
+          { deadline: deps.deadline, now, sleep, random: deps.random },
+        );
+        result.attempts = attempts;
+        imageId = value.imageId;
+        result.ensRequestId = value.requestId;
+      } catch (err) {
+        const ensError = err instanceof RetriesExhausted ? err.lastError : err;
+        if (err instanceof RetriesExhausted) result.attempts = err.attempts;
+        if (ensError instanceof EnsCallError && !ensError.transient) {
+          result.attempts = Math.max(result.attempts, 1);
+          record = { ...record, state: 'rejected', errorCode: ensError.code, reason: ensError.message, ensRequestId: ensError.requestId, params: details.params, inspection: details.inspection };
+          await writeTags('rejected', { error: ensError.code });
+          await store.putText(recordKey, JSON.stringify(record));
+          claimedKey = undefined;
+          return finish({ outcome: 'rejected', errorCode: ensError.code, reason: `ImportImage refused: ${ensError.message}`, ensRequestId: ensError.requestId }, details);
+        }
+        throw ensError;
+      }
+    }
+
+    // 6. Record: tags on the object first, then the import record (which ends the claim).
+    await writeTags('importing', { imageId });
+    record = {
+      ...record,
+      state: 'importing',
+      imageId,
+      ensRequestId: result.ensRequestId,
+      params: details.params,
+      inspection: details.inspection,
+      importedAt: new Date(now()).toISOString(),
+      ...(adopted ? { adopted: true } : {}),
+      history: [{ state: 'importing', at: new Date(now()).toISOString() }],
+    };
+    await store.putText(recordKey, JSON.stringify(record));
+    claimedKey = undefined;
+    return finish({ outcome: 'imported', imageId }, details);
+  } catch (err) {
+    // Transient: release the claim so FC's retry of this event can claim it again.
+    if (claimedKey) {
+      await store.delete(claimedKey).catch((e: unknown) => deps.log.error({ event: 'claim-release-failed', key, reason: String((e as Error).message) }));
+    }
+    if (err instanceof ClaimBusy) {
+      return finish({ outcome: 'failed', errorCode: 'claim-busy', reason: err.message });
+    }
+    const code = err instanceof EnsCallError || err instanceof OssCallError ? err.code : 'InternalError';
+    const message = err instanceof Error ? err.message : String(err);
+    return finish({ outcome: 'failed', errorCode: code, reason: message });
+  }
+}

@@ -1,0 +1,140 @@
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { PARAM_FIELDS, type ParamField } from './import-params';
+
+/**
+ * The rules file (`importer.yaml`): which keys are imported, how a key is read
+ * (naming convention), fixed values per rule, global defaults and limits.
+ */
+
+/** The built-in convention: the last three path segments `<platform>/<os-version>/<image-name>.qcow2`. */
+export const BUILT_IN_CONVENTION = '(?:^|/)(?<platform>[^/]+)/(?<osVersion>[^/]+)/(?<imageName>[^/]+?)(?:\\.qcow2)?$';
+
+const fieldValues = z
+  .object(Object.fromEntries(PARAM_FIELDS.map((f) => [f, z.string().min(1).optional()])) as Record<ParamField, z.ZodOptional<z.ZodString>>)
+  .strict();
+
+const ruleSchema = z
+  .object({
+    name: z.string().min(1),
+    match: z
+      .object({ prefix: z.string().optional(), suffix: z.string().optional(), pattern: z.string().optional() })
+      .strict()
+      .default({}),
+    convention: z.string().optional(),
+    set: fieldValues.default({}),
+    skip: z.boolean().default(false),
+  })
+  .strict();
+
+const rulesFileSchema = z
+  .object({
+    version: z.literal(1).default(1),
+    limits: z
+      .object({
+        allowedOssRegions: z.array(z.string().min(1)).min(1).default(['cn-beijing']),
+        platforms: z.array(z.string().min(1)).min(1).default(['centos', 'ubuntu']),
+        maxVirtualSizeGiB: z.number().positive().default(2048),
+      })
+      .strict()
+      .default({ allowedOssRegions: ['cn-beijing'], platforms: ['centos', 'ubuntu'], maxVirtualSizeGiB: 2048 }),
+    defaults: fieldValues.default({}),
+    rules: z.array(ruleSchema).min(1).default([{ name: 'default', match: {}, set: {}, skip: false }]),
+  })
+  .strict();
+
+export type RulesFile = z.infer<typeof rulesFileSchema>;
+export type RuleDefinition = z.infer<typeof ruleSchema>;
+
+export interface CompiledRule {
+  name: string;
+  prefix?: string;
+  suffix?: string;
+  pattern?: RegExp;
+  convention: RegExp;
+  set: Partial<Record<ParamField, string>>;
+  skip: boolean;
+}
+
+export interface Rules {
+  limits: RulesFile['limits'];
+  defaults: Partial<Record<ParamField, string>>;
+  rules: CompiledRule[];
+}
+
+export class RulesError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid rules file:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+function describePath(doc: unknown, path: PropertyKey[]): string {
+  if (path[0] === 'rules' && typeof path[1] === 'number') {
+    const rule = (doc as { rules?: { name?: unknown }[] })?.rules?.[path[1]];
+    const name = typeof rule?.name === 'string' ? `rule "${rule.name}"` : `rule #${path[1] + 1}`;
+    const field = path.slice(2).join('.');
+    return field ? `${name}, field ${field}` : name;
+  }
+  return path.length ? `field ${path.join('.')}` : 'the file';
+}
+
+const NAMED_GROUP = /\(\?<([A-Za-z_]\w*)>/g;
+
+function compileRegex(source: string, where: string, problems: string[], groups: boolean): RegExp | undefined {
+  try {
+    const re = new RegExp(source, 'u');
+    if (groups) {
+      for (const [, name] of source.matchAll(NAMED_GROUP)) {
+        if (!(PARAM_FIELDS as readonly string[]).includes(name!)) {
+          problems.push(`${where}: unknown capture group "${name}" (allowed: ${PARAM_FIELDS.join(', ')})`);
+        }
+      }
+    }
+    return re;
+  } catch (err) {
+    problems.push(`${where}: not a valid regular expression (${(err as Error).message})`);
+    return undefined;
+  }
+}
+
+/** Validate a parsed rules document; every problem names its rule and field. */
+export function compileRules(doc: unknown): Rules {
+  const parsed = rulesFileSchema.safeParse(doc ?? {});
+  if (!parsed.success) {
+    throw new RulesError(parsed.error.issues.map((i) => `${describePath(doc, i.path)}: ${i.message}`));
+  }
+  const problems: string[] = [];
+  const names = new Set<string>();
+  const rules = parsed.data.rules.map((r, i) => {
+    const where = `rule "${r.name}"`;
+    if (names.has(r.name)) problems.push(`${where}: the name is used by another rule (rules #${i + 1})`);
+    names.add(r.name);
+    const pattern = r.match.pattern ? compileRegex(r.match.pattern, `${where}, field match.pattern`, problems, false) : undefined;
+    const convention = compileRegex(r.convention ?? BUILT_IN_CONVENTION, `${where}, field convention`, problems, true);
+    return { name: r.name, prefix: r.match.prefix, suffix: r.match.suffix, pattern, convention: convention!, set: r.set, skip: r.skip };
+  });
+  if (problems.length) throw new RulesError(problems);
+  return { limits: parsed.data.limits, defaults: parsed.data.defaults, rules };
+}
+
+export function parseRules(text: string, source = 'importer.yaml'): Rules {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new RulesError([`${source}: not valid YAML (${(err as Error).message})`]);
+  }
+  return compileRules(doc);
+}
+
+export const DEFAULT_RULES: Rules = compileRules({});
+
+/** The first rule whose prefix, suffix and pattern all match the key. */
+export function matchRule(rules: Rules, key: string): CompiledRule | undefined {
+  return rules.rules.find(
+    (r) =>
+      (!r.prefix || key.startsWith(r.prefix)) &&
+      (!r.suffix || key.endsWith(r.suffix)) &&
+      (!r.pattern || r.pattern.test(key)),
+  );
+}

@@ -1,0 +1,42 @@
+/** The importer's object tags, merged with the user's (never dropping one). */
+
+export const TAG_IMAGE_ID = 'ens:image-id';
+export const TAG_STATUS = 'ens:status';
+export const TAG_ERROR = 'ens:error';
+export const IMPORTER_TAG_KEYS = [TAG_IMAGE_ID, TAG_STATUS, TAG_ERROR] as const;
+export const MAX_TAGS = 10;
+
+export type ImportStatus = 'importing' | 'available' | 'failed' | 'rejected';
+
+const TAG_VALUE_CHARS = /[^\p{L}\p{N} +\-=._:/]/gu;
+
+/** Tag values allow letters, digits, space and `+ - = . _ : /`; anything else becomes `_`. */
+export function tagValue(text: string): string {
+  return text.replace(TAG_VALUE_CHARS, '_').slice(0, 256);
+}
+
+export interface TagMerge {
+  tags: Record<string, string>;
+  /** importer tags that did not fit beside the user's */
+  left: string[];
+}
+
+/**
+ * Keep every user tag; set the importer's tags in priority order (image id, status,
+ * error) while there is room; an importer tag not given is removed (an old `ens:error`
+ * must not outlive a successful retry).
+ */
+export function mergeTags(current: Record<string, string>, importer: Partial<Record<(typeof IMPORTER_TAG_KEYS)[number], string>>): TagMerge {
+  const tags: Record<string, string> = {};
+  for (const [k, v] of Object.entries(current)) {
+    if (!(IMPORTER_TAG_KEYS as readonly string[]).includes(k)) tags[k] = v;
+  }
+  const left: string[] = [];
+  for (const key of IMPORTER_TAG_KEYS) {
+    const value = importer[key];
+    if (value === undefined) continue;
+    if (Object.keys(tags).length < MAX_TAGS) tags[key] = tagValue(value);
+    else left.push(key);
+  }
+  return { tags, left };
+}
