@@ -1,6 +1,6 @@
 // Bundles each function to dist/<function>/index.js (CommonJS, nodejs20, handler index.handler).
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,6 +30,8 @@ export async function buildFunctions(): Promise<string[]> {
       banner: { js: 'const __bundleUrl = require("url").pathToFileURL(__filename).href;' },
       logLevel: 'warning',
     });
+    // FC loads index.js as CommonJS; say so, since this repository's package.json says "module"
+    writeFileSync(join(out, 'package.json'), '{"type":"commonjs"}\n');
     if (existsSync(join(root, 'importer.yaml'))) copyFileSync(join(root, 'importer.yaml'), join(out, 'importer.yaml'));
     console.log(`dist/${name}/index.js  ${(statSync(join(out, 'index.js')).size / 1024).toFixed(0)} KiB`);
   }

@@ -12,14 +12,30 @@ function qemuImg(args: string[], cwd: string): void {
   execFileSync('qemu-img', args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-export function makeFixtures(): string {
-  if (existsSync(STAMP)) return FIXTURE_DIR;
+const hasQemuImg = (): boolean => {
   try {
     execFileSync('qemu-img', ['--version'], { stdio: 'ignore' });
+    return true;
   } catch {
-    console.error('qemu-img is missing: install it with `apt-get install -y qemu-utils` (.ci/run does this).');
-    process.exit(1);
+    return false;
   }
+};
+
+/** On a fresh Debian machine as root, install qemu-utils; elsewhere say how. */
+function ensureQemuImg(): void {
+  if (hasQemuImg()) return;
+  if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
+    console.log('qemu-img is missing: installing Debian package qemu-utils…');
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'qemu-utils'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    if (hasQemuImg()) return;
+  }
+  throw new Error('qemu-img is missing: install it (Debian/Ubuntu: apt-get install -y qemu-utils; macOS: brew install qemu)');
+}
+
+export function makeFixtures(): string {
+  if (existsSync(STAMP)) return FIXTURE_DIR;
+  ensureQemuImg();
   const tmp = `${FIXTURE_DIR}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });

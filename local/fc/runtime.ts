@@ -130,8 +130,15 @@ export class FcStandIn {
   async invoke(name: string, payload: Buffer | string, attempt = 0, async = false): Promise<unknown> {
     const fn = this.functions.get(name);
     if (!fn) throw new Error(`FC stand-in: no function ${name}`);
-    const handler = await this.loadHandler(fn);
     const requestId = randomUUID();
+    let handler: Handler;
+    try {
+      handler = await this.loadHandler(fn);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.invocations.push({ function: name, requestId, attempt, async, ok: false, error: `could not load the function: ${message}`, durationMs: 0 });
+      throw err;
+    }
     const lines = this.logs;
     const echo = this.options.echoLogs;
     const log = (level: string) => (...args: unknown[]) => {

@@ -1,0 +1,50 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import OSS from 'ali-oss';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_PORTS, PROJECT_ROOT } from '../../local/index';
+import { buildFunctions } from '../../scripts/build';
+
+let child: ChildProcess;
+let output = '';
+
+beforeAll(async () => {
+  await buildFunctions();
+  child = spawn(process.execPath, ['bin/ens-importer.mjs', 'local'], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const started = Date.now();
+  while (!output.includes('Ctrl-C stops the stack')) {
+    if (Date.now() - started > 60_000 || child.exitCode !== null) throw new Error(`npm start did not come up:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}, 90_000);
+afterAll(() => {
+  child?.kill('SIGTERM');
+});
+
+describe('the main command (npm start → ens-importer local)', () => {
+  it('prints the fixed endpoints and credentials, and shows an import and a rejection', () => {
+    expect(output).toContain(`http://127.0.0.1:${DEFAULT_PORTS.oss}`);
+    expect(output).toContain(`http://127.0.0.1:${DEFAULT_PORTS.ens}`);
+    expect(output).toMatch(/AccessKeyId LTAI\w+ +AccessKeySecret \S+/);
+    expect(output).toMatch(/outcome +imported/);
+    expect(output).toMatch(/outcome +rejected +\(qcow2-backing-file\)/);
+  });
+
+  it('serves ali-oss: put and get an object, and the upload is imported', async () => {
+    const id = /AccessKeyId (\S+)/.exec(output)![1]!;
+    const secret = /AccessKeySecret (\S+)/.exec(output)![1]!;
+    const client = new OSS({ region: 'oss-cn-beijing', bucket: 'ens-images', endpoint: `http://127.0.0.1:${DEFAULT_PORTS.oss}`, accessKeyId: id, accessKeySecret: secret });
+    await client.put('notes/hello.txt', Buffer.from('hello'));
+    expect((await client.get('notes/hello.txt')).content.toString()).toBe('hello');
+    const { gunzipSync } = await import('node:zlib');
+    const { readFileSync } = await import('node:fs');
+    await client.put('images/centos/7.9/mine.qcow2', gunzipSync(readFileSync(`${PROJECT_ROOT}/local/samples/ubuntu-server.qcow2.gz`)));
+    const started = Date.now();
+    while (!output.includes('"key":"images/centos/7.9/mine.qcow2"')) {
+      if (Date.now() - started > 20_000) throw new Error(`no log line for the upload:\n${output}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(output).toMatch(/"outcome":"imported"[^\n]*"key":"images\/centos\/7.9\/mine.qcow2"/);
+  });
+});
