@@ -1,0 +1,37 @@
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalStack, type LocalStack } from '../../local/index';
+import { buildFunctions } from '../../scripts/build';
+import { ossClient } from '../helpers/clients';
+import { fixture } from '../helpers/fixtures';
+
+let stack: LocalStack;
+let dir: string;
+
+beforeAll(async () => {
+  await buildFunctions();
+  // The deployed package: the bundle and importer.yaml in a folder with no node_modules anywhere above it.
+  dir = mkdtempSync(join(tmpdir(), 'fc-code-'));
+  cpSync('dist/import-image', join(dir, 'code'), { recursive: true });
+  stack = await startLocalStack({ functionCode: 'bundle', functionEnv: { IMPORTER_RULES: '' } });
+  const fn = stack.fc.functions.get('ens-import-image')!;
+  stack.fc.register({ ...fn, entry: join(dir, 'code') });
+});
+afterAll(async () => {
+  await stack.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('the built bundle', () => {
+  it('runs from a folder without node_modules and imports through the real SDKs', async () => {
+    await ossClient(stack).put('images/ubuntu/22.04/bundled.qcow2', fixture('v3.qcow2'));
+    await stack.settle();
+    const results = stack.fc.invocations.flatMap((i) => (i.result as any)?.results ?? []);
+    expect(stack.fc.invocations[0]!.ok).toBe(true);
+    expect(results[0]).toMatchObject({ outcome: 'imported', imageName: 'bundled' });
+    // the rules came from the importer.yaml shipped beside the handler
+    expect(stack.fc.logs.some((l) => l.message.includes('"rule":"images"'))).toBe(true);
+  });
+});
