@@ -121,6 +121,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       // s.yaml's endpoints are the cloud's; the stand-ins' come after and win.
       env: { ...spec.environmentVariables, OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...functionEnv },
       maxAsyncRetryAttempts: options.maxAsyncRetryAttempts ?? spec.maxAsyncRetryAttempts,
+      timers: spec.timerTriggers.filter((t) => t.enable).map((t) => ({ name: t.name, payload: t.payload })),
     });
     for (const t of spec.ossTriggers) {
       oss.subscribe({

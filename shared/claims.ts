@@ -39,6 +39,22 @@ export function claimKey(statePrefix: string, bucket: string, key: string, etag:
   return `${statePrefix}claims/${digest}.json`;
 }
 
+/**
+ * The pending index: one empty object per import still in progress, named so that a
+ * listing alone gives the ImageId and the record (no read per entry).
+ */
+export function pendingKey(statePrefix: string, imageId: string, recordKey: string): string {
+  const hash = recordKey.slice(recordKey.lastIndexOf('/') + 1).replace(/\.json$/, '');
+  return `${statePrefix}pending/${imageId}~${hash}`;
+}
+
+export function parsePendingKey(statePrefix: string, key: string): { imageId: string; recordKey: string } | undefined {
+  const dir = `${statePrefix}pending/`;
+  if (!key.startsWith(dir)) return undefined;
+  const m = /^(m-[a-z0-9]+)~([0-9a-f]+)$/.exec(key.slice(dir.length));
+  return m ? { imageId: m[1]!, recordKey: `${statePrefix}claims/${m[2]}.json` } : undefined;
+}
+
 export type ClaimResult =
   | { kind: 'claimed'; record: ImportRecord }
   | { kind: 'taken-over'; record: ImportRecord; stale: ImportRecord }

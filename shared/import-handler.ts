@@ -38,7 +38,7 @@ function configFor(env: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
   return cachedConfig;
 }
 
-function credentialsFrom(context: InvocationContext, env: NodeJS.ProcessEnv): Credentials {
+export function credentialsFrom(context: InvocationContext, env: NodeJS.ProcessEnv): Credentials {
   const c = context.credentials;
   if (c?.accessKeyId && c.accessKeySecret) return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, securityToken: c.securityToken };
   const accessKeyId = env.ALIBABA_CLOUD_ACCESS_KEY_ID;

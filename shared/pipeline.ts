@@ -1,6 +1,6 @@
 import { EnsCallError, type EnsApi } from './adapters/ens';
 import { OssCallError, type ObjectStore } from './adapters/oss';
-import { ClaimBusy, claim, claimKey, type ImportRecord } from './claims';
+import { ClaimBusy, claim, claimKey, pendingKey, type ImportRecord } from './claims';
 import type { ImporterConfig } from './config';
 import { isImportable, type ObjectEvent } from './event';
 import type { Logger } from './logger';
@@ -220,6 +220,8 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     };
     await store.putText(recordKey, JSON.stringify(record));
     claimedKey = undefined;
+    // The tracker follows the import from here; an entry already there is harmless.
+    await store.putText(pendingKey(config.statePrefix, imageId, recordKey), '');
     return finish({ outcome: 'imported', imageId }, details);
   } catch (err) {
     // Transient: release the claim so FC's retry of this event can claim it again.

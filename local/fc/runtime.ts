@@ -34,6 +34,8 @@ export interface LocalFunction {
   timeoutSeconds?: number;
   env?: Record<string, string>;
   maxAsyncRetryAttempts?: number;
+  /** timer triggers: the payload each fire delivers */
+  timers?: { name: string; payload?: string }[];
 }
 
 export interface LogLine {
@@ -226,6 +228,18 @@ export class FcStandIn {
         this.failedEvents.push({ function: event.fn, payload: event.payload, error: err instanceof Error ? err.message : String(err), attempts: event.attempt + 1 });
       }
     }
+  }
+
+  /** Fire every timer trigger once (as FC's scheduler would), waiting for the runs. */
+  async fireTimers(): Promise<unknown[]> {
+    const runs: Promise<unknown>[] = [];
+    for (const fn of this.functions.values()) {
+      for (const t of fn.timers ?? []) {
+        const payload = JSON.stringify({ triggerTime: new Date().toISOString(), triggerName: t.name, payload: t.payload ?? '' });
+        runs.push(this.invoke(fn.name, payload).catch((err: unknown) => err));
+      }
+    }
+    return Promise.all(runs);
   }
 
   /** Resolve when the async queue is empty and nothing runs. */

@@ -39,6 +39,8 @@ export interface ObjectStore {
   getText(key: string): Promise<string | undefined>;
   putText(key: string, body: string): Promise<void>;
   delete(key: string): Promise<void>;
+  /** One page of ListObjectsV2. */
+  listPage(prefix: string, continuationToken?: string, maxKeys?: number): Promise<{ objects: { key: string; size: number; lastModified: string; etag: string }[]; nextToken?: string }>;
 }
 
 interface OssClientLike {
@@ -47,6 +49,7 @@ interface OssClientLike {
   delete(name: string, options?: object): Promise<unknown>;
   getObjectTagging(name: string, options?: object): Promise<{ tag: Record<string, string> }>;
   putObjectTagging(name: string, tag: Record<string, string>, options?: object): Promise<unknown>;
+  listV2(query: object, options?: object): Promise<{ objects: { name: string; size: number; lastModified: string; etag: string }[]; nextContinuationToken: string | null }>;
 }
 
 const clients = new Map<string, OssClientLike>();
@@ -165,5 +168,13 @@ export function createObjectStore(t: OssTarget): ObjectStore {
     },
     putText: (key, body) => wrap(async () => void (await client.put(key, Buffer.from(body), { headers: { 'Content-Type': 'application/json' } }))),
     delete: (key) => wrap(async () => void (await client.delete(key))),
+    listPage: (prefix, token, maxKeys = 1000) =>
+      wrap(async () => {
+        const r = await client.listV2({ prefix, 'max-keys': maxKeys, ...(token ? { 'continuation-token': token } : {}) });
+        return {
+          objects: (r.objects ?? []).map((o) => ({ key: o.name, size: o.size, lastModified: o.lastModified, etag: String(o.etag).replace(/"/g, '') })),
+          nextToken: r.nextContinuationToken ?? undefined,
+        };
+      }),
   };
 }
