@@ -1,0 +1,125 @@
+import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parse } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadSYaml, type FunctionSpec } from '../../local/fc/s-yaml';
+import { PROJECT_ROOT } from '../../local/index';
+import { parseRules } from '../../shared/rules';
+import { buildFunctions } from '../../scripts/build';
+
+const require = createRequire(import.meta.url);
+const sYamlPath = resolve(PROJECT_ROOT, 's.yaml');
+let specs: FunctionSpec[];
+const raw = parse(readFileSync(sYamlPath, 'utf8'));
+const vars = raw.vars as Record<string, string>;
+const statePrefix = vars.stateprefix!;
+const policy = (name: string) => JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'deploy/ram', name), 'utf8'));
+
+beforeAll(async () => {
+  await buildFunctions();
+  specs = loadSYaml(sYamlPath, { AccountID: '1234567890' });
+});
+
+describe('s.yaml', () => {
+  it('is Serverless Devs 3 with fc3 nodejs20 functions whose handler exists in dist/ after a build', () => {
+    expect(raw.edition).toBe('3.0.0');
+    expect(specs.map((s) => s.functionName).sort()).toEqual(['ens-import-image', 'ens-track-imports']);
+    for (const s of specs) {
+      expect(s.runtime).toBe('nodejs20');
+      const [file, fn] = s.handler.split('.');
+      const bundle = resolve(PROJECT_ROOT, s.code, `${file}.js`);
+      expect(existsSync(bundle), bundle).toBe(true);
+      const mod = require(bundle);
+      expect(typeof mod[fn!]).toBe('function');
+      expect(raw.resources[s.resource].props.logConfig).toBe('auto');
+    }
+    const imp = raw.resources['import-image'].props;
+    expect(imp.asyncInvokeConfig.maxAsyncRetryAttempts).toBeGreaterThanOrEqual(1);
+    expect(imp.timeout).toBeGreaterThanOrEqual(60);
+  });
+
+  it('sets the environment design.md names', () => {
+    const env = specs.find((s) => s.functionName === 'ens-import-image')!.environmentVariables;
+    expect(Object.keys(env).sort()).toEqual(['ENS_ENDPOINT', 'IMPORTER_DRY_RUN', 'IMPORTER_STATE_PREFIX']);
+    for (const k of Object.keys(env)) expect(k.startsWith('FC_')).toBe(false);
+    expect(JSON.stringify(env).length).toBeLessThan(4096);
+  });
+
+  it('subscribes the import trigger to exactly PutObject, PostObject and CompleteMultipartUpload', () => {
+    const triggers = specs.flatMap((s) => s.ossTriggers);
+    expect(triggers).toHaveLength(1);
+    expect([...triggers[0]!.events].sort()).toEqual(['oss:ObjectCreated:CompleteMultipartUpload', 'oss:ObjectCreated:PostObject', 'oss:ObjectCreated:PutObject']);
+    expect(JSON.stringify(raw)).not.toContain('ObjectCreated:*');
+  });
+
+  it('cannot trigger on its own state objects (no loop)', () => {
+    const t = specs.flatMap((s) => s.ossTriggers)[0]!;
+    const prefix = t.prefix ?? '';
+    const suffix = t.suffix ?? '';
+    const stateKeys = [`${statePrefix}claims/ab.json`, `${statePrefix}claims/ab.json.g1`, `${statePrefix}pending/m-ab~cd`, `${statePrefix}tracker.lock`];
+    expect(stateKeys.filter((k) => k.startsWith(prefix) && k.endsWith(suffix))).toEqual([]);
+    // and no state key could ever match: the prefixes are disjoint
+    expect(statePrefix.startsWith(prefix) || prefix.startsWith(statePrefix)).toBe(false);
+    expect(prefix.length).toBeGreaterThan(0);
+  });
+
+  it('keeps every rule of importer.yaml inside the trigger\'s prefix and suffix', () => {
+    const t = specs.flatMap((s) => s.ossTriggers)[0]!;
+    const rules = parseRules(readFileSync(resolve(PROJECT_ROOT, 'importer.yaml'), 'utf8'));
+    for (const r of rules.rules) {
+      expect(r.prefix ?? '', `rule ${r.name}`).toMatch(new RegExp(`^${(t.prefix ?? '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+      if (t.suffix && r.suffix) expect(r.suffix.endsWith(t.suffix), `rule ${r.name}`).toBe(true);
+    }
+  });
+
+  it('renders offline with `s preview`', () => {
+    const home = mkdtempSync(join(tmpdir(), 's-home-'));
+    try {
+      const out = execFileSync(resolve(PROJECT_ROOT, 'node_modules/.bin/s'), ['preview', '-t', 's.yaml'], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, HOME: home, CI: 'true' },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      expect(out).toContain('ens-import-image');
+      expect(out).toContain('ens-track-imports');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('RAM policies', () => {
+  const bucket = vars.bucket!;
+  it('name no wildcard action and no OSS resource outside the bucket; writes only under the state prefix', () => {
+    for (const file of ['function-policy.json', 'trigger-policy.json']) {
+      for (const st of policy(file).Statement) {
+        for (const a of [st.Action].flat()) expect(a, file).not.toMatch(/\*/);
+        const resources = [st.Resource].flat() as string[];
+        const actions = [st.Action].flat() as string[];
+        if (actions.every((a) => a.startsWith('ens:'))) {
+          expect(resources).toEqual(['*']); // ENS has no resource-level permission
+          continue;
+        }
+        for (const r of resources) {
+          if (r.startsWith('acs:oss:')) expect(r === `acs:oss:*:*:${bucket}` || r.startsWith(`acs:oss:*:*:${bucket}/`), r).toBe(true);
+          else expect(r).toMatch(/^acs:fc:[^:]+:\*:functions\/ens-import-image$/);
+        }
+        if (actions.some((a) => ['oss:PutObject', 'oss:DeleteObject'].includes(a))) {
+          for (const r of resources) expect(r).toBe(`acs:oss:*:*:${bucket}/${statePrefix}*`);
+        }
+      }
+    }
+  });
+
+  it('grant exactly what the functions call', () => {
+    const actions = policy('function-policy.json').Statement.flatMap((s: any) => [s.Action].flat()).sort();
+    expect(actions).toEqual(['ens:DescribeSelfImages', 'ens:ImportImage', 'oss:DeleteObject', 'oss:GetObject', 'oss:GetObjectTagging', 'oss:ListObjects', 'oss:PutObject', 'oss:PutObjectTagging']);
+    expect(policy('trigger-policy.json').Statement.flatMap((s: any) => [s.Action].flat())).toEqual(['fc:InvokeFunction']);
+    expect(policy('function-trust.json').Statement[0].Principal.Service).toEqual(['fc.aliyuncs.com']);
+    expect(policy('trigger-trust.json').Statement[0].Principal.Service).toEqual(['oss.aliyuncs.com']);
+  });
+});
