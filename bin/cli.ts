@@ -1,22 +1,49 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { runDemo } from '../local/demo';
+import { redact } from '../shared/redact';
+import { registerBackfill } from './commands/backfill';
+import { registerImport } from './commands/import';
+import { registerInspect } from './commands/inspect';
+import { registerPlan } from './commands/plan';
+import { registerStatus } from './commands/status';
+import { EXIT, UsageError } from './settings';
 
 const program = new Command();
 program
   .name('ens-importer')
-  .description('Turn qcow2 uploads in OSS into ENS images: operator tools and the local stack.');
+  .description('Turn qcow2 uploads in OSS into ENS images: operator tools and the local stack.\nExit codes: 0 ok, 1 error, 2 usage, 3 refused/rejected, 4 skipped, 5 failed (transient), 130 interrupted.')
+  .exitOverride()
+  .showHelpAfterError();
+
+registerPlan(program);
+registerInspect(program);
+registerImport(program);
+registerBackfill(program);
+registerStatus(program);
 
 program
   .command('local')
-  .description('start the local stack (OSS, ENS and FC stand-ins) with the import function wired to the OSS trigger from s.yaml, and run the demo uploads')
+  .description('start the local stack (OSS, ENS and FC stand-ins) with the functions wired from s.yaml, run the demo uploads, and serve')
   .option('--no-serve', 'exit after the demo instead of serving on the fixed ports')
   .action(async (opts: { serve: boolean }) => {
     const stack = await runDemo({ serve: opts.serve });
     if (!opts.serve) {
       const results = stack.fc.invocations.flatMap((i) => ((i.result as { results?: { outcome: string }[] })?.results ?? []));
       await stack.stop();
-      process.exitCode = results.some((r) => r.outcome === 'imported') && results.some((r) => r.outcome === 'rejected') ? 0 : 1;
+      process.exitCode = results.some((r) => r.outcome === 'imported') && results.some((r) => r.outcome === 'rejected') ? EXIT.ok : EXIT.error;
     }
   });
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else if (err instanceof UsageError) {
+    console.error(`error: ${err.message}`);
+    process.exitCode = EXIT.usage;
+  } else {
+    console.error(`error: ${redact((err as Error).message ?? String(err))}`);
+    process.exitCode = EXIT.error;
+  }
+}

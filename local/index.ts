@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { CredentialStore, type AccessKey } from './credentials';
 import { EnsStandIn, type EnsOptions } from './ens/server';
 import { FcStandIn } from './fc/runtime';
+import { FcApiServer } from './fc/server';
 import { loadSYaml, type FunctionSpec } from './fc/s-yaml';
 import { OssStandIn } from './oss/server';
 
@@ -52,7 +53,7 @@ export interface LocalStack {
   oss: OssStandIn;
   ens: EnsStandIn;
   fc: FcStandIn;
-  endpoints: { oss: string; ens: string };
+  endpoints: { oss: string; ens: string; fc: string };
   /** Every secret the stack knows, for asserting none leaks into a log. */
   secrets(): string[];
   /** Wait until every queued asynchronous invocation has run. */
@@ -135,6 +136,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
   }
 
+  const fcApi = await new FcApiServer(fc, credentials).start(options.ports?.fc ?? 0);
   const main = buckets.find((b) => functions.some((f) => f.ossTriggers.some((t) => t.bucket === b.name))) ?? buckets[0]!;
   return {
     accountId: credentials.accountId,
@@ -145,12 +147,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     oss,
     ens,
     fc,
-    endpoints: { oss: oss.endpoint, ens: ens.endpoint },
+    endpoints: { oss: oss.endpoint, ens: ens.endpoint, fc: fcApi.endpoint },
     secrets: () => credentials.secrets(),
     settle: () => fc.drain(),
     stop: async () => {
       fc.stop();
-      await Promise.all([oss.stop(), ens.stop()]);
+      await Promise.all([oss.stop(), ens.stop(), fcApi.stop()]);
     },
   };
 }

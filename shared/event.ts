@@ -91,3 +91,28 @@ export function parseEventPayload(input: unknown): ParsedPayload {
 export function isImportable(eventName: string): boolean {
   return (IMPORTABLE_EVENTS as readonly string[]).includes(eventName);
 }
+
+/** An ObjectCreated event shaped exactly as an FC OSS trigger delivers it (for backfill). */
+export function objectCreatedEvent(o: { region: string; bucket: string; key: string; size: number; etag: string; accountId?: string; eventName?: string }): { events: unknown[] } {
+  const account = o.accountId ?? '';
+  return {
+    events: [
+      {
+        eventName: o.eventName ?? 'ObjectCreated:PutObject',
+        eventSource: 'acs:oss',
+        eventTime: new Date().toISOString(),
+        eventVersion: '1.0',
+        oss: {
+          bucket: { arn: `acs:oss:${o.region}:${account}:${o.bucket}`, name: o.bucket, ownerIdentity: account },
+          object: { deltaSize: 0, eTag: o.etag, key: o.key, size: o.size },
+          ossSchemaVersion: '1.0',
+          ruleId: 'ens-importer-backfill',
+        },
+        region: o.region,
+        requestParameters: { sourceIPAddress: '' },
+        responseElements: { requestId: `backfill-${Date.now().toString(36)}` },
+        userIdentity: { principalId: 'ens-importer-backfill' },
+      },
+    ],
+  };
+}

@@ -6,10 +6,9 @@ import { isImportable, type ObjectEvent } from './event';
 import type { Logger } from './logger';
 import { decodeUserMeta } from './metadata';
 import type { ObjectResult } from './outcome';
-import { describeParams, deriveParams, toApiParams } from './params';
+import { inspectionLimits, planImport } from './plan';
 import { inspectQcow2, summarizeInspection } from './qcow2';
 import { RetriesExhausted, retryTransient } from './retry';
-import { matchRule } from './rules';
 import { TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS, mergeTags, type ImportStatus } from './tags';
 
 /**
@@ -33,8 +32,6 @@ export interface PipelineDeps {
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
 }
-
-const GiB = 1024n ** 3n;
 
 function safeDecodeKey(key: string): string {
   try {
@@ -96,23 +93,18 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
       return finish({ outcome: 'skipped', errorCode: 'superseded', reason: `the object was overwritten (ETag now ${head.etag}); the newer upload's event imports it` });
     }
     const meta = decodeUserMeta(head.meta);
-    if (meta['ens-import'] === 'skip') {
-      return finish({ outcome: 'skipped', errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' });
-    }
-    const rule = matchRule(config.rules, key);
-    if (!rule) return finish({ outcome: 'skipped', errorCode: 'no-matching-rule', reason: `no rule in ${config.rulesSource} matches the key` });
-    if (rule.skip) return finish({ outcome: 'skipped', errorCode: 'rule-skip', reason: `rule "${rule.name}" skips this key` });
+    const plan = planImport({ bucket: event.bucket, region: event.region, key, meta, rules: config.rules, rulesSource: config.rulesSource });
+    if (plan.verdict === 'skip') return finish({ outcome: 'skipped', errorCode: plan.errorCode, reason: plan.reason });
 
     // 2. Parameters with provenance, and the qcow2 header.
-    const derived = deriveParams({ bucket: event.bucket, bucketRegion: event.region, key, meta, rule, rules: config.rules });
-    const params = toApiParams(derived);
+    const params = plan.params;
     result.imageName = params.ImageName;
-    for (const fix of derived.nameFixes) {
+    for (const fix of plan.derived.nameFixes) {
       deps.log.info({ event: 'image-name-fixed', bucket: event.bucket, key, from: fix.original, to: fix.fixed });
     }
-    const inspection = inspectQcow2(head.bytes, head.size, { maxVirtualSizeBytes: BigInt(Math.floor(config.rules.limits.maxVirtualSizeGiB)) * GiB });
-    const problems = [...inspection.refusals, ...derived.problems];
-    const details = { rule: rule.name, params: describeParams(derived), inspection: summarizeInspection(inspection) };
+    const inspection = inspectQcow2(head.bytes, head.size, inspectionLimits(config.rules));
+    const problems = [...inspection.refusals, ...plan.problems];
+    const details = { rule: plan.rule, params: plan.provenance, inspection: summarizeInspection(inspection) };
 
     const writeTags = async (status: ImportStatus, extra: { imageId?: string; error?: string }): Promise<void> => {
       const current = head!.tagCount > 0 ? ((await store.getTags(key)) ?? {}) : {};

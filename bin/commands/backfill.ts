@@ -1,0 +1,123 @@
+import FC from '@alicloud/fc2';
+import { SingleBar, Presets } from 'cli-progress';
+import type { Command } from 'commander';
+import { objectCreatedEvent } from '../../shared/event';
+import type { ObjectResult } from '../../shared/outcome';
+import { createLocalRunner } from '../runner';
+import { EXIT, UsageError, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
+import { listImageObjects, type ObjectState } from './status';
+
+interface BackfillOptions extends GlobalOptions {
+  via: 'local' | 'fc';
+  concurrency: string;
+  dryRun?: boolean;
+  retryFailed?: boolean;
+  limit?: string;
+  function: string;
+  service: string;
+  verbose?: boolean;
+}
+
+const positive = (v: string | undefined, name: string): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${name} must be a positive integer, not "${v}"`);
+  return n;
+};
+
+export function registerBackfill(program: Command): void {
+  withGlobalOptions(
+    program
+      .command('backfill <prefix>')
+      .description('import the .qcow2 objects under oss://bucket/prefix that have no ens:image-id yet (uploaded before the function existed)')
+      .option('--via <where>', 'local: run the pipeline in this process; fc: invoke the deployed function asynchronously', 'local')
+      .option('--concurrency <n>', 'objects handled at once', '8')
+      .option('--dry-run', 'list what would be imported, change nothing')
+      .option('--retry-failed', 'also retry objects whose import failed or was rejected')
+      .option('--limit <n>', 'at most this many objects')
+      .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image')
+      .option('--service <name>', 'the FC service of the function (with --via fc; FC 3.0 functions answer under any name)', 'default')
+      .option('--verbose', 'print the pipeline\'s JSON log lines on stderr (with --via local)'),
+  ).action(async (url: string, opts: BackfillOptions) => {
+    if (opts.via !== 'local' && opts.via !== 'fc') throw new UsageError('--via is local or fc');
+    const concurrency = positive(opts.concurrency, '--concurrency')!;
+    const limit = positive(opts.limit, '--limit');
+    const { bucket, key: prefix } = parseOssUrl(url);
+    const credentials = await resolveCredentials();
+    const runner = createLocalRunner(opts, credentials, bucket);
+    const all = await listImageObjects(runner.store, prefix, opts.statePrefix);
+    const retryable = (s: ObjectState) => opts.retryFailed && (s.status === 'failed' || s.status === 'rejected');
+    let eligible = all.filter((s) => s.status === 'not-imported' || retryable(s));
+    if (limit) eligible = eligible.slice(0, limit);
+    const summary: Record<string, number> = {};
+    const out = (s: string) => (opts.json ? undefined : console.log(s));
+
+    if (opts.dryRun) {
+      if (opts.json) console.log(JSON.stringify({ bucket, prefix, listed: all.length, eligible: eligible.map((e) => e.key), dryRun: true }, null, 2));
+      else {
+        for (const e of eligible) out(`would ${e.status === 'not-imported' ? 'import' : 'retry'} ${e.key}`);
+        out(`\n${all.length} objects listed, ${eligible.length} would be handled (dry run: nothing changed)`);
+      }
+      process.exitCode = EXIT.ok;
+      return;
+    }
+
+    let fc: FC | undefined;
+    if (opts.via === 'fc') {
+      if (!opts.accountId) throw new UsageError('--via fc needs --account-id (or ALIBABA_CLOUD_ACCOUNT_ID)');
+      fc = new FC(opts.accountId, {
+        accessKeyID: credentials.accessKeyId,
+        accessKeySecret: credentials.accessKeySecret,
+        securityToken: credentials.securityToken,
+        region: opts.region,
+        endpoint: opts.fcEndpoint,
+        timeout: 30_000,
+      });
+    }
+
+    let interrupted = false;
+    const onSigint = () => {
+      interrupted = true;
+      process.stderr.write('\ninterrupted: finishing the objects in hand; run the same command again to continue\n');
+    };
+    process.once('SIGINT', onSigint);
+    const bar = process.stderr.isTTY && !opts.json ? new SingleBar({ format: 'backfill [{bar}] {value}/{total} {key}', hideCursor: true }, Presets.shades_classic) : undefined;
+    bar?.start(eligible.length, 0, { key: '' });
+    const results: (ObjectResult | { key: string; outcome: 'queued' | 'failed'; errorCode?: string; reason?: string })[] = [];
+    let next = 0;
+    let done = 0;
+    const handle = async (item: ObjectState) => {
+      const etag = item.etag.toUpperCase();
+      if (retryable(item)) await runner.releaseClaim(item.key, etag);
+      if (fc) {
+        const event = objectCreatedEvent({ region: opts.region, bucket, key: item.key, size: item.size, etag, accountId: opts.accountId });
+        try {
+          await fc.invokeFunction(opts.service, opts.function, JSON.stringify(event), { 'x-fc-invocation-type': 'Async' });
+          return { key: item.key, outcome: 'queued' as const };
+        } catch (err) {
+          return { key: item.key, outcome: 'failed' as const, errorCode: (err as { code?: string }).code ?? 'InvokeFailed', reason: (err as Error).message };
+        }
+      }
+      return runner.run(item.key, { etag, size: item.size });
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(concurrency, eligible.length) }, async () => {
+        while (!interrupted && next < eligible.length) {
+          const item = eligible[next++]!;
+          const r = await handle(item);
+          results.push(r);
+          summary[r.outcome] = (summary[r.outcome] ?? 0) + 1;
+          done += 1;
+          if (bar) bar.update(done, { key: item.key });
+          else out(`[${done}/${eligible.length}] ${r.outcome} ${item.key}${'imageId' in r && r.imageId ? ` ${r.imageId}` : ''}${r.errorCode ? ` (${r.errorCode})` : ''}`);
+        }
+      }),
+    );
+    bar?.stop();
+    process.removeListener('SIGINT', onSigint);
+    const body = { bucket, prefix, via: opts.via, listed: all.length, eligible: eligible.length, handled: results.length, interrupted, counts: summary, results };
+    if (opts.json) console.log(JSON.stringify(body, null, 2));
+    else out(`\n${all.length} objects listed, ${eligible.length} eligible, ${results.length} handled: ${Object.entries(summary).map(([k, v]) => `${k} ${v}`).join(', ') || 'nothing to do'}${interrupted ? ' (interrupted)' : ''}`);
+    process.exitCode = interrupted ? EXIT.interrupted : summary.failed ? EXIT.failed : summary.rejected ? EXIT.refused : EXIT.ok;
+  });
+}

@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { META_KEY } from '../../shared/import-params';
+import { decodeUserMeta } from '../../shared/metadata';
+import { planImport } from '../../shared/plan';
+import { EXIT, UsageError, loadRulesFile, printTable, withGlobalOptions, type GlobalOptions } from '../settings';
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+export function registerPlan(program: Command): void {
+  withGlobalOptions(
+    program
+      .command('plan <key>')
+      .description('offline: the ImportImage parameters for a key (and metadata), where each value comes from, and the verdict')
+      .option('--meta <name=value>', `object metadata, repeatable (${Object.values(META_KEY).join(', ')}, ens-import)`, collect, [])
+      .option('--bucket <bucket>', 'the bucket the object would be in', 'ens-images'),
+  ).action((key: string, opts: GlobalOptions & { meta: string[]; bucket: string }) => {
+    const raw: Record<string, string> = {};
+    for (const pair of opts.meta) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--meta takes name=value, got "${pair}"`);
+      raw[pair.slice(0, eq).toLowerCase().replace(/^x-oss-meta-/, '')] = pair.slice(eq + 1);
+    }
+    const { rules, source } = loadRulesFile(opts.rules);
+    const plan = planImport({ bucket: opts.bucket, region: opts.region, key, meta: decodeUserMeta(raw), rules, rulesSource: source });
+    const exitCode = plan.verdict === 'import' ? EXIT.ok : plan.verdict === 'skip' ? EXIT.skipped : EXIT.refused;
+    if (opts.json) {
+      const body =
+        plan.verdict === 'skip'
+          ? { key, verdict: plan.verdict, errorCode: plan.errorCode, reason: plan.reason, rule: plan.rule }
+          : { key, verdict: plan.verdict, rule: plan.rule, params: plan.params, provenance: plan.provenance, problems: plan.problems, nameFixes: plan.derived.nameFixes };
+      console.log(JSON.stringify(body, null, 2));
+    } else if (plan.verdict === 'skip') {
+      console.log(`${key}\n  verdict: skipped (${plan.errorCode}) — ${plan.reason}`);
+    } else {
+      console.log(`${key}  (rule "${plan.rule}", rules from ${source})`);
+      printTable([
+        ['PARAMETER', 'VALUE', 'SOURCE'],
+        ...Object.entries(plan.provenance).map(([name, v]) => [name, v.value, v.original ? `${v.source} (was "${v.original}")` : v.source]),
+      ]);
+      if (plan.verdict === 'import') console.log('verdict: would import (the qcow2 header is checked when the object is read)');
+      else {
+        console.log('verdict: would be rejected');
+        for (const p of plan.problems) console.log(`  ${p.code}: ${p.message}`);
+      }
+    }
+    process.exitCode = exitCode;
+  });
+}

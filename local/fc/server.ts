@@ -1,0 +1,90 @@
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { CredentialStore } from '../credentials';
+import { listen, readBody, requestId, type StartedServer } from '../http';
+import type { FcStandIn } from './runtime';
+
+/**
+ * The FC API (2016-08-15) invocation route that @alicloud/fc2 calls:
+ * POST /2016-08-15/services/{service}/functions/{function}/invocations,
+ * signed `FC <AccessKeyId>:base64(HMAC-SHA256)`; `x-fc-invocation-type: Async` → 202, queued.
+ */
+export class FcApiServer {
+  private server?: StartedServer;
+
+  constructor(
+    private readonly fc: FcStandIn,
+    private readonly credentials: CredentialStore,
+  ) {}
+
+  get endpoint(): string {
+    if (!this.server) throw new Error('FC API not started');
+    return this.server.endpoint;
+  }
+
+  async start(port = 0): Promise<this> {
+    this.server = await listen((req, res) => void this.handle(req, res), port);
+    return this;
+  }
+
+  stop(): Promise<void> {
+    return this.server?.close() ?? Promise.resolve();
+  }
+
+  private reply(res: ServerResponse, status: number, body: unknown, rid: string, extra: Record<string, string> = {}): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'x-fc-request-id': rid, ...extra });
+    res.end(text);
+  }
+
+  private fail(res: ServerResponse, status: number, code: string, message: string, rid: string): void {
+    this.reply(res, status, { ErrorCode: code, ErrorMessage: message }, rid, { 'x-fc-error-type': 'ApiError' });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const rid = requestId();
+    try {
+      const body = await readBody(req, 6 * 1024 * 1024);
+      const url = new URL(req.url ?? '/', 'http://local');
+      const h = req.headers;
+      const auth = /^FC ([^:]+):(.+)$/.exec(String(h.authorization ?? ''));
+      if (!auth) return this.fail(res, 403, 'InvalidAccessKeyID', 'missing Authorization', rid);
+      const token = h['x-fc-security-token'] as string | undefined;
+      const check = this.credentials.check(auth[1]!, token);
+      if (!check.ok) return this.fail(res, 403, check.reason === 'unknown-key' ? 'InvalidAccessKeyID' : 'InvalidSecurityToken', 'the access key or token is not valid', rid);
+      const fcHeaders = Object.keys(h)
+        .filter((k) => k.startsWith('x-fc-'))
+        .sort()
+        .map((k) => `${k}:${h[k]}\n`)
+        .join('');
+      const stringToSign = `${req.method}\n${h['content-md5'] ?? ''}\n${h['content-type'] ?? ''}\n${h.date ?? ''}\n${fcHeaders}${url.pathname}`;
+      const expected = createHmac('sha256', check.key.accessKeySecret).update(stringToSign, 'utf8').digest('base64');
+      const given = Buffer.from(auth[2]!);
+      if (given.length !== Buffer.byteLength(expected) || !timingSafeEqual(given, Buffer.from(expected))) {
+        return this.fail(res, 403, 'SignatureNotMatch', 'the request signature does not match', rid);
+      }
+      if (h['content-md5']) {
+        const md5 = Buffer.from(createHash('md5').update(body).digest('hex')).toString('base64');
+        if (md5 !== h['content-md5']) return this.fail(res, 400, 'InvalidArgument', 'Content-MD5 does not match the body', rid);
+      }
+      const m = /^\/2016-08-15\/services\/([^/]+)\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
+      if (req.method !== 'POST' || !m) return this.fail(res, 404, 'PathNotSupported', `${req.method} ${url.pathname} is not supported by the local FC API`, rid);
+      const fn = decodeURIComponent(m[2]!);
+      if (!this.fc.functions.has(fn)) return this.fail(res, 404, 'FunctionNotFound', `function ${fn} does not exist`, rid);
+      if (String(h['x-fc-invocation-type'] ?? '').toLowerCase() === 'async') {
+        this.fc.invokeAsync(fn, body);
+        res.writeHead(202, { 'x-fc-request-id': rid, 'Content-Length': '0' });
+        res.end();
+        return;
+      }
+      try {
+        const result = await this.fc.invoke(fn, body);
+        this.reply(res, 200, result ?? null, rid);
+      } catch (err) {
+        this.reply(res, 200, { errorMessage: (err as Error).message, errorType: (err as Error).name }, rid, { 'x-fc-error-type': 'UnhandledInvocationError' });
+      }
+    } catch (err) {
+      this.fail(res, 500, 'InternalServerError', (err as Error).message, rid);
+    }
+  }
+}

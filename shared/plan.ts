@@ -1,0 +1,42 @@
+import type { ProvenancedValue } from './import-params';
+import { describeParams, deriveParams, toApiParams, type DerivedParams, type Problem } from './params';
+import { matchRule, type Rules } from './rules';
+
+/**
+ * What the importer will do with a key and its metadata, before any bytes are read:
+ * skip it, refuse it (with every reason), or import it with these parameters.
+ * The function and `ens-importer plan` both use this.
+ */
+export type ImportPlan =
+  | { verdict: 'skip'; errorCode: string; reason: string; rule?: string }
+  | {
+      verdict: 'import' | 'reject';
+      rule: string;
+      derived: DerivedParams;
+      params: Record<string, string>;
+      provenance: Record<string, ProvenancedValue>;
+      problems: Problem[];
+    };
+
+export function planImport(input: { bucket: string; region: string; key: string; meta: Record<string, string>; rules: Rules; rulesSource: string }): ImportPlan {
+  if (input.meta['ens-import'] === 'skip') return { verdict: 'skip', errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' };
+  const rule = matchRule(input.rules, input.key);
+  if (!rule) return { verdict: 'skip', errorCode: 'no-matching-rule', reason: `no rule in ${input.rulesSource} matches the key` };
+  if (rule.skip) return { verdict: 'skip', errorCode: 'rule-skip', reason: `rule "${rule.name}" skips this key`, rule: rule.name };
+  const derived = deriveParams({ bucket: input.bucket, bucketRegion: input.region, key: input.key, meta: input.meta, rule, rules: input.rules });
+  return {
+    verdict: derived.problems.length ? 'reject' : 'import',
+    rule: rule.name,
+    derived,
+    params: toApiParams(derived),
+    provenance: describeParams(derived),
+    problems: derived.problems,
+  };
+}
+
+const GiB = 1024n ** 3n;
+
+/** The qcow2 limits the rules file sets. */
+export const inspectionLimits = (rules: Rules): { maxVirtualSizeBytes: bigint } => ({
+  maxVirtualSizeBytes: BigInt(Math.floor(rules.limits.maxVirtualSizeGiB * 1024)) * (GiB / 1024n),
+});

@@ -1,0 +1,199 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../../local/index';
+import { fixture } from '../helpers/fixtures';
+import { FIXTURE_DIR } from '../../scripts/make-fixtures';
+
+let stack: LocalStack;
+
+beforeAll(async () => {
+  stack = await startLocalStack({ retryBaseMs: 20 });
+});
+afterAll(() => stack.stop());
+
+/** Run the CLI as an operator would: a separate process, credentials and endpoints from the environment. */
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    execFile(
+      process.execPath,
+      [resolve(PROJECT_ROOT, 'bin/ens-importer.mjs'), ...args],
+      {
+        cwd: PROJECT_ROOT,
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          ALIBABA_CLOUD_ACCESS_KEY_ID: stack.credentials.accessKeyId,
+          ALIBABA_CLOUD_ACCESS_KEY_SECRET: stack.credentials.accessKeySecret,
+          ALIBABA_CLOUD_ACCOUNT_ID: stack.accountId,
+          OSS_ENDPOINT: stack.endpoints.oss,
+          ENS_ENDPOINT: stack.endpoints.ens,
+          IMPORTER_FC_ENDPOINT: stack.endpoints.fc,
+        },
+        maxBuffer: 64 * 1024 * 1024,
+        timeout: 120_000,
+      },
+      (err, stdout, stderr) => done({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const imports = (key: string) => stack.ens.callsOf('ImportImage').filter((c) => c.params.OSSObject === key && c.status === 200);
+
+describe('ens-importer plan', () => {
+  it('shows the parameters with their sources for a good key (exit 0)', async () => {
+    const r = await cli(['plan', 'images/ubuntu/22.04/web.qcow2', '--json']);
+    expect(r.code).toBe(0);
+    const plan = JSON.parse(r.stdout);
+    expect(plan).toMatchObject({ verdict: 'import', rule: 'images', params: { ImageName: 'web', Platform: 'ubuntu', OSVersion: '22.04' } });
+    expect(plan.provenance.ComputeType).toEqual({ value: 'ens_vm', source: 'default' });
+  });
+
+  it('shows the name fix for a key that needs one, and metadata winning over the key', async () => {
+    const r = await cli(['plan', 'images/ubuntu/22.04/ubuntu-22.04.qcow2', '--meta', 'ens-os-version=22.04.3']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/ImageName\s+ubuntu-22-04\s+convention \(was "ubuntu-22.04"\)/);
+    expect(r.stdout).toMatch(/OSVersion\s+22\.04\.3\s+metadata/);
+  });
+
+  it('lists every reason a key would be refused (exit 3)', async () => {
+    const r = await cli(['plan', 'images/x.qcow2', '--meta', 'ens-os-type=windows', '--region', 'cn-hangzhou', '--json']);
+    expect(r.code).toBe(3);
+    const codes = JSON.parse(r.stdout).problems.map((p: any) => p.code).sort();
+    expect(codes).toEqual(['InvalidParameter.OSSRegion', 'InvalidParameter.OSType', 'MissingParameter.OSVersion', 'MissingParameter.Platform']);
+  });
+
+  it('answers --help and refuses bad usage with exit 2', async () => {
+    const help = await cli(['plan', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--meta');
+    expect((await cli(['plan'])).code).toBe(2);
+    expect((await cli(['plan', 'k', '--meta', 'novalue'])).code).toBe(2);
+  });
+});
+
+describe('ens-importer inspect', () => {
+  const cases: [string, number, string][] = [
+    ['v3.qcow2', 0, 'safe'],
+    ['v2.qcow2', 0, 'safe'],
+    ['backing-file.qcow2', 3, 'qcow2-backing-file'],
+    ['data-file.qcow2', 3, 'qcow2-data-file'],
+    ['luks.qcow2', 3, 'qcow2-encrypted'],
+    ['raw-disk.qcow2', 3, 'not-qcow2'],
+    ['truncated.qcow2', 3, 'qcow2-truncated'],
+    ['empty.qcow2', 3, 'empty-object'],
+    ['huge.qcow2', 3, 'qcow2-too-large'],
+  ];
+  it.each(cases)('%s → exit %i (%s)', async (file, code, expected) => {
+    fixture(file);
+    const r = await cli(['inspect', resolve(FIXTURE_DIR, file), '--json']);
+    expect(r.code).toBe(code);
+    const report = JSON.parse(r.stdout);
+    if (code === 0) expect(report).toMatchObject({ safe: true, format: 'qcow2' });
+    else expect(report.refusals[0].code).toBe(expected);
+  });
+
+  it('reads only the header of a remote object', async () => {
+    stack.oss.seedObject(stack.bucket, 'remote/big.qcow2', fixture('v3.qcow2').subarray(0, 65536), 1024 ** 4);
+    const before = stack.oss.requestLog.length;
+    const r = await cli(['inspect', `oss://${stack.bucket}/remote/big.qcow2`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/version\s+3/);
+    expect(r.stdout).toContain('verdict: safe to import');
+    const reads = stack.oss.requestLog.slice(before).filter((e) => e.key === 'remote/big.qcow2');
+    expect(reads.map((e) => [e.operation, e.bytesSent])).toEqual([['GetObject', 65536]]);
+  });
+});
+
+describe('ens-importer import', () => {
+  it('runs the pipeline for one object now', async () => {
+    stack.oss.seedObject(stack.bucket, 'images/centos/7.9/now.qcow2', fixture('v3.qcow2'));
+    const r = await cli(['import', `oss://${stack.bucket}/images/centos/7.9/now.qcow2`, '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ outcome: 'imported', imageName: 'now' });
+    expect(stack.oss.getObject(stack.bucket, 'images/centos/7.9/now.qcow2')!.tags.get('ens:status')).toBe('importing');
+    const again = await cli(['import', `oss://${stack.bucket}/images/centos/7.9/now.qcow2`]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('duplicate');
+    expect(imports('images/centos/7.9/now.qcow2')).toHaveLength(1);
+  });
+});
+
+/** 200 objects uploaded before the function existed: 20 already imported, 20 bad, 160 to import. */
+function seedBackfill(prefix: string): { eligible: string[]; bad: string[]; done: string[] } {
+  const good = fixture('v3.qcow2');
+  const raw = fixture('raw-disk.qcow2').subarray(0, 65536);
+  const out = { eligible: [] as string[], bad: [] as string[], done: [] as string[] };
+  for (let i = 0; i < 200; i++) {
+    const key = `${prefix}ubuntu/22.04/img-${String(i).padStart(3, '0')}.qcow2`;
+    if (i % 10 === 0) {
+      const o = stack.oss.seedObject(stack.bucket, key, good);
+      o.tags.set('ens:image-id', `m-already${i}`).set('ens:status', 'available');
+      out.done.push(key);
+    } else if (i % 10 === 1) {
+      stack.oss.seedObject(stack.bucket, key, raw, 1 << 20);
+      out.bad.push(key);
+    } else {
+      stack.oss.seedObject(stack.bucket, key, good);
+      out.eligible.push(key);
+    }
+  }
+  stack.oss.seedObject(stack.bucket, `${prefix}notes.txt`, Buffer.from('not an image'));
+  return out;
+}
+
+describe('ens-importer backfill and status', () => {
+  it('backfills 200 objects in-process: one import per eligible object, the bad ones tagged, a second run does nothing', async () => {
+    const prefix = 'images/backfill-local/';
+    const seeded = seedBackfill(prefix);
+    const dry = await cli(['backfill', `oss://${stack.bucket}/${prefix}`, '--dry-run', '--json']);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout).eligible).toHaveLength(180);
+    expect(stack.ens.callsOf('ImportImage').filter((c) => c.params.OSSObject?.startsWith(prefix))).toHaveLength(0);
+
+    const r = await cli(['backfill', `oss://${stack.bucket}/${prefix}`, '--concurrency', '8', '--json']);
+    const body = JSON.parse(r.stdout);
+    expect(body).toMatchObject({ listed: 200, eligible: 180, handled: 180, counts: { imported: 160, rejected: 20 } });
+    expect(r.code).toBe(3); // some were rejected
+    for (const k of seeded.eligible) expect(imports(k), k).toHaveLength(1);
+    for (const k of [...seeded.bad, ...seeded.done]) expect(imports(k)).toHaveLength(0);
+    for (const k of seeded.bad) expect(stack.oss.getObject(stack.bucket, k)!.tags.get('ens:error')).toBe('not-qcow2');
+
+    const second = await cli(['backfill', `oss://${stack.bucket}/${prefix}`, '--json']);
+    expect(second.code).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ eligible: 0, handled: 0 });
+
+    const status = await cli(['status', `oss://${stack.bucket}/${prefix}`, '--json']);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ total: 200, counts: { importing: 160, rejected: 20, available: 20 } });
+    const table = await cli(['status', `oss://${stack.bucket}/${prefix}`]);
+    expect(table.stdout).toMatch(/200 objects: .*importing 160/);
+  });
+
+  it('backfills through asynchronous FC invocations with events shaped like the trigger\'s', async () => {
+    const prefix = 'images/backfill-fc/';
+    const seeded = seedBackfill(prefix);
+    const r = await cli(['backfill', `oss://${stack.bucket}/${prefix}`, '--via', 'fc', '--concurrency', '16', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ via: 'fc', eligible: 180, counts: { queued: 180 } });
+    await stack.settle();
+    for (const k of seeded.eligible) expect(imports(k), k).toHaveLength(1);
+    const outcomes = stack.fc.invocations.flatMap((i) => (i.result as any)?.results ?? []).filter((x: any) => x.key.startsWith(prefix));
+    expect(outcomes.filter((x: any) => x.outcome === 'imported')).toHaveLength(160);
+    expect(outcomes.filter((x: any) => x.outcome === 'rejected')).toHaveLength(20);
+    const second = await cli(['backfill', `oss://${stack.bucket}/${prefix}`, '--via', 'fc', '--json']);
+    expect(JSON.parse(second.stdout)).toMatchObject({ eligible: 0 });
+  });
+
+  it('retries failed imports with --retry-failed and honours --limit', async () => {
+    const key = 'images/backfill-retry/ubuntu/22.04/again.qcow2';
+    stack.oss.seedObject(stack.bucket, key, fixture('v3.qcow2'));
+    stack.ens.faults.inject('ImportImage', { status: 400, code: 'InvalidParameter.ImageName', times: 1 });
+    const first = await cli(['backfill', `oss://${stack.bucket}/images/backfill-retry/`, '--json']);
+    expect(JSON.parse(first.stdout).counts).toEqual({ rejected: 1 });
+    expect((await cli(['backfill', `oss://${stack.bucket}/images/backfill-retry/`, '--json'])).stdout).toContain('"eligible": 0');
+    const retry = await cli(['backfill', `oss://${stack.bucket}/images/backfill-retry/`, '--retry-failed', '--limit', '5', '--json']);
+    expect(JSON.parse(retry.stdout).counts).toEqual({ imported: 1 });
+    expect(imports(key)).toHaveLength(1);
+  });
+});
