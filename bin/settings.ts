@@ -51,6 +51,7 @@ export function importerConfig(o: GlobalOptions, dryRun = false): ImporterConfig
     rulesSource: source,
     headerBytes: 64 * 1024,
     safetyMarginMs: 5_000,
+    ensTimeoutMs: 30_000,
   };
 }
 

@@ -97,6 +97,10 @@ export async function claim(store: ObjectStore, key: string, fresh: ImportRecord
       continue;
     }
     const existing = parseRecord(text);
+    // our own create, whose reply was lost and retried
+    if (existing && existing.requestId === fresh.requestId && existing.claimedAt === fresh.claimedAt && existing.state === 'claimed') {
+      return { kind: 'claimed', record: fresh };
+    }
     if (existing && existing.state !== 'claimed') return { kind: 'done', record: existing };
     if (!existing || o.now() > Date.parse(existing.claimDeadline)) {
       const generation = (existing?.generation ?? 0) + 1;

@@ -14,6 +14,8 @@ export interface ImporterConfig {
   headerBytes: number;
   /** time kept in hand before the function's timeout */
   safetyMarginMs: number;
+  /** longest wait for one ENS answer */
+  ensTimeoutMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -23,6 +25,13 @@ const bool = (v: string | undefined, name: string): boolean => {
   if (/^(true|1|yes)$/i.test(v)) return true;
   if (/^(false|0|no)$/i.test(v)) return false;
   throw new ConfigError(`${name} must be true or false, not "${v}"`);
+};
+
+const positiveMs = (v: string | undefined, fallback: number, name: string): number => {
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${name} must be a positive number of milliseconds, not "${v}"`);
+  return n;
 };
 
 export function loadConfig(env: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
@@ -50,5 +59,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, handlerDir: string): Importer
     rulesSource,
     headerBytes: 64 * 1024,
     safetyMarginMs: 5_000,
+    ensTimeoutMs: positiveMs(env.IMPORTER_ENS_TIMEOUT_MS, 30_000, 'IMPORTER_ENS_TIMEOUT_MS'),
   };
 }

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+// zod/mini: the same validation as zod with a fraction of the code in the bundle
+import * as z from 'zod/mini';
 
 /** The OSS event an FC OSS trigger delivers: `{"events": [...]}`. */
 
@@ -9,26 +10,27 @@ export const IMPORTABLE_EVENTS = [
   'ObjectCreated:CompleteMultipartUpload',
 ] as const;
 
+const nonEmpty = () => z.string().check(z.minLength(1));
 const ossEventSchema = z.object({
-  eventName: z.string().min(1),
+  eventName: nonEmpty(),
   eventSource: z.literal('acs:oss'),
-  eventTime: z.string().optional(),
-  region: z.string().min(1),
+  eventTime: z.optional(z.string()),
+  region: nonEmpty(),
   oss: z.object({
-    bucket: z.object({ name: z.string().min(1), arn: z.string().optional() }),
+    bucket: z.object({ name: nonEmpty(), arn: z.optional(z.string()) }),
     object: z.object({
-      key: z.string().min(1),
-      size: z.number().nonnegative().optional(),
-      eTag: z.string().optional(),
-      deltaSize: z.number().optional(),
-      objectMeta: z.object({ userMeta: z.record(z.string(), z.unknown()).optional() }).passthrough().optional(),
+      key: nonEmpty(),
+      size: z.optional(z.number().check(z.gte(0))),
+      eTag: z.optional(z.string()),
+      deltaSize: z.optional(z.number()),
+      objectMeta: z.optional(z.looseObject({ userMeta: z.optional(z.record(z.string(), z.unknown())) })),
     }),
   }),
-  responseElements: z.object({ requestId: z.string().optional() }).passthrough().optional(),
-  userIdentity: z.object({ principalId: z.string().optional() }).passthrough().optional(),
+  responseElements: z.optional(z.looseObject({ requestId: z.optional(z.string()) })),
+  userIdentity: z.optional(z.looseObject({ principalId: z.optional(z.string()) })),
 });
 
-const payloadSchema = z.object({ events: z.array(z.unknown()).min(1) });
+const payloadSchema = z.object({ events: z.array(z.unknown()).check(z.minLength(1)) });
 
 /** One object event, as the pipeline uses it. */
 export interface ObjectEvent {
@@ -50,7 +52,7 @@ export type ParsedPayload = { ok: true; entries: EventEntry[] } | { ok: false; r
 export const normalizeEtag = (etag: string | undefined): string | undefined =>
   etag ? etag.replace(/"/g, '').trim().toUpperCase() : undefined;
 
-const describeIssues = (e: z.ZodError): string =>
+const describeIssues = (e: z.core.$ZodError): string =>
   e.issues.map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ');
 
 /** Accept a Buffer, a string or an object; each entry of `events` is checked on its own. */

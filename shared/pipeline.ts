@@ -31,7 +31,14 @@ export interface PipelineDeps {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** Test seam: die at this point as a killed instance would, leaving everything as it is. */
+  crashAt?: 'after-claim' | 'after-import' | 'after-tags';
 }
+
+/** Thrown by the crash seam; nothing is cleaned up after it. */
+export class SimulatedCrash extends Error {}
+
+const isTransientEns = (err: unknown): boolean => err instanceof EnsCallError && err.transient;
 
 function safeDecodeKey(key: string): string {
   try {
@@ -155,33 +162,57 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     claimedKey = recordKey;
     let record = claimed.record;
 
-    // 4. A crashed holder may have called ImportImage before dying: adopt that image.
+    if (deps.crashAt === 'after-claim') throw new SimulatedCrash('crash after the claim');
+
+    // 4. ENS has no idempotency token. When an earlier attempt may have reached ENS (a
+    //    crashed claim holder, or a timeout, reset or 5xx whose outcome is unknown), look
+    //    for the image it would have made before calling ImportImage again.
+    const adoptable = async (sinceMs: number, msLeft: number): Promise<string | undefined> => {
+      const found = await deps.ens.describeSelfImages({ ImageName: params.ImageName, PageSize: 50 }, Math.max(1, Math.min(msLeft, config.ensTimeoutMs)));
+      const match = found.images
+        .filter((i) => i.ImageName === params.ImageName && (!i.CreationTime || Date.parse(i.CreationTime) >= sinceMs))
+        .sort((a, b) => String(b.CreationTime).localeCompare(String(a.CreationTime)))[0];
+      return match?.ImageId;
+    };
     let imageId: string | undefined;
     let adopted = false;
+    const adopt = (id: string | undefined, why: string): boolean => {
+      if (!id) return false;
+      imageId = id;
+      adopted = true;
+      deps.log.warn({ event: 'image-adopted', bucket: event.bucket, key, imageId: id, reason: why });
+      return true;
+    };
     if (claimed.kind === 'taken-over') {
-      const since = Date.parse(claimed.stale.claimedAt) - 60_000;
-      const found = await deps.ens.describeSelfImages({ ImageName: params.ImageName, PageSize: 50 }, Math.max(1, deps.deadline - now()));
-      const match = found.images
-        .filter((i) => i.ImageName === params.ImageName && (!i.CreationTime || Date.parse(i.CreationTime) >= since))
-        .sort((a, b) => String(b.CreationTime).localeCompare(String(a.CreationTime)))[0];
-      if (match) {
-        imageId = match.ImageId;
-        adopted = true;
-        deps.log.warn({ event: 'claim-adopted', bucket: event.bucket, key, imageId, reason: 'a crashed attempt had already imported this object' });
-      }
+      const found = await retryTransient((_a, msLeft) => adoptable(Date.parse(claimed.stale.claimedAt) - 60_000, msLeft), isTransientEns, { deadline: deps.deadline, now, sleep, random: deps.random });
+      adopt(found.value, 'a crashed attempt had already imported this object');
     }
 
     // 5. ImportImage, retrying transient failures while time remains.
     if (!imageId) {
+      let uncertain = false;
+      const since = Date.parse(record.claimedAt) - 60_000;
       try {
         const { value, attempts } = await retryTransient(
-          (_attempt, msLeft) => deps.ens.importImage(params, Math.min(msLeft, 30_000)),
-          (err) => err instanceof EnsCallError && err.transient,
-          { deadline: deps.deadline, now, sleep, random: deps.random },
+          async (_attempt, msLeft) => {
+            if (uncertain && adopt(await adoptable(since, msLeft), 'an ImportImage whose answer was lost had created the image')) {
+              return { imageId: imageId!, requestId: '' };
+            }
+            try {
+              return await deps.ens.importImage(params, Math.min(msLeft, config.ensTimeoutMs));
+            } catch (err) {
+              // Throttling is refused before any work; anything else may have gone through.
+              if (err instanceof EnsCallError && err.transient && !err.code.startsWith('Throttling')) uncertain = true;
+              throw err;
+            }
+          },
+          isTransientEns,
+          // ENS throttles per second: waits beyond a couple of seconds only lose throughput
+          { deadline: deps.deadline, now, sleep, random: deps.random, baseMs: 100, maxMs: 2_000 },
         );
         result.attempts = attempts;
         imageId = value.imageId;
-        result.ensRequestId = value.requestId;
+        if (value.requestId) result.ensRequestId = value.requestId;
       } catch (err) {
         const ensError = err instanceof RetriesExhausted ? err.lastError : err;
         if (err instanceof RetriesExhausted) result.attempts = err.attempts;
@@ -196,9 +227,11 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
         throw ensError;
       }
     }
+    if (deps.crashAt === 'after-import') throw new SimulatedCrash('crash after ImportImage');
 
     // 6. Record: tags on the object first, then the import record (which ends the claim).
     await writeTags('importing', { imageId });
+    if (deps.crashAt === 'after-tags') throw new SimulatedCrash('crash after the tags');
     record = {
       ...record,
       state: 'importing',
@@ -216,6 +249,7 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     await store.putText(pendingKey(config.statePrefix, imageId, recordKey), '');
     return finish({ outcome: 'imported', imageId }, details);
   } catch (err) {
+    if (err instanceof SimulatedCrash) throw err;
     // Transient: release the claim so FC's retry of this event can claim it again.
     if (claimedKey) {
       await store.delete(claimedKey).catch((e: unknown) => deps.log.error({ event: 'claim-release-failed', key, reason: String((e as Error).message) }));

@@ -1,5 +1,5 @@
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { PARAM_FIELDS, type ParamField } from './import-params';
 
 /**
@@ -10,38 +10,34 @@ import { PARAM_FIELDS, type ParamField } from './import-params';
 /** The built-in convention: the last three path segments `<platform>/<os-version>/<image-name>.qcow2`. */
 export const BUILT_IN_CONVENTION = '(?:^|/)(?<platform>[^/]+)/(?<osVersion>[^/]+)/(?<imageName>[^/]+?)(?:\\.qcow2)?$';
 
-const fieldValues = z
-  .object(Object.fromEntries(PARAM_FIELDS.map((f) => [f, z.string().min(1).optional()])) as Record<ParamField, z.ZodOptional<z.ZodString>>)
-  .strict();
+const nonEmpty = () => z.string().check(z.minLength(1));
+const fieldValues = z.strictObject(
+  Object.fromEntries(PARAM_FIELDS.map((f) => [f, z.optional(nonEmpty())])) as Record<ParamField, z.ZodMiniOptional<z.ZodMiniString>>,
+);
 
-const ruleSchema = z
-  .object({
-    name: z.string().min(1),
-    match: z
-      .object({ prefix: z.string().optional(), suffix: z.string().optional(), pattern: z.string().optional() })
-      .strict()
-      .default({}),
-    convention: z.string().optional(),
-    set: fieldValues.default({}),
-    skip: z.boolean().default(false),
-  })
-  .strict();
+const ruleSchema = z.strictObject({
+  name: nonEmpty(),
+  match: z._default(z.strictObject({ prefix: z.optional(z.string()), suffix: z.optional(z.string()), pattern: z.optional(z.string()) }), {}),
+  convention: z.optional(z.string()),
+  set: z._default(fieldValues, {}),
+  skip: z._default(z.boolean(), false),
+});
 
-const rulesFileSchema = z
-  .object({
-    version: z.literal(1).default(1),
-    limits: z
-      .object({
-        allowedOssRegions: z.array(z.string().min(1)).min(1).default(['cn-beijing']),
-        platforms: z.array(z.string().min(1)).min(1).default(['centos', 'ubuntu']),
-        maxVirtualSizeGiB: z.number().positive().default(2048),
-      })
-      .strict()
-      .default({ allowedOssRegions: ['cn-beijing'], platforms: ['centos', 'ubuntu'], maxVirtualSizeGiB: 2048 }),
-    defaults: fieldValues.default({}),
-    rules: z.array(ruleSchema).min(1).default([{ name: 'default', match: {}, set: {}, skip: false }]),
-  })
-  .strict();
+const DEFAULT_LIMITS = { allowedOssRegions: ['cn-beijing'], platforms: ['centos', 'ubuntu'], maxVirtualSizeGiB: 2048 };
+
+const rulesFileSchema = z.strictObject({
+  version: z._default(z.literal(1), 1),
+  limits: z._default(
+    z.strictObject({
+      allowedOssRegions: z._default(z.array(nonEmpty()).check(z.minLength(1)), DEFAULT_LIMITS.allowedOssRegions),
+      platforms: z._default(z.array(nonEmpty()).check(z.minLength(1)), DEFAULT_LIMITS.platforms),
+      maxVirtualSizeGiB: z._default(z.number().check(z.gt(0)), DEFAULT_LIMITS.maxVirtualSizeGiB),
+    }),
+    DEFAULT_LIMITS,
+  ),
+  defaults: z._default(fieldValues, {}),
+  rules: z._default(z.array(ruleSchema).check(z.minLength(1)), [{ name: 'default', match: {}, set: {}, skip: false }]),
+});
 
 export type RulesFile = z.infer<typeof rulesFileSchema>;
 export type RuleDefinition = z.infer<typeof ruleSchema>;

@@ -99,73 +99,90 @@ export function toOssError(err: unknown, secrets: readonly (string | undefined)[
   return new OssCallError(code, redact(String(e.message ?? err), secrets).split('\n')[0]!, status, transient);
 }
 
-export function createObjectStore(t: OssTarget): ObjectStore {
-  const client = clientFor(t);
-  const secrets = [t.credentials.accessKeySecret, t.credentials.securityToken];
-  const wrap = async <T>(fn: () => Promise<T>): Promise<T> => {
+/**
+ * A few quick retries for a transient OSS failure (5xx, reset, timeout): every operation
+ * here is idempotent or, for create-if-absent, made safe by the caller.
+ */
+async function withRetry<T>(fn: () => Promise<T>, secrets: readonly (string | undefined)[], attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
-      throw toOssError(err, secrets);
+      const e = err instanceof OssCallError ? err : toOssError(err, secrets);
+      if (!e.transient || attempt >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 100 * 2 ** attempt)));
     }
-  };
+  }
+}
+
+export function createObjectStore(t: OssTarget): ObjectStore {
+  const client = clientFor(t);
+  const secrets = [t.credentials.accessKeySecret, t.credentials.securityToken];
+  const wrap = <T>(fn: () => Promise<T>): Promise<T> => withRetry(fn, secrets);
   return {
     bucket: t.bucket,
-    async readHead(key, bytes) {
-      try {
-        const r = await client.get(key, { headers: { Range: `bytes=0-${bytes - 1}` } });
-        const h = r.res.headers;
-        const range = /\/(\d+)$/.exec(h['content-range'] ?? '');
-        const meta: Record<string, string> = {};
-        for (const [k, v] of Object.entries(h)) if (k.startsWith('x-oss-meta-')) meta[k.slice(11)] = String(v);
-        return {
-          etag: String(h.etag ?? '').replace(/"/g, '').toUpperCase(),
-          size: range ? Number(range[1]) : r.content.length,
-          meta,
-          tagCount: Number(h['x-oss-tagging-count'] ?? 0),
-          lastModified: h['last-modified'],
-          // never keep more than asked for, whatever the server sent
-          bytes: r.content.subarray(0, bytes),
-        };
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw toOssError(err, secrets);
-      }
-    },
-    async getTags(key) {
-      try {
-        return (await client.getObjectTagging(key)).tag;
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw toOssError(err, secrets);
-      }
-    },
-    async putTags(key, tags) {
-      try {
-        await client.putObjectTagging(key, tags);
-        return true;
-      } catch (err) {
-        if (isNotFound(err)) return false;
-        throw toOssError(err, secrets);
-      }
-    },
-    async createIfAbsent(key, body) {
-      try {
-        await client.put(key, Buffer.from(body), { headers: { 'x-oss-forbid-overwrite': 'true', 'Content-Type': 'application/json' } });
-        return true;
-      } catch (err) {
-        if ((err as { code?: string }).code === 'FileAlreadyExists') return false;
-        throw toOssError(err, secrets);
-      }
-    },
-    async getText(key) {
-      try {
-        return (await client.get(key)).content.toString('utf8');
-      } catch (err) {
-        if (isNotFound(err)) return undefined;
-        throw toOssError(err, secrets);
-      }
-    },
+    readHead: (key, bytes) =>
+      wrap(async () => {
+        try {
+          const r = await client.get(key, { headers: { Range: `bytes=0-${bytes - 1}` } });
+          const h = r.res.headers;
+          const range = /\/(\d+)$/.exec(h['content-range'] ?? '');
+          const meta: Record<string, string> = {};
+          for (const [k, v] of Object.entries(h)) if (k.startsWith('x-oss-meta-')) meta[k.slice(11)] = String(v);
+          return {
+            etag: String(h.etag ?? '').replace(/"/g, '').toUpperCase(),
+            size: range ? Number(range[1]) : r.content.length,
+            meta,
+            tagCount: Number(h['x-oss-tagging-count'] ?? 0),
+            lastModified: h['last-modified'],
+            // never keep more than asked for, whatever the server sent
+            bytes: r.content.subarray(0, bytes),
+          };
+        } catch (err) {
+          if (isNotFound(err)) return undefined;
+          throw toOssError(err, secrets);
+        }
+      }),
+    getTags: (key) =>
+      wrap(async () => {
+        try {
+          return (await client.getObjectTagging(key)).tag;
+        } catch (err) {
+          if (isNotFound(err)) return undefined;
+          throw toOssError(err, secrets);
+        }
+      }),
+    putTags: (key, tags) =>
+      wrap(async () => {
+        try {
+          await client.putObjectTagging(key, tags);
+          return true;
+        } catch (err) {
+          if (isNotFound(err)) return false;
+          throw toOssError(err, secrets);
+        }
+      }),
+    // A retried create may meet its own first attempt (a reply lost after the write):
+    // the caller tells its own claim from another's by the body.
+    createIfAbsent: (key, body) =>
+      wrap(async () => {
+        try {
+          await client.put(key, Buffer.from(body), { headers: { 'x-oss-forbid-overwrite': 'true', 'Content-Type': 'application/json' } });
+          return true;
+        } catch (err) {
+          if ((err as { code?: string }).code === 'FileAlreadyExists') return false;
+          throw toOssError(err, secrets);
+        }
+      }),
+    getText: (key) =>
+      wrap(async () => {
+        try {
+          return (await client.get(key)).content.toString('utf8');
+        } catch (err) {
+          if (isNotFound(err)) return undefined;
+          throw toOssError(err, secrets);
+        }
+      }),
     putText: (key, body) => wrap(async () => void (await client.put(key, Buffer.from(body), { headers: { 'Content-Type': 'application/json' } }))),
     delete: (key) => wrap(async () => void (await client.delete(key))),
     listPage: (prefix, token, maxKeys = 1000) =>
