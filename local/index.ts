@@ -38,6 +38,11 @@ export interface LocalStackOptions {
   eventKeyEncoding?: 'raw' | 'url';
   ens?: Pick<EnsOptions, 'schedule' | 'allowedPlatforms' | 'rateLimits'>;
   accountId?: string;
+  /**
+   * Called for each trigger delivery with the function that queues it; by default it is
+   * called once. The chaos run calls it twice, at once or later, as OSS sometimes does.
+   */
+  deliver?: (enqueue: () => void) => void;
   /** Fix the long-term key (npm start prints it; a test may want a known one). */
   rootKey?: AccessKey;
 }
@@ -131,7 +136,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         events: t.events,
         prefix: t.prefix,
         suffix: t.suffix,
-        deliver: (payload) => fc.invokeAsync(spec.functionName, payload),
+        deliver: (payload) => {
+          const enqueue = () => void fc.invokeAsync(spec.functionName, payload);
+          if (options.deliver) options.deliver(enqueue);
+          else enqueue();
+        },
       });
     }
   }

@@ -80,6 +80,9 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
   }
 
   let claimedKey: string | undefined;
+  let claimRecord: ImportRecord | undefined;
+  // an ImportImage may have reached ENS without an answer: the next attempt must look first
+  let possiblySent = false;
   try {
     // 1. One ranged read: metadata, tag count, current ETag and the header bytes.
     let head = await store.readHead(key, config.headerBytes);
@@ -161,6 +164,7 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     }
     claimedKey = recordKey;
     let record = claimed.record;
+    claimRecord = record;
 
     if (deps.crashAt === 'after-claim') throw new SimulatedCrash('crash after the claim');
 
@@ -190,19 +194,32 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
 
     // 5. ImportImage, retrying transient failures while time remains.
     if (!imageId) {
-      let uncertain = false;
+      // when an ImportImage went out whose answer never came
+      let uncertainAt: number | undefined;
       const since = Date.parse(record.claimedAt) - 60_000;
       try {
         const { value, attempts } = await retryTransient(
           async (_attempt, msLeft) => {
-            if (uncertain && adopt(await adoptable(since, msLeft), 'an ImportImage whose answer was lost had created the image')) {
-              return { imageId: imageId!, requestId: '' };
+            if (uncertainAt !== undefined) {
+              // The lost request may still be running inside ENS: give it time to show.
+              const settleUntil = uncertainAt + 2 * config.ensTimeoutMs;
+              let found = await adoptable(since, msLeft);
+              if (!found && now() < settleUntil) {
+                if (settleUntil >= deps.deadline) throw new EnsCallError('AnswerLost', 'an ImportImage answer was lost and there is no time left to check for its image', true);
+                await sleep(settleUntil - now());
+                found = await adoptable(since, deps.deadline - now());
+              }
+              if (adopt(found, 'an ImportImage whose answer was lost had created the image')) return { imageId: imageId!, requestId: '' };
+              uncertainAt = undefined;
             }
             try {
               return await deps.ens.importImage(params, Math.min(msLeft, config.ensTimeoutMs));
             } catch (err) {
               // Throttling is refused before any work; anything else may have gone through.
-              if (err instanceof EnsCallError && err.transient && !err.code.startsWith('Throttling')) uncertain = true;
+              if (err instanceof EnsCallError && err.transient && !err.code.startsWith('Throttling')) {
+                uncertainAt = now();
+                possiblySent = true;
+              }
               throw err;
             }
           },
@@ -250,9 +267,14 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     return finish({ outcome: 'imported', imageId }, details);
   } catch (err) {
     if (err instanceof SimulatedCrash) throw err;
-    // Transient: release the claim so FC's retry of this event can claim it again.
+    // Transient: release the claim so FC's retry of this event can claim it again. If an
+    // ImportImage may have gone through, leave the claim, marked stale: the retry then takes
+    // it over and looks for the image before importing again.
     if (claimedKey) {
-      await store.delete(claimedKey).catch((e: unknown) => deps.log.error({ event: 'claim-release-failed', key, reason: String((e as Error).message) }));
+      const release = possiblySent && claimRecord
+        ? store.putText(claimedKey, JSON.stringify({ ...claimRecord, claimDeadline: new Date(0).toISOString() }))
+        : store.delete(claimedKey);
+      await release.catch((e: unknown) => deps.log.error({ event: 'claim-release-failed', key, reason: String((e as Error).message) }));
     }
     if (err instanceof ClaimBusy) {
       return finish({ outcome: 'failed', errorCode: 'claim-busy', reason: err.message });

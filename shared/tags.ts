@@ -27,16 +27,17 @@ export interface TagMerge {
  * must not outlive a successful retry).
  */
 export function mergeTags(current: Record<string, string>, importer: Partial<Record<(typeof IMPORTER_TAG_KEYS)[number], string>>): TagMerge {
-  const tags: Record<string, string> = {};
+  // A Map, because a user may well have a tag named "__proto__".
+  const tags = new Map<string, string>();
   for (const [k, v] of Object.entries(current)) {
-    if (!(IMPORTER_TAG_KEYS as readonly string[]).includes(k)) tags[k] = v;
+    if (!(IMPORTER_TAG_KEYS as readonly string[]).includes(k)) tags.set(k, v);
   }
   const left: string[] = [];
   for (const key of IMPORTER_TAG_KEYS) {
     const value = importer[key];
     if (value === undefined) continue;
-    if (Object.keys(tags).length < MAX_TAGS) tags[key] = tagValue(value);
+    if (tags.size < MAX_TAGS) tags.set(key, tagValue(value));
     else left.push(key);
   }
-  return { tags, left };
+  return { tags: Object.fromEntries(tags), left };
 }
