@@ -52,6 +52,7 @@ export function importerConfig(o: GlobalOptions, dryRun = false): ImporterConfig
     headerBytes: 64 * 1024,
     safetyMarginMs: 5_000,
     ensTimeoutMs: 30_000,
+    manifestWaitMs: 60 * 60_000,
   };
 }
 

@@ -31,6 +31,8 @@ export interface ImportRecord {
   inspection?: Record<string, unknown>;
   importedAt?: string;
   adopted?: boolean;
+  /** a multi-disk image: its disks in order (the record's key is the manifest) */
+  disks?: string[];
   history?: { state: RecordState; at: string; note?: string }[];
 }
 

@@ -16,6 +16,8 @@ export interface ImporterConfig {
   safetyMarginMs: number;
   /** longest wait for one ENS answer */
   ensTimeoutMs: number;
+  /** how long a manifest waits for its disks before it is rejected */
+  manifestWaitMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -60,5 +62,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, handlerDir: string): Importer
     headerBytes: 64 * 1024,
     safetyMarginMs: 5_000,
     ensTimeoutMs: positiveMs(env.IMPORTER_ENS_TIMEOUT_MS, 30_000, 'IMPORTER_ENS_TIMEOUT_MS'),
+    manifestWaitMs: positiveMs(env.IMPORTER_MANIFEST_WAIT_MINUTES, 60, 'IMPORTER_MANIFEST_WAIT_MINUTES') * 60_000,
   };
 }

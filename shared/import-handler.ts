@@ -30,7 +30,7 @@ let cachedFor = '';
 
 /** Read once per instance; re-read only when the environment changes (local stack tests). */
 function configFor(env: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
-  const fingerprint = ['ENS_ENDPOINT', 'OSS_ENDPOINT', 'IMPORTER_RULES', 'IMPORTER_STATE_PREFIX', 'IMPORTER_DRY_RUN', 'IMPORTER_ENS_TIMEOUT_MS'].map((k) => env[k] ?? '').join('|');
+  const fingerprint = ['ENS_ENDPOINT', 'OSS_ENDPOINT', 'IMPORTER_RULES', 'IMPORTER_STATE_PREFIX', 'IMPORTER_DRY_RUN', 'IMPORTER_ENS_TIMEOUT_MS', 'IMPORTER_MANIFEST_WAIT_MINUTES'].map((k) => env[k] ?? '').join('|');
   if (!cachedConfig || fingerprint !== cachedFor) {
     cachedConfig = loadConfig(env, handlerDir);
     cachedFor = fingerprint;

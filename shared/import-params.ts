@@ -42,7 +42,7 @@ export const BUILT_IN_DEFAULTS: Partial<Record<ParamField, string>> = {
   architecture: 'x86_64',
 };
 
-export type Provenance = 'metadata' | 'convention' | 'rule' | 'default' | 'event';
+export type Provenance = 'metadata' | 'convention' | 'rule' | 'default' | 'event' | 'manifest';
 
 export interface ProvenancedValue {
   value: string;

@@ -1,5 +1,5 @@
 import { EnsCallError, type EnsApi } from './adapters/ens';
-import { OssCallError, type ObjectStore } from './adapters/oss';
+import { OssCallError, type HeadRead, type ObjectStore } from './adapters/oss';
 import { ClaimBusy, claim, claimKey, pendingKey, type ImportRecord } from './claims';
 import type { ImporterConfig } from './config';
 import { isImportable, type ObjectEvent } from './event';
@@ -7,6 +7,9 @@ import type { Logger } from './logger';
 import { decodeUserMeta } from './metadata';
 import type { ObjectResult } from './outcome';
 import { inspectionLimits, planImport } from './plan';
+import { isManifestKey, planManifest } from './manifest';
+import { createHash } from 'node:crypto';
+import type { ProvenancedValue } from './import-params';
 import { inspectQcow2, summarizeInspection } from './qcow2';
 import { RetriesExhausted, retryTransient } from './retry';
 import { TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS, mergeTags, type ImportStatus } from './tags';
@@ -102,38 +105,43 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     if (head.etag !== etag) {
       return finish({ outcome: 'skipped', errorCode: 'superseded', reason: `the object was overwritten (ETag now ${head.etag}); the newer upload's event imports it` });
     }
-    const meta = decodeUserMeta(head.meta);
-    const plan = planImport({ bucket: event.bucket, region: event.region, key, meta, rules: config.rules, rulesSource: config.rulesSource });
-    if (plan.verdict === 'skip') return finish({ outcome: 'skipped', errorCode: plan.errorCode, reason: plan.reason });
-
-    // 2. Parameters with provenance, and the qcow2 header.
-    const params = plan.params;
+    // 2. What to import, with every parameter's provenance: this object, or the disks a
+    //    manifest lists.
+    const target = isManifestKey(key)
+      ? await manifestTarget(event, key, head, deps, now)
+      : objectTarget(event, key, head, config);
+    if (target.kind === 'skip') {
+      // a disk kept from being imported alone may be what a waiting manifest needs
+      if (!isManifestKey(key)) await wakeWaitingManifest(event, key, deps);
+      return finish({ outcome: 'skipped', errorCode: target.errorCode, reason: target.reason });
+    }
+    const { params, details, problems, tagged } = target;
     result.imageName = params.ImageName;
-    for (const fix of plan.derived.nameFixes) {
+    for (const fix of target.nameFixes) {
       deps.log.info({ event: 'image-name-fixed', bucket: event.bucket, key, from: fix.original, to: fix.fixed });
     }
-    const inspection = inspectQcow2(head.bytes, head.size, inspectionLimits(config.rules));
-    const problems = [...inspection.refusals, ...plan.problems];
-    const details = { rule: plan.rule, params: plan.provenance, inspection: summarizeInspection(inspection) };
 
     const writeTags = async (status: ImportStatus, extra: { imageId?: string; error?: string }): Promise<void> => {
-      const current = head!.tagCount > 0 ? ((await store.getTags(key)) ?? {}) : {};
-      const merged = mergeTags(current, {
-        [TAG_IMAGE_ID]: extra.imageId,
-        [TAG_STATUS]: status,
-        [TAG_ERROR]: extra.error,
-      });
-      if (merged.left.length) {
-        deps.log.warn({ event: 'tags-full', bucket: event.bucket, key, notWritten: merged.left, reason: 'the object already has 10 tags; the import record holds the result' });
-      }
-      if (!(await store.putTags(key, merged.tags))) {
-        deps.log.warn({ event: 'object-gone', bucket: event.bucket, key, reason: 'the object was deleted before its tags could be written' });
+      for (const t of tagged) {
+        const current = t.tagCount > 0 ? ((await store.getTags(t.key)) ?? {}) : {};
+        const merged = mergeTags(current, {
+          [TAG_IMAGE_ID]: extra.imageId,
+          [TAG_STATUS]: status,
+          [TAG_ERROR]: extra.error,
+        });
+        if (merged.left.length) {
+          deps.log.warn({ event: 'tags-full', bucket: event.bucket, key: t.key, notWritten: merged.left, reason: 'the object already has 10 tags; the import record holds the result' });
+        }
+        if (!(await store.putTags(t.key, merged.tags))) {
+          deps.log.warn({ event: 'object-gone', bucket: event.bucket, key: t.key, reason: 'the object was deleted before its tags could be written' });
+        }
       }
     };
 
     if (problems.length) {
       const reason = problems.map((p) => p.message).join('; ');
       if (!config.dryRun) await writeTags('rejected', { error: problems[0]!.code });
+      if (!config.dryRun && target.disks) await clearWaiting(event.bucket, target.disks, deps);
       return finish({ outcome: 'rejected', errorCode: problems[0]!.code, reason }, details);
     }
     if (config.dryRun) {
@@ -153,6 +161,7 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
       claimDeadline: new Date(now() + deps.claimTtlMs).toISOString(),
       requestId: deps.requestId,
       imageName: params.ImageName,
+      ...(target.disks ? { disks: target.disks } : {}),
     };
     const recordKey = claimKey(config.statePrefix, event.bucket, key, etag);
     const claimed = await claim(store, recordKey, fresh, { now, deadline: deps.deadline, sleep });
@@ -194,30 +203,34 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
 
     // 5. ImportImage, retrying transient failures while time remains.
     if (!imageId) {
-      // when an ImportImage went out whose answer never came
-      let uncertainAt: number | undefined;
+      // An ImportImage that failed after it may have reached ENS: when it was answered (5xx,
+      // a gateway page) look once; when no answer came (timeout, reset) the request may still
+      // be running inside ENS, so give it time to show before importing again.
+      let uncertain: { at: number; answered: boolean; error: EnsCallError } | undefined;
       const since = Date.parse(record.claimedAt) - 60_000;
       try {
         const { value, attempts } = await retryTransient(
           async (_attempt, msLeft) => {
-            if (uncertainAt !== undefined) {
-              // The lost request may still be running inside ENS: give it time to show.
-              const settleUntil = uncertainAt + 2 * config.ensTimeoutMs;
+            if (uncertain) {
               let found = await adoptable(since, msLeft);
-              if (!found && now() < settleUntil) {
-                if (settleUntil >= deps.deadline) throw new EnsCallError('AnswerLost', 'an ImportImage answer was lost and there is no time left to check for its image', true);
+              const settleUntil = uncertain.at + 2 * config.ensTimeoutMs;
+              if (!found && !uncertain.answered && now() < settleUntil) {
+                if (settleUntil >= deps.deadline) {
+                  const e = uncertain.error;
+                  throw new EnsCallError(e.code, `${e.message} (no time left to check whether ENS made the image; the next attempt will)`, true, e.requestId, e.answered);
+                }
                 await sleep(settleUntil - now());
                 found = await adoptable(since, deps.deadline - now());
               }
               if (adopt(found, 'an ImportImage whose answer was lost had created the image')) return { imageId: imageId!, requestId: '' };
-              uncertainAt = undefined;
+              uncertain = undefined;
             }
             try {
               return await deps.ens.importImage(params, Math.min(msLeft, config.ensTimeoutMs));
             } catch (err) {
               // Throttling is refused before any work; anything else may have gone through.
               if (err instanceof EnsCallError && err.transient && !err.code.startsWith('Throttling')) {
-                uncertainAt = now();
+                uncertain = { at: now(), answered: err.answered, error: err };
                 possiblySent = true;
               }
               throw err;
@@ -264,6 +277,7 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     claimedKey = undefined;
     // The tracker follows the import from here; an entry already there is harmless.
     await store.putText(pendingKey(config.statePrefix, imageId, recordKey), '');
+    if (target.disks) await clearWaiting(event.bucket, target.disks, deps);
     return finish({ outcome: 'imported', imageId }, details);
   } catch (err) {
     if (err instanceof SimulatedCrash) throw err;
@@ -279,8 +293,105 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     if (err instanceof ClaimBusy) {
       return finish({ outcome: 'failed', errorCode: 'claim-busy', reason: err.message });
     }
-    const code = err instanceof EnsCallError || err instanceof OssCallError ? err.code : 'InternalError';
+    const code = err instanceof EnsCallError || err instanceof OssCallError ? err.code : err instanceof ManifestRetry ? 'manifest-retry' : 'InternalError';
     const message = err instanceof Error ? err.message : String(err);
     return finish({ outcome: 'failed', errorCode: code, reason: message });
   }
+}
+
+interface ImportTarget {
+  kind: 'import';
+  params: Record<string, string>;
+  details: { rule: string; params: Record<string, ProvenancedValue>; inspection: Record<string, unknown> };
+  problems: { code: string; message: string }[];
+  /** the objects that get the importer's tags */
+  tagged: { key: string; tagCount: number }[];
+  nameFixes: { original: string; fixed: string }[];
+  disks?: string[];
+}
+type Target = ImportTarget | { kind: 'skip'; errorCode: string; reason: string };
+
+function objectTarget(event: ObjectEvent, key: string, head: HeadRead, config: ImporterConfig): Target {
+  const plan = planImport({ bucket: event.bucket, region: event.region, key, meta: decodeUserMeta(head.meta), rules: config.rules, rulesSource: config.rulesSource });
+  if (plan.verdict === 'skip') return { kind: 'skip', errorCode: plan.errorCode, reason: plan.reason };
+  const inspection = inspectQcow2(head.bytes, head.size, inspectionLimits(config.rules));
+  return {
+    kind: 'import',
+    params: plan.params,
+    details: { rule: plan.rule, params: plan.provenance, inspection: summarizeInspection(inspection) },
+    problems: [...inspection.refusals, ...plan.problems],
+    tagged: [{ key, tagCount: head.tagCount }],
+    nameFixes: plan.derived.nameFixes,
+  };
+}
+
+export const waitingKey = (statePrefix: string, bucket: string, diskKey: string): string =>
+  `${statePrefix}waiting/${createHash('sha256').update(`${bucket}\n${diskKey}`).digest('hex').slice(0, 40)}.json`;
+
+/** A multi-disk image: every disk read (header only), inspected, and sent in manifest order. */
+async function manifestTarget(event: ObjectEvent, key: string, head: HeadRead, deps: PipelineDeps, now: () => number): Promise<Target> {
+  const { config, store } = deps;
+  const reject = (code: string, message: string): ImportTarget => ({
+    kind: 'import',
+    params: {},
+    details: { rule: '', params: {}, inspection: {} },
+    problems: [{ code, message }],
+    tagged: [{ key, tagCount: head.tagCount }],
+    nameFixes: [],
+  });
+  if (head.size > head.bytes.length) return reject('manifest-invalid', `the manifest is ${head.size} bytes; at most ${config.headerBytes} are read`);
+  const plan = planManifest({ bucket: event.bucket, region: event.region, key, text: head.bytes.toString('utf8'), objectMeta: decodeUserMeta(head.meta), rules: config.rules, rulesSource: config.rulesSource });
+  if (plan.verdict === 'invalid') return reject('manifest-invalid', plan.reason);
+  if (plan.verdict === 'skip') return { kind: 'skip', errorCode: plan.errorCode, reason: plan.reason };
+  const { disks, params, provenance } = plan;
+
+  const heads = await Promise.all(disks.map((d) => store.readHead(d, config.headerBytes)));
+  const missing = disks.filter((_, i) => !heads[i]);
+  const problems = [...plan.problems];
+  if (missing.length) {
+    const since = Date.parse(head.lastModified ?? '') || now();
+    const deadline = since + config.manifestWaitMs;
+    if (now() < deadline) {
+      const body = JSON.stringify({ manifestKey: key, bucket: event.bucket, region: event.region, missing, since: new Date(since).toISOString(), deadline: new Date(deadline).toISOString() });
+      if (!config.dryRun) for (const d of missing) await store.putText(waitingKey(config.statePrefix, event.bucket, d), body);
+      return { kind: 'skip', errorCode: 'manifest-waiting', reason: `waiting until ${new Date(deadline).toISOString()} for disk(s) ${missing.join(', ')}` };
+    }
+    problems.unshift({ code: 'manifest-missing-disk', message: `disk(s) never arrived: ${missing.join(', ')}` });
+  }
+  const inspections = disks.map((d, i) => {
+    const h = heads[i];
+    if (!h) return { key: d, missing: true };
+    const inspection = inspectQcow2(h.bytes, h.size, inspectionLimits(config.rules));
+    for (const r of inspection.refusals) problems.unshift({ code: r.code, message: `disk ${d}: ${r.message}` });
+    return { key: d, ...summarizeInspection(inspection) };
+  });
+  return {
+    kind: 'import',
+    params,
+    details: { rule: plan.rule, params: provenance, inspection: { disks: inspections } },
+    problems,
+    tagged: [{ key, tagCount: head.tagCount }, ...disks.flatMap((d, i) => (heads[i] ? [{ key: d, tagCount: heads[i]!.tagCount }] : []))],
+    nameFixes: plan.nameFixes,
+    disks,
+  };
+}
+
+/** A disk a waiting manifest needs has arrived: run the manifest again. */
+async function wakeWaitingManifest(event: ObjectEvent, diskKey: string, deps: PipelineDeps): Promise<void> {
+  const entryKey = waitingKey(deps.config.statePrefix, event.bucket, diskKey);
+  const text = await deps.store.getText(entryKey);
+  if (!text) return;
+  const waiting = JSON.parse(text) as { manifestKey: string };
+  deps.log.info({ event: 'manifest-woken', bucket: event.bucket, key: waiting.manifestKey, disk: diskKey });
+  const result = await processObjectEvent({ eventName: 'ObjectCreated:PutObject', region: event.region, bucket: event.bucket, key: waiting.manifestKey }, deps);
+  // kept until the manifest is through, so a retry of this disk's event wakes it again
+  if (result.outcome === 'failed') throw new ManifestRetry(`the waiting manifest ${waiting.manifestKey} failed: ${result.reason ?? ''}`);
+  if (!deps.config.dryRun) await deps.store.delete(entryKey);
+}
+
+/** Thrown when a woken manifest failed transiently: the disk's event is retried, and wakes it again. */
+export class ManifestRetry extends Error {}
+
+async function clearWaiting(bucket: string, disks: string[], deps: PipelineDeps): Promise<void> {
+  for (const d of disks) await deps.store.delete(waitingKey(deps.config.statePrefix, bucket, d));
 }

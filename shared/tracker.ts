@@ -35,6 +35,8 @@ export interface TrackerDeps {
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
+  /** Run the manifests whose wait for missing disks is over (they import or are rejected). */
+  expireWaitingManifests?: () => Promise<number>;
 }
 
 export interface PendingImport {
@@ -54,6 +56,7 @@ export interface TrackSummary {
   complete: boolean;
   skipped?: string;
   errors: number;
+  manifestsExpired?: number;
 }
 
 /** Decide what an ENS status means for a pending import (pure). */
@@ -165,6 +168,7 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
         log.error({ event: 'track-error', imageId: p.imageId, errorCode: (err as { code?: string }).code ?? 'InternalError', reason: (err as Error).message });
       }
     }
+    if (deps.expireWaitingManifests && now() < deps.runDeadline) summary.manifestsExpired = await deps.expireWaitingManifests();
     summary.complete = now() < deps.runDeadline && summary.errors === 0;
   } catch (err) {
     summary.errors += 1;
@@ -192,10 +196,13 @@ async function applyChange(
   const from: RecordState = record?.state ?? 'importing';
   if (record) {
     // The source object's tags (user tags kept; an object deleted meanwhile is fine).
-    const current = (await retry(() => store.getTags(record.key))) ;
-    if (current) {
+    // the object's tags, and each disk's for a multi-disk image (user tags kept; an object
+    // deleted meanwhile is fine)
+    for (const key of [record.key, ...(record.disks ?? [])]) {
+      const current = await retry(() => store.getTags(key));
+      if (!current) continue;
       const merged = mergeTags(current, { [TAG_IMAGE_ID]: p.imageId, [TAG_STATUS]: state, [TAG_ERROR]: error });
-      await retry(() => store.putTags(record.key, merged.tags));
+      await retry(() => store.putTags(key, merged.tags));
     }
     const updated: ImportRecord = {
       ...record,

@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { basename, dirname, join } from 'node:path';
+import { isManifestKey, parseManifest } from '../../shared/manifest';
 import { open } from 'node:fs/promises';
 import { createObjectStore } from '../../shared/adapters/oss';
 import { inspectionLimits } from '../../shared/plan';
@@ -25,6 +27,7 @@ export function registerInspect(program: Command): void {
       .command('inspect <source>')
       .description('the qcow2 header report and safety verdict of a local file or oss://bucket/key (reads only the first 64 KiB)'),
   ).action(async (source: string, opts: GlobalOptions) => {
+    if (isManifestKey(source)) return inspectManifest(source, opts);
     let head: { bytes: Buffer; size: number };
     if (source.startsWith('oss://')) {
       const { bucket, key } = parseOssUrl(source);
@@ -61,4 +64,54 @@ export function registerInspect(program: Command): void {
     }
     process.exitCode = safe ? EXIT.ok : EXIT.refused;
   });
+}
+
+/** Every disk of a manifest: a local manifest names local files beside it (by the disk key's file name). */
+async function inspectManifest(source: string, opts: GlobalOptions): Promise<void> {
+  const remote = source.startsWith('oss://') ? parseOssUrl(source) : undefined;
+  const store = remote ? createObjectStore({ region: opts.region, bucket: remote.bucket, endpoint: opts.ossEndpoint, credentials: await resolveCredentials() }) : undefined;
+  const readHead = async (keyOrPath: string) => {
+    if (store) {
+      const h = await store.readHead(keyOrPath, HEADER_BYTES);
+      return h ? { bytes: h.bytes, size: h.size } : undefined;
+    }
+    try {
+      return await readLocalHead(keyOrPath);
+    } catch {
+      return undefined;
+    }
+  };
+  const manifestHead = await readHead(remote ? remote.key : source);
+  if (!manifestHead) throw new Error(`${source} does not exist`);
+  const parsed = parseManifest(manifestHead.bytes.toString('utf8'), remote ? remote.key : basename(source));
+  const { rules } = loadRulesFile(opts.rules);
+  if (!parsed.ok) {
+    if (opts.json) console.log(JSON.stringify({ source, safe: false, refusals: [{ code: 'manifest-invalid', message: parsed.reason }] }, null, 2));
+    else console.log(`${source}\nverdict: refused\n  manifest-invalid: ${parsed.reason}`);
+    process.exitCode = EXIT.refused;
+    return;
+  }
+  const disks = [];
+  for (const disk of parsed.manifest.disks) {
+    const where = remote ? disk : join(dirname(source), basename(disk));
+    const head = await readHead(where);
+    if (!head) {
+      disks.push({ disk, source: where, safe: false, refusals: [{ code: 'manifest-missing-disk', message: `${where} does not exist` }] });
+      continue;
+    }
+    const inspection = inspectQcow2(head.bytes, head.size, inspectionLimits(rules));
+    disks.push({ disk, source: where, safe: inspection.refusals.length === 0, ...summarizeInspection(inspection), refusals: inspection.refusals });
+  }
+  const safe = disks.every((d) => d.safe);
+  if (opts.json) console.log(JSON.stringify({ source, safe, disks }, null, 2));
+  else {
+    console.log(`${source}: ${disks.length} disk(s)`);
+    for (const [i, d] of disks.entries()) {
+      const info = d as { version?: number; virtualSize?: number };
+      console.log(`  ${i + 1}. ${d.disk}  ${d.safe ? 'safe' : 'refused'}${info.version ? `  qcow2 v${info.version}, ${((info.virtualSize ?? 0) / 1024 ** 3).toFixed(2)} GiB` : ''}`);
+      for (const r of d.refusals) console.log(`     ${r.code}: ${r.message}`);
+    }
+    console.log(safe ? 'verdict: safe to import' : 'verdict: refused');
+  }
+  process.exitCode = safe ? EXIT.ok : EXIT.refused;
 }

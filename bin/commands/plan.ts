@@ -1,4 +1,7 @@
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { isManifestKey, planManifest } from '../../shared/manifest';
+import type { Rules } from '../../shared/rules';
 import { META_KEY } from '../../shared/import-params';
 import { decodeUserMeta } from '../../shared/metadata';
 import { planImport } from '../../shared/plan';
@@ -12,8 +15,9 @@ export function registerPlan(program: Command): void {
       .command('plan <key>')
       .description('offline: the ImportImage parameters for a key (and metadata), where each value comes from, and the verdict')
       .option('--meta <name=value>', `object metadata, repeatable (${Object.values(META_KEY).join(', ')}, ens-import)`, collect, [])
-      .option('--bucket <bucket>', 'the bucket the object would be in', 'ens-images'),
-  ).action((key: string, opts: GlobalOptions & { meta: string[]; bucket: string }) => {
+      .option('--bucket <bucket>', 'the bucket the object would be in', 'ens-images')
+      .option('--manifest <file>', 'for a <name>.ens-image.json key: the manifest\'s JSON, from a local file'),
+  ).action((key: string, opts: GlobalOptions & { meta: string[]; bucket: string; manifest?: string }) => {
     const raw: Record<string, string> = {};
     for (const pair of opts.meta) {
       const eq = pair.indexOf('=');
@@ -21,6 +25,10 @@ export function registerPlan(program: Command): void {
       raw[pair.slice(0, eq).toLowerCase().replace(/^x-oss-meta-/, '')] = pair.slice(eq + 1);
     }
     const { rules, source } = loadRulesFile(opts.rules);
+    if (isManifestKey(key)) {
+      if (!opts.manifest) throw new UsageError(`${key} is a manifest: give its JSON with --manifest <file>`);
+      return planManifestCommand(key, readFileSync(opts.manifest, 'utf8'), decodeUserMeta(raw), rules, source, opts);
+    }
     const plan = planImport({ bucket: opts.bucket, region: opts.region, key, meta: decodeUserMeta(raw), rules, rulesSource: source });
     const exitCode = plan.verdict === 'import' ? EXIT.ok : plan.verdict === 'skip' ? EXIT.skipped : EXIT.refused;
     if (opts.json) {
@@ -45,4 +53,23 @@ export function registerPlan(program: Command): void {
     }
     process.exitCode = exitCode;
   });
+}
+
+function planManifestCommand(key: string, text: string, objectMeta: Record<string, string>, rules: Rules, source: string, opts: GlobalOptions & { bucket: string }): void {
+  const plan = planManifest({ bucket: opts.bucket, region: opts.region, key, text, objectMeta, rules, rulesSource: source });
+  const exitCode = plan.verdict === 'import' ? EXIT.ok : plan.verdict === 'skip' ? EXIT.skipped : EXIT.refused;
+  if (opts.json) console.log(JSON.stringify({ key, ...plan }, null, 2));
+  else if (plan.verdict === 'invalid') console.log(`${key}\n  verdict: would be rejected (manifest-invalid): ${plan.reason}`);
+  else if (plan.verdict === 'skip') console.log(`${key}\n  verdict: skipped (${plan.errorCode}) — ${plan.reason}`);
+  else {
+    console.log(`${key}  (multi-disk image, rule "${plan.rule}", rules from ${source})`);
+    plan.disks.forEach((d, i) => console.log(`  disk ${i + 1}${i === 0 ? ' (system)' : ''}: ${d}`));
+    printTable([['PARAMETER', 'VALUE', 'SOURCE'], ...Object.entries(plan.provenance).map(([name, v]) => [name, v.value, v.original ? `${v.source} (was "${v.original}")` : v.source])]);
+    if (plan.verdict === 'import') console.log('verdict: would import (each disk must exist and pass the qcow2 checks)');
+    else {
+      console.log('verdict: would be rejected');
+      for (const p of plan.problems) console.log(`  ${p.code}: ${p.message}`);
+    }
+  }
+  process.exitCode = exitCode;
 }

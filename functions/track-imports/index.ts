@@ -1,4 +1,7 @@
 // FC entry point of the tracker (handler `index.handler`), run by the timer trigger.
+import { handlerDirOf, type InvocationContext } from '../../shared/import-handler';
 import { handleTrackEvent } from '../../shared/track-handler';
 
-export const handler = handleTrackEvent;
+const handlerDir = handlerDirOf(import.meta.url);
+
+export const handler = (event: unknown, context: InvocationContext) => handleTrackEvent(event, context, handlerDir);

@@ -15,6 +15,8 @@ export class EnsCallError extends Error {
     message: string,
     readonly transient: boolean,
     readonly requestId?: string,
+    /** false when no answer came back at all (timeout, reset): the request may still be running */
+    readonly answered = true,
   ) {
     super(message);
     this.name = 'EnsCallError';
@@ -32,9 +34,9 @@ export function classifyEnsError(err: unknown, secrets: readonly (string | undef
     return new EnsCallError(e.code, message, !PERMANENT.test(e.code), e.data.RequestId);
   }
   if (e.name === 'SyntaxError') return new EnsCallError('NonJsonResponse', 'ENS answered with a body that is not JSON (a gateway error page)', true);
-  if (e.name === 'RequestTimeoutError') return new EnsCallError('RequestTimeout', message, true);
+  if (e.name === 'RequestTimeoutError') return new EnsCallError('RequestTimeout', message, true, undefined, false);
   const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'NetworkError';
-  return new EnsCallError(code, message, true);
+  return new EnsCallError(code, message, true, undefined, false);
 }
 
 export interface ImportResult {

@@ -197,3 +197,40 @@ describe('ens-importer backfill and status', () => {
     expect(imports(key)).toHaveLength(1);
   });
 });
+
+describe('ens-importer and manifests', () => {
+  it('plans a manifest: DiskDeviceMapping in order, parameters from the manifest', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(resolve(tmpdir(), 'manifest-'));
+    writeFileSync(resolve(dir, 'web.ens-image.json'), JSON.stringify({ disks: ['./sys.qcow2', './data.qcow2'], imageName: 'web-multi' }));
+    const r = await cli(['plan', 'images/ubuntu/22.04/web.ens-image.json', '--manifest', resolve(dir, 'web.ens-image.json'), '--json']);
+    expect(r.code).toBe(0);
+    const plan = JSON.parse(r.stdout);
+    expect(plan).toMatchObject({ verdict: 'import', disks: ['images/ubuntu/22.04/sys.qcow2', 'images/ubuntu/22.04/data.qcow2'], params: { ImageName: 'web-multi', Platform: 'ubuntu' } });
+    expect(JSON.parse(plan.params.DiskDeviceMapping).map((d: any) => d.OSSObject)).toEqual(plan.disks);
+    writeFileSync(resolve(dir, 'bad.ens-image.json'), JSON.stringify({ disks: ['./a.qcow2'], colour: 'red' }));
+    const bad = await cli(['plan', 'images/ubuntu/22.04/bad.ens-image.json', '--manifest', resolve(dir, 'bad.ens-image.json'), '--json']);
+    expect(bad.code).toBe(3);
+    expect(JSON.parse(bad.stdout)).toMatchObject({ verdict: 'invalid' });
+  });
+
+  it('inspects every disk of a local and of a remote manifest', async () => {
+    const { writeFileSync, mkdtempSync, copyFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(resolve(tmpdir(), 'manifest-'));
+    copyFileSync(resolve(FIXTURE_DIR, 'v3.qcow2'), resolve(dir, 'sys.qcow2'));
+    copyFileSync(resolve(FIXTURE_DIR, 'luks.qcow2'), resolve(dir, 'data.qcow2'));
+    writeFileSync(resolve(dir, 'web.ens-image.json'), JSON.stringify({ disks: ['images/x/sys.qcow2', 'images/x/data.qcow2'] }));
+    const local = await cli(['inspect', resolve(dir, 'web.ens-image.json'), '--json']);
+    expect(local.code).toBe(3);
+    expect(JSON.parse(local.stdout).disks.map((d: any) => [d.safe, d.refusals[0]?.code])).toEqual([[true, undefined], [false, 'qcow2-encrypted']]);
+    stack.oss.seedObject(stack.bucket, 'images/m/sys.qcow2', fixture('v3.qcow2'));
+    stack.oss.seedObject(stack.bucket, 'images/m/data.qcow2', fixture('v2.qcow2'));
+    stack.oss.seedObject(stack.bucket, 'images/m/web.ens-image.json', Buffer.from(JSON.stringify({ disks: ['./sys.qcow2', './data.qcow2'] })));
+    const remote = await cli(['inspect', `oss://${stack.bucket}/images/m/web.ens-image.json`]);
+    expect(remote.code).toBe(0);
+    expect(remote.stdout).toContain('2 disk(s)');
+    expect(remote.stdout).toContain('verdict: safe to import');
+  });
+});

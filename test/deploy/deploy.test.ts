@@ -43,23 +43,26 @@ describe('s.yaml', () => {
 
   it('sets the environment design.md names', () => {
     const env = specs.find((s) => s.functionName === 'ens-import-image')!.environmentVariables;
-    expect(Object.keys(env).sort()).toEqual(['ENS_ENDPOINT', 'IMPORTER_DRY_RUN', 'IMPORTER_STATE_PREFIX']);
+    expect(Object.keys(env).sort()).toEqual(['ENS_ENDPOINT', 'IMPORTER_DRY_RUN', 'IMPORTER_MANIFEST_WAIT_MINUTES', 'IMPORTER_STATE_PREFIX']);
     for (const k of Object.keys(env)) expect(k.startsWith('FC_')).toBe(false);
     expect(JSON.stringify(env).length).toBeLessThan(4096);
   });
 
-  it('subscribes the import trigger to exactly PutObject, PostObject and CompleteMultipartUpload', () => {
+  it('subscribes the import triggers (images and manifests) to exactly PutObject, PostObject and CompleteMultipartUpload', () => {
     const triggers = specs.flatMap((s) => s.ossTriggers);
-    expect(triggers).toHaveLength(1);
-    expect([...triggers[0]!.events].sort()).toEqual(['oss:ObjectCreated:CompleteMultipartUpload', 'oss:ObjectCreated:PostObject', 'oss:ObjectCreated:PutObject']);
+    expect(triggers.map((t) => t.suffix).sort()).toEqual(['.ens-image.json', '.qcow2']);
+    for (const t of triggers) expect([...t.events].sort()).toEqual(['oss:ObjectCreated:CompleteMultipartUpload', 'oss:ObjectCreated:PostObject', 'oss:ObjectCreated:PutObject']);
     expect(JSON.stringify(raw)).not.toContain('ObjectCreated:*');
+    // two triggers on one bucket must not overlap: OSS refuses that
+    const [a, b] = triggers;
+    expect(a!.suffix!.endsWith(b!.suffix!) || b!.suffix!.endsWith(a!.suffix!)).toBe(false);
   });
 
-  it('cannot trigger on its own state objects (no loop)', () => {
-    const t = specs.flatMap((s) => s.ossTriggers)[0]!;
+  it.each([0, 1])('cannot trigger on its own state objects (no loop), trigger %i', (i) => {
+    const t = specs.flatMap((s) => s.ossTriggers)[i]!;
     const prefix = t.prefix ?? '';
     const suffix = t.suffix ?? '';
-    const stateKeys = [`${statePrefix}claims/ab.json`, `${statePrefix}claims/ab.json.g1`, `${statePrefix}pending/m-ab~cd`, `${statePrefix}tracker.lock`];
+    const stateKeys = [`${statePrefix}claims/ab.json`, `${statePrefix}claims/ab.json.g1`, `${statePrefix}pending/m-ab~cd`, `${statePrefix}waiting/ab.json`, `${statePrefix}tracker.lock`];
     expect(stateKeys.filter((k) => k.startsWith(prefix) && k.endsWith(suffix))).toEqual([]);
     // and no state key could ever match: the prefixes are disjoint
     expect(statePrefix.startsWith(prefix) || prefix.startsWith(statePrefix)).toBe(false);
