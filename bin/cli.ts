@@ -25,8 +25,9 @@ program
   .command('local')
   .description('start the local stack (OSS, ENS and FC stand-ins) with the functions wired from s.yaml, run the demo uploads, and serve')
   .option('--no-serve', 'exit after the demo instead of serving on the fixed ports')
-  .action(async (opts: { serve: boolean }) => {
-    const stack = await runDemo({ serve: opts.serve });
+  .option('--data-dir <dir>', 'keep object bodies in files under this folder instead of memory (large uploads)')
+  .action(async (opts: { serve: boolean; dataDir?: string }) => {
+    const stack = await runDemo({ serve: opts.serve, dataDir: opts.dataDir });
     if (!opts.serve) {
       const results = stack.fc.invocations.flatMap((i) => ((i.result as { results?: { outcome: string }[] })?.results ?? []));
       await stack.stop();

@@ -63,6 +63,7 @@ export interface DemoOptions {
   serve: boolean;
   ports?: typeof DEFAULT_PORTS;
   out?: (s: string) => void;
+  dataDir?: string;
 }
 
 export async function runDemo(options: DemoOptions): Promise<LocalStack> {
@@ -70,6 +71,7 @@ export async function runDemo(options: DemoOptions): Promise<LocalStack> {
   const stack = await startLocalStack({
     ports: options.serve ? (options.ports ?? DEFAULT_PORTS) : undefined,
     functionCode: 'bundle',
+    dataDir: options.dataDir,
     retryBaseMs: 200,
     rootKey: options.serve ? { accessKeyId: 'LTAIlocaldemokey', accessKeySecret: 'local-demo-secret-change-me' } : undefined,
   });
