@@ -2,6 +2,7 @@ import FC from '@alicloud/fc2';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { objectCreatedEvent } from '../../shared/event';
+import { matchRule } from '../../shared/rules';
 import type { ObjectResult } from '../../shared/outcome';
 import { createLocalRunner } from '../runner';
 import { EXIT, UsageError, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
@@ -47,13 +48,19 @@ export function registerBackfill(program: Command): void {
     const runner = createLocalRunner(opts, credentials, bucket);
     const all = await listImageObjects(runner.store, prefix, opts.statePrefix);
     const retryable = (s: ObjectState) => opts.retryFailed && (s.status === 'failed' || s.status === 'rejected');
-    let eligible = all.filter((s) => s.status === 'not-imported' || retryable(s));
+    // keys no rule imports (no match, or a skip rule) would only ever be skipped: leave them out
+    const covered = (s: ObjectState) => {
+      const rule = matchRule(runner.config.rules, s.key);
+      return !!rule && !rule.skip;
+    };
+    const uncovered = all.filter((s) => !covered(s)).length;
+    let eligible = all.filter((s) => covered(s) && (s.status === 'not-imported' || retryable(s)));
     if (limit) eligible = eligible.slice(0, limit);
     const summary: Record<string, number> = {};
     const out = (s: string) => (opts.json ? undefined : console.log(s));
 
     if (opts.dryRun) {
-      if (opts.json) console.log(JSON.stringify({ bucket, prefix, listed: all.length, eligible: eligible.map((e) => e.key), dryRun: true }, null, 2));
+      if (opts.json) console.log(JSON.stringify({ bucket, prefix, listed: all.length, notCoveredByRules: uncovered, eligible: eligible.map((e) => e.key), dryRun: true }, null, 2));
       else {
         for (const e of eligible) out(`would ${e.status === 'not-imported' ? 'import' : 'retry'} ${e.key}`);
         out(`\n${all.length} objects listed, ${eligible.length} would be handled (dry run: nothing changed)`);
@@ -115,9 +122,9 @@ export function registerBackfill(program: Command): void {
     );
     bar?.stop();
     process.removeListener('SIGINT', onSigint);
-    const body = { bucket, prefix, via: opts.via, listed: all.length, eligible: eligible.length, handled: results.length, interrupted, counts: summary, results };
+    const body = { bucket, prefix, via: opts.via, listed: all.length, notCoveredByRules: uncovered, eligible: eligible.length, handled: results.length, interrupted, counts: summary, results };
     if (opts.json) console.log(JSON.stringify(body, null, 2));
-    else out(`\n${all.length} objects listed, ${eligible.length} eligible, ${results.length} handled: ${Object.entries(summary).map(([k, v]) => `${k} ${v}`).join(', ') || 'nothing to do'}${interrupted ? ' (interrupted)' : ''}`);
+    else out(`\n${all.length} objects listed${uncovered ? ` (${uncovered} no rule imports)` : ''}, ${eligible.length} eligible, ${results.length} handled: ${Object.entries(summary).map(([k, v]) => `${k} ${v}`).join(', ') || 'nothing to do'}${interrupted ? ' (interrupted)' : ''}`);
     process.exitCode = interrupted ? EXIT.interrupted : summary.failed ? EXIT.failed : summary.rejected ? EXIT.refused : EXIT.ok;
   });
 }

@@ -185,6 +185,12 @@ describe('ens-importer backfill and status', () => {
     expect(JSON.parse(second.stdout)).toMatchObject({ eligible: 0 });
   });
 
+  it('leaves out keys no rule would import', async () => {
+    stack.oss.seedObject(stack.bucket, 'legacy/ubuntu/22.04/old.qcow2', fixture('v3.qcow2'));
+    const r = await cli(['backfill', `oss://${stack.bucket}/legacy/`, '--dry-run', '--json']);
+    expect(JSON.parse(r.stdout)).toMatchObject({ listed: 1, notCoveredByRules: 1, eligible: [] });
+  });
+
   it('retries failed imports with --retry-failed and honours --limit', async () => {
     const key = 'images/backfill-retry/ubuntu/22.04/again.qcow2';
     stack.oss.seedObject(stack.bucket, key, fixture('v3.qcow2'));
