@@ -119,11 +119,21 @@ export function createObjectStore(t: OssTarget): ObjectStore {
   const client = clientFor(t);
   const secrets = [t.credentials.accessKeySecret, t.credentials.securityToken];
   const wrap = <T>(fn: () => Promise<T>): Promise<T> => withRetry(fn, secrets);
+  /** An expected refusal (the object is missing, the key exists) is an answer, not an error. */
+  const answerOr = <T, F>(fn: () => Promise<T>, expected: (err: unknown) => boolean, answer: F): Promise<T | F> =>
+    wrap(async () => {
+      try {
+        return await fn();
+      } catch (err) {
+        if (expected(err)) return answer;
+        throw toOssError(err, secrets);
+      }
+    });
   return {
     bucket: t.bucket,
     readHead: (key, bytes) =>
-      wrap(async () => {
-        try {
+      answerOr(
+        async () => {
           const r = await client.get(key, { headers: { Range: `bytes=0-${bytes - 1}` } });
           const h = r.res.headers;
           const range = /\/(\d+)$/.exec(h['content-range'] ?? '');
@@ -138,51 +148,21 @@ export function createObjectStore(t: OssTarget): ObjectStore {
             // never keep more than asked for, whatever the server sent
             bytes: r.content.subarray(0, bytes),
           };
-        } catch (err) {
-          if (isNotFound(err)) return undefined;
-          throw toOssError(err, secrets);
-        }
-      }),
-    getTags: (key) =>
-      wrap(async () => {
-        try {
-          return (await client.getObjectTagging(key)).tag;
-        } catch (err) {
-          if (isNotFound(err)) return undefined;
-          throw toOssError(err, secrets);
-        }
-      }),
-    putTags: (key, tags) =>
-      wrap(async () => {
-        try {
-          await client.putObjectTagging(key, tags);
-          return true;
-        } catch (err) {
-          if (isNotFound(err)) return false;
-          throw toOssError(err, secrets);
-        }
-      }),
+        },
+        isNotFound,
+        undefined,
+      ),
+    getTags: (key) => answerOr(async () => (await client.getObjectTagging(key)).tag, isNotFound, undefined),
+    putTags: (key, tags) => answerOr(async () => (await client.putObjectTagging(key, tags), true), isNotFound, false),
     // A retried create may meet its own first attempt (a reply lost after the write):
     // the caller tells its own claim from another's by the body.
     createIfAbsent: (key, body) =>
-      wrap(async () => {
-        try {
-          await client.put(key, Buffer.from(body), { headers: { 'x-oss-forbid-overwrite': 'true', 'Content-Type': 'application/json' } });
-          return true;
-        } catch (err) {
-          if ((err as { code?: string }).code === 'FileAlreadyExists') return false;
-          throw toOssError(err, secrets);
-        }
-      }),
-    getText: (key) =>
-      wrap(async () => {
-        try {
-          return (await client.get(key)).content.toString('utf8');
-        } catch (err) {
-          if (isNotFound(err)) return undefined;
-          throw toOssError(err, secrets);
-        }
-      }),
+      answerOr(
+        async () => (await client.put(key, Buffer.from(body), { headers: { 'x-oss-forbid-overwrite': 'true', 'Content-Type': 'application/json' } }), true),
+        (err) => (err as { code?: string }).code === 'FileAlreadyExists',
+        false,
+      ),
+    getText: (key) => answerOr(async () => (await client.get(key)).content.toString('utf8'), isNotFound, undefined),
     putText: (key, body) => wrap(async () => void (await client.put(key, Buffer.from(body), { headers: { 'Content-Type': 'application/json' } }))),
     delete: (key) => wrap(async () => void (await client.delete(key))),
     listPage: (prefix, token, maxKeys = 1000) =>
