@@ -1,6 +1,5 @@
 import { createEnsApi, type Credentials } from '../shared/adapters/ens';
 import { createObjectStore } from '../shared/adapters/oss';
-import { claimKey } from '../shared/claims';
 import { createLogger } from '../shared/logger';
 import type { ObjectResult } from '../shared/outcome';
 import { processObjectEvent } from '../shared/pipeline';
@@ -17,14 +16,15 @@ export function createLocalRunner(opts: GlobalOptions & { verbose?: boolean }, c
   return {
     store,
     config,
-    /** Forget a finished claim so a failed or rejected import can be tried again. */
-    async releaseClaim(key: string, etag: string): Promise<void> {
-      await store.delete(claimKey(config.statePrefix, bucket, key, etag));
-    },
-    run(key: string, object?: { etag?: string; size?: number }): Promise<ObjectResult> {
+    /**
+     * `newAttempt`: treat the run as a new upload, so a failed or rejected version is tried
+     * again (its record and history are kept); an imported version stays a duplicate.
+     */
+    run(key: string, object?: { etag?: string; size?: number }, newAttempt = false): Promise<ObjectResult> {
+      const uploadRequestId = newAttempt ? `cli-retry-${process.pid}-${Date.now().toString(36)}` : undefined;
       return processObjectEvent(
-        { eventName: 'ObjectCreated:PutObject', region: opts.region, bucket, key, etag: object?.etag, size: object?.size },
-        { config, store, ens, log, requestId: `cli-${process.pid}`, deadline: Date.now() + timeoutMs, claimTtlMs: timeoutMs + 30_000 },
+        { eventName: 'ObjectCreated:PutObject', region: opts.region, bucket, key, etag: object?.etag, size: object?.size, requestId: uploadRequestId },
+        { config, store, ens, log, requestId: `cli-${process.pid}-${Date.now().toString(36)}`, deadline: Date.now() + timeoutMs },
       );
     },
   };

@@ -78,7 +78,7 @@ export async function handleImportEvent(event: unknown, context: InvocationConte
       log.error({ outcome: 'skipped', errorCode: 'invalid-event', reason: entry.reason });
       continue;
     }
-    const store = createObjectStore({ region: entry.event.region, bucket: entry.event.bucket, endpoint: config.ossEndpoint, credentials });
+    const store = createObjectStore({ region: entry.event.region, bucket: entry.event.bucket, endpoint: config.ossEndpoint, credentials }, { deadline });
     results.push(
       await processObjectEvent(entry.event, {
         config,
@@ -87,7 +87,6 @@ export async function handleImportEvent(event: unknown, context: InvocationConte
         log,
         requestId,
         deadline,
-        claimTtlMs: timeoutMs + 30_000,
       }),
     );
   }

@@ -1,23 +1,21 @@
 import { EnsCallError, type EnsApi } from './adapters/ens';
-import { OssCallError, type HeadRead, type ObjectStore } from './adapters/oss';
-import { ClaimBusy, claim, claimKey, pendingKey, type ImportRecord } from './claims';
+import { OssCallError, type HeadRead, type ObjectStore } from './adapters/object-store';
+import { realClock, type Clock } from './clock';
 import type { ImporterConfig } from './config';
 import { isImportable, type ObjectEvent } from './event';
+import { ImportSession } from './import-session';
 import type { Logger } from './logger';
-import { decodeUserMeta } from './metadata';
+import { isManifestKey } from './manifest';
+import { writeImporterTags } from './object-tags';
 import type { ObjectResult } from './outcome';
-import { inspectionLimits, planImport } from './plan';
-import { isManifestKey, planManifest } from './manifest';
-import { createHash } from 'node:crypto';
-import type { ProvenancedValue } from './import-params';
-import { inspectQcow2, summarizeInspection } from './qcow2';
-import { RetriesExhausted, retryTransient } from './retry';
-import { TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS, mergeTags, type ImportStatus } from './tags';
+import { claimVersion } from './state/claim';
+import { stateLayout } from './state/layout';
+import { parseWaiting, type ImportRecord } from './state/records';
+import { manifestTarget, objectTarget, type Target } from './targets';
 
 /**
- * One upload's path, top to bottom: read the head of the object, derive and check the
- * parameters, inspect the qcow2 header, claim, import, record. Every step that talks to
- * the cloud goes through the adapters passed in.
+ * One upload's path, top to bottom. Each step is named and idempotent: whatever a crash
+ * interrupts, the next delivery (or the tracker) finishes from what is durably written.
  */
 
 export interface PipelineDeps {
@@ -29,19 +27,22 @@ export interface PipelineDeps {
   requestId: string;
   /** epoch ms by which the invocation must be done (function timeout less a margin) */
   deadline: number;
-  /** how long an invocation may hold a claim before it counts as crashed */
-  claimTtlMs: number;
-  now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-  random?: () => number;
-  /** Test seam: die at this point as a killed instance would, leaving everything as it is. */
-  crashAt?: 'after-claim' | 'after-import' | 'after-tags';
+  clock?: Clock;
+  /** Test seam: called at each named step; a promise that never settles is a crash there. */
+  onStep?: (step: string) => void | Promise<void>;
 }
 
-/** Thrown by the crash seam; nothing is cleaned up after it. */
-export class SimulatedCrash extends Error {}
+/** A bucket with versioning ignores x-oss-forbid-overwrite, so no claim holds there. */
+const versioningSeen = new Map<string, { status: string | undefined; at: number }>();
+const VERSIONING_RECHECK_MS = 5 * 60_000;
 
-const isTransientEns = (err: unknown): boolean => err instanceof EnsCallError && err.transient;
+async function bucketVersioning(deps: PipelineDeps, now: number): Promise<string | undefined> {
+  const cached = versioningSeen.get(deps.store.bucket);
+  if (cached && now - cached.at < VERSIONING_RECHECK_MS) return cached.status;
+  const status = await deps.store.getVersioning();
+  versioningSeen.set(deps.store.bucket, { status, at: now });
+  return status;
+}
 
 function safeDecodeKey(key: string): string {
   try {
@@ -51,347 +52,183 @@ function safeDecodeKey(key: string): string {
   }
 }
 
+type HeadStep = { kind: 'read'; key: string; head: HeadRead } | { kind: 'gone' };
+
+/** One ranged read; a key that may arrive URL-encoded is tried decoded once. */
+async function readCurrentHead(key: string, deps: PipelineDeps): Promise<HeadStep> {
+  const head = await deps.store.readHead(key, deps.config.headerBytes);
+  if (head) return { kind: 'read', key, head };
+  const decoded = /[%+]/.test(key) ? safeDecodeKey(key) : key;
+  if (decoded !== key) {
+    const retried = await deps.store.readHead(decoded, deps.config.headerBytes);
+    if (retried) return { kind: 'read', key: decoded, head: retried };
+  }
+  return { kind: 'gone' };
+}
+
 export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps): Promise<ObjectResult> {
-  const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const started = now();
-  const { config, store } = deps;
-  let key = event.key;
-  const result: ObjectResult = {
-    outcome: 'skipped',
-    bucket: event.bucket,
-    key,
-    etag: event.etag,
-    size: event.size,
-    requestId: deps.requestId,
-    attempts: 0,
-    durationMs: 0,
-  };
-  const finish = (r: Partial<ObjectResult>, extra: Record<string, unknown> = {}): ObjectResult => {
-    Object.assign(result, r, { key, durationMs: now() - started });
+  const clock = deps.clock ?? realClock;
+  const { config, store, log } = deps;
+  const layout = stateLayout(config.statePrefix);
+  const started = clock.now();
+  const result: ObjectResult = { outcome: 'skipped', bucket: event.bucket, key: event.key, etag: event.etag, size: event.size, requestId: deps.requestId, attempts: 0, durationMs: 0 };
+  const finish = (r: Partial<ObjectResult>, extra: object = {}): ObjectResult => {
+    Object.assign(result, r, { durationMs: clock.now() - started });
     if (config.dryRun) result.dryRun = true;
     const level = result.outcome === 'failed' ? 'error' : result.outcome === 'rejected' ? 'warn' : 'info';
-    deps.log[level]({ ...result, ...extra });
+    log[level]({ ...result, ...extra });
     return result;
   };
 
-  if (!isImportable(event.eventName)) {
-    return finish({ outcome: 'skipped', errorCode: 'event-kind', reason: `${event.eventName} does not complete an upload` });
-  }
-  if (key.startsWith(config.statePrefix)) {
-    return finish({ outcome: 'skipped', errorCode: 'state-object', reason: `keys under ${config.statePrefix} are the importer's own state` });
-  }
+  // 1. Screen the event: its kind, and never the importer's own state.
+  if (!isImportable(event.eventName)) return finish({ errorCode: 'event-kind', reason: `${event.eventName} does not complete an upload` });
+  if (layout.isStateKey(event.key)) return finish({ errorCode: 'state-object', reason: `keys under ${config.statePrefix} are the importer's own state` });
 
-  let claimedKey: string | undefined;
-  let claimRecord: ImportRecord | undefined;
-  // an ImportImage may have reached ENS without an answer: the next attempt must look first
-  let possiblySent = false;
+  let session: ImportSession | undefined;
   try {
-    // 1. One ranged read: metadata, tag count, current ETag and the header bytes.
-    let head = await store.readHead(key, config.headerBytes);
-    if (!head && /[%+]/.test(key)) {
-      const decoded = safeDecodeKey(key);
-      if (decoded !== key) {
-        head = await store.readHead(decoded, config.headerBytes);
-        if (head) key = decoded;
-      }
+    // 2. A versioned bucket cannot hold a claim: refuse loudly, import nothing.
+    const versioning = await bucketVersioning(deps, clock.now());
+    if (versioning) {
+      return finish({ outcome: 'failed', errorCode: 'bucket-versioning', reason: `bucket ${event.bucket} has versioning ${versioning}: OSS ignores x-oss-forbid-overwrite there, so the importer cannot guarantee one import per upload; suspend nothing, use a bucket that never had versioning` });
     }
-    if (!head) {
+
+    // 3. Claim first, on the event's ETag: a redelivery ends here in two requests. A key that
+    //    may arrive URL-encoded, or an event without an ETag, is read first to learn both.
+    let read: HeadStep | undefined;
+    if (!event.etag || /[%+]/.test(event.key)) {
+      read = await readCurrentHead(event.key, deps);
+      if (read.kind === 'gone') return finish({ outcome: 'rejected', errorCode: 'object-missing', reason: 'the object no longer exists (deleted or renamed after the upload)' });
+      result.key = read.key;
+    }
+    const etag = event.etag ?? (read?.kind === 'read' ? read.head.etag : '');
+    result.etag = etag;
+    if (config.dryRun) return finish(await dryRun(event, result.key, read, deps, layout));
+
+    const claimOnce = () => claimVersion(store, layout, { version: { bucket: event.bucket, key: result.key, etag, size: event.size }, uploadRequestId: event.requestId, eventName: event.eventName, requestId: deps.requestId, deadline: deps.deadline, now: clock.now() }, deps.deadline - clock.now() + 60_000);
+    let claim = await claimOnce();
+    // A live claim: a concurrent delivery, or a holder that failed and could not release it.
+    // Its deadline is never later than ours would be, so waiting for it to end fits.
+    for (let wait = 500; claim.kind === 'held'; wait = Math.min(wait * 2, 5_000)) {
+      const holderEnds = claim.record ? Date.parse(claim.record.claimDeadline) + 1 : clock.now() + wait;
+      const pause = Math.max(1, Math.min(wait, holderEnds - clock.now()));
+      if (clock.now() + pause >= deps.deadline) {
+        return finish({ outcome: 'failed', errorCode: 'claim-busy', reason: `another invocation (${claim.record?.requestId ?? 'unknown'}) holds this version until ${claim.record?.claimDeadline ?? 'soon'}; FC's retry will find it finished or free` });
+      }
+      await clock.sleep(pause);
+      claim = await claimOnce();
+    }
+    if (claim.kind === 'done') return finish(await duplicateOf(claim.record, claim.newUpload, deps));
+    if (claim.previous) log.warn({ event: 'claim-taken-over', bucket: event.bucket, key: result.key, previousHolder: claim.previous.requestId, previousState: claim.previous.state, sentSince: claim.record.sentSince });
+    if (claim.invalidPrevious) log.warn({ event: 'state-object-invalid', key: claim.key, reason: 'the claim object did not parse as an import record; replaced' });
+    session = new ImportSession(claim.key, claim.record, { config, store, ens: deps.ens, log, layout, clock, deadline: deps.deadline, onStep: deps.onStep });
+    await deps.onStep?.('after-claim');
+
+    // 4. The object as it is now: gone, overwritten, or this version.
+    read ??= await readCurrentHead(result.key, deps);
+    if (read.kind === 'gone') {
+      await session.release('object-missing');
       return finish({ outcome: 'rejected', errorCode: 'object-missing', reason: 'the object no longer exists (deleted or renamed after the upload)' });
     }
-    result.size = head.size;
-    const etag = event.etag ?? head.etag;
-    result.etag = etag;
-    if (head.etag !== etag) {
-      return finish({ outcome: 'skipped', errorCode: 'superseded', reason: `the object was overwritten (ETag now ${head.etag}); the newer upload's event imports it` });
+    result.size = read.head.size;
+    if (read.head.etag !== etag) {
+      await session.release('superseded');
+      return finish({ errorCode: 'superseded', reason: `the object was overwritten (ETag now ${read.head.etag}); the newer upload's event imports it` });
     }
-    // 2. What to import, with every parameter's provenance: this object, or the disks a
-    //    manifest lists.
-    const target = isManifestKey(key)
-      ? await manifestTarget(event, key, head, deps, now)
-      : objectTarget(event, key, head, config);
+
+    // 5. What to import, every parameter with its provenance; or why not.
+    const target = await resolveTarget(event, read, deps, layout, clock.now());
     if (target.kind === 'skip') {
-      // a disk kept from being imported alone may be what a waiting manifest needs
-      if (!isManifestKey(key)) await wakeWaitingManifest(event, key, deps);
-      return finish({ outcome: 'skipped', errorCode: target.errorCode, reason: target.reason });
+      await session.release(target.errorCode);
+      if (!isManifestKey(read.key)) await wakeWaitingManifest(event, read.key, deps);
+      return finish({ errorCode: target.errorCode, reason: target.reason });
     }
-    const { params, details, problems, tagged } = target;
-    result.imageName = params.ImageName;
-    for (const fix of target.nameFixes) {
-      deps.log.info({ event: 'image-name-fixed', bucket: event.bucket, key, from: fix.original, to: fix.fixed });
+    result.imageName = target.kind === 'import' ? target.params.ImageName : target.imageName;
+    if (target.kind === 'reject') {
+      const reason = target.problems.map((p) => p.message).join('; ');
+      await session.reject(target, target.problems[0]!.code, reason);
+      if (target.disks) await clearWaiting(event.bucket, target.disks, deps);
+      return finish({ outcome: 'rejected', errorCode: target.problems[0]!.code, reason }, target.details);
     }
+    for (const fix of target.nameFixes) log.info({ event: 'image-name-fixed', bucket: event.bucket, key: read.key, from: fix.original, to: fix.fixed });
 
-    const writeTags = async (status: ImportStatus, extra: { imageId?: string; error?: string }): Promise<void> => {
-      for (const t of tagged) {
-        const current = t.tagCount > 0 ? ((await store.getTags(t.key)) ?? {}) : {};
-        const merged = mergeTags(current, {
-          [TAG_IMAGE_ID]: extra.imageId,
-          [TAG_STATUS]: status,
-          [TAG_ERROR]: extra.error,
-        });
-        if (merged.left.length) {
-          deps.log.warn({ event: 'tags-full', bucket: event.bucket, key: t.key, notWritten: merged.left, reason: 'the object already has 10 tags; the import record holds the result' });
-        }
-        if (!(await store.putTags(t.key, merged.tags))) {
-          deps.log.warn({ event: 'object-gone', bucket: event.bucket, key: t.key, reason: 'the object was deleted before its tags could be written' });
-        }
-      }
-    };
-
-    if (problems.length) {
-      const reason = problems.map((p) => p.message).join('; ');
-      if (!config.dryRun) await writeTags('rejected', { error: problems[0]!.code });
-      if (!config.dryRun && target.disks) await clearWaiting(event.bucket, target.disks, deps);
-      return finish({ outcome: 'rejected', errorCode: problems[0]!.code, reason }, details);
+    // 6. ImportImage, at most once in effect; then the result made durable.
+    const imported = await session.importOnce(target);
+    result.attempts = imported.attempts;
+    if (imported.kind === 'refused') {
+      const e = imported.error;
+      await session.reject(target, e.code, `ImportImage refused: ${e.message}`, e.requestId);
+      return finish({ outcome: 'rejected', errorCode: e.code, reason: `ImportImage refused: ${e.message}`, ensRequestId: e.requestId }, target.details);
     }
-    if (config.dryRun) {
-      return finish({ outcome: 'skipped', errorCode: 'dry-run', reason: 'IMPORTER_DRY_RUN=true: would import' }, details);
-    }
-
-    // 3. Exactly once per (bucket, key, ETag).
-    const at = new Date(now()).toISOString();
-    const fresh: ImportRecord = {
-      state: 'claimed',
-      bucket: event.bucket,
-      key,
-      etag,
-      size: head.size,
-      generation: 0,
-      claimedAt: at,
-      claimDeadline: new Date(now() + deps.claimTtlMs).toISOString(),
-      requestId: deps.requestId,
-      imageName: params.ImageName,
-      ...(target.disks ? { disks: target.disks } : {}),
-    };
-    const recordKey = claimKey(config.statePrefix, event.bucket, key, etag);
-    const claimed = await claim(store, recordKey, fresh, { now, deadline: deps.deadline, sleep });
-    if (claimed.kind === 'done') {
-      const r = claimed.record;
-      // A record written before its tags (crash in between): put the tags back.
-      if (head.tagCount === 0 && r.imageId) await writeTags(r.state === 'claimed' || r.state === 'rejected' ? 'importing' : r.state, { imageId: r.imageId, error: r.errorCode });
-      return finish({ outcome: 'duplicate', imageId: r.imageId, errorCode: r.errorCode, reason: `already ${r.state} for this ETag (claimed ${r.claimedAt} by ${r.requestId ?? 'unknown'})` });
-    }
-    claimedKey = recordKey;
-    let record = claimed.record;
-    claimRecord = record;
-
-    if (deps.crashAt === 'after-claim') throw new SimulatedCrash('crash after the claim');
-
-    // 4. ENS has no idempotency token. When an earlier attempt may have reached ENS (a
-    //    crashed claim holder, or a timeout, reset or 5xx whose outcome is unknown), look
-    //    for the image it would have made before calling ImportImage again.
-    const adoptable = async (sinceMs: number, msLeft: number): Promise<string | undefined> => {
-      const found = await deps.ens.describeSelfImages({ ImageName: params.ImageName, PageSize: 50 }, Math.max(1, Math.min(msLeft, config.ensTimeoutMs)));
-      const match = found.images
-        .filter((i) => i.ImageName === params.ImageName && (!i.CreationTime || Date.parse(i.CreationTime) >= sinceMs))
-        .sort((a, b) => String(b.CreationTime).localeCompare(String(a.CreationTime)))[0];
-      return match?.ImageId;
-    };
-    let imageId: string | undefined;
-    let adopted = false;
-    const adopt = (id: string | undefined, why: string): boolean => {
-      if (!id) return false;
-      imageId = id;
-      adopted = true;
-      deps.log.warn({ event: 'image-adopted', bucket: event.bucket, key, imageId: id, reason: why });
-      return true;
-    };
-    if (claimed.kind === 'taken-over') {
-      const found = await retryTransient((_a, msLeft) => adoptable(Date.parse(claimed.stale.claimedAt) - 60_000, msLeft), isTransientEns, { deadline: deps.deadline, now, sleep, random: deps.random });
-      adopt(found.value, 'a crashed attempt had already imported this object');
-    }
-
-    // 5. ImportImage, retrying transient failures while time remains.
-    if (!imageId) {
-      // An ImportImage that failed after it may have reached ENS: when it was answered (5xx,
-      // a gateway page) look once; when no answer came (timeout, reset) the request may still
-      // be running inside ENS, so give it time to show before importing again.
-      let uncertain: { at: number; answered: boolean; error: EnsCallError } | undefined;
-      const since = Date.parse(record.claimedAt) - 60_000;
-      try {
-        const { value, attempts } = await retryTransient(
-          async (_attempt, msLeft) => {
-            if (uncertain) {
-              let found = await adoptable(since, msLeft);
-              const settleUntil = uncertain.at + 2 * config.ensTimeoutMs;
-              if (!found && !uncertain.answered && now() < settleUntil) {
-                if (settleUntil >= deps.deadline) {
-                  const e = uncertain.error;
-                  throw new EnsCallError(e.code, `${e.message} (no time left to check whether ENS made the image; the next attempt will)`, true, e.requestId, e.answered);
-                }
-                await sleep(settleUntil - now());
-                found = await adoptable(since, deps.deadline - now());
-              }
-              if (adopt(found, 'an ImportImage whose answer was lost had created the image')) return { imageId: imageId!, requestId: '' };
-              uncertain = undefined;
-            }
-            try {
-              return await deps.ens.importImage(params, Math.min(msLeft, config.ensTimeoutMs));
-            } catch (err) {
-              // Throttling is refused before any work; anything else may have gone through.
-              if (err instanceof EnsCallError && err.transient && !err.code.startsWith('Throttling')) {
-                uncertain = { at: now(), answered: err.answered, error: err };
-                possiblySent = true;
-              }
-              throw err;
-            }
-          },
-          isTransientEns,
-          // ENS throttles per second: waits beyond a couple of seconds only lose throughput
-          { deadline: deps.deadline, now, sleep, random: deps.random, baseMs: 100, maxMs: 2_000 },
-        );
-        result.attempts = attempts;
-        imageId = value.imageId;
-        if (value.requestId) result.ensRequestId = value.requestId;
-      } catch (err) {
-        const ensError = err instanceof RetriesExhausted ? err.lastError : err;
-        if (err instanceof RetriesExhausted) result.attempts = err.attempts;
-        if (ensError instanceof EnsCallError && !ensError.transient) {
-          result.attempts = Math.max(result.attempts, 1);
-          record = { ...record, state: 'rejected', errorCode: ensError.code, reason: ensError.message, ensRequestId: ensError.requestId, params: details.params, inspection: details.inspection };
-          await writeTags('rejected', { error: ensError.code });
-          await store.putText(recordKey, JSON.stringify(record));
-          claimedKey = undefined;
-          return finish({ outcome: 'rejected', errorCode: ensError.code, reason: `ImportImage refused: ${ensError.message}`, ensRequestId: ensError.requestId }, details);
-        }
-        throw ensError;
-      }
-    }
-    if (deps.crashAt === 'after-import') throw new SimulatedCrash('crash after ImportImage');
-
-    // 6. Record: tags on the object first, then the import record (which ends the claim).
-    await writeTags('importing', { imageId });
-    if (deps.crashAt === 'after-tags') throw new SimulatedCrash('crash after the tags');
-    record = {
-      ...record,
-      state: 'importing',
-      imageId,
-      ensRequestId: result.ensRequestId,
-      params: details.params,
-      inspection: details.inspection,
-      importedAt: new Date(now()).toISOString(),
-      ...(adopted ? { adopted: true } : {}),
-      history: [{ state: 'importing', at: new Date(now()).toISOString() }],
-    };
-    await store.putText(recordKey, JSON.stringify(record));
-    claimedKey = undefined;
-    // The tracker follows the import from here; an entry already there is harmless.
-    await store.putText(pendingKey(config.statePrefix, imageId, recordKey), '');
+    if (imported.ensRequestId) result.ensRequestId = imported.ensRequestId;
+    await session.complete(target, imported);
     if (target.disks) await clearWaiting(event.bucket, target.disks, deps);
-    return finish({ outcome: 'imported', imageId }, details);
+    return finish({ outcome: 'imported', imageId: imported.imageId }, target.details);
   } catch (err) {
-    if (err instanceof SimulatedCrash) throw err;
-    // Transient: release the claim so FC's retry of this event can claim it again. If an
-    // ImportImage may have gone through, leave the claim, marked stale: the retry then takes
-    // it over and looks for the image before importing again.
-    if (claimedKey) {
-      const release = possiblySent && claimRecord
-        ? store.putText(claimedKey, JSON.stringify({ ...claimRecord, claimDeadline: new Date(0).toISOString() }))
-        : store.delete(claimedKey);
-      await release.catch((e: unknown) => deps.log.error({ event: 'claim-release-failed', key, reason: String((e as Error).message) }));
-    }
-    if (err instanceof ClaimBusy) {
-      return finish({ outcome: 'failed', errorCode: 'claim-busy', reason: err.message });
-    }
-    const code = err instanceof EnsCallError || err instanceof OssCallError ? err.code : err instanceof ManifestRetry ? 'manifest-retry' : 'InternalError';
+    const code = err instanceof EnsCallError || err instanceof OssCallError ? err.code : err instanceof ManifestRetryError ? 'manifest-retry' : 'InternalError';
     const message = err instanceof Error ? err.message : String(err);
-    return finish({ outcome: 'failed', errorCode: code, reason: message });
+    await session?.release(`${code}: ${message}`);
+    return finish({ outcome: 'failed', errorCode: code, reason: message, attempts: session?.attempts ?? 0 });
   }
 }
 
-interface ImportTarget {
-  kind: 'import';
-  params: Record<string, string>;
-  details: { rule: string; params: Record<string, ProvenancedValue>; inspection: Record<string, unknown> };
-  problems: { code: string; message: string }[];
-  /** the objects that get the importer's tags */
-  tagged: { key: string; tagCount: number }[];
-  nameFixes: { original: string; fixed: string }[];
-  disks?: string[];
-}
-type Target = ImportTarget | { kind: 'skip'; errorCode: string; reason: string };
-
-function objectTarget(event: ObjectEvent, key: string, head: HeadRead, config: ImporterConfig): Target {
-  const plan = planImport({ bucket: event.bucket, region: event.region, key, meta: decodeUserMeta(head.meta), rules: config.rules, rulesSource: config.rulesSource });
-  if (plan.verdict === 'skip') return { kind: 'skip', errorCode: plan.errorCode, reason: plan.reason };
-  const inspection = inspectQcow2(head.bytes, head.size, inspectionLimits(config.rules));
-  return {
-    kind: 'import',
-    params: plan.params,
-    details: { rule: plan.rule, params: plan.provenance, inspection: summarizeInspection(inspection) },
-    problems: [...inspection.refusals, ...plan.problems],
-    tagged: [{ key, tagCount: head.tagCount }],
-    nameFixes: plan.derived.nameFixes,
-  };
+function resolveTarget(event: ObjectEvent, read: { key: string; head: HeadRead }, deps: PipelineDeps, layout: ReturnType<typeof stateLayout>, now: number): Promise<Target> | Target {
+  const input = { region: event.region, bucket: event.bucket, key: read.key, head: read.head };
+  return isManifestKey(read.key) ? manifestTarget(input, deps.config, deps.store, layout, now) : objectTarget(input, deps.config);
 }
 
-export const waitingKey = (statePrefix: string, bucket: string, diskKey: string): string =>
-  `${statePrefix}waiting/${createHash('sha256').update(`${bucket}\n${diskKey}`).digest('hex').slice(0, 40)}.json`;
+async function dryRun(event: ObjectEvent, key: string, read: HeadStep | undefined, deps: PipelineDeps, layout: ReturnType<typeof stateLayout>): Promise<Partial<ObjectResult>> {
+  const r = read ?? (await readCurrentHead(key, deps));
+  if (r.kind === 'gone') return { outcome: 'rejected', errorCode: 'object-missing', reason: 'the object no longer exists' };
+  const target = await resolveTarget(event, r, deps, layout, (deps.clock ?? realClock).now());
+  if (target.kind === 'skip') return { errorCode: target.errorCode, reason: target.reason };
+  if (target.kind === 'reject') return { outcome: 'rejected', errorCode: target.problems[0]!.code, reason: target.problems.map((p) => p.message).join('; ') };
+  return { imageName: target.params.ImageName, errorCode: 'dry-run', reason: 'IMPORTER_DRY_RUN=true: would import' };
+}
 
-/** A multi-disk image: every disk read (header only), inspected, and sent in manifest order. */
-async function manifestTarget(event: ObjectEvent, key: string, head: HeadRead, deps: PipelineDeps, now: () => number): Promise<Target> {
-  const { config, store } = deps;
-  const reject = (code: string, message: string): ImportTarget => ({
-    kind: 'import',
-    params: {},
-    details: { rule: '', params: {}, inspection: {} },
-    problems: [{ code, message }],
-    tagged: [{ key, tagCount: head.tagCount }],
-    nameFixes: [],
-  });
-  if (head.size > head.bytes.length) return reject('manifest-invalid', `the manifest is ${head.size} bytes; at most ${config.headerBytes} are read`);
-  const plan = planManifest({ bucket: event.bucket, region: event.region, key, text: head.bytes.toString('utf8'), objectMeta: decodeUserMeta(head.meta), rules: config.rules, rulesSource: config.rulesSource });
-  if (plan.verdict === 'invalid') return reject('manifest-invalid', plan.reason);
-  if (plan.verdict === 'skip') return { kind: 'skip', errorCode: plan.errorCode, reason: plan.reason };
-  const { disks, params, provenance } = plan;
-
-  const heads = await Promise.all(disks.map((d) => store.readHead(d, config.headerBytes)));
-  const missing = disks.filter((_, i) => !heads[i]);
-  const problems = [...plan.problems];
-  if (missing.length) {
-    const since = Date.parse(head.lastModified ?? '') || now();
-    const deadline = since + config.manifestWaitMs;
-    if (now() < deadline) {
-      const body = JSON.stringify({ manifestKey: key, bucket: event.bucket, region: event.region, missing, since: new Date(since).toISOString(), deadline: new Date(deadline).toISOString() });
-      if (!config.dryRun) for (const d of missing) await store.putText(waitingKey(config.statePrefix, event.bucket, d), body);
-      return { kind: 'skip', errorCode: 'manifest-waiting', reason: `waiting until ${new Date(deadline).toISOString()} for disk(s) ${missing.join(', ')}` };
+/**
+ * This version is already handled. A redelivery ends here; a new upload of the same bytes
+ * replaced the object's tags (OSS does), so the record's truth is written back.
+ */
+async function duplicateOf(record: ImportRecord, newUpload: boolean, deps: PipelineDeps): Promise<Partial<ObjectResult>> {
+  if (newUpload && record.state !== 'claimed') {
+    const status = record.state === 'rejected' ? 'rejected' : record.state;
+    for (const key of [record.key, ...(record.state === 'rejected' ? [] : (record.disks ?? []))]) {
+      await writeImporterTags(deps.store, deps.log, { key }, status, { imageId: record.imageId, error: record.errorCode });
     }
-    problems.unshift({ code: 'manifest-missing-disk', message: `disk(s) never arrived: ${missing.join(', ')}` });
   }
-  const inspections = disks.map((d, i) => {
-    const h = heads[i];
-    if (!h) return { key: d, missing: true };
-    const inspection = inspectQcow2(h.bytes, h.size, inspectionLimits(config.rules));
-    for (const r of inspection.refusals) problems.unshift({ code: r.code, message: `disk ${d}: ${r.message}` });
-    return { key: d, ...summarizeInspection(inspection) };
-  });
   return {
-    kind: 'import',
-    params,
-    details: { rule: plan.rule, params: provenance, inspection: { disks: inspections } },
-    problems,
-    tagged: [{ key, tagCount: head.tagCount }, ...disks.flatMap((d, i) => (heads[i] ? [{ key: d, tagCount: heads[i]!.tagCount }] : []))],
-    nameFixes: plan.nameFixes,
-    disks,
+    outcome: 'duplicate',
+    imageId: record.imageId,
+    errorCode: record.errorCode,
+    reason: `already ${record.state} for this ETag (claimed ${record.claimedAt} by ${record.requestId ?? 'unknown'})${newUpload ? '; tags written back after the new upload' : ''}`,
   };
 }
 
 /** A disk a waiting manifest needs has arrived: run the manifest again. */
 async function wakeWaitingManifest(event: ObjectEvent, diskKey: string, deps: PipelineDeps): Promise<void> {
-  const entryKey = waitingKey(deps.config.statePrefix, event.bucket, diskKey);
+  const layout = stateLayout(deps.config.statePrefix);
+  const entryKey = layout.waitingKey(event.bucket, diskKey);
   const text = await deps.store.getText(entryKey);
-  if (!text) return;
-  const waiting = JSON.parse(text) as { manifestKey: string };
+  if (text === undefined) return;
+  const waiting = parseWaiting(text);
+  if (!waiting || waiting.bucket !== event.bucket) {
+    deps.log.warn({ event: 'state-object-invalid', key: entryKey, reason: 'a waiting entry that does not parse, or names another bucket; removed' });
+    await deps.store.delete(entryKey);
+    return;
+  }
   deps.log.info({ event: 'manifest-woken', bucket: event.bucket, key: waiting.manifestKey, disk: diskKey });
   const result = await processObjectEvent({ eventName: 'ObjectCreated:PutObject', region: event.region, bucket: event.bucket, key: waiting.manifestKey }, deps);
   // kept until the manifest is through, so a retry of this disk's event wakes it again
-  if (result.outcome === 'failed') throw new ManifestRetry(`the waiting manifest ${waiting.manifestKey} failed: ${result.reason ?? ''}`);
+  if (result.outcome === 'failed') throw new ManifestRetryError(`the waiting manifest ${waiting.manifestKey} failed: ${result.reason ?? ''}`);
   if (!deps.config.dryRun) await deps.store.delete(entryKey);
 }
 
 /** Thrown when a woken manifest failed transiently: the disk's event is retried, and wakes it again. */
-export class ManifestRetry extends Error {}
+export class ManifestRetryError extends Error {
+  override name = 'ManifestRetryError';
+}
 
 async function clearWaiting(bucket: string, disks: string[], deps: PipelineDeps): Promise<void> {
-  for (const d of disks) await deps.store.delete(waitingKey(deps.config.statePrefix, bucket, d));
+  const layout = stateLayout(deps.config.statePrefix);
+  for (const d of disks) await deps.store.delete(layout.waitingKey(bucket, d));
 }

@@ -1,5 +1,8 @@
 import { createEnsApi } from './adapters/ens';
+import { listAll } from './adapters/object-store';
 import { createObjectStore } from './adapters/oss';
+import { stateLayout } from './state/layout';
+import { parseWaiting } from './state/records';
 import { credentialsFrom, type InvocationContext } from './import-handler';
 import { createLogger } from './logger';
 import { loadConfig } from './config';
@@ -28,25 +31,25 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
   if (!bucket) throw new Error('IMPORTER_BUCKET is not set: the tracker needs the bucket that holds the import records');
   const region = env.IMPORTER_BUCKET_REGION || context.region || env.FC_REGION || 'cn-beijing';
   const timeoutMs = (context.function?.timeout ?? 60) * 1000;
-  const store = createObjectStore({ region, bucket, endpoint: env.OSS_ENDPOINT || undefined, credentials });
-  const ens = createEnsApi(env.ENS_ENDPOINT || 'https://ens.aliyuncs.com', credentials);
   const runDeadline = started + timeoutMs - Math.min(10_000, timeoutMs / 4);
+  // the run starts no work after runDeadline; its last writes (the lock) may use the margin
+  const store = createObjectStore({ region, bucket, endpoint: env.OSS_ENDPOINT || undefined, credentials }, { deadline: started + timeoutMs - Math.min(2_000, timeoutMs / 10) });
+  const ens = createEnsApi(env.ENS_ENDPOINT || 'https://ens.aliyuncs.com', credentials);
   const expireWaitingManifests = async (): Promise<number> => {
     const config = loadConfig(env, handlerDir);
+    const layout = stateLayout(config.statePrefix);
     const due = new Set<string>();
-    let token: string | undefined;
-    do {
-      const page = await store.listPage(`${config.statePrefix}waiting/`, token);
-      for (const o of page.objects) {
-        const entry = JSON.parse((await store.getText(o.key)) ?? '{}') as { manifestKey?: string; deadline?: string };
-        if (entry.manifestKey && entry.deadline && Date.parse(entry.deadline) <= Date.now()) due.add(entry.manifestKey);
-        else if (!entry.manifestKey) await store.delete(o.key);
-      }
-      token = page.nextToken;
-    } while (token);
+    for await (const o of listAll(store, layout.waitingPrefix, runDeadline)) {
+      const entry = parseWaiting(await store.getText(o.key));
+      if (!entry || entry.bucket !== bucket) {
+        log.warn({ event: 'state-object-invalid', key: o.key, reason: 'a waiting entry that does not parse, or names another bucket; removed' });
+        await store.delete(o.key);
+      } else if (Date.parse(entry.deadline) <= Date.now()) due.add(entry.manifestKey);
+      if (Date.now() >= runDeadline) break;
+    }
     for (const manifestKey of due) {
       if (Date.now() >= runDeadline) break;
-      await processObjectEvent({ eventName: 'ObjectCreated:PutObject', region, bucket, key: manifestKey }, { config, store, ens, log, requestId, deadline: runDeadline, claimTtlMs: timeoutMs + 30_000 });
+      await processObjectEvent({ eventName: 'ObjectCreated:PutObject', region, bucket, key: manifestKey }, { config, store, ens, log, requestId, deadline: runDeadline });
     }
     return due.size;
   };

@@ -95,7 +95,6 @@ export function registerBackfill(program: Command): void {
     let done = 0;
     const handle = async (item: ObjectState) => {
       const etag = item.etag.toUpperCase();
-      if (retryable(item)) await runner.releaseClaim(item.key, etag);
       if (fc) {
         const event = objectCreatedEvent({ region: opts.region, bucket, key: item.key, size: item.size, etag, accountId: opts.accountId });
         try {
@@ -105,7 +104,8 @@ export function registerBackfill(program: Command): void {
           return { key: item.key, outcome: 'failed' as const, errorCode: (err as { code?: string }).code ?? 'InvokeFailed', reason: (err as Error).message };
         }
       }
-      return runner.run(item.key, { etag, size: item.size });
+      // a failed or rejected version is retried as a new upload would be (record kept)
+      return runner.run(item.key, { etag, size: item.size }, retryable(item));
     };
     await Promise.all(
       Array.from({ length: Math.min(concurrency, eligible.length) }, async () => {

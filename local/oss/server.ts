@@ -272,7 +272,8 @@ export class OssStandIn {
     const q = ctx.query;
     const m = ctx.req.method ?? 'GET';
     if (!ctx.key) {
-      if (m === 'GET') ctx.operation = q.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
+      if (q.has('versioning')) ctx.operation = m === 'PUT' ? 'PutBucketVersioning' : 'GetBucketVersioning';
+      else if (m === 'GET') ctx.operation = q.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
       else ctx.operation = `${m}Bucket`;
       return;
     }
@@ -330,6 +331,10 @@ export class OssStandIn {
         return this.listObjects(ctx, bucket, ctx.operation === 'ListObjectsV2');
       case 'PutObjectTagging':
         return this.putTagging(ctx, bucket);
+      case 'GetBucketVersioning':
+        return this.sendXml(ctx, 200, 'VersioningConfiguration', bucket.versioning ? { Status: bucket.versioning } : {});
+      case 'PutBucketVersioning':
+        return this.putVersioning(ctx, bucket);
       case 'GetObjectTagging':
         return this.getTagging(ctx, bucket);
       case 'DeleteObjectTagging':
@@ -372,7 +377,26 @@ export class OssStandIn {
     return validateTags([...new URLSearchParams(value).entries()]);
   }
 
+  /** Enable or suspend versioning (PUT /?versioning), as an operator would with ossutil. */
+  setVersioning(bucket: string, status: 'Enabled' | 'Suspended'): void {
+    this.requireBucket(bucket).versioning = status;
+  }
+
+  private async putVersioning(ctx: Ctx, bucket: Bucket): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of ctx.req) chunks.push(c as Buffer);
+    const status = /<Status>(Enabled|Suspended)<\/Status>/.exec(Buffer.concat(chunks).toString('utf8'))?.[1] as 'Enabled' | 'Suspended' | undefined;
+    if (!status) throw new OssError(400, 'MalformedXML', 'The XML you provided was not well-formed.');
+    bucket.versioning = status;
+    this.send(ctx, 200);
+  }
+
+  /**
+   * x-oss-forbid-overwrite has no effect on a bucket whose versioning is Enabled or
+   * Suspended: the PUT writes a new version (documented with the SDKs' ForbidOverwrite).
+   */
   private forbidOverwrite(ctx: Ctx, bucket: Bucket, key: string): void {
+    if (bucket.versioning) return;
     if (String(ctx.req.headers['x-oss-forbid-overwrite']).toLowerCase() === 'true' && bucket.objects.has(key)) {
       throw new OssError(409, 'FileAlreadyExists', 'The object you specified already exists and can not be overwritten.', { Key: key });
     }
@@ -408,7 +432,9 @@ export class OssStandIn {
       type: 'Normal',
     };
     bucket.objects.set(ctx.key, obj);
-    if (previous) this.bodies.release(previous.segments);
+    if (previous && bucket.versioning) (bucket.noncurrent ??= []).push(previous);
+    else if (previous) this.bodies.release(previous.segments);
+    if (bucket.versioning === 'Enabled') ctx.res.setHeader('x-oss-version-id', `CAEQ${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`);
     ctx.res.setHeader('ETag', `"${obj.etag}"`);
     this.send(ctx, 200);
     this.emit('ObjectCreated:PutObject', bucket, obj, obj.size - (previous?.size ?? 0), ctx.requestId, ctx.accessKeyId ?? '');

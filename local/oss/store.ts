@@ -43,6 +43,10 @@ export interface Bucket {
   region: string;
   objects: Map<string, StoredObject>;
   uploads: Map<string, MultipartUpload>;
+  /** OSS: once Enabled, a bucket can only be Suspended, never unversioned again */
+  versioning?: 'Enabled' | 'Suspended';
+  /** versions a versioned bucket keeps behind the current one (not served) */
+  noncurrent?: StoredObject[];
 }
 
 export const segmentLength = (s: Segment): number => (s.kind === 'buffer' ? s.data.length : s.length);

@@ -1,55 +1,21 @@
 import OSS from 'ali-oss';
 import { redact } from '../redact';
 import type { Credentials } from './ens';
+import { OssCallError, withDeadline, type DeadlinePolicy, type ObjectStore, type RawObjectStore } from './object-store';
 
-/** The only file that talks to OSS: a few object operations over ali-oss. */
+export { OssCallError, type HeadRead, type ObjectStore } from './object-store';
 
-export interface HeadRead {
-  etag: string;
-  /** total object size */
-  size: number;
-  /** raw user metadata (lower-case names, values as received) */
-  meta: Record<string, string>;
-  tagCount: number;
-  lastModified?: string;
-  bytes: Buffer;
-}
-
-export class OssCallError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly status: number,
-    readonly transient: boolean,
-  ) {
-    super(message);
-    this.name = 'OssCallError';
-  }
-}
-
-export interface ObjectStore {
-  bucket: string;
-  /** One ranged GET of the first `bytes` bytes; undefined when the object does not exist. */
-  readHead(key: string, bytes: number): Promise<HeadRead | undefined>;
-  getTags(key: string): Promise<Record<string, string> | undefined>;
-  /** false when the object is gone */
-  putTags(key: string, tags: Record<string, string>): Promise<boolean>;
-  /** Create-if-absent (x-oss-forbid-overwrite); false when the key exists. */
-  createIfAbsent(key: string, body: string): Promise<boolean>;
-  getText(key: string): Promise<string | undefined>;
-  putText(key: string, body: string): Promise<void>;
-  delete(key: string): Promise<void>;
-  /** One page of ListObjectsV2. */
-  listPage(prefix: string, continuationToken?: string, maxKeys?: number): Promise<{ objects: { key: string; size: number; lastModified: string; etag: string }[]; nextToken?: string }>;
-}
+/** The only file that talks to OSS: the object operations over ali-oss. */
 
 interface OssClientLike {
   get(name: string, options?: object): Promise<{ content: Buffer; res: { status: number; headers: Record<string, string> } }>;
+  head(name: string, options?: object): Promise<{ res: { status: number; headers: Record<string, string> } }>;
   put(name: string, body: Buffer, options?: object): Promise<unknown>;
   delete(name: string, options?: object): Promise<unknown>;
   getObjectTagging(name: string, options?: object): Promise<{ tag: Record<string, string> }>;
   putObjectTagging(name: string, tag: Record<string, string>, options?: object): Promise<unknown>;
   listV2(query: object, options?: object): Promise<{ objects: { name: string; size: number; lastModified: string; etag: string }[]; nextContinuationToken: string | null }>;
+  getBucketVersioning(bucket: string, options?: object): Promise<{ versionStatus?: string }>;
 }
 
 const clients = new Map<string, OssClientLike>();
@@ -60,7 +26,6 @@ export interface OssTarget {
   /** e.g. the local stack's `http://127.0.0.1:9100`; unset: the region's internal endpoint */
   endpoint?: string;
   credentials: Credentials;
-  timeoutMs?: number;
 }
 
 function clientFor(t: OssTarget): OssClientLike {
@@ -78,7 +43,7 @@ function clientFor(t: OssTarget): OssClientLike {
         ? // keys come fresh with each invocation; the interval only silences ali-oss's warning
           { stsToken: t.credentials.securityToken, refreshSTSTokenInterval: 3_600_000 }
         : {}),
-      timeout: t.timeoutMs ?? 30_000,
+      timeout: 30_000,
     } as OSS.Options) as unknown as OssClientLike;
     clients.set(cacheKey, client);
   }
@@ -91,6 +56,7 @@ const isNotFound = (err: unknown): boolean => {
 };
 
 export function toOssError(err: unknown, secrets: readonly (string | undefined)[]): OssCallError {
+  if (err instanceof OssCallError) return err;
   const e = (err ?? {}) as { code?: unknown; status?: unknown; name?: unknown; message?: unknown };
   const status = typeof e.status === 'number' ? e.status : -1;
   const code = typeof e.code === 'string' && e.code ? e.code : typeof e.name === 'string' ? e.name : 'OssError';
@@ -99,48 +65,34 @@ export function toOssError(err: unknown, secrets: readonly (string | undefined)[
   return new OssCallError(code, redact(String(e.message ?? err), secrets).split('\n')[0]!, status, transient);
 }
 
-/**
- * A few quick retries for a transient OSS failure (5xx, reset, timeout): every operation
- * here is idempotent or, for create-if-absent, made safe by the caller.
- */
-async function withRetry<T>(fn: () => Promise<T>, secrets: readonly (string | undefined)[], attempts = 3): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+const cleanEtag = (etag: unknown): string => String(etag ?? '').replace(/"/g, '').toUpperCase();
+
+/** ali-oss, one call per operation, each bounded by the timeout it is given. */
+export function rawOssStore(t: OssTarget): RawObjectStore {
+  const client = clientFor(t);
+  const secrets = [t.credentials.accessKeySecret, t.credentials.securityToken];
+  /** An expected refusal (the object is missing, the key exists) is an answer, not an error. */
+  const answerOr = async <T, F>(fn: () => Promise<T>, expected: (err: unknown) => boolean, answer: F): Promise<T | F> => {
     try {
       return await fn();
     } catch (err) {
-      const e = err instanceof OssCallError ? err : toOssError(err, secrets);
-      if (!e.transient || attempt >= attempts) throw e;
-      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 100 * 2 ** attempt)));
+      if (expected(err)) return answer;
+      throw toOssError(err, secrets);
     }
-  }
-}
-
-export function createObjectStore(t: OssTarget): ObjectStore {
-  const client = clientFor(t);
-  const secrets = [t.credentials.accessKeySecret, t.credentials.securityToken];
-  const wrap = <T>(fn: () => Promise<T>): Promise<T> => withRetry(fn, secrets);
-  /** An expected refusal (the object is missing, the key exists) is an answer, not an error. */
-  const answerOr = <T, F>(fn: () => Promise<T>, expected: (err: unknown) => boolean, answer: F): Promise<T | F> =>
-    wrap(async () => {
-      try {
-        return await fn();
-      } catch (err) {
-        if (expected(err)) return answer;
-        throw toOssError(err, secrets);
-      }
-    });
+  };
+  const never = (): boolean => false;
   return {
     bucket: t.bucket,
-    readHead: (key, bytes) =>
+    readHead: (key, bytes, timeout) =>
       answerOr(
         async () => {
-          const r = await client.get(key, { headers: { Range: `bytes=0-${bytes - 1}` } });
+          const r = await client.get(key, { headers: { Range: `bytes=0-${bytes - 1}` }, timeout });
           const h = r.res.headers;
           const range = /\/(\d+)$/.exec(h['content-range'] ?? '');
           const meta: Record<string, string> = {};
           for (const [k, v] of Object.entries(h)) if (k.startsWith('x-oss-meta-')) meta[k.slice(11)] = String(v);
           return {
-            etag: String(h.etag ?? '').replace(/"/g, '').toUpperCase(),
+            etag: cleanEtag(h.etag),
             size: range ? Number(range[1]) : r.content.length,
             meta,
             tagCount: Number(h['x-oss-tagging-count'] ?? 0),
@@ -152,26 +104,53 @@ export function createObjectStore(t: OssTarget): ObjectStore {
         isNotFound,
         undefined,
       ),
-    getTags: (key) => answerOr(async () => (await client.getObjectTagging(key)).tag, isNotFound, undefined),
-    putTags: (key, tags) => answerOr(async () => (await client.putObjectTagging(key, tags), true), isNotFound, false),
+    head: (key, timeout) =>
+      answerOr(
+        async () => {
+          const h = (await client.head(key, { timeout })).res.headers;
+          return { etag: cleanEtag(h.etag), size: Number(h['content-length'] ?? 0), tagCount: Number(h['x-oss-tagging-count'] ?? 0) };
+        },
+        isNotFound,
+        undefined,
+      ),
+    getTags: (key, timeout) => answerOr(async () => (await client.getObjectTagging(key, { timeout })).tag, isNotFound, undefined),
+    putTags: (key, tags, timeout) => answerOr(async () => (await client.putObjectTagging(key, tags, { timeout }), true), isNotFound, false),
     // A retried create may meet its own first attempt (a reply lost after the write):
     // the caller tells its own claim from another's by the body.
-    createIfAbsent: (key, body) =>
+    createIfAbsent: (key, body, timeout) =>
       answerOr(
-        async () => (await client.put(key, Buffer.from(body), { headers: { 'x-oss-forbid-overwrite': 'true', 'Content-Type': 'application/json' } }), true),
+        async () => (await client.put(key, Buffer.from(body), { headers: { 'x-oss-forbid-overwrite': 'true', 'Content-Type': 'application/json' }, timeout }), true),
         (err) => (err as { code?: string }).code === 'FileAlreadyExists',
         false,
       ),
-    getText: (key) => answerOr(async () => (await client.get(key)).content.toString('utf8'), isNotFound, undefined),
-    putText: (key, body) => wrap(async () => void (await client.put(key, Buffer.from(body), { headers: { 'Content-Type': 'application/json' } }))),
-    delete: (key) => wrap(async () => void (await client.delete(key))),
-    listPage: (prefix, token, maxKeys = 1000) =>
-      wrap(async () => {
-        const r = await client.listV2({ prefix, 'max-keys': maxKeys, ...(token ? { 'continuation-token': token } : {}) });
-        return {
-          objects: (r.objects ?? []).map((o) => ({ key: o.name, size: o.size, lastModified: o.lastModified, etag: String(o.etag).replace(/"/g, '') })),
-          nextToken: r.nextContinuationToken ?? undefined,
-        };
-      }),
+    getText: (key, timeout) => answerOr(async () => (await client.get(key, { timeout })).content.toString('utf8'), isNotFound, undefined),
+    putText: (key, body, timeout) => answerOr(async () => void (await client.put(key, Buffer.from(body), { headers: { 'Content-Type': 'application/json' }, timeout })), never, undefined),
+    delete: (key, timeout) => answerOr(async () => void (await client.delete(key, { timeout })), never, undefined),
+    listPage: (prefix, token, maxKeys = 1000, timeout) =>
+      answerOr(
+        async () => {
+          const r = await client.listV2({ prefix, 'max-keys': maxKeys, ...(token ? { 'continuation-token': token } : {}) }, { timeout });
+          return {
+            objects: (r.objects ?? []).map((o) => ({ key: o.name, size: o.size, lastModified: o.lastModified, etag: String(o.etag).replace(/"/g, '') })),
+            nextToken: r.nextContinuationToken ?? undefined,
+          };
+        },
+        never,
+        { objects: [] },
+      ),
+    getVersioning: (timeout) =>
+      answerOr(
+        async () => {
+          const status = (await client.getBucketVersioning(t.bucket, { timeout })).versionStatus;
+          return status === 'Enabled' || status === 'Suspended' ? status : undefined;
+        },
+        never,
+        undefined,
+      ),
   };
+}
+
+/** The store the function, the tracker and the CLI use: ali-oss with the shared deadline policy. */
+export function createObjectStore(t: OssTarget, policy: Partial<DeadlinePolicy> = {}): ObjectStore {
+  return withDeadline(rawOssStore(t), { deadline: Number.POSITIVE_INFINITY, ...policy });
 }

@@ -48,10 +48,10 @@ describe('s.yaml', () => {
     expect(JSON.stringify(env).length).toBeLessThan(4096);
   });
 
-  it('subscribes the import triggers (images and manifests) to exactly PutObject, PostObject and CompleteMultipartUpload', () => {
+  it('subscribes the import triggers (images and manifests) to exactly PutObject, PostObject, CompleteMultipartUpload and CopyObject', () => {
     const triggers = specs.flatMap((s) => s.ossTriggers);
     expect(triggers.map((t) => t.suffix).sort()).toEqual(['.ens-image.json', '.qcow2']);
-    for (const t of triggers) expect([...t.events].sort()).toEqual(['oss:ObjectCreated:CompleteMultipartUpload', 'oss:ObjectCreated:PostObject', 'oss:ObjectCreated:PutObject']);
+    for (const t of triggers) expect([...t.events].sort()).toEqual(['oss:ObjectCreated:CompleteMultipartUpload', 'oss:ObjectCreated:CopyObject', 'oss:ObjectCreated:PostObject', 'oss:ObjectCreated:PutObject']);
     expect(JSON.stringify(raw)).not.toContain('ObjectCreated:*');
     // two triggers on one bucket must not overlap: OSS refuses that
     const [a, b] = triggers;
@@ -120,7 +120,7 @@ describe('RAM policies', () => {
 
   it('grant exactly what the functions call', () => {
     const actions = policy('function-policy.json').Statement.flatMap((s: any) => [s.Action].flat()).sort();
-    expect(actions).toEqual(['ens:DescribeSelfImages', 'ens:ImportImage', 'oss:DeleteObject', 'oss:GetObject', 'oss:GetObjectTagging', 'oss:ListObjects', 'oss:PutObject', 'oss:PutObjectTagging']);
+    expect(actions).toEqual(['ens:DescribeSelfImages', 'ens:ImportImage', 'oss:DeleteObject', 'oss:GetBucketVersioning', 'oss:GetObject', 'oss:GetObjectTagging', 'oss:ListObjects', 'oss:PutObject', 'oss:PutObjectTagging']);
     expect(policy('trigger-policy.json').Statement.flatMap((s: any) => [s.Action].flat())).toEqual(['fc:InvokeFunction']);
     expect(policy('function-trust.json').Statement[0].Principal.Service).toEqual(['fc.aliyuncs.com']);
     expect(policy('trigger-trust.json').Statement[0].Principal.Service).toEqual(['oss.aliyuncs.com']);

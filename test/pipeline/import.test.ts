@@ -243,14 +243,20 @@ describe('import pipeline through the local stack', () => {
     await oss.put(good, fixture('v2.qcow2'), { headers: { 'x-oss-meta-ens-import': 'skip' } });
     await oss.put(bad, fixture('raw-disk.qcow2'), { headers: { 'x-oss-meta-ens-import': 'skip' } });
     await stack.settle();
+    // metadata changed in place (the skip removed) fires CopyObject, which the trigger imports
     await oss.copy(good, good, { headers: { 'x-oss-metadata-directive': 'REPLACE' } });
     await oss.copy(bad, bad, { headers: { 'x-oss-metadata-directive': 'REPLACE' } });
+    await stack.settle();
+    expect(resultFor(good)).toMatchObject({ outcome: 'imported' });
+    expect(resultFor(bad)).toMatchObject({ outcome: 'rejected', errorCode: 'not-qcow2' });
     const ev = (key: string) => {
       const o = stack.oss.getObject(stack.bucket, key)!;
       return { eventName: 'ObjectCreated:PutObject', eventSource: 'acs:oss', region: 'cn-beijing', oss: { bucket: { name: stack.bucket }, object: { key, size: o.size, eTag: o.etag } } };
     };
     const out: any = await stack.fc.invoke('ens-import-image', JSON.stringify({ events: [ev(good), { not: 'an event' }, ev(bad), { ...ev(good), eventName: 'ObjectCreated:UploadPart' }] }));
-    expect(out.results.map((r: any) => r.outcome)).toEqual(['imported', 'rejected', 'skipped']);
+    // the same versions again, in one batch: each event handled, none imported twice
+    expect(out.results.map((r: any) => r.outcome)).toEqual(['duplicate', 'duplicate', 'skipped']);
+    expect(importsOf(good).filter((c) => c.status === 200)).toHaveLength(1);
     expect(stack.fc.logs.some((l) => l.message.includes('"errorCode":"invalid-event"'))).toBe(true);
   });
 

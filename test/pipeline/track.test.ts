@@ -51,7 +51,7 @@ describe('track-imports', () => {
     expect(await tags(keys[0]!)).toEqual({ owner: 'ops', 'ens:image-id': ids[0], 'ens:status': 'available' });
     const record = recordFor(stack, keys[1]!);
     expect(record.state).toBe('available');
-    expect(record.history.map((h: any) => h.state)).toEqual(['importing', 'available']);
+    expect(record.history.map((h: any) => h.state)).toEqual(['claimed', 'importing', 'available']);
     expect(stateKeys(stack, 'pending')).toHaveLength(0);
     const change = stack.fc.logs.map((l) => JSON.parse(l.message)).find((l) => l.event === 'import-status');
     expect(change).toMatchObject({ from: 'importing', to: 'available', ensStatus: 'Available' });

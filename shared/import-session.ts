@@ -1,0 +1,258 @@
+import { EnsCallError, type EnsApi } from './adapters/ens';
+import { listAll, type ObjectStore } from './adapters/object-store';
+import type { Clock } from './clock';
+import type { ImporterConfig } from './config';
+import type { Logger } from './logger';
+import { writeImporterTags } from './object-tags';
+import { RetriesExhausted, retryTransient } from './retry';
+import { hasEvidence } from './state/claim';
+import type { StateLayout } from './state/layout';
+import { withHistory, type ImportRecord } from './state/records';
+import type { ImportTarget, RejectTarget } from './targets';
+
+/**
+ * One claimed version on its way to ENS: find what an earlier attempt may have made,
+ * else call ImportImage; then make the result durable, each step idempotent so the next
+ * delivery or the tracker can finish what a crash interrupted.
+ */
+
+export interface SessionDeps {
+  config: ImporterConfig;
+  store: ObjectStore;
+  ens: EnsApi;
+  log: Logger;
+  layout: StateLayout;
+  clock: Clock;
+  deadline: number;
+  /** Test seam: called at each named step; a promise that never settles is a crash there. */
+  onStep?: (step: string) => void | Promise<void>;
+}
+
+export type Imported = { kind: 'imported'; imageId: string; ensRequestId?: string; adopted: boolean; attempts: number };
+export type Refused = { kind: 'refused'; error: EnsCallError; attempts: number };
+
+const isTransientEns = (err: unknown): boolean => err instanceof EnsCallError && err.transient;
+/** Throttling is refused before any work; any other failure may have gone through. */
+const maySendHaveLanded = (err: EnsCallError): boolean => !err.code.startsWith('Throttling');
+/**
+ * Images made this long before the claim still count (clock skew between FC and ENS,
+ * and CreationTime's whole seconds). Kept small: a larger window adopts more often an
+ * image of the same name that another upload made.
+ */
+const CLOCK_SKEW_MS = 2_000;
+
+export class ImportSession {
+  /** what this attempt knows beyond the claim body: persisted if the attempt fails */
+  private evidence: Pick<ImportRecord, 'sentSince' | 'uncertain' | 'imageId'>;
+  /** ImportImage calls made by this attempt */
+  attempts = 0;
+
+  constructor(
+    readonly claimKey: string,
+    private record: ImportRecord,
+    private readonly deps: SessionDeps,
+  ) {
+    this.evidence = { sentSince: record.sentSince, uncertain: record.uncertain, imageId: record.imageId };
+  }
+
+  private get now(): number {
+    return this.deps.clock.now();
+  }
+
+  private async step(name: string): Promise<void> {
+    await this.deps.onStep?.(name);
+  }
+
+  /** An image an earlier attempt made, known from the claim, the pending index or ENS. */
+  private async findEarlierImage(imageName: string): Promise<string | undefined> {
+    const { store, layout, config, clock } = this.deps;
+    if (this.evidence.imageId) return this.evidence.imageId;
+    const page = await store.listPage(layout.pendingPrefixOf(this.claimKey), undefined, 10);
+    const indexed = page.objects.map((o) => layout.parsePendingKey(o.key)).find((p) => p !== undefined);
+    if (indexed) return indexed.imageId;
+    const uncertain = this.evidence.uncertain;
+    if (uncertain && !uncertain.answered) {
+      // a request that got no answer may still be running inside ENS: give it time to show
+      const settleUntil = Date.parse(uncertain.at) + 2 * config.ensTimeoutMs;
+      if (this.now < settleUntil) {
+        if (settleUntil >= this.deps.deadline) {
+          throw new EnsCallError(uncertain.code, 'an earlier ImportImage got no answer and there is no time left to see whether ENS made the image; the next attempt will', true, undefined, false);
+        }
+        await clock.sleep(settleUntil - this.now);
+      }
+    }
+    return this.lookupByName(imageName, Date.parse(this.evidence.sentSince ?? this.record.claimedAt));
+  }
+
+  /**
+   * DescribeSelfImages by name, every page: of the images of that name made since
+   * `sentMs` (less the skew), the one made closest to it, unless the pending index gives
+   * it to another version.
+   */
+  private async lookupByName(imageName: string, sentMs: number): Promise<string | undefined> {
+    const sinceMs = sentMs - CLOCK_SKEW_MS;
+    const { ens, config, clock } = this.deps;
+    const matches: { id: string; created: number }[] = [];
+    for (let page = 1, seen = 0, total = Number.POSITIVE_INFINITY; seen < total; page++) {
+      const r = await retryTransient((_a, msLeft) => ens.describeSelfImages({ ImageName: imageName, PageNumber: page, PageSize: 50 }, Math.min(msLeft, config.ensTimeoutMs)), isTransientEns, {
+        deadline: this.deps.deadline,
+        now: clock.now,
+        sleep: clock.sleep,
+        random: clock.random,
+        baseMs: 100,
+        maxMs: 2_000,
+      });
+      total = r.value.totalCount;
+      seen += 50;
+      if (!r.value.images.length) break;
+      for (const i of r.value.images) {
+        const created = i.CreationTime ? Date.parse(i.CreationTime) : Number.NaN;
+        if (i.ImageName === imageName && !(created < sinceMs)) matches.push({ id: i.ImageId, created: Number.isNaN(created) ? 0 : created });
+      }
+    }
+    if (!matches.length) return undefined;
+    // an image the pending index gives to another version is that version's, not ours
+    const others = new Set<string>();
+    const own = this.deps.layout.pendingPrefixOf(this.claimKey);
+    for await (const o of listAll(this.deps.store, this.deps.layout.pendingPrefix, this.deps.deadline, clock.now)) {
+      const p = this.deps.layout.parsePendingKey(o.key);
+      if (p && !o.key.startsWith(own)) others.add(p.imageId);
+    }
+    return matches.filter((m) => !others.has(m.id)).sort((a, b) => Math.abs(a.created - sentMs) - Math.abs(b.created - sentMs))[0]?.id;
+  }
+
+  private adopt(imageId: string, why: string, attempts: number): Imported {
+    this.deps.log.warn({ event: 'image-adopted', bucket: this.record.bucket, key: this.record.key, imageId, reason: why });
+    return { kind: 'imported', imageId, adopted: true, attempts };
+  }
+
+  /** ImportImage at most once in effect: adopt what an earlier attempt made, else call it. */
+  async importOnce(target: ImportTarget): Promise<Imported | Refused> {
+    const { ens, config, clock } = this.deps;
+    const name = target.params.ImageName!;
+    if (hasEvidence(this.record)) {
+      const earlier = await this.findEarlierImage(name);
+      if (earlier) return this.adopt(earlier, 'an earlier attempt (crashed, or its answer was lost) had already imported this version', 0);
+    }
+    try {
+      const { value } = await retryTransient(
+        async (_attempt, msLeft) => {
+          if (this.evidence.uncertain) {
+            const earlier = await this.findEarlierImage(name);
+            if (earlier) return { adopted: this.adopt(earlier, 'an ImportImage whose answer was lost had created the image', this.attempts) };
+            this.evidence.uncertain = undefined;
+          }
+          this.attempts += 1;
+          const sentAt = new Date(this.now).toISOString();
+          try {
+            return { result: await ens.importImage(target.params, Math.min(msLeft, config.ensTimeoutMs)) };
+          } catch (err) {
+            if (err instanceof EnsCallError && err.transient && maySendHaveLanded(err)) {
+              this.evidence.sentSince ??= sentAt;
+              this.evidence.uncertain = { at: new Date(this.now).toISOString(), answered: err.answered, code: err.code };
+            }
+            throw err;
+          }
+        },
+        isTransientEns,
+        // ENS throttles per second: waits beyond a couple of seconds only lose throughput
+        { deadline: this.deps.deadline, now: clock.now, sleep: clock.sleep, random: clock.random, baseMs: 100, maxMs: 2_000 },
+      );
+      if ('adopted' in value) return value.adopted!;
+      return { kind: 'imported', imageId: value.result.imageId, ensRequestId: value.result.requestId || undefined, adopted: false, attempts: this.attempts };
+    } catch (err) {
+      const last = err instanceof RetriesExhausted ? err.lastError : err;
+      if (last instanceof EnsCallError && !last.transient) return { kind: 'refused', error: last, attempts: Math.max(this.attempts, 1) };
+      throw last;
+    }
+  }
+
+  /** Durable in this order: the pending entry (it names the ImageId), the tags, the record. */
+  async complete(target: ImportTarget, imported: Imported): Promise<ImportRecord> {
+    const { store, layout, log } = this.deps;
+    this.evidence.imageId = imported.imageId;
+    await this.step('after-import');
+    await store.putText(layout.pendingKey(this.claimKey, imported.imageId), '');
+    await this.step('after-pending');
+    for (const t of target.tagged) await writeImporterTags(store, log, t, 'importing', { imageId: imported.imageId });
+    await this.step('after-tags');
+    const at = new Date(this.now).toISOString();
+    const { uncertain: _u, ...rest } = this.record;
+    this.record = {
+      ...rest,
+      state: 'importing',
+      imageId: imported.imageId,
+      imageName: target.params.ImageName,
+      ...(imported.ensRequestId ? { ensRequestId: imported.ensRequestId } : {}),
+      params: target.details.params,
+      inspection: target.details.inspection,
+      importedAt: at,
+      ...(imported.adopted ? { adopted: true } : {}),
+      ...(target.disks ? { disks: target.disks } : {}),
+      history: withHistory(this.record, 'importing', at, imported.adopted ? 'adopted an earlier attempt\'s image' : undefined),
+    };
+    await store.putText(this.claimKey, JSON.stringify(this.record));
+    await this.step('after-record');
+    await this.clearMarkers();
+    return this.record;
+  }
+
+  /** Takeover markers this version's history left (a taker that died before removing its own). */
+  private async clearMarkers(): Promise<void> {
+    const { store, layout } = this.deps;
+    for (let g = this.record.generation; g >= 1 && g > this.record.generation - 5; g--) {
+      await store.delete(layout.markerKey(this.claimKey, g)).catch(() => undefined);
+    }
+  }
+
+  /** Refused, before the call (target) or by ENS: tags first, then the record that ends the claim. */
+  async reject(target: RejectTarget | ImportTarget, code: string, reason: string, ensRequestId?: string): Promise<void> {
+    const { store, log } = this.deps;
+    for (const t of target.tagged) await writeImporterTags(store, log, t, 'rejected', { error: code });
+    const at = new Date(this.now).toISOString();
+    this.record = {
+      ...this.record,
+      state: 'rejected',
+      errorCode: code,
+      reason: reason.slice(0, 8192),
+      ...(ensRequestId ? { ensRequestId } : {}),
+      params: target.details.params,
+      inspection: target.details.inspection,
+      ...(target.disks ? { disks: target.disks } : {}),
+      history: withHistory(this.record, 'rejected', at, code),
+    };
+    await store.putText(this.claimKey, JSON.stringify(this.record));
+    await this.clearMarkers();
+  }
+
+  /**
+   * Give the version back after a transient failure. A claim is deleted only when nothing
+   * can have reached ENS; otherwise what is known is written into it and it is left
+   * expired, so the next attempt looks before it imports.
+   */
+  async release(why: string): Promise<void> {
+    const { store, log } = this.deps;
+    const e = this.evidence;
+    try {
+      if (!e.sentSince && !e.imageId && !e.uncertain) {
+        await store.delete(this.claimKey);
+        return;
+      }
+      const at = new Date(this.now).toISOString();
+      await store.putText(
+        this.claimKey,
+        JSON.stringify({
+          ...this.record,
+          claimDeadline: new Date(0).toISOString(),
+          ...(e.sentSince ? { sentSince: e.sentSince } : {}),
+          ...(e.uncertain ? { uncertain: e.uncertain } : {}),
+          ...(e.imageId ? { imageId: e.imageId } : {}),
+          history: withHistory(this.record, 'claimed', at, `released: ${why}`.slice(0, 2048)),
+        } satisfies ImportRecord),
+      );
+    } catch (err) {
+      // the claim then expires at the holder's deadline and the next attempt takes it over
+      log.error({ event: 'claim-release-failed', key: this.record.key, reason: String((err as Error).message) });
+    }
+  }
+}

@@ -1,0 +1,29 @@
+import type { ObjectStore } from './adapters/object-store';
+import type { Logger } from './logger';
+import { mergeTags, TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS, type ImportStatus } from './tags';
+
+/**
+ * Write the importer's tags on an object, keeping the user's (OSS replaces the whole set,
+ * so read, merge, write). Used by the pipeline and the tracker alike.
+ */
+export async function writeImporterTags(
+  store: ObjectStore,
+  log: Logger,
+  target: { key: string; tagCount?: number },
+  status: ImportStatus,
+  extra: { imageId?: string; error?: string },
+): Promise<void> {
+  // a known tag count of 0 saves the read
+  const current = target.tagCount === 0 ? {} : await store.getTags(target.key);
+  if (current === undefined) {
+    log.warn({ event: 'object-gone', bucket: store.bucket, key: target.key, reason: 'the object was deleted before its tags could be written' });
+    return;
+  }
+  const merged = mergeTags(current, { [TAG_IMAGE_ID]: extra.imageId, [TAG_STATUS]: status, [TAG_ERROR]: extra.error });
+  if (merged.left.length) {
+    log.warn({ event: 'tags-full', bucket: store.bucket, key: target.key, notWritten: merged.left, reason: 'the object already has 10 tags; the import record holds the result' });
+  }
+  if (!(await store.putTags(target.key, merged.tags))) {
+    log.warn({ event: 'object-gone', bucket: store.bucket, key: target.key, reason: 'the object was deleted before its tags could be written' });
+  }
+}

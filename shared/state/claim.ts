@@ -1,0 +1,119 @@
+import type { ObjectStore } from '../adapters/object-store';
+import { acquireLease, type LeaseCodec } from './lease';
+import type { StateLayout } from './layout';
+import { parseRecord, withHistory, type ImportRecord } from './records';
+
+/**
+ * Exactly once per (bucket, key, ETag): the claim is a lease on the version's record key.
+ * Its deadline is the holder's own invocation deadline, so a claim that is still live
+ * has a live holder, and FC's retry of a killed holder always finds it expired.
+ */
+
+export interface VersionRef {
+  bucket: string;
+  key: string;
+  etag: string;
+  size?: number;
+}
+
+export interface ClaimRequest {
+  version: VersionRef;
+  /** OSS request id of the upload; a new one for the same bytes is a new upload, not a redelivery */
+  uploadRequestId?: string;
+  eventName: string;
+  requestId: string;
+  deadline: number;
+  now: number;
+}
+
+export type ClaimOutcome =
+  | { kind: 'claimed'; key: string; record: ImportRecord; previous?: ImportRecord; invalidPrevious: boolean }
+  /** finished for this version (importing counts: the tracker takes it from there) */
+  | { kind: 'done'; key: string; record: ImportRecord; newUpload: boolean }
+  /** a live invocation holds it, or another one is taking it over right now */
+  | { kind: 'held'; key: string; record?: ImportRecord };
+
+export const claimCodec: LeaseCodec<ImportRecord> = {
+  parse: parseRecord,
+  generation: (r) => r.generation,
+  holder: (r) => `${r.requestId ?? ''}@${r.claimedAt}`,
+};
+
+const isNewUpload = (record: ImportRecord, uploadRequestId: string | undefined): boolean =>
+  uploadRequestId !== undefined && uploadRequestId !== record.uploadRequestId;
+
+/** The evidence that ImportImage may have reached ENS for this version. */
+/** FC's longest function timeout is 24 h; no honest claim is held longer */
+export const MAX_HOLD_MS = 24 * 3_600_000 + 60_000;
+
+export const hasEvidence = (r: ImportRecord): boolean => Boolean(r.sentSince || r.imageId || r.uncertain);
+
+export async function claimVersion(store: ObjectStore, layout: StateLayout, c: ClaimRequest, staleMarkerMs: number): Promise<ClaimOutcome> {
+  const key = layout.claimKey(c.version.bucket, c.version.key, c.version.etag);
+  const at = new Date(c.now).toISOString();
+  const fresh: ImportRecord = {
+    state: 'claimed',
+    bucket: c.version.bucket,
+    key: c.version.key,
+    etag: c.version.etag,
+    ...(c.version.size !== undefined ? { size: c.version.size } : {}),
+    generation: 0,
+    claimedAt: at,
+    claimDeadline: new Date(c.deadline).toISOString(),
+    requestId: c.requestId,
+    ...(c.uploadRequestId ? { uploadRequestId: c.uploadRequestId } : {}),
+    eventName: c.eventName,
+    attempt: 1,
+    history: [{ state: 'claimed', at }],
+  };
+  const outcome = await acquireLease(store, {
+    key,
+    markerKey: (g) => layout.markerKey(key, g),
+    fresh,
+    codec: claimCodec,
+    holder: claimCodec.holder(fresh),
+    now: () => c.now,
+    staleMarkerMs,
+    decide(current) {
+      if (!current) return 'take';
+      // a deadline further out than any invocation lives is forged or broken: stale
+      if (current.state === 'claimed') return Date.parse(current.claimDeadline) > c.now && Date.parse(current.claimDeadline) < c.now + MAX_HOLD_MS ? 'keep' : 'take';
+      if (current.state === 'failed' || current.state === 'rejected') return isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
+      return 'keep';
+    },
+    successor(previous, generation) {
+      if (!previous) return { ...fresh, generation };
+      if (previous.state === 'claimed') {
+        // its holder is gone: whatever it may have sent to ENS must be looked for first
+        return {
+          ...fresh,
+          generation,
+          sentSince: previous.sentSince ?? previous.claimedAt,
+          ...(previous.uncertain ? { uncertain: previous.uncertain } : {}),
+          ...(previous.imageId ? { imageId: previous.imageId } : {}),
+          attempt: previous.attempt ?? 1,
+          history: withHistory(previous, 'claimed', at, `taken over from ${previous.requestId ?? 'unknown'}`),
+        };
+      }
+      // a new upload of a version that failed or was rejected: a new attempt
+      return {
+        ...fresh,
+        generation,
+        attempt: (previous.attempt ?? 1) + 1,
+        history: withHistory(previous, 'claimed', at, `new upload after ${previous.state} (${previous.errorCode ?? ''})`),
+      };
+    },
+  });
+  switch (outcome.kind) {
+    case 'acquired':
+      return { kind: 'claimed', key, record: outcome.body, invalidPrevious: false };
+    case 'taken-over':
+      return { kind: 'claimed', key, record: outcome.body, previous: outcome.previous, invalidPrevious: outcome.invalid };
+    case 'kept':
+      return outcome.current.state === 'claimed'
+        ? { kind: 'held', key, record: outcome.current }
+        : { kind: 'done', key, record: outcome.current, newUpload: isNewUpload(outcome.current, c.uploadRequestId) };
+    case 'lost':
+      return { kind: 'held', key };
+  }
+}

@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Every key the importer writes under its state prefix, in one place. Nothing else
+ * builds a state key.
+ *
+ *   claims/<hash>.json            claim, then import record, of one (bucket, key, ETag); kept
+ *   claims/<hash>.json.g<n>       takeover marker of generation n; removed after use
+ *   pending/<hash>~<imageId>      one empty object per import the tracker still follows
+ *   waiting/<hash>.json           a manifest waiting for a disk
+ *   tracker.lock                  one tracker run at a time
+ */
+export interface StateLayout {
+  readonly prefix: string;
+  claimKey(bucket: string, key: string, etag: string): string;
+  claimHash(claimKey: string): string;
+  pendingKey(claimKey: string, imageId: string): string;
+  /** the pending entries of one claim (at most one in practice) */
+  pendingPrefixOf(claimKey: string): string;
+  readonly pendingPrefix: string;
+  parsePendingKey(key: string): { imageId: string; claimKey: string } | undefined;
+  waitingKey(bucket: string, diskKey: string): string;
+  readonly waitingPrefix: string;
+  readonly trackerLockKey: string;
+  markerKey(leaseKey: string, generation: number): string;
+  isStateKey(key: string): boolean;
+}
+
+const digest = (parts: string[]): string => createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 40);
+
+const IMAGE_ID = /^m-[a-z0-9]{1,64}$/;
+
+export function stateLayout(prefix: string): StateLayout {
+  const claims = `${prefix}claims/`;
+  const pending = `${prefix}pending/`;
+  const waiting = `${prefix}waiting/`;
+  const claimHash = (claimKey: string): string => claimKey.slice(claims.length).replace(/\.json$/, '');
+  return {
+    prefix,
+    claimKey: (bucket, key, etag) => `${claims}${digest([bucket, key, etag])}.json`,
+    claimHash,
+    pendingKey: (claimKey, imageId) => `${pending}${claimHash(claimKey)}~${imageId}`,
+    pendingPrefixOf: (claimKey) => `${pending}${claimHash(claimKey)}~`,
+    pendingPrefix: pending,
+    parsePendingKey(key) {
+      if (!key.startsWith(pending)) return undefined;
+      const m = /^([0-9a-f]{40})~(.+)$/.exec(key.slice(pending.length));
+      if (!m || !IMAGE_ID.test(m[2]!)) return undefined;
+      return { imageId: m[2]!, claimKey: `${claims}${m[1]}.json` };
+    },
+    waitingKey: (bucket, diskKey) => `${waiting}${digest([bucket, diskKey])}.json`,
+    waitingPrefix: waiting,
+    trackerLockKey: `${prefix}tracker.lock`,
+    markerKey: (leaseKey, generation) => `${leaseKey}.g${generation}`,
+    isStateKey: (key) => key.startsWith(prefix),
+  };
+}

@@ -1,0 +1,100 @@
+import * as z from 'zod/mini';
+
+/**
+ * The state objects' schemas. Anyone who can write under the state prefix could forge
+ * one, and a crash can leave one half-written; so every read is a validated parse and an
+ * object that fails it is stale, never authority.
+ */
+
+export const RECORD_STATES = ['claimed', 'importing', 'available', 'failed', 'rejected'] as const;
+export type RecordState = (typeof RECORD_STATES)[number];
+/** the states after which this version needs nothing more from the importer */
+export const FINAL_STATES: readonly RecordState[] = ['importing', 'available', 'failed', 'rejected'];
+
+/** no state object worth reading is larger than this */
+export const MAX_STATE_OBJECT_BYTES = 256 * 1024;
+const MAX_HISTORY = 50;
+
+const isoTime = () => z.string().check(z.refine((s) => Number.isFinite(Date.parse(s)), 'not a time'));
+const text = (max = 2048) => z.string().check(z.maxLength(max));
+
+const historyEntry = z.object({ state: z.enum(RECORD_STATES), at: isoTime(), note: z.optional(text()) });
+
+const recordSchema = z.object({
+  state: z.enum(RECORD_STATES),
+  bucket: text(63),
+  key: text(1024),
+  etag: text(256),
+  size: z.optional(z.number()),
+  generation: z.number().check(z.int(), z.gte(0)),
+  claimedAt: isoTime(),
+  /** the holder's own invocation deadline: after it the holder is certainly gone */
+  claimDeadline: isoTime(),
+  /** FC request id of the holder */
+  requestId: z.optional(text(128)),
+  /** OSS request id of the upload (responseElements.requestId): tells a new upload from a redelivery */
+  uploadRequestId: z.optional(text(128)),
+  eventName: z.optional(text(128)),
+  /** ImportImage may have reached ENS at or after this time (kept across takeovers) */
+  sentSince: z.optional(isoTime()),
+  /** the last ImportImage ended without a usable answer */
+  uncertain: z.optional(z.object({ at: isoTime(), answered: z.boolean(), code: text(128) })),
+  imageId: z.optional(z.string().check(z.regex(/^m-[a-z0-9]{1,64}$/))),
+  imageName: z.optional(text(256)),
+  ensRequestId: z.optional(text(128)),
+  errorCode: z.optional(text(128)),
+  reason: z.optional(text(8192)),
+  params: z.optional(z.record(z.string(), z.unknown())),
+  inspection: z.optional(z.record(z.string(), z.unknown())),
+  importedAt: z.optional(isoTime()),
+  adopted: z.optional(z.boolean()),
+  disks: z.optional(z.array(text(1024)).check(z.maxLength(64))),
+  /** 1 for the first upload of this version; a new upload after failed/rejected adds one */
+  attempt: z.optional(z.number().check(z.int(), z.gte(1))),
+  history: z.optional(z.array(historyEntry).check(z.maxLength(MAX_HISTORY * 2))),
+});
+
+export type ImportRecord = z.infer<typeof recordSchema>;
+
+const lockSchema = z.object({
+  holder: text(128),
+  until: isoTime(),
+  generation: z.number().check(z.int(), z.gte(0)),
+});
+export type TrackerLock = z.infer<typeof lockSchema>;
+
+const waitingSchema = z.object({
+  manifestKey: text(1024),
+  bucket: text(63),
+  region: text(64),
+  missing: z.array(text(1024)).check(z.maxLength(64)),
+  since: isoTime(),
+  deadline: isoTime(),
+});
+export type WaitingEntry = z.infer<typeof waitingSchema>;
+
+const markerSchema = z.object({ holder: text(128), at: isoTime() });
+export type LeaseMarker = z.infer<typeof markerSchema>;
+
+function parseWith<T>(schema: z.ZodMiniType<T>, body: string | undefined): T | undefined {
+  if (body === undefined || body.length > MAX_STATE_OBJECT_BYTES) return undefined;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const r = schema.safeParse(doc);
+  return r.success ? r.data : undefined;
+}
+
+export const parseRecord = (body: string | undefined): ImportRecord | undefined => parseWith(recordSchema, body);
+export const parseLock = (body: string | undefined): TrackerLock | undefined => parseWith(lockSchema, body);
+export const parseWaiting = (body: string | undefined): WaitingEntry | undefined => parseWith(waitingSchema, body);
+export const parseMarker = (body: string | undefined): LeaseMarker | undefined => parseWith(markerSchema, body);
+
+/** Append to a record's history, keeping the newest entries. */
+export function withHistory(record: ImportRecord, state: RecordState, at: string, note?: string): ImportRecord['history'] {
+  const next = [...(record.history ?? []), { state, at, ...(note ? { note } : {}) }];
+  return next.slice(-MAX_HISTORY);
+}

@@ -1,0 +1,111 @@
+import type { HeadRead, ObjectStore } from './adapters/object-store';
+import type { ImporterConfig } from './config';
+import type { ProvenancedValue } from './import-params';
+import { planManifest } from './manifest';
+import { decodeUserMeta } from './metadata';
+import { inspectionLimits, planImport } from './plan';
+import { inspectQcow2, summarizeInspection } from './qcow2';
+import type { StateLayout } from './state/layout';
+
+/** What one upload asks for: skip it, refuse it, or import an object or a manifest's disks. */
+
+export interface Problem {
+  code: string;
+  message: string;
+}
+
+export interface TargetDetails {
+  rule: string;
+  params: Record<string, ProvenancedValue>;
+  inspection: Record<string, unknown>;
+}
+
+export interface ImportTarget {
+  kind: 'import';
+  params: Record<string, string>;
+  details: TargetDetails;
+  /** the objects that get the importer's tags */
+  tagged: { key: string; tagCount: number }[];
+  nameFixes: { original: string; fixed: string }[];
+  disks?: string[];
+}
+
+export interface RejectTarget {
+  kind: 'reject';
+  problems: Problem[];
+  details: TargetDetails;
+  imageName?: string;
+  tagged: { key: string; tagCount: number }[];
+  disks?: string[];
+}
+
+export interface SkipTarget {
+  kind: 'skip';
+  errorCode: string;
+  reason: string;
+}
+
+export type Target = ImportTarget | RejectTarget | SkipTarget;
+
+const NO_DETAILS: TargetDetails = { rule: '', params: {}, inspection: {} };
+
+export interface TargetInput {
+  region: string;
+  bucket: string;
+  key: string;
+  head: HeadRead;
+}
+
+export function objectTarget(input: TargetInput, config: ImporterConfig): Target {
+  const { head, key } = input;
+  const plan = planImport({ bucket: input.bucket, region: input.region, key, meta: decodeUserMeta(head.meta), rules: config.rules, rulesSource: config.rulesSource });
+  if (plan.verdict === 'skip') return { kind: 'skip', errorCode: plan.errorCode, reason: plan.reason };
+  const inspection = inspectQcow2(head.bytes, head.size, inspectionLimits(config.rules));
+  const details = { rule: plan.rule, params: plan.provenance, inspection: summarizeInspection(inspection) };
+  const tagged = [{ key, tagCount: head.tagCount }];
+  const problems = [...inspection.refusals, ...plan.problems];
+  if (problems.length) return { kind: 'reject', problems, details, imageName: plan.params.ImageName, tagged };
+  return { kind: 'import', params: plan.params, details, tagged, nameFixes: plan.derived.nameFixes };
+}
+
+/** A multi-disk image: every disk read (header only), inspected, and sent in manifest order. */
+export async function manifestTarget(
+  input: TargetInput,
+  config: ImporterConfig,
+  store: ObjectStore,
+  layout: StateLayout,
+  now: number,
+): Promise<Target> {
+  const { head, key } = input;
+  const reject = (code: string, message: string): RejectTarget => ({ kind: 'reject', problems: [{ code, message }], details: NO_DETAILS, tagged: [{ key, tagCount: head.tagCount }] });
+  if (head.size > head.bytes.length) return reject('manifest-invalid', `the manifest is ${head.size} bytes; at most ${config.headerBytes} are read`);
+  const plan = planManifest({ bucket: input.bucket, region: input.region, key, text: head.bytes.toString('utf8'), objectMeta: decodeUserMeta(head.meta), rules: config.rules, rulesSource: config.rulesSource });
+  if (plan.verdict === 'invalid') return reject('manifest-invalid', plan.reason);
+  if (plan.verdict === 'skip') return { kind: 'skip', errorCode: plan.errorCode, reason: plan.reason };
+  const { disks, params, provenance } = plan;
+
+  const heads = await Promise.all(disks.map((d) => store.readHead(d, config.headerBytes)));
+  const missing = disks.filter((_, i) => !heads[i]);
+  const problems: Problem[] = [...plan.problems];
+  if (missing.length) {
+    const since = Date.parse(head.lastModified ?? '') || now;
+    const deadline = since + config.manifestWaitMs;
+    if (now < deadline) {
+      const body = JSON.stringify({ manifestKey: key, bucket: input.bucket, region: input.region, missing, since: new Date(since).toISOString(), deadline: new Date(deadline).toISOString() });
+      if (!config.dryRun) for (const d of missing) await store.putText(layout.waitingKey(input.bucket, d), body);
+      return { kind: 'skip', errorCode: 'manifest-waiting', reason: `waiting until ${new Date(deadline).toISOString()} for disk(s) ${missing.join(', ')}` };
+    }
+    problems.unshift({ code: 'manifest-missing-disk', message: `disk(s) never arrived: ${missing.join(', ')}` });
+  }
+  const inspections = disks.map((d, i) => {
+    const h = heads[i];
+    if (!h) return { key: d, missing: true };
+    const inspection = inspectQcow2(h.bytes, h.size, inspectionLimits(config.rules));
+    for (const r of inspection.refusals) problems.unshift({ code: r.code, message: `disk ${d}: ${r.message}` });
+    return { key: d, ...summarizeInspection(inspection) };
+  });
+  const details = { rule: plan.rule, params: provenance, inspection: { disks: inspections } };
+  const tagged = [{ key, tagCount: head.tagCount }, ...disks.flatMap((d, i) => (heads[i] ? [{ key: d, tagCount: heads[i]!.tagCount }] : []))];
+  if (problems.length) return { kind: 'reject', problems, details, imageName: params.ImageName, tagged, disks };
+  return { kind: 'import', params, details, tagged, nameFixes: plan.nameFixes, disks };
+}

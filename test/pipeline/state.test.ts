@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalStack, type LocalStack } from '../../local/index';
+import { createEnsApi } from '../../shared/adapters/ens';
+import { createObjectStore } from '../../shared/adapters/oss';
+import { loadConfig } from '../../shared/config';
+import { createLogger } from '../../shared/logger';
+import { processObjectEvent, type PipelineDeps } from '../../shared/pipeline';
+import { stateLayout } from '../../shared/state/layout';
+import { trackImports } from '../../shared/tracker';
+import { fixture } from '../helpers/fixtures';
+import { objectText, recordFor } from '../helpers/state';
+
+/** The state layer against the local stack: versioned buckets, forged and broken state objects. */
+
+let stack: LocalStack;
+const lines: string[] = [];
+const layout = stateLayout('.ens-importer/');
+
+beforeAll(async () => {
+  stack = await startLocalStack({ sYaml: false, buckets: [{ name: 'ens-images' }, { name: 'versioned' }] });
+});
+afterAll(() => stack.stop());
+
+function deps(bucket = 'ens-images'): PipelineDeps {
+  const credentials = stack.credentials;
+  return {
+    config: loadConfig({ OSS_ENDPOINT: stack.endpoints.oss, ENS_ENDPOINT: stack.endpoints.ens }, process.cwd()),
+    store: createObjectStore({ region: 'cn-beijing', bucket, endpoint: stack.endpoints.oss, credentials }),
+    ens: createEnsApi(stack.endpoints.ens, credentials),
+    log: createLogger((l) => lines.push(l), {}, [credentials.accessKeySecret]),
+    requestId: `inv-${Math.random().toString(36).slice(2)}`,
+    deadline: Date.now() + 20_000,
+  };
+}
+const eventFor = (key: string, bucket = 'ens-images', requestId = 'upload-1') => {
+  const o = stack.oss.getObject(bucket, key)!;
+  return { eventName: 'ObjectCreated:PutObject', region: 'cn-beijing', bucket, key, etag: o.etag.toUpperCase(), size: o.size, requestId };
+};
+const imagesOf = (key: string) => [...stack.ens.images.values()].filter((i) => i.params.OSSObject === key);
+
+describe('the state layer', () => {
+  it('refuses, loudly and without importing, a bucket with versioning (forbid-overwrite does not hold there)', async () => {
+    stack.oss.setVersioning('versioned', 'Enabled');
+    const key = 'images/ubuntu/22.04/versioned.qcow2';
+    stack.oss.seedObject('versioned', key, fixture('v3.qcow2'));
+    const r = await processObjectEvent(eventFor(key, 'versioned'), deps('versioned'));
+    expect(r).toMatchObject({ outcome: 'failed', errorCode: 'bucket-versioning' });
+    expect(r.reason).toMatch(/versioning Enabled/);
+    expect(imagesOf(key)).toHaveLength(0);
+    expect(lines.some((l) => l.includes('"level":"error"') && l.includes('bucket-versioning'))).toBe(true);
+    // and the stand-in behaves as OSS does there: a create-if-absent overwrites
+    const store = deps('versioned').store;
+    expect(await store.createIfAbsent('.ens-importer/x', 'a')).toBe(true);
+    expect(await store.createIfAbsent('.ens-importer/x', 'b')).toBe(true);
+  });
+
+  it('replaces a garbage claim instead of trusting it, and imports', async () => {
+    const key = 'images/ubuntu/22.04/garbage-claim.qcow2';
+    stack.oss.seedObject('ens-images', key, fixture('v3.qcow2'));
+    const e = eventFor(key);
+    stack.oss.seedObject('ens-images', layout.claimKey('ens-images', key, e.etag), Buffer.from('{"state":"importing","imageId":"m-forged"'));
+    const r = await processObjectEvent(e, deps());
+    expect(r).toMatchObject({ outcome: 'imported' });
+    expect(imagesOf(key)).toHaveLength(1);
+    expect(lines.some((l) => l.includes('state-object-invalid'))).toBe(true);
+  });
+
+  it('does not honour a claim held until 2099, nor a tracker lock held until 2099', async () => {
+    const key = 'images/ubuntu/22.04/forever-claim.qcow2';
+    stack.oss.seedObject('ens-images', key, fixture('v3.qcow2'));
+    const e = eventFor(key);
+    const forged = { state: 'claimed', bucket: 'ens-images', key, etag: e.etag, generation: 0, claimedAt: new Date().toISOString(), claimDeadline: '2099-01-01T00:00:00Z', requestId: 'evil' };
+    stack.oss.seedObject('ens-images', layout.claimKey('ens-images', key, e.etag), Buffer.from(JSON.stringify(forged)));
+    expect(await processObjectEvent(e, deps())).toMatchObject({ outcome: 'imported' });
+    stack.oss.seedObject('ens-images', layout.trackerLockKey, Buffer.from(JSON.stringify({ holder: 'evil', until: '2099-01-01T00:00:00Z', generation: 0 })));
+    const d = deps();
+    const summary = await trackImports({ settings: { statePrefix: '.ens-importer/', importTimeoutMs: 3_600_000, missingGraceMs: 600_000, pageSize: 50 }, store: d.store, ens: d.ens, log: d.log, requestId: 'tracker', runDeadline: Date.now() + 10_000 });
+    expect(summary.skipped).toBeUndefined();
+    expect(stack.oss.getObject('ens-images', layout.trackerLockKey)).toBeUndefined();
+  });
+
+  it('starts a new attempt for a new upload of a rejected version, and keeps its history', async () => {
+    const key = 'images/ubuntu/22.04/bad-name.qcow2';
+    stack.oss.seedObject('ens-images', key, fixture('v3.qcow2'), undefined, { 'ens-image-name': '1bad' });
+    expect(await processObjectEvent(eventFor(key), deps())).toMatchObject({ outcome: 'rejected', errorCode: 'InvalidParameter.ImageName' });
+    // a redelivery of that upload stays a duplicate
+    expect(await processObjectEvent(eventFor(key), deps())).toMatchObject({ outcome: 'duplicate' });
+    // the operator fixes the metadata in place (CopyObject onto itself): same bytes, same ETag
+    stack.oss.getObject('ens-images', key)!.meta = { 'ens-image-name': 'good-name' };
+    const again = await processObjectEvent({ ...eventFor(key, 'ens-images', 'upload-2'), eventName: 'ObjectCreated:CopyObject' }, deps());
+    expect(again).toMatchObject({ outcome: 'imported', imageName: 'good-name' });
+    const record = recordFor(stack, key);
+    expect(record).toMatchObject({ state: 'importing', attempt: 2 });
+    expect(record.history.map((h: { state: string }) => h.state)).toEqual(['claimed', 'rejected', 'claimed', 'importing']);
+    expect(objectText(stack, layout.claimKey('ens-images', key, eventFor(key).etag))).toContain('new upload after rejected');
+  });
+
+  it('writes the tags back when the same bytes are uploaded again (OSS replaced them)', async () => {
+    const key = 'images/ubuntu/22.04/same-bytes.qcow2';
+    stack.oss.seedObject('ens-images', key, fixture('v3.qcow2'));
+    const first = await processObjectEvent(eventFor(key), deps());
+    expect(first.outcome).toBe('imported');
+    // the re-upload: same ETag, no tags, forged ens tags sent along
+    stack.oss.getObject('ens-images', key)!.tags = new Map([['ens:status', 'available'], ['ens:image-id', 'm-forged'], ['team', 'edge']]);
+    const dup = await processObjectEvent(eventFor(key, 'ens-images', 'upload-2'), deps());
+    expect(dup).toMatchObject({ outcome: 'duplicate', imageId: first.imageId });
+    expect(Object.fromEntries(stack.oss.getObject('ens-images', key)!.tags)).toEqual({ team: 'edge', 'ens:image-id': first.imageId, 'ens:status': 'importing' });
+    expect(imagesOf(key)).toHaveLength(1);
+  });
+});
