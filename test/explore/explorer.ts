@@ -1,0 +1,198 @@
+import { createLogger } from '../../shared/logger';
+import { loadConfig, type ImporterConfig } from '../../shared/config';
+import type { ObjectEvent } from '../../shared/event';
+import type { ObjectResult } from '../../shared/outcome';
+import { processObjectEvent } from '../../shared/pipeline';
+import { stateLayout } from '../../shared/state/layout';
+import { parseRecord } from '../../shared/state/records';
+import { trackImports } from '../../shared/tracker';
+import { VirtualClock } from '../helpers/virtual-clock';
+import { World, type Caller, type FaultKind } from '../helpers/world';
+
+/**
+ * The fault explorer: runs a scenario (uploads and deliveries on a virtual clock) in an
+ * in-memory world, as FC would (asynchronous retries after a failure or a crash, 3 at
+ * most), with the tracker every 5 minutes, then checks the importer's promises.
+ */
+
+export const BUCKET = 'ens-images';
+const FUNCTION_TIMEOUT_MS = 120_000;
+const MARGIN_MS = 5_000;
+const FC_RETRY_DELAY_MS = 10_000;
+const TRACKER_EVERY_MS = 5 * 60_000;
+
+export interface Delivery {
+  at: number;
+  key: string;
+  /** the upload this event reports: its OSS request id */
+  upload: string;
+}
+
+export interface ScenarioWorld {
+  world: World;
+  deliver(d: Omit<Delivery, 'at'>, afterMs: number): void;
+  upload(key: string, body: Buffer, afterMs: number, meta?: Record<string, string>): string;
+  /** keys whose current version must end as one image (true) or none (false) */
+  expect: Map<string, boolean>;
+}
+
+export type Scenario = (s: ScenarioWorld) => void;
+
+export interface Run {
+  world: World;
+  violations: string[];
+  results: ObjectResult[];
+}
+
+const config: ImporterConfig = { ...loadConfig({}, process.cwd()), ensTimeoutMs: 30_000 };
+const layout = stateLayout(config.statePrefix);
+const silent = createLogger(() => undefined, {}, []);
+
+export async function runScenario(scenario: Scenario, faults: Map<number, FaultKind>): Promise<Run> {
+  const clock = new VirtualClock();
+  const world = new World(clock, BUCKET, faults);
+  const start = clock.now();
+  const results: ObjectResult[] = [];
+  const violations: string[] = [];
+  let invocations = 0;
+  let busy = 0;
+
+  const invoke = (event: ObjectEvent, attempt: number): void => {
+    busy += 1;
+    const began = clock.now();
+    const caller: Caller = { id: `inv-${++invocations}`, deadline: began + FUNCTION_TIMEOUT_MS - MARGIN_MS, crashed: false };
+    const retry = (at: number) => {
+      if (attempt < 3) clock.at(at + FC_RETRY_DELAY_MS, () => invoke(event, attempt + 1));
+    };
+    // FC kills the instance at its timeout: a crashed invocation ends there
+    clock.at(began + FUNCTION_TIMEOUT_MS, () => {
+      if (caller.crashed) {
+        busy -= 1;
+        retry(clock.now());
+      }
+    });
+    void processObjectEvent(event, {
+      config,
+      store: world.store(caller, caller.deadline),
+      ens: world.ens(caller),
+      log: silent,
+      requestId: caller.id,
+      deadline: caller.deadline,
+      clock,
+    }).then(
+      (r) => {
+        busy -= 1;
+        results.push(r);
+        if (r.outcome === 'failed') retry(clock.now());
+      },
+      (err) => {
+        busy -= 1;
+        violations.push(`invocation threw instead of reporting: ${(err as Error).stack}`);
+      },
+    );
+  };
+
+  const expect = new Map<string, boolean>();
+  let lastEventAt = start;
+  scenario({
+    world,
+    expect,
+    upload(key, body, afterMs, meta = {}) {
+      const upload = `up-${key}-${afterMs}`;
+      lastEventAt = Math.max(lastEventAt, start + afterMs);
+      clock.at(start + afterMs, () => void world.put(key, body, meta));
+      return upload;
+    },
+    deliver(d, afterMs) {
+      lastEventAt = Math.max(lastEventAt, start + afterMs);
+      clock.at(start + afterMs, () => {
+        const o = world.objects.get(d.key);
+        invoke({ eventName: 'ObjectCreated:PutObject', region: 'cn-beijing', bucket: BUCKET, key: d.key, etag: o?.etag ?? 'GONE', size: o?.body.length, requestId: d.upload }, 0);
+      });
+    },
+  });
+
+  // the tracker every 5 minutes until every import is final and nothing is running
+  let tracker = 0;
+  const track = (): void => {
+    busy += 1;
+    const caller: Caller = { id: `track-${++tracker}`, deadline: clock.now() + FUNCTION_TIMEOUT_MS - 10_000, crashed: false };
+    clock.at(clock.now() + FUNCTION_TIMEOUT_MS, () => { if (caller.crashed) busy -= 1; });
+    void trackImports({
+      settings: { statePrefix: config.statePrefix, importTimeoutMs: 6 * 3_600_000, missingGraceMs: 10 * 60_000, pageSize: 50 },
+      store: world.store(caller, caller.deadline + 8_000),
+      ens: world.ens(caller),
+      log: silent,
+      requestId: caller.id,
+      runDeadline: caller.deadline,
+      clock,
+    }).then(() => (busy -= 1), (err) => { busy -= 1; violations.push(`tracker threw: ${(err as Error).message}`); });
+  };
+  const pendingLeft = () => [...world.objects.keys()].some((k) => k.startsWith(layout.pendingPrefix));
+  const tick = (): void => {
+    if (tracker > 40) return;
+    track();
+    clock.at(clock.now() + TRACKER_EVERY_MS, () => { if (busy > 1 || pendingLeft() || clock.now() < lastEventAt + 20 * 60_000) tick(); });
+  };
+  clock.at(start + TRACKER_EVERY_MS, tick);
+  let finished = await clock.run(start + 4 * 3_600_000);
+  // once quiet, the timer fires once more, as it would in the cloud
+  clock.at(clock.now() + TRACKER_EVERY_MS, track);
+  // and the checks look at the world well after it (a lock a crashed run left has expired)
+  const end = clock.now() + 3 * TRACKER_EVERY_MS;
+  clock.at(end, () => undefined);
+  finished &&= await clock.run(end);
+  // nothing left behind may block the next run: one more, fault-free, must get the lock
+  faults.clear();
+  const verify = trackImports({
+    settings: { statePrefix: config.statePrefix, importTimeoutMs: 6 * 3_600_000, missingGraceMs: 10 * 60_000, pageSize: 50 },
+    store: world.store({ id: 'verify', deadline: end + 60_000, crashed: false }, end + 60_000),
+    ens: world.ens({ id: 'verify', deadline: end + 60_000, crashed: false }),
+    log: silent,
+    requestId: 'verify',
+    runDeadline: end + 50_000,
+    clock,
+  });
+  finished &&= await clock.run(end + 60_000);
+  const verdict = await verify;
+  if (verdict.skipped) violations.push(`a tracker run after the world went quiet was refused: ${verdict.skipped}`);
+  if (!finished) violations.push('the world did not go quiet (step budget exhausted)');
+  violations.push(...checkInvariants(world, expect));
+  return { world, violations, results };
+}
+
+/** The importer's promises, checked on the quiet world. */
+export function checkInvariants(world: World, expect: Map<string, boolean>): string[] {
+  const v: string[] = [];
+  const live = (i: { id: string }) => world.statusOf(world.images.find((x) => x.id === i.id)!) !== 'Pack_failed';
+  // no version ever has two live images
+  const byVersion = new Map<string, number>();
+  for (const i of world.images) if (live(i)) byVersion.set(`${i.key}@${i.etag}`, (byVersion.get(`${i.key}@${i.etag}`) ?? 0) + 1);
+  for (const [version, n] of byVersion) if (n > 1) v.push(`${n} live images for ${version}`);
+  for (const [key, shouldImport] of expect) {
+    const obj = world.objects.get(key);
+    if (!obj) continue;
+    const images = world.images.filter((i) => i.key === key && i.etag === obj.etag && live(i));
+    if (shouldImport && images.length !== 1) v.push(`${key}: ${images.length} live images for its current version, want 1`);
+    if (!shouldImport && images.length) v.push(`${key}: imported, but it should not be`);
+    const record = parseRecord(world.objects.get(layout.claimKey(BUCKET, key, obj.etag))?.body.toString('utf8'));
+    if (!record) {
+      v.push(`${key}: no import record for its current version`);
+      continue;
+    }
+    if (record.state === 'claimed') v.push(`${key}: record still claimed`);
+    const tags = Object.fromEntries(obj.tags);
+    if (tags['ens:status'] !== record.state) v.push(`${key}: tag ens:status=${tags['ens:status']} but record ${record.state}`);
+    if ((tags['ens:image-id'] ?? undefined) !== record.imageId) v.push(`${key}: tag ens:image-id=${tags['ens:image-id']} but record ${record.imageId}`);
+    if (shouldImport && record.state !== 'available') v.push(`${key}: record ${record.state} (${record.errorCode ?? ''}), want available`);
+    if (shouldImport && images[0] && record.imageId !== images[0].id) v.push(`${key}: record names ${record.imageId}, the image is ${images[0].id}`);
+  }
+  for (const k of world.objects.keys()) {
+    if (!k.startsWith(layout.prefix)) continue;
+    if (/\.g\d+$/.test(k)) v.push(`takeover marker left: ${k}`);
+    if (k === layout.trackerLockKey && Date.parse(JSON.parse(world.objects.get(k)!.body.toString()).until) > world.clock.now()) v.push('tracker lock left, still live');
+    if (k.startsWith(layout.pendingPrefix)) v.push(`pending entry left: ${k}`);
+    if (k.startsWith(layout.waitingPrefix)) v.push(`waiting entry left: ${k}`);
+  }
+  return v;
+}

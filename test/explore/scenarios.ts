@@ -1,0 +1,72 @@
+import { fixture } from '../helpers/fixtures';
+import type { Scenario } from './explorer';
+
+/** The uploads the explorer replays under every fault schedule. */
+
+const image = (tag: string): Buffer => Buffer.concat([fixture('v3.qcow2'), Buffer.from(tag)]);
+const MIN = 60_000;
+
+export const SCENARIOS: Record<string, Scenario> = {
+  'single upload': (s) => {
+    const key = 'images/ubuntu/22.04/single.qcow2';
+    const up = s.upload(key, image('single'), 0);
+    s.deliver({ key, upload: up }, 1);
+    s.expect.set(key, true);
+  },
+  'redelivered event': (s) => {
+    const key = 'images/ubuntu/22.04/again.qcow2';
+    const up = s.upload(key, image('again'), 0);
+    s.deliver({ key, upload: up }, 1);
+    s.deliver({ key, upload: up }, 40_000);
+    s.expect.set(key, true);
+  },
+  'concurrent deliveries': (s) => {
+    const key = 'images/ubuntu/22.04/twice.qcow2';
+    const up = s.upload(key, image('twice'), 0);
+    s.deliver({ key, upload: up }, 1);
+    s.deliver({ key, upload: up }, 1);
+    s.deliver({ key, upload: up }, 4);
+    s.expect.set(key, true);
+  },
+  'same bytes uploaded again after the import': (s) => {
+    const key = 'images/ubuntu/22.04/same.qcow2';
+    const body = image('same');
+    const first = s.upload(key, body, 0);
+    s.deliver({ key, upload: first }, 1);
+    const second = `${s.upload(key, body, 30 * MIN)}-b`;
+    s.deliver({ key, upload: second }, 30 * MIN + 1);
+    s.expect.set(key, true);
+  },
+  'overwritten with new bytes while importing': (s) => {
+    const key = 'images/ubuntu/22.04/overwrite.qcow2';
+    const v1 = s.upload(key, image('v1'), 0);
+    s.deliver({ key, upload: v1 }, 1);
+    const v2 = s.upload(key, image('v2'), 3_000);
+    s.deliver({ key, upload: v2 }, 3_001);
+    s.expect.set(key, true);
+  },
+  'a bad upload, and a bad one replaced by a good one': (s) => {
+    const bad = 'images/ubuntu/22.04/raw-disk.qcow2';
+    const up = s.upload(bad, Buffer.alloc(70_000, 1), 0);
+    s.deliver({ key: bad, upload: up }, 1);
+    s.expect.set(bad, false);
+    const fixed = 'images/ubuntu/22.04/fixed.qcow2';
+    const first = s.upload(fixed, Buffer.alloc(70_000, 2), 0);
+    s.deliver({ key: fixed, upload: first }, 2);
+    const good = s.upload(fixed, image('fixed'), 10 * MIN);
+    s.deliver({ key: fixed, upload: good }, 10 * MIN + 1);
+    s.expect.set(fixed, true);
+  },
+  'an import ENS fails, then the same bytes uploaded again': (s) => {
+    const key = 'images/ubuntu/22.04/packfail.qcow2';
+    const body = image('packfail');
+    s.world.failingNames.add('packfail');
+    const first = s.upload(key, body, 0);
+    s.deliver({ key, upload: first }, 1);
+    // the operator fixes what made ENS fail and uploads the same file again
+    const second = `${s.upload(key, body, 60 * MIN)}-b`;
+    s.world.clock.at(s.world.clock.now() + 60 * MIN - 1, () => s.world.failingNames.clear());
+    s.deliver({ key, upload: second }, 60 * MIN + 1);
+    s.expect.set(key, true);
+  },
+};
