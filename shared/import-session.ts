@@ -134,11 +134,18 @@ export class ImportSession {
       const earlier = await this.findEarlierImage(name);
       if (earlier) return this.adopt(earlier, 'an earlier attempt (crashed, or its answer was lost) had already imported this version', 0);
     }
+    let lastEnsError: EnsCallError | undefined;
     try {
       const { value } = await retryTransient(
         async (_attempt, msLeft) => {
           if (this.evidence.uncertain) {
-            const earlier = await this.findEarlierImage(name);
+            let earlier: string | undefined;
+            try {
+              earlier = await this.findEarlierImage(name);
+            } catch (err) {
+              // could not look (time ran out): what failed is still the ImportImage before it
+              throw lastEnsError && isTransientEns(err) ? lastEnsError : err;
+            }
             if (earlier) return { adopted: this.adopt(earlier, 'an ImportImage whose answer was lost had created the image', this.attempts) };
             this.evidence.uncertain = undefined;
           }
@@ -147,6 +154,7 @@ export class ImportSession {
           try {
             return { result: await ens.importImage(target.params, Math.min(msLeft, config.ensTimeoutMs)) };
           } catch (err) {
+            if (err instanceof EnsCallError) lastEnsError = err;
             if (err instanceof EnsCallError && err.transient && maySendHaveLanded(err)) {
               this.evidence.sentSince ??= sentAt;
               this.evidence.uncertain = { at: new Date(this.now).toISOString(), answered: err.answered, code: err.code };

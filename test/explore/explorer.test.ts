@@ -11,7 +11,7 @@ import { SCENARIOS } from './scenarios';
 
 const PAIR_FIRST: FaultKind[] = ['crash-after', 'crash-before', 'lost-answer', 'slow'];
 const PAIR_SECOND: FaultKind[] = ['lost-answer', 'fail-until-deadline', 'crash-after', 'slow'];
-const PAIR_SPAN = 4;
+const PAIR_SPAN = 3;
 
 describe('fault explorer: every schedule keeps exactly-once, truthful tags and no stuck state', () => {
   let explored = 0;

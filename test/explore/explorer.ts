@@ -167,7 +167,7 @@ export function checkInvariants(world: World, expect: Map<string, boolean>): str
   const live = (i: { id: string }) => world.statusOf(world.images.find((x) => x.id === i.id)!) !== 'Pack_failed';
   // no version ever has two live images
   const byVersion = new Map<string, number>();
-  for (const i of world.images) if (live(i)) byVersion.set(`${i.key}@${i.etag}`, (byVersion.get(`${i.key}@${i.etag}`) ?? 0) + 1);
+  for (const i of world.images) if (i.etag && live(i)) byVersion.set(`${i.key}@${i.etag}`, (byVersion.get(`${i.key}@${i.etag}`) ?? 0) + 1);
   for (const [version, n] of byVersion) if (n > 1) v.push(`${n} live images for ${version}`);
   for (const [key, shouldImport] of expect) {
     const obj = world.objects.get(key);

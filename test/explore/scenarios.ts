@@ -57,6 +57,23 @@ export const SCENARIOS: Record<string, Scenario> = {
     s.deliver({ key: fixed, upload: good }, 10 * MIN + 1);
     s.expect.set(fixed, true);
   },
+  'sixty older images of the same name (the adoption lookup pages to the end)': (s) => {
+    const key = 'images/ubuntu/22.04/common.qcow2';
+    s.world.seedImages('common', 60);
+    const up = s.upload(key, image('common'), 0);
+    s.deliver({ key, upload: up }, 1);
+    s.expect.set(key, true);
+  },
+  'the account listing skips an image (pages shift between calls)': (s) => {
+    const key = 'images/ubuntu/22.04/shifted.qcow2';
+    s.world.seedImages('other', 120);
+    // every image this scenario makes is left out of listings; asked for by id it is there
+    const hide = () => { for (const i of s.world.images) if (!i.id.startsWith('m-old')) s.world.hiddenFromListing.add(i.id); };
+    for (let t = 1; t < 4 * 3_600_000; t += 60_000) s.world.clock.at(s.world.clock.now() + t, hide);
+    const up = s.upload(key, image('shifted'), 0);
+    s.deliver({ key, upload: up }, 1);
+    s.expect.set(key, true);
+  },
   'an import ENS fails, then the same bytes uploaded again': (s) => {
     const key = 'images/ubuntu/22.04/packfail.qcow2';
     const body = image('packfail');

@@ -47,6 +47,8 @@ export class World {
   calls = 0;
   readonly callLog: string[] = [];
   importMinutes = 10;
+  /** an account-wide listing (no ImageId, no ImageName) leaves these out: pages shifting between calls */
+  hiddenFromListing = new Set<string>();
   /** image names whose import ENS fails (Pack_failed) */
   failingNames = new Set<string>();
   private imageSeq = 0;
@@ -56,6 +58,15 @@ export class World {
     readonly bucket: string,
     readonly faults: Map<number, FaultKind> = new Map(),
   ) {}
+
+  /** images made before the scenario starts (another team's, or older versions) */
+  seedImages(name: string, count: number, key = 'elsewhere.qcow2'): void {
+    for (let n = 0; n < count; n++) {
+      const id = `m-old${(++this.imageSeq).toString(36)}`;
+      const created = this.clock.now() - 30 * 86_400_000 + n;
+      this.images.push({ id, name, key, created, visibleFrom: created, fails: false });
+    }
+  }
 
   put(key: string, body: Buffer, meta: Record<string, string> = {}): StoredObject {
     const etag = createHash('md5').update(body).digest('hex').toUpperCase();
@@ -161,7 +172,9 @@ export class World {
           const page = q.PageNumber ?? 1;
           const all = this.images
             .filter((i) => i.visibleFrom <= this.clock.now() && (!q.ImageId || i.id.includes(q.ImageId)) && (!q.ImageName || i.name.includes(q.ImageName)))
-            .sort((a, b) => b.created - a.created);
+            .filter((i) => q.ImageId || q.ImageName || !this.hiddenFromListing.has(i.id))
+            // oldest first: a new image is on the last page
+            .sort((a, b) => a.created - b.created);
           const images: SelfImage[] = all.slice((page - 1) * size, page * size).map((i) => ({ ImageId: i.id, ImageName: i.name, Status: this.statusOf(i), CreationTime: new Date(i.created).toISOString() }));
           return { images, totalCount: all.length, requestId: 'req' };
         }, ensError),
