@@ -8,7 +8,7 @@ async function main() {
     require('ali-oss');
     require('@alicloud/pop-core');
     const loadedMs = performance.now() - started;
-    process.stdout.write(JSON.stringify({ loadedMs, sinceProcessStartMs: performance.now() }) + '\n');
+    process.stdout.write(`${JSON.stringify({ loadedMs, sinceProcessStartMs: performance.now() })}\n`);
     return;
   }
   const { handler } = require(bundle);
@@ -32,9 +32,11 @@ async function main() {
     if (i % 50 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }
   peakRss = Math.max(peakRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
-  process.stdout.write(JSON.stringify({ loadedMs, firstEventMs: firstMs, sinceProcessStartMs: performance.now(), peakRssBytes: peakRss, outcomes }) + '\n');
+  process.stdout.write(
+    `${JSON.stringify({ loadedMs, firstEventMs: firstMs, sinceProcessStartMs: performance.now(), peakRssBytes: peakRss, outcomes })}\n`,
+  );
 }
 main().catch((err) => {
-  process.stderr.write(String(err && err.stack || err) + '\n');
+  process.stderr.write(`${String(err?.stack || err)}\n`);
   process.exit(1);
 });

@@ -20,10 +20,15 @@ const badQcow2 = gunzipSync(sample('with-backing-file.qcow2.gz'));
 
 function child(args: string[], env: Record<string, string>): Promise<any> {
   return new Promise((done, fail) => {
-    execFile(process.execPath, [resolve(PROJECT_ROOT, 'bench/child.cjs'), ...args], { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH, ...env }, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      if (err) fail(new Error(`${err.message}\n${stderr}`));
-      else done(JSON.parse(stdout.trim().split('\n').pop()!));
-    });
+    execFile(
+      process.execPath,
+      [resolve(PROJECT_ROOT, 'bench/child.cjs'), ...args],
+      { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH, ...env }, maxBuffer: 1 << 24 },
+      (err, stdout, stderr) => {
+        if (err) fail(new Error(`${err.message}\n${stderr}`));
+        else done(JSON.parse(stdout.trim().split('\n').pop()!));
+      },
+    );
   });
 }
 
@@ -60,15 +65,37 @@ async function main(): Promise<void> {
 
   // Function runs inside this process for the request counts; a child process for timings and memory.
   const stack = await startLocalStack({ functionCode: 'bundle', retryBaseMs: 50, asyncConcurrency: 64, ens: { rateLimits: {} } });
-  const env = { BENCH_AK: stack.credentials.accessKeyId, BENCH_SK: stack.credentials.accessKeySecret, OSS_ENDPOINT: stack.endpoints.oss, ENS_ENDPOINT: stack.endpoints.ens };
-  const client = new OSS({ region: 'oss-cn-beijing', bucket: stack.bucket, endpoint: stack.endpoints.oss, accessKeyId: stack.credentials.accessKeyId, accessKeySecret: stack.credentials.accessKeySecret });
+  const env = {
+    BENCH_AK: stack.credentials.accessKeyId,
+    BENCH_SK: stack.credentials.accessKeySecret,
+    OSS_ENDPOINT: stack.endpoints.oss,
+    ENS_ENDPOINT: stack.endpoints.ens,
+  };
+  const client = new OSS({
+    region: 'oss-cn-beijing',
+    bucket: stack.bucket,
+    endpoint: stack.endpoints.oss,
+    accessKeyId: stack.credentials.accessKeyId,
+    accessKeySecret: stack.credentials.accessKeySecret,
+  });
   const invoke = (event: string) => stack.fc.invoke('ens-import-image', event);
 
   // 2. Cold start: a fresh process loading the function and handling one event. Baselines, in
   //    the same run: the same function unbundled (our code compiled, the SDKs required from
   //    node_modules), doing the same work; and loading the two SDKs alone.
   const unbundledDir = resolve(PROJECT_ROOT, 'dist/.unbundled/import-image');
-  await esbuild({ entryPoints: [resolve(PROJECT_ROOT, 'functions/import-image/index.ts')], outfile: join(unbundledDir, 'index.js'), bundle: true, packages: 'external', platform: 'node', target: 'node20', format: 'cjs', define: { 'import.meta.url': '__bundleUrl' }, banner: { js: 'const __bundleUrl = require("url").pathToFileURL(__filename).href;' }, logLevel: 'error' });
+  await esbuild({
+    entryPoints: [resolve(PROJECT_ROOT, 'functions/import-image/index.ts')],
+    outfile: join(unbundledDir, 'index.js'),
+    bundle: true,
+    packages: 'external',
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    define: { 'import.meta.url': '__bundleUrl' },
+    banner: { js: 'const __bundleUrl = require("url").pathToFileURL(__filename).href;' },
+    logLevel: 'error',
+  });
   writeFileSync(join(unbundledDir, 'package.json'), '{"type":"commonjs"}\n');
   writeFileSync(join(unbundledDir, 'importer.yaml'), readFileSync(resolve(PROJECT_ROOT, 'importer.yaml')));
   const runs = quick ? 3 : 9;
@@ -124,12 +151,18 @@ async function main(): Promise<void> {
   const refused = requestsFor(stack, m);
   results.requestsPerObject = { new: newObject, duplicate, refused };
   const bytesRead: Record<string, number> = {};
-  for (const [label, size] of [['1GiB', 1024 ** 3], ['1TiB', 1024 ** 4]] as const) {
+  for (const [label, size] of [
+    ['1GiB', 1024 ** 3],
+    ['1TiB', 1024 ** 4],
+  ] as const) {
     const key = `images/ubuntu/22.04/size-${label}.qcow2`;
     stack.oss.seedObject(stack.bucket, key, qcow2.subarray(0, 65536), size);
     const from = stack.oss.requestLog.length;
     await invoke(eventFor(stack, key));
-    bytesRead[label] = stack.oss.requestLog.slice(from).filter((r) => r.key === key && r.operation === 'GetObject').reduce((n, r) => n + r.bytesSent, 0);
+    bytesRead[label] = stack.oss.requestLog
+      .slice(from)
+      .filter((r) => r.key === key && r.operation === 'GetObject')
+      .reduce((n, r) => n + r.bytesSent, 0);
   }
   results.bytesReadPerObject = bytesRead;
 
@@ -142,10 +175,15 @@ async function main(): Promise<void> {
     const t = performance.now();
     await invoke(eventFor(stack, key));
     const total = performance.now() - t;
-    const inside = stack.oss.requestLog.slice(mm.oss).reduce((n, r) => n + r.ms, 0) + stack.ens.calls.slice(mm.ens).reduce((n, c) => n + c.ms, 0);
+    const inside =
+      stack.oss.requestLog.slice(mm.oss).reduce((n, r) => n + r.ms, 0) + stack.ens.calls.slice(mm.ens).reduce((n, c) => n + c.ms, 0);
     own.push(total - inside);
   }
-  results.ownTimePerObjectMs = { median: round(median(own), 2), p90: round([...own].sort((a, b) => a - b)[Math.floor(own.length * 0.9)]!, 2), objects: own.length };
+  results.ownTimePerObjectMs = {
+    median: round(median(own), 2),
+    p90: round([...own].sort((a, b) => a - b)[Math.floor(own.length * 0.9)]!, 2),
+    objects: own.length,
+  };
 
   // 6. Peak RSS of one instance handling 1,000 events in a row (new objects).
   const n = quick ? 200 : 1000;
@@ -167,9 +205,19 @@ async function main(): Promise<void> {
   await Promise.all(Array.from({ length: burst }, (_, i) => client.put(`images/ubuntu/22.04/burst-${i}.qcow2`, qcow2)));
   await stack.settle();
   const burstSeconds = (performance.now() - t0) / 1000;
-  const imported = stack.fc.invocations.flatMap((i) => ((i.result as any)?.results ?? [])).filter((r: any) => r.key.includes('/burst-') && r.outcome === 'imported').length;
+  const imported = stack.fc.invocations
+    .flatMap((i) => (i.result as any)?.results ?? [])
+    .filter((r: any) => r.key.includes('/burst-') && r.outcome === 'imported').length;
   const floor = burst / qps;
-  results.burst = { uploads: burst, ensQps: qps, seconds: round(burstSeconds, 2), rateFloorSeconds: floor, ratio: round(burstSeconds / floor, 2), imported, throttled: stack.ens.calls.filter((c) => c.code === 'Throttling.User').length };
+  results.burst = {
+    uploads: burst,
+    ensQps: qps,
+    seconds: round(burstSeconds, 2),
+    rateFloorSeconds: floor,
+    ratio: round(burstSeconds / floor, 2),
+    imported,
+    throttled: stack.ens.calls.filter((c) => c.code === 'Throttling.User').length,
+  };
   delete stack.ens.rateLimits.ImportImage;
 
   await stack.stop();
@@ -182,38 +230,92 @@ async function main(): Promise<void> {
     fresh.oss.seedObject(fresh.bucket, key, qcow2);
     await fresh.fc.invoke('ens-import-image', eventFor(fresh, key));
   }
-  const pendingBefore = [...fresh.oss.buckets.get(fresh.bucket)!.objects.keys()].filter((k) => k.startsWith('.ens-importer/pending/')).length;
+  const pendingBefore = [...fresh.oss.buckets.get(fresh.bucket)!.objects.keys()].filter((k) =>
+    k.startsWith('.ens-importer/pending/'),
+  ).length;
   fresh.ens.clock.advance(301_000);
   const summary: any = await fresh.fc.invoke('ens-track-imports', '{}');
   const calls = fresh.ens.callsOf('DescribeSelfImages').length;
-  results.tracker = { pending: pendingBefore, changed: summary.changed, describeCalls: calls, callsPer1000Pending: round((calls / Math.max(1, pendingBefore)) * 1000, 1) };
+  results.tracker = {
+    pending: pendingBefore,
+    changed: summary.changed,
+    describeCalls: calls,
+    callsPer1000Pending: round((calls / Math.max(1, pendingBefore)) * 1000, 1),
+  };
   await fresh.stop();
   rmSync(dir, { recursive: true, force: true });
 
   const targets = {
     newObjectRequests: { target: '≤ 5', measured: newObject.total, met: newObject.total <= 5 },
     duplicateRequests: { target: '≤ 2', measured: duplicate.total, met: duplicate.total <= 2 },
-    bytesRead: { target: '≤ 65536 whatever the size', measured: Math.max(...Object.values(bytesRead)), met: Math.max(...Object.values(bytesRead)) <= 65536 },
-    coldStart: { target: '≤ 0.5 × the unbundled function', measured: (results.coldStart as any).ratioToUnbundled, met: (results.coldStart as any).ratioToUnbundled <= 0.5 },
+    bytesRead: {
+      target: '≤ 65536 whatever the size',
+      measured: Math.max(...Object.values(bytesRead)),
+      met: Math.max(...Object.values(bytesRead)) <= 65536,
+    },
+    coldStart: {
+      target: '≤ 0.5 × the unbundled function',
+      measured: (results.coldStart as any).ratioToUnbundled,
+      met: (results.coldStart as any).ratioToUnbundled <= 0.5,
+    },
     memory: { target: 'fits FC 128 MB', measured: (results.memory as any).peakRssMiB, met: (results.memory as any).peakRssMiB < 128 },
     burst: { target: '≤ 1.25 × rate floor', measured: (results.burst as any).ratio, met: (results.burst as any).ratio <= 1.25 },
-    tracker: { target: '≤ 1 call per 50 pending (20 per 1000)', measured: (results.tracker as any).callsPer1000Pending, met: (results.tracker as any).callsPer1000Pending <= 20 },
+    tracker: {
+      target: '≤ 1 call per 50 pending (20 per 1000)',
+      measured: (results.tracker as any).callsPer1000Pending,
+      met: (results.tracker as any).callsPer1000Pending <= 20,
+    },
   };
   results.targets = targets;
-  if (!quick) writeFileSync(resolve(PROJECT_ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
+  if (!quick) writeFileSync(resolve(PROJECT_ROOT, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
 
   const rows: [string, string, string, string][] = [
     ['bundle import-image', `${sizes['import-image']!.rawKiB} KiB raw, ${sizes['import-image']!.gzipKiB} KiB gzip`, '', ''],
     ['bundle track-imports', `${sizes['track-imports']!.rawKiB} KiB raw, ${sizes['track-imports']!.gzipKiB} KiB gzip`, '', ''],
-    ['cold start (load + 1st event)', `${(results.coldStart as any).bundleLoadAndFirstEventMs} ms vs unbundled ${(results.coldStart as any).unbundledLoadAndFirstEventMs} ms (SDK load alone ${(results.coldStart as any).unbundledSdkLoadOnlyMs} ms, ${(results.coldStart as any).ratioToSdkLoadOnly}×)`, targets.coldStart.target, `${targets.coldStart.measured}× ${targets.coldStart.met ? 'met' : 'MISSED'}`],
-    ['requests, new object', JSON.stringify(newObject), targets.newObjectRequests.target, `${newObject.total} ${targets.newObjectRequests.met ? 'met' : 'MISSED'}`],
-    ['requests, duplicate', JSON.stringify(duplicate), targets.duplicateRequests.target, `${duplicate.total} ${targets.duplicateRequests.met ? 'met' : 'MISSED'}`],
+    [
+      'cold start (load + 1st event)',
+      `${(results.coldStart as any).bundleLoadAndFirstEventMs} ms vs unbundled ${(results.coldStart as any).unbundledLoadAndFirstEventMs} ms (SDK load alone ${(results.coldStart as any).unbundledSdkLoadOnlyMs} ms, ${(results.coldStart as any).ratioToSdkLoadOnly}×)`,
+      targets.coldStart.target,
+      `${targets.coldStart.measured}× ${targets.coldStart.met ? 'met' : 'MISSED'}`,
+    ],
+    [
+      'requests, new object',
+      JSON.stringify(newObject),
+      targets.newObjectRequests.target,
+      `${newObject.total} ${targets.newObjectRequests.met ? 'met' : 'MISSED'}`,
+    ],
+    [
+      'requests, duplicate',
+      JSON.stringify(duplicate),
+      targets.duplicateRequests.target,
+      `${duplicate.total} ${targets.duplicateRequests.met ? 'met' : 'MISSED'}`,
+    ],
     ['requests, refused', JSON.stringify(refused), '', String(refused.total)],
-    ['bytes read, 1 GiB / 1 TiB', `${bytesRead['1GiB']} / ${bytesRead['1TiB']}`, targets.bytesRead.target, targets.bytesRead.met ? 'met' : 'MISSED'],
-    ['own time per object', `median ${(results.ownTimePerObjectMs as any).median} ms, p90 ${(results.ownTimePerObjectMs as any).p90} ms`, '', ''],
+    [
+      'bytes read, 1 GiB / 1 TiB',
+      `${bytesRead['1GiB']} / ${bytesRead['1TiB']}`,
+      targets.bytesRead.target,
+      targets.bytesRead.met ? 'met' : 'MISSED',
+    ],
+    [
+      'own time per object',
+      `median ${(results.ownTimePerObjectMs as any).median} ms, p90 ${(results.ownTimePerObjectMs as any).p90} ms`,
+      '',
+      '',
+    ],
     [`peak RSS, ${n} events`, `${(results.memory as any).peakRssMiB} MiB`, targets.memory.target, targets.memory.met ? 'met' : 'MISSED'],
-    [`burst ${burst} @ ${qps} QPS`, `${(results.burst as any).seconds} s (floor ${floor} s)`, targets.burst.target, `${targets.burst.measured}× ${targets.burst.met ? 'met' : 'MISSED'}`],
-    ['tracker calls / 1000 pending', `${(results.tracker as any).describeCalls} calls for ${pendingBefore}`, targets.tracker.target, `${targets.tracker.measured} ${targets.tracker.met ? 'met' : 'MISSED'}`],
+    [
+      `burst ${burst} @ ${qps} QPS`,
+      `${(results.burst as any).seconds} s (floor ${floor} s)`,
+      targets.burst.target,
+      `${targets.burst.measured}× ${targets.burst.met ? 'met' : 'MISSED'}`,
+    ],
+    [
+      'tracker calls / 1000 pending',
+      `${(results.tracker as any).describeCalls} calls for ${pendingBefore}`,
+      targets.tracker.target,
+      `${targets.tracker.measured} ${targets.tracker.met ? 'met' : 'MISSED'}`,
+    ],
   ];
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i]!.length), 6));
   console.log(['figure', 'measured', 'target', 'verdict'].map((h, i) => h.padEnd(w[i]!)).join(' | '));

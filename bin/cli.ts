@@ -11,7 +11,9 @@ import { EXIT, UsageError } from './settings';
 const program = new Command();
 program
   .name('ens-importer')
-  .description('Turn qcow2 uploads in OSS into ENS images: operator tools and the local stack.\nExit codes: 0 ok, 1 error, 2 usage, 3 refused/rejected, 4 skipped, 5 failed (transient), 130 interrupted.')
+  .description(
+    'Turn qcow2 uploads in OSS into ENS images: operator tools and the local stack.\nExit codes: 0 ok, 1 error, 2 usage, 3 refused/rejected, 4 skipped, 5 failed (transient), 130 interrupted.',
+  )
   .exitOverride()
   .showHelpAfterError();
 
@@ -29,9 +31,10 @@ program
   .action(async (opts: { serve: boolean; dataDir?: string }) => {
     const stack = await runDemo({ serve: opts.serve, dataDir: opts.dataDir });
     if (!opts.serve) {
-      const results = stack.fc.invocations.flatMap((i) => ((i.result as { results?: { outcome: string }[] })?.results ?? []));
+      const results = stack.fc.invocations.flatMap((i) => (i.result as { results?: { outcome: string }[] })?.results ?? []);
       await stack.stop();
-      process.exitCode = results.some((r) => r.outcome === 'imported') && results.some((r) => r.outcome === 'rejected') ? EXIT.ok : EXIT.error;
+      process.exitCode =
+        results.some((r) => r.outcome === 'imported') && results.some((r) => r.outcome === 'rejected') ? EXIT.ok : EXIT.error;
     }
   });
 

@@ -11,7 +11,11 @@ export function createLocalRunner(opts: GlobalOptions & { verbose?: boolean }, c
   const store = createObjectStore({ region: opts.region, bucket, endpoint: opts.ossEndpoint, credentials });
   const ens = createEnsApi(opts.ensEndpoint, credentials);
   const sink = opts.verbose ? (line: string) => process.stderr.write(`${line}\n`) : () => undefined;
-  const log = createLogger(sink, { function: 'ens-importer' }, [credentials.accessKeySecret, credentials.securityToken, credentials.accessKeyId]);
+  const log = createLogger(sink, { function: 'ens-importer' }, [
+    credentials.accessKeySecret,
+    credentials.securityToken,
+    credentials.accessKeyId,
+  ]);
   const timeoutMs = 120_000;
   return {
     store,
@@ -23,7 +27,15 @@ export function createLocalRunner(opts: GlobalOptions & { verbose?: boolean }, c
     run(key: string, object?: { etag?: string; size?: number }, newAttempt = false): Promise<ObjectResult> {
       const uploadRequestId = newAttempt ? `cli-retry-${process.pid}-${Date.now().toString(36)}` : undefined;
       return processObjectEvent(
-        { eventName: 'ObjectCreated:PutObject', region: opts.region, bucket, key, etag: object?.etag, size: object?.size, requestId: uploadRequestId },
+        {
+          eventName: 'ObjectCreated:PutObject',
+          region: opts.region,
+          bucket,
+          key,
+          etag: object?.etag,
+          size: object?.size,
+          requestId: uploadRequestId,
+        },
         { config, store, ens, log, requestId: `cli-${process.pid}-${Date.now().toString(36)}`, deadline: Date.now() + timeoutMs },
       );
     },

@@ -23,7 +23,7 @@ export interface GlobalOptions {
 /** Options every command accepts; each also reads the environment so scripts need no flags. */
 export function withGlobalOptions(cmd: Command): Command {
   return cmd
-    .option('--region <region>', 'the bucket\'s region (env ALIBABA_CLOUD_REGION_ID)', process.env.ALIBABA_CLOUD_REGION_ID ?? 'cn-beijing')
+    .option('--region <region>', "the bucket's region (env ALIBABA_CLOUD_REGION_ID)", process.env.ALIBABA_CLOUD_REGION_ID ?? 'cn-beijing')
     .option('--oss-endpoint <url>', 'OSS endpoint, e.g. the local stack (env OSS_ENDPOINT)', process.env.OSS_ENDPOINT)
     .option('--ens-endpoint <url>', 'ENS endpoint (env ENS_ENDPOINT)', process.env.ENS_ENDPOINT ?? 'https://ens.aliyuncs.com')
     .option('--fc-endpoint <url>', 'FC API endpoint (env IMPORTER_FC_ENDPOINT)', process.env.IMPORTER_FC_ENDPOINT)
@@ -59,9 +59,11 @@ export function importerConfig(o: GlobalOptions, dryRun = false): ImporterConfig
 /** The Alibaba Cloud default credential chain: environment, profile, instance role. */
 export async function resolveCredentials(): Promise<Credentials> {
   // a CommonJS module compiled from TypeScript: the class is its `default` export
-  const Credential = ((CredentialModule as unknown as { default?: typeof CredentialModule }).default ?? CredentialModule) as typeof CredentialModule;
+  const Credential = ((CredentialModule as unknown as { default?: typeof CredentialModule }).default ??
+    CredentialModule) as typeof CredentialModule;
   const c = await new Credential().getCredential();
-  if (!c.accessKeyId || !c.accessKeySecret) throw new Error('no Alibaba Cloud credentials found (set ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, a profile, or a role)');
+  if (!c.accessKeyId || !c.accessKeySecret)
+    throw new Error('no Alibaba Cloud credentials found (set ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, a profile, or a role)');
   return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, securityToken: c.securityToken || undefined };
 }
 
@@ -76,7 +78,13 @@ export class UsageError extends Error {}
 
 export function printTable(rows: string[][], out: (s: string) => void = (s) => console.log(s)): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => [...(r[i] ?? '')].length)));
-  for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + ([...c].length - c.length)))).join('  ').trimEnd());
+  for (const r of rows)
+    out(
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + ([...c].length - c.length))))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 export function age(iso: string | undefined, now = Date.now()): string {

@@ -7,9 +7,7 @@ export interface AccessKey {
   securityToken?: string;
 }
 
-export type KeyCheck =
-  | { ok: true; key: AccessKey }
-  | { ok: false; reason: 'unknown-key' | 'bad-token' };
+export type KeyCheck = { ok: true; key: AccessKey } | { ok: false; reason: 'unknown-key' | 'bad-token' };
 
 /**
  * The account's keys: one long-term AccessKey (what an operator has) and STS keys
@@ -23,7 +21,7 @@ export class CredentialStore {
   constructor(accountId = '1234567890123456', rootKey?: AccessKey) {
     this.accountId = accountId;
     this.rootKey = rootKey ?? {
-      accessKeyId: 'LTAIlocal' + randomBytes(6).toString('hex'),
+      accessKeyId: `LTAIlocal${randomBytes(6).toString('hex')}`,
       accessKeySecret: randomBytes(18).toString('base64url'),
     };
     this.keys.set(this.rootKey.accessKeyId, this.rootKey);
@@ -32,9 +30,9 @@ export class CredentialStore {
   /** Issue STS keys as FC does for a function's role. */
   issueSts(): Required<AccessKey> {
     const key = {
-      accessKeyId: 'STS.local' + randomBytes(8).toString('hex'),
+      accessKeyId: `STS.local${randomBytes(8).toString('hex')}`,
       accessKeySecret: randomBytes(18).toString('base64url'),
-      securityToken: 'CAIS' + randomBytes(48).toString('base64url'),
+      securityToken: `CAIS${randomBytes(48).toString('base64url')}`,
     };
     this.keys.set(key.accessKeyId, key);
     return key;

@@ -37,7 +37,7 @@ function readRecord(stack: LocalStack, key: string): Record<string, any> | undef
 }
 
 async function showObject(stack: LocalStack, client: OSS, key: string, out: (s: string) => void): Promise<void> {
-  const results = stack.fc.invocations.flatMap((i) => ((i.result as { results?: any[] })?.results ?? []));
+  const results = stack.fc.invocations.flatMap((i) => (i.result as { results?: any[] })?.results ?? []);
   const result = results.filter((r) => r.key === key).at(-1);
   out(`\n── oss://${stack.bucket}/${key}`);
   if (!result) {
@@ -56,7 +56,13 @@ async function showObject(stack: LocalStack, client: OSS, key: string, out: (s: 
     }
   }
   const tags = (await (client as any).getObjectTagging(key)).tag as Record<string, string>;
-  out(`   tags      ${Object.entries(tags).map(([k, v]) => `${k}=${v}`).join('  ') || '(none)'}`);
+  out(
+    `   tags      ${
+      Object.entries(tags)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('  ') || '(none)'
+    }`,
+  );
 }
 
 export interface DemoOptions {
@@ -81,7 +87,9 @@ export async function runDemo(options: DemoOptions): Promise<LocalStack> {
   out('ens-image-importer: local stack');
   out(`  OSS  ${stack.endpoints.oss}   bucket ${stack.bucket} (${stack.region})`);
   out(`  ENS  ${stack.endpoints.ens}   API 2017-11-10`);
-  out(`  FC   function ${fn.functionName} from ${fn.code}, OSS trigger ${trigger.events.join(', ')} on ${trigger.prefix ?? ''}*${trigger.suffix ?? ''}`);
+  out(
+    `  FC   function ${fn.functionName} from ${fn.code}, OSS trigger ${trigger.events.join(', ')} on ${trigger.prefix ?? ''}*${trigger.suffix ?? ''}`,
+  );
   out(`  AccessKeyId ${stack.credentials.accessKeyId}   AccessKeySecret ${stack.credentials.accessKeySecret}  (local stack only)`);
 
   const good = 'images/ubuntu/22.04/web-server-1.0.qcow2';

@@ -9,10 +9,7 @@ export interface StartedServer {
 }
 
 /** Listen on 127.0.0.1 (port 0 = ephemeral) and track sockets so close() is prompt. */
-export async function listen(
-  handler: http.RequestListener,
-  port = 0,
-): Promise<StartedServer> {
+export async function listen(handler: http.RequestListener, port = 0): Promise<StartedServer> {
   const server = http.createServer(handler);
   server.keepAliveTimeout = 5000;
   const sockets = new Set<import('node:net').Socket>();

@@ -65,46 +65,63 @@ export async function buildFunctions(): Promise<string[]> {
     WARM_CREDENTIALS: JSON.stringify(stack.credentials),
   };
   const warmEvents: Record<string, string> = {
-    'import-image': JSON.stringify(objectCreatedEvent({ region: 'cn-beijing', bucket: 'warm-up', key: seeded.key, size: seeded.size, etag: seeded.etag })),
+    'import-image': JSON.stringify(
+      objectCreatedEvent({ region: 'cn-beijing', bucket: 'warm-up', key: seeded.key, size: seeded.size, etag: seeded.etag }),
+    ),
   };
   try {
     for (const name of names) {
-    const out = join(root, 'dist', name);
-    rmSync(out, { recursive: true, force: true });
-    mkdirSync(out, { recursive: true });
-    await build({
-      entryPoints: [join(functionsDir, name, 'index.ts')],
-      outfile: join(out, 'bundle.js'),
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      minify: true,
-      sourcemap: false,
-      legalComments: 'none',
-      // urllib loads proxy-agent only when a proxy is configured
-      external: ['proxy-agent'],
-      plugins: [lazyIconv],
-      // source modules read import.meta.url; in the CommonJS bundle it is this file's URL
-      define: { 'import.meta.url': '__bundleUrl' },
-      banner: { js: 'const __bundleUrl = require("url").pathToFileURL(__filename).href;' },
-      logLevel: 'warning',
-    });
-    // urllib requires iconv-lite only to decode a non-UTF-8 body: ship it as its own file
-    // (480 KiB) beside the bundle so the cold start does not carry it.
-    await build({ entryPoints: [createRequire(import.meta.url).resolve('iconv-lite')], outfile: join(out, 'iconv-lite.js'), bundle: true, platform: 'node', target: 'node20', format: 'cjs', minify: true, legalComments: 'none', logLevel: 'warning' });
-    // FC loads index.js as CommonJS; say so, since this repository's package.json says "module"
-    writeFileSync(join(out, 'package.json'), '{"type":"commonjs"}\n');
-    writeFileSync(join(out, 'index.js'), LOADER);
-    if (existsSync(join(root, 'importer.yaml'))) copyFileSync(join(root, 'importer.yaml'), join(out, 'importer.yaml'));
-    // V8's code cache for the bundle, made by running it once: a cold start then skips
-    // parsing and compiling 1.5 MB of JavaScript (V8 ignores a cache from another build).
-    await new Promise<void>((done, fail) =>
-      execFile(process.execPath, ['-e', CACHE_MAKER, join(out, 'bundle.js'), join(out, 'bundle.cache')], { env: { ...warmEnv, WARM_EVENT: warmEvents[name] ?? '{}' } }, (err, _o, stderr) =>
-        err ? fail(new Error(`${err.message}\n${stderr}`)) : done(),
-      ),
-    );
-    console.log(`dist/${name}/  bundle.js ${(statSync(join(out, 'bundle.js')).size / 1024).toFixed(0)} KiB, code cache ${(statSync(join(out, 'bundle.cache')).size / 1024).toFixed(0)} KiB`);
+      const out = join(root, 'dist', name);
+      rmSync(out, { recursive: true, force: true });
+      mkdirSync(out, { recursive: true });
+      await build({
+        entryPoints: [join(functionsDir, name, 'index.ts')],
+        outfile: join(out, 'bundle.js'),
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        minify: true,
+        sourcemap: false,
+        legalComments: 'none',
+        // urllib loads proxy-agent only when a proxy is configured
+        external: ['proxy-agent'],
+        plugins: [lazyIconv],
+        // source modules read import.meta.url; in the CommonJS bundle it is this file's URL
+        define: { 'import.meta.url': '__bundleUrl' },
+        banner: { js: 'const __bundleUrl = require("url").pathToFileURL(__filename).href;' },
+        logLevel: 'warning',
+      });
+      // urllib requires iconv-lite only to decode a non-UTF-8 body: ship it as its own file
+      // (480 KiB) beside the bundle so the cold start does not carry it.
+      await build({
+        entryPoints: [createRequire(import.meta.url).resolve('iconv-lite')],
+        outfile: join(out, 'iconv-lite.js'),
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        minify: true,
+        legalComments: 'none',
+        logLevel: 'warning',
+      });
+      // FC loads index.js as CommonJS; say so, since this repository's package.json says "module"
+      writeFileSync(join(out, 'package.json'), '{"type":"commonjs"}\n');
+      writeFileSync(join(out, 'index.js'), LOADER);
+      if (existsSync(join(root, 'importer.yaml'))) copyFileSync(join(root, 'importer.yaml'), join(out, 'importer.yaml'));
+      // V8's code cache for the bundle, made by running it once: a cold start then skips
+      // parsing and compiling 1.5 MB of JavaScript (V8 ignores a cache from another build).
+      await new Promise<void>((done, fail) =>
+        execFile(
+          process.execPath,
+          ['-e', CACHE_MAKER, join(out, 'bundle.js'), join(out, 'bundle.cache')],
+          { env: { ...warmEnv, WARM_EVENT: warmEvents[name] ?? '{}' } },
+          (err, _o, stderr) => (err ? fail(new Error(`${err.message}\n${stderr}`)) : done()),
+        ),
+      );
+      console.log(
+        `dist/${name}/  bundle.js ${(statSync(join(out, 'bundle.js')).size / 1024).toFixed(0)} KiB, code cache ${(statSync(join(out, 'bundle.cache')).size / 1024).toFixed(0)} KiB`,
+      );
     }
   } finally {
     await stack.stop();

@@ -101,17 +101,27 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       duplicateDeliveries += 1;
       if (random() < 0.5) enqueue();
       else {
-        const t = setTimeout(() => {
-          lateDeliveries.delete(t);
-          enqueue();
-        }, 200 + Math.floor(random() * 800));
+        const t = setTimeout(
+          () => {
+            lateDeliveries.delete(t);
+            enqueue();
+          },
+          200 + Math.floor(random() * 800),
+        );
         lateDeliveries.add(t);
       }
     },
   });
   try {
     if (o.faults !== false) injectFaults(stack);
-    const client = new OSS({ region: `oss-${stack.region}`, bucket: stack.bucket, endpoint: stack.endpoints.oss, accessKeyId: stack.credentials.accessKeyId, accessKeySecret: stack.credentials.accessKeySecret, timeout: 30_000 });
+    const client = new OSS({
+      region: `oss-${stack.region}`,
+      bucket: stack.bucket,
+      endpoint: stack.endpoints.oss,
+      accessKeyId: stack.credentials.accessKeyId,
+      accessKeySecret: stack.credentials.accessKeySecret,
+      timeout: 30_000,
+    });
     const good = sample('ubuntu-server.qcow2.gz');
     const kinds = badKinds(good, sample('with-backing-file.qcow2.gz'));
     const valid: string[] = [];
@@ -154,7 +164,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // The tracker runs until no import is pending.
     stack.ens.clock.advance(301_000);
     let trackerRuns = 0;
-    const pendingCount = () => [...stack.oss.buckets.get(stack.bucket)!.objects.keys()].filter((k) => k.startsWith('.ens-importer/pending/')).length;
+    const pendingCount = () =>
+      [...stack.oss.buckets.get(stack.bucket)!.objects.keys()].filter((k) => k.startsWith('.ens-importer/pending/')).length;
     while (pendingCount() > 0 && trackerRuns < 30) {
       trackerRuns += 1;
       await stack.fc.fireTimers();
@@ -175,7 +186,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       const tags = stack.oss.getObject(stack.bucket, key)!.tags;
       if (images.length === 1) exactlyOnce += 1;
       duplicateCalls += Math.max(0, images.length - 1);
-      if (images.length === 0 || tags.get('ens:status') !== 'available' || !images.includes(tags.get('ens:image-id') ?? '')) lostKeys.push(key);
+      if (images.length === 0 || tags.get('ens:status') !== 'available' || !images.includes(tags.get('ens:image-id') ?? ''))
+        lostKeys.push(key);
     }
     const badMistagged: string[] = [];
     for (const [key, code] of bad) {
@@ -209,7 +221,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       seconds: Math.round((Date.now() - started) / 100) / 10,
       ok: false,
     };
-    report.ok = report.lost === 0 && report.duplicateImportImageCalls === 0 && report.logLinesWithSecret === 0 && badMistagged.length === 0 && exactlyOnce === valid.length;
+    report.ok =
+      report.lost === 0 &&
+      report.duplicateImportImageCalls === 0 &&
+      report.logLinesWithSecret === 0 &&
+      badMistagged.length === 0 &&
+      exactlyOnce === valid.length;
     return report;
   } finally {
     for (const t of lateDeliveries) clearTimeout(t);

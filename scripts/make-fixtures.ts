@@ -27,7 +27,10 @@ function ensureQemuImg(): void {
   if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
     console.log('qemu-img is missing: installing Debian package qemu-utils…');
     execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
-    execFileSync('apt-get', ['install', '-y', '-qq', 'qemu-utils'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    execFileSync('apt-get', ['install', '-y', '-qq', 'qemu-utils'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
     if (hasQemuImg()) return;
   }
   throw new Error('qemu-img is missing: install it (Debian/Ubuntu: apt-get install -y qemu-utils; macOS: brew install qemu)');
@@ -44,7 +47,21 @@ export function makeFixtures(): string {
   qemuImg(['create', '-q', '-f', 'qcow2', '-b', 'v3.qcow2', '-F', 'qcow2', 'backing-file.qcow2'], tmp);
   qemuImg(['create', '-q', '-f', 'qcow2', '-o', 'data_file=external.raw', 'data-file.qcow2', '64M'], tmp);
   rmSync(join(tmp, 'external.raw'));
-  qemuImg(['create', '-q', '-f', 'qcow2', '--object', 'secret,id=sec0,data=fixture-secret', '-o', 'encrypt.format=luks,encrypt.key-secret=sec0', 'luks.qcow2', '64M'], tmp);
+  qemuImg(
+    [
+      'create',
+      '-q',
+      '-f',
+      'qcow2',
+      '--object',
+      'secret,id=sec0,data=fixture-secret',
+      '-o',
+      'encrypt.format=luks,encrypt.key-secret=sec0',
+      'luks.qcow2',
+      '64M',
+    ],
+    tmp,
+  );
   qemuImg(['create', '-q', '-f', 'qcow2', 'huge.qcow2', '4T'], tmp);
   qemuImg(['create', '-q', '-f', 'raw', 'raw-disk.qcow2', '1M'], tmp);
   // A raw disk that is not all zeros: an MBR boot signature, as a real raw disk has.

@@ -42,7 +42,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, handlerDir: string): Importer
   const ensEndpoint = env.ENS_ENDPOINT || 'https://ens.aliyuncs.com';
   if (!/^https?:\/\//.test(ensEndpoint)) throw new ConfigError(`ENS_ENDPOINT must start with http:// or https:// (got "${ensEndpoint}")`);
   const rulesPath = env.IMPORTER_RULES
-    ? env.IMPORTER_RULES.startsWith('/') ? env.IMPORTER_RULES : `${handlerDir}/${env.IMPORTER_RULES}`
+    ? env.IMPORTER_RULES.startsWith('/')
+      ? env.IMPORTER_RULES
+      : `${handlerDir}/${env.IMPORTER_RULES}`
     : `${handlerDir}/importer.yaml`;
   let rules = DEFAULT_RULES;
   let rulesSource = 'built-in default';

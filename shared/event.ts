@@ -52,8 +52,7 @@ export type ParsedPayload = { ok: true; entries: EventEntry[] } | { ok: false; r
 export const normalizeEtag = (etag: string | undefined): string | undefined =>
   etag ? etag.replace(/"/g, '').trim().toUpperCase() : undefined;
 
-const describeIssues = (e: z.core.$ZodError): string =>
-  e.issues.map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ');
+const describeIssues = (e: z.core.$ZodError): string => e.issues.map((i) => `${i.path.join('.') || 'event'}: ${i.message}`).join('; ');
 
 /** Accept a Buffer, a string or an object; each entry of `events` is checked on its own. */
 export function parseEventPayload(input: unknown): ParsedPayload {
@@ -95,7 +94,15 @@ export function isImportable(eventName: string): boolean {
 }
 
 /** An ObjectCreated event shaped exactly as an FC OSS trigger delivers it (for backfill). */
-export function objectCreatedEvent(o: { region: string; bucket: string; key: string; size: number; etag: string; accountId?: string; eventName?: string }): { events: unknown[] } {
+export function objectCreatedEvent(o: {
+  region: string;
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string;
+  accountId?: string;
+  eventName?: string;
+}): { events: unknown[] } {
   const account = o.accountId ?? '';
   return {
     events: [

@@ -20,7 +20,9 @@ export interface InvocationContext {
 export class TransientFailure extends Error {
   constructor(readonly results: ObjectResult[]) {
     const failed = results.filter((r) => r.outcome === 'failed');
-    super(`${failed.length} of ${results.length} object(s) failed transiently (${failed.map((r) => r.errorCode).join(', ')}); FC will retry the event`);
+    super(
+      `${failed.length} of ${results.length} object(s) failed transiently (${failed.map((r) => r.errorCode).join(', ')}); FC will retry the event`,
+    );
     this.name = 'TransientFailure';
   }
 }
@@ -30,7 +32,17 @@ let cachedFor = '';
 
 /** Read once per instance; re-read only when the environment changes (local stack tests). */
 function configFor(env: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
-  const fingerprint = ['ENS_ENDPOINT', 'OSS_ENDPOINT', 'IMPORTER_RULES', 'IMPORTER_STATE_PREFIX', 'IMPORTER_DRY_RUN', 'IMPORTER_ENS_TIMEOUT_MS', 'IMPORTER_MANIFEST_WAIT_MINUTES'].map((k) => env[k] ?? '').join('|');
+  const fingerprint = [
+    'ENS_ENDPOINT',
+    'OSS_ENDPOINT',
+    'IMPORTER_RULES',
+    'IMPORTER_STATE_PREFIX',
+    'IMPORTER_DRY_RUN',
+    'IMPORTER_ENS_TIMEOUT_MS',
+    'IMPORTER_MANIFEST_WAIT_MINUTES',
+  ]
+    .map((k) => env[k] ?? '')
+    .join('|');
   if (!cachedConfig || fingerprint !== cachedFor) {
     cachedConfig = loadConfig(env, handlerDir);
     cachedFor = fingerprint;
@@ -40,17 +52,23 @@ function configFor(env: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
 
 export function credentialsFrom(context: InvocationContext, env: NodeJS.ProcessEnv): Credentials {
   const c = context.credentials;
-  if (c?.accessKeyId && c.accessKeySecret) return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, securityToken: c.securityToken };
+  if (c?.accessKeyId && c.accessKeySecret)
+    return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, securityToken: c.securityToken };
   const accessKeyId = env.ALIBABA_CLOUD_ACCESS_KEY_ID;
   const accessKeySecret = env.ALIBABA_CLOUD_ACCESS_KEY_SECRET;
-  if (!accessKeyId || !accessKeySecret) throw new Error('no credentials: the function needs a role (context.credentials) or ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET');
+  if (!accessKeyId || !accessKeySecret)
+    throw new Error('no credentials: the function needs a role (context.credentials) or ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET');
   return { accessKeyId, accessKeySecret, securityToken: env.ALIBABA_CLOUD_SECURITY_TOKEN || undefined };
 }
 
 export const handlerDirOf = (moduleUrl: string): string => dirname(fileURLToPath(moduleUrl));
 
 /** FC entry for the import function: every event handled, a throw only for transient failures. */
-export async function handleImportEvent(event: unknown, context: InvocationContext, handlerDir: string): Promise<{ results: ObjectResult[] }> {
+export async function handleImportEvent(
+  event: unknown,
+  context: InvocationContext,
+  handlerDir: string,
+): Promise<{ results: ObjectResult[] }> {
   const started = Date.now();
   const env = process.env;
   const requestId = context.requestId ?? 'local';
@@ -78,7 +96,10 @@ export async function handleImportEvent(event: unknown, context: InvocationConte
       log.error({ outcome: 'skipped', errorCode: 'invalid-event', reason: entry.reason });
       continue;
     }
-    const store = createObjectStore({ region: entry.event.region, bucket: entry.event.bucket, endpoint: config.ossEndpoint, credentials }, { deadline });
+    const store = createObjectStore(
+      { region: entry.event.region, bucket: entry.event.bucket, endpoint: config.ossEndpoint, credentials },
+      { deadline },
+    );
     results.push(
       await processObjectEvent(entry.event, {
         config,

@@ -76,7 +76,13 @@ export class ImportSession {
       const settleUntil = Date.parse(uncertain.at) + 2 * config.ensTimeoutMs;
       if (this.now < settleUntil) {
         if (settleUntil >= this.deps.deadline) {
-          throw new EnsCallError(uncertain.code, 'an earlier ImportImage got no answer and there is no time left to see whether ENS made the image; the next attempt will', true, undefined, false);
+          throw new EnsCallError(
+            uncertain.code,
+            'an earlier ImportImage got no answer and there is no time left to see whether ENS made the image; the next attempt will',
+            true,
+            undefined,
+            false,
+          );
         }
         await clock.sleep(settleUntil - this.now);
       }
@@ -94,20 +100,26 @@ export class ImportSession {
     const { ens, config, clock } = this.deps;
     const matches: { id: string; created: number }[] = [];
     for (let page = 1, seen = 0, total = Number.POSITIVE_INFINITY; seen < total; page++) {
-      const r = await retryTransient((_a, msLeft) => ens.describeSelfImages({ ImageName: imageName, PageNumber: page, PageSize: 50 }, Math.min(msLeft, config.ensTimeoutMs)), isTransientEns, {
-        deadline: this.deps.deadline,
-        now: clock.now,
-        sleep: clock.sleep,
-        random: clock.random,
-        baseMs: 100,
-        maxMs: 2_000,
-      });
+      const r = await retryTransient(
+        (_a, msLeft) =>
+          ens.describeSelfImages({ ImageName: imageName, PageNumber: page, PageSize: 50 }, Math.min(msLeft, config.ensTimeoutMs)),
+        isTransientEns,
+        {
+          deadline: this.deps.deadline,
+          now: clock.now,
+          sleep: clock.sleep,
+          random: clock.random,
+          baseMs: 100,
+          maxMs: 2_000,
+        },
+      );
       total = r.value.totalCount;
       seen += 50;
       if (!r.value.images.length) break;
       for (const i of r.value.images) {
         const created = i.CreationTime ? Date.parse(i.CreationTime) : Number.NaN;
-        if (i.ImageName === imageName && !(created < sinceMs)) matches.push({ id: i.ImageId, created: Number.isNaN(created) ? 0 : created });
+        if (i.ImageName === imageName && !(created < sinceMs))
+          matches.push({ id: i.ImageId, created: Number.isNaN(created) ? 0 : created });
       }
     }
     if (!matches.length) return undefined;
@@ -146,7 +158,8 @@ export class ImportSession {
               // could not look (time ran out): what failed is still the ImportImage before it
               throw lastEnsError && isTransientEns(err) ? lastEnsError : err;
             }
-            if (earlier) return { adopted: this.adopt(earlier, 'an ImportImage whose answer was lost had created the image', this.attempts) };
+            if (earlier)
+              return { adopted: this.adopt(earlier, 'an ImportImage whose answer was lost had created the image', this.attempts) };
             this.evidence.uncertain = undefined;
           }
           this.attempts += 1;
@@ -167,7 +180,13 @@ export class ImportSession {
         { deadline: this.deps.deadline, now: clock.now, sleep: clock.sleep, random: clock.random, baseMs: 100, maxMs: 2_000 },
       );
       if ('adopted' in value) return value.adopted!;
-      return { kind: 'imported', imageId: value.result.imageId, ensRequestId: value.result.requestId || undefined, adopted: false, attempts: this.attempts };
+      return {
+        kind: 'imported',
+        imageId: value.result.imageId,
+        ensRequestId: value.result.requestId || undefined,
+        adopted: false,
+        attempts: this.attempts,
+      };
     } catch (err) {
       const last = err instanceof RetriesExhausted ? err.lastError : err;
       if (last instanceof EnsCallError && !last.transient) return { kind: 'refused', error: last, attempts: Math.max(this.attempts, 1) };
@@ -197,7 +216,7 @@ export class ImportSession {
       importedAt: at,
       ...(imported.adopted ? { adopted: true } : {}),
       ...(target.disks ? { disks: target.disks } : {}),
-      history: withHistory(this.record, 'importing', at, imported.adopted ? 'adopted an earlier attempt\'s image' : undefined),
+      history: withHistory(this.record, 'importing', at, imported.adopted ? "adopted an earlier attempt's image" : undefined),
     };
     await store.putText(this.claimKey, JSON.stringify(this.record));
     await this.step('after-record');

@@ -17,7 +17,10 @@ export const MAX_DISKS = 16;
 
 const schema = z.strictObject({
   disks: z.array(z.string().check(z.minLength(1))).check(z.minLength(1), z.maxLength(MAX_DISKS)),
-  ...(Object.fromEntries(PARAM_FIELDS.map((f) => [f, z.optional(z.string().check(z.minLength(1)))])) as Record<ParamField, z.ZodMiniOptional<z.ZodMiniString>>),
+  ...(Object.fromEntries(PARAM_FIELDS.map((f) => [f, z.optional(z.string().check(z.minLength(1)))])) as Record<
+    ParamField,
+    z.ZodMiniOptional<z.ZodMiniString>
+  >),
 });
 
 export interface Manifest {
@@ -43,7 +46,11 @@ export function parseManifest(text: string, manifestKey: string): { ok: true; ma
     return {
       ok: false,
       reason: parsed.error.issues
-        .map((i) => (i.code === 'unrecognized_keys' ? `unknown field(s) ${(i as { keys?: string[] }).keys?.join(', ')} (allowed: disks, ${PARAM_FIELDS.join(', ')})` : `${i.path.join('.') || 'manifest'}: ${i.message}`))
+        .map((i) =>
+          i.code === 'unrecognized_keys'
+            ? `unknown field(s) ${(i as { keys?: string[] }).keys?.join(', ')} (allowed: disks, ${PARAM_FIELDS.join(', ')})`
+            : `${i.path.join('.') || 'manifest'}: ${i.message}`,
+        )
         .join('; '),
     };
   }
@@ -64,24 +71,50 @@ export function parseManifest(text: string, manifestKey: string): { ok: true; ma
 export type ManifestPlan =
   | { verdict: 'invalid'; reason: string }
   | Extract<ImportPlan, { verdict: 'skip' }>
-  | { verdict: 'import' | 'reject'; rule: string; disks: string[]; params: Record<string, string>; provenance: Record<string, ProvenancedValue>; problems: { code: string; message: string }[]; nameFixes: { original: string; fixed: string }[] };
+  | {
+      verdict: 'import' | 'reject';
+      rule: string;
+      disks: string[];
+      params: Record<string, string>;
+      provenance: Record<string, ProvenancedValue>;
+      problems: { code: string; message: string }[];
+      nameFixes: { original: string; fixed: string }[];
+    };
 
 /**
  * The ImportImage parameters for a manifest, before any disk is read: its own fields act as
  * metadata (over the manifest object's), and the disks go in DiskDeviceMapping, in order.
  */
-export function planManifest(input: { bucket: string; region: string; key: string; text: string; objectMeta: Record<string, string>; rules: Rules; rulesSource: string }): ManifestPlan {
+export function planManifest(input: {
+  bucket: string;
+  region: string;
+  key: string;
+  text: string;
+  objectMeta: Record<string, string>;
+  rules: Rules;
+  rulesSource: string;
+}): ManifestPlan {
   const parsed = parseManifest(input.text, input.key);
   if (!parsed.ok) return { verdict: 'invalid', reason: parsed.reason };
   const { disks, meta } = parsed.manifest;
-  const plan = planImport({ bucket: input.bucket, region: input.region, key: manifestImageKey(input.key), meta: { ...input.objectMeta, ...meta }, rules: input.rules, rulesSource: input.rulesSource });
+  const plan = planImport({
+    bucket: input.bucket,
+    region: input.region,
+    key: manifestImageKey(input.key),
+    meta: { ...input.objectMeta, ...meta },
+    rules: input.rules,
+    rulesSource: input.rulesSource,
+  });
   if (plan.verdict === 'skip') return plan;
   const params: Record<string, string> = { ...plan.params };
   delete params.OSSBucket;
   delete params.OSSObject;
   // ONE parameter holding a JSON string, as every official SDK sends it
   params.DiskDeviceMapping = JSON.stringify(disks.map((d) => ({ OSSRegion: input.region, OSSBucket: input.bucket, OSSObject: d })));
-  const provenance: Record<string, ProvenancedValue> = { ...plan.provenance, DiskDeviceMapping: { value: params.DiskDeviceMapping, source: 'manifest' } };
+  const provenance: Record<string, ProvenancedValue> = {
+    ...plan.provenance,
+    DiskDeviceMapping: { value: params.DiskDeviceMapping, source: 'manifest' },
+  };
   delete provenance.OSSBucket;
   delete provenance.OSSObject;
   return { verdict: plan.verdict, rule: plan.rule, disks, params, provenance, problems: plan.problems, nameFixes: plan.derived.nameFixes };

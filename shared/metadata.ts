@@ -5,6 +5,7 @@
  */
 export function decodeMetaValue(raw: string): string {
   let text = raw;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the test is for any Latin-1 code point, controls included
   if (/[\u0080-\u00ff]/.test(raw) && !/[^\u0000-\u00ff]/.test(raw)) {
     const bytes = Buffer.from(raw, 'latin1');
     const utf8 = bytes.toString('utf8');

@@ -16,14 +16,30 @@ export async function writeImporterTags(
   // a known tag count of 0 saves the read
   const current = target.tagCount === 0 ? {} : await store.getTags(target.key);
   if (current === undefined) {
-    log.warn({ event: 'object-gone', bucket: store.bucket, key: target.key, reason: 'the object was deleted before its tags could be written' });
+    log.warn({
+      event: 'object-gone',
+      bucket: store.bucket,
+      key: target.key,
+      reason: 'the object was deleted before its tags could be written',
+    });
     return;
   }
   const merged = mergeTags(current, { [TAG_IMAGE_ID]: extra.imageId, [TAG_STATUS]: status, [TAG_ERROR]: extra.error });
   if (merged.left.length) {
-    log.warn({ event: 'tags-full', bucket: store.bucket, key: target.key, notWritten: merged.left, reason: 'the object already has 10 tags; the import record holds the result' });
+    log.warn({
+      event: 'tags-full',
+      bucket: store.bucket,
+      key: target.key,
+      notWritten: merged.left,
+      reason: 'the object already has 10 tags; the import record holds the result',
+    });
   }
   if (!(await store.putTags(target.key, merged.tags))) {
-    log.warn({ event: 'object-gone', bucket: store.bucket, key: target.key, reason: 'the object was deleted before its tags could be written' });
+    log.warn({
+      event: 'object-gone',
+      bucket: store.bucket,
+      key: target.key,
+      reason: 'the object was deleted before its tags could be written',
+    });
   }
 }

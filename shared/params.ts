@@ -1,12 +1,5 @@
 import { imageNameProblem, makeValidImageName } from './image-name';
-import {
-  API_NAME,
-  BUILT_IN_DEFAULTS,
-  META_KEY,
-  PARAM_FIELDS,
-  type ParamField,
-  type ProvenancedValue,
-} from './import-params';
+import { API_NAME, BUILT_IN_DEFAULTS, META_KEY, PARAM_FIELDS, type ParamField, type ProvenancedValue } from './import-params';
 import type { CompiledRule, Rules } from './rules';
 
 /** Why a set of parameters cannot be sent; `code` is what ENS itself would answer. */
@@ -53,6 +46,7 @@ function checkValue(field: ParamField, value: string, rules: Rules): string | un
       return TARGET_REGIONS.includes(value) ? undefined : `must be one of ${TARGET_REGIONS.join(', ')}`;
     case 'osVersion':
     case 'licenseType':
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
       return value.length <= 128 && !/[\u0000-\u001f]/.test(value) ? undefined : 'must be at most 128 printable characters';
   }
 }
@@ -70,7 +64,10 @@ export function deriveParams(input: DeriveInput): DerivedParams {
 
   for (const name of Object.keys(input.meta)) {
     if (name.startsWith('ens-') && !KNOWN_META.has(name)) {
-      problems.push({ code: 'InvalidParameter.Metadata', message: `unknown metadata x-oss-meta-${name} (known: ${[...KNOWN_META].join(', ')})` });
+      problems.push({
+        code: 'InvalidParameter.Metadata',
+        message: `unknown metadata x-oss-meta-${name} (known: ${[...KNOWN_META].join(', ')})`,
+      });
     }
   }
 
@@ -108,7 +105,10 @@ export function deriveParams(input: DeriveInput): DerivedParams {
   // ImageName is required; several SDKs require Platform and OSVersion too, so always send them.
   for (const field of ['imageName', 'platform', 'osVersion'] as const) {
     if (!values[field]) {
-      problems.push({ code: `MissingParameter.${API_NAME[field]}`, message: `no ${API_NAME[field]}: set x-oss-meta-${META_KEY[field]}, use a key matching the rule's convention, or give it in the rule` });
+      problems.push({
+        code: `MissingParameter.${API_NAME[field]}`,
+        message: `no ${API_NAME[field]}: set x-oss-meta-${META_KEY[field]}, use a key matching the rule's convention, or give it in the rule`,
+      });
     }
   }
   if (!rules.limits.allowedOssRegions.includes(input.bucketRegion)) {

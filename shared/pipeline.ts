@@ -71,7 +71,16 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
   const { config, store, log } = deps;
   const layout = stateLayout(config.statePrefix);
   const started = clock.now();
-  const result: ObjectResult = { outcome: 'skipped', bucket: event.bucket, key: event.key, etag: event.etag, size: event.size, requestId: deps.requestId, attempts: 0, durationMs: 0 };
+  const result: ObjectResult = {
+    outcome: 'skipped',
+    bucket: event.bucket,
+    key: event.key,
+    etag: event.etag,
+    size: event.size,
+    requestId: deps.requestId,
+    attempts: 0,
+    durationMs: 0,
+  };
   const finish = (r: Partial<ObjectResult>, extra: object = {}): ObjectResult => {
     Object.assign(result, r, { durationMs: clock.now() - started });
     if (config.dryRun) result.dryRun = true;
@@ -82,14 +91,19 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
 
   // 1. Screen the event: its kind, and never the importer's own state.
   if (!isImportable(event.eventName)) return finish({ errorCode: 'event-kind', reason: `${event.eventName} does not complete an upload` });
-  if (layout.isStateKey(event.key)) return finish({ errorCode: 'state-object', reason: `keys under ${config.statePrefix} are the importer's own state` });
+  if (layout.isStateKey(event.key))
+    return finish({ errorCode: 'state-object', reason: `keys under ${config.statePrefix} are the importer's own state` });
 
   let session: ImportSession | undefined;
   try {
     // 2. A versioned bucket cannot hold a claim: refuse loudly, import nothing.
     const versioning = await bucketVersioning(deps, clock.now());
     if (versioning) {
-      return finish({ outcome: 'failed', errorCode: 'bucket-versioning', reason: `bucket ${event.bucket} has versioning ${versioning}: OSS ignores x-oss-forbid-overwrite there, so the importer cannot guarantee one import per upload; suspend nothing, use a bucket that never had versioning` });
+      return finish({
+        outcome: 'failed',
+        errorCode: 'bucket-versioning',
+        reason: `bucket ${event.bucket} has versioning ${versioning}: OSS ignores x-oss-forbid-overwrite there, so the importer cannot guarantee one import per upload; suspend nothing, use a bucket that never had versioning`,
+      });
     }
 
     // 3. Claim first, on the event's ETag: a redelivery ends here in two requests. A key that
@@ -97,14 +111,32 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     let read: HeadStep | undefined;
     if (!event.etag || /[%+]/.test(event.key)) {
       read = await readCurrentHead(event.key, deps);
-      if (read.kind === 'gone') return finish({ outcome: 'rejected', errorCode: 'object-missing', reason: 'the object no longer exists (deleted or renamed after the upload)' });
+      if (read.kind === 'gone')
+        return finish({
+          outcome: 'rejected',
+          errorCode: 'object-missing',
+          reason: 'the object no longer exists (deleted or renamed after the upload)',
+        });
       result.key = read.key;
     }
     const etag = event.etag ?? (read?.kind === 'read' ? read.head.etag : '');
     result.etag = etag;
     if (config.dryRun) return finish(await dryRun(event, result.key, read, deps, layout));
 
-    const claimOnce = () => claimVersion(store, layout, { version: { bucket: event.bucket, key: result.key, etag, size: event.size }, uploadRequestId: event.requestId, eventName: event.eventName, requestId: deps.requestId, deadline: deps.deadline, now: clock.now() }, deps.deadline - clock.now() + 60_000);
+    const claimOnce = () =>
+      claimVersion(
+        store,
+        layout,
+        {
+          version: { bucket: event.bucket, key: result.key, etag, size: event.size },
+          uploadRequestId: event.requestId,
+          eventName: event.eventName,
+          requestId: deps.requestId,
+          deadline: deps.deadline,
+          now: clock.now(),
+        },
+        deps.deadline - clock.now() + 60_000,
+      );
     let claim = await claimOnce();
     // A live claim: a concurrent delivery, or a holder that failed and could not release it.
     // Its deadline is never later than ours would be, so waiting for it to end fits.
@@ -112,27 +144,56 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
       const holderEnds = claim.record ? Date.parse(claim.record.claimDeadline) + 1 : clock.now() + wait;
       const pause = Math.max(1, Math.min(wait, holderEnds - clock.now()));
       if (clock.now() + pause >= deps.deadline) {
-        return finish({ outcome: 'failed', errorCode: 'claim-busy', reason: `another invocation (${claim.record?.requestId ?? 'unknown'}) holds this version until ${claim.record?.claimDeadline ?? 'soon'}; FC's retry will find it finished or free` });
+        return finish({
+          outcome: 'failed',
+          errorCode: 'claim-busy',
+          reason: `another invocation (${claim.record?.requestId ?? 'unknown'}) holds this version until ${claim.record?.claimDeadline ?? 'soon'}; FC's retry will find it finished or free`,
+        });
       }
       await clock.sleep(pause);
       claim = await claimOnce();
     }
     if (claim.kind === 'done') return finish(await duplicateOf(claim.record, claim.newUpload, deps));
-    if (claim.previous) log.warn({ event: 'claim-taken-over', bucket: event.bucket, key: result.key, previousHolder: claim.previous.requestId, previousState: claim.previous.state, sentSince: claim.record.sentSince });
-    if (claim.invalidPrevious) log.warn({ event: 'state-object-invalid', key: claim.key, reason: 'the claim object did not parse as an import record; replaced' });
-    session = new ImportSession(claim.key, claim.record, { config, store, ens: deps.ens, log, layout, clock, deadline: deps.deadline, onStep: deps.onStep });
+    if (claim.previous)
+      log.warn({
+        event: 'claim-taken-over',
+        bucket: event.bucket,
+        key: result.key,
+        previousHolder: claim.previous.requestId,
+        previousState: claim.previous.state,
+        sentSince: claim.record.sentSince,
+      });
+    if (claim.invalidPrevious)
+      log.warn({ event: 'state-object-invalid', key: claim.key, reason: 'the claim object did not parse as an import record; replaced' });
+    session = new ImportSession(claim.key, claim.record, {
+      config,
+      store,
+      ens: deps.ens,
+      log,
+      layout,
+      clock,
+      deadline: deps.deadline,
+      onStep: deps.onStep,
+    });
     await deps.onStep?.('after-claim');
 
     // 4. The object as it is now: gone, overwritten, or this version.
     read ??= await readCurrentHead(result.key, deps);
     if (read.kind === 'gone') {
       await session.release('object-missing');
-      return finish({ outcome: 'rejected', errorCode: 'object-missing', reason: 'the object no longer exists (deleted or renamed after the upload)' });
+      return finish({
+        outcome: 'rejected',
+        errorCode: 'object-missing',
+        reason: 'the object no longer exists (deleted or renamed after the upload)',
+      });
     }
     result.size = read.head.size;
     if (read.head.etag !== etag) {
       await session.release('superseded');
-      return finish({ errorCode: 'superseded', reason: `the object was overwritten (ETag now ${read.head.etag}); the newer upload's event imports it` });
+      return finish({
+        errorCode: 'superseded',
+        reason: `the object was overwritten (ETag now ${read.head.etag}); the newer upload's event imports it`,
+      });
     }
 
     // 5. What to import, every parameter with its provenance; or why not.
@@ -149,7 +210,8 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
       if (target.disks) await clearWaiting(event.bucket, target.disks, deps);
       return finish({ outcome: 'rejected', errorCode: target.problems[0]!.code, reason }, target.details);
     }
-    for (const fix of target.nameFixes) log.info({ event: 'image-name-fixed', bucket: event.bucket, key: read.key, from: fix.original, to: fix.fixed });
+    for (const fix of target.nameFixes)
+      log.info({ event: 'image-name-fixed', bucket: event.bucket, key: read.key, from: fix.original, to: fix.fixed });
 
     // 6. ImportImage, at most once in effect; then the result made durable.
     const imported = await session.importOnce(target);
@@ -157,31 +219,52 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     if (imported.kind === 'refused') {
       const e = imported.error;
       await session.reject(target, e.code, `ImportImage refused: ${e.message}`, e.requestId);
-      return finish({ outcome: 'rejected', errorCode: e.code, reason: `ImportImage refused: ${e.message}`, ensRequestId: e.requestId }, target.details);
+      return finish(
+        { outcome: 'rejected', errorCode: e.code, reason: `ImportImage refused: ${e.message}`, ensRequestId: e.requestId },
+        target.details,
+      );
     }
     if (imported.ensRequestId) result.ensRequestId = imported.ensRequestId;
     await session.complete(target, imported);
     if (target.disks) await clearWaiting(event.bucket, target.disks, deps);
     return finish({ outcome: 'imported', imageId: imported.imageId }, target.details);
   } catch (err) {
-    const code = err instanceof EnsCallError || err instanceof OssCallError ? err.code : err instanceof ManifestRetryError ? 'manifest-retry' : 'InternalError';
+    const code =
+      err instanceof EnsCallError || err instanceof OssCallError
+        ? err.code
+        : err instanceof ManifestRetryError
+          ? 'manifest-retry'
+          : 'InternalError';
     const message = err instanceof Error ? err.message : String(err);
     await session?.release(`${code}: ${message}`);
     return finish({ outcome: 'failed', errorCode: code, reason: message, attempts: session?.attempts ?? 0 });
   }
 }
 
-function resolveTarget(event: ObjectEvent, read: { key: string; head: HeadRead }, deps: PipelineDeps, layout: ReturnType<typeof stateLayout>, now: number): Promise<Target> | Target {
+function resolveTarget(
+  event: ObjectEvent,
+  read: { key: string; head: HeadRead },
+  deps: PipelineDeps,
+  layout: ReturnType<typeof stateLayout>,
+  now: number,
+): Promise<Target> | Target {
   const input = { region: event.region, bucket: event.bucket, key: read.key, head: read.head };
   return isManifestKey(read.key) ? manifestTarget(input, deps.config, deps.store, layout, now) : objectTarget(input, deps.config);
 }
 
-async function dryRun(event: ObjectEvent, key: string, read: HeadStep | undefined, deps: PipelineDeps, layout: ReturnType<typeof stateLayout>): Promise<Partial<ObjectResult>> {
+async function dryRun(
+  event: ObjectEvent,
+  key: string,
+  read: HeadStep | undefined,
+  deps: PipelineDeps,
+  layout: ReturnType<typeof stateLayout>,
+): Promise<Partial<ObjectResult>> {
   const r = read ?? (await readCurrentHead(key, deps));
   if (r.kind === 'gone') return { outcome: 'rejected', errorCode: 'object-missing', reason: 'the object no longer exists' };
   const target = await resolveTarget(event, r, deps, layout, (deps.clock ?? realClock).now());
   if (target.kind === 'skip') return { errorCode: target.errorCode, reason: target.reason };
-  if (target.kind === 'reject') return { outcome: 'rejected', errorCode: target.problems[0]!.code, reason: target.problems.map((p) => p.message).join('; ') };
+  if (target.kind === 'reject')
+    return { outcome: 'rejected', errorCode: target.problems[0]!.code, reason: target.problems.map((p) => p.message).join('; ') };
   return { imageName: target.params.ImageName, errorCode: 'dry-run', reason: 'IMPORTER_DRY_RUN=true: would import' };
 }
 
@@ -212,14 +295,22 @@ async function wakeWaitingManifest(event: ObjectEvent, diskKey: string, deps: Pi
   if (text === undefined) return;
   const waiting = parseWaiting(text);
   if (!waiting || waiting.bucket !== event.bucket) {
-    deps.log.warn({ event: 'state-object-invalid', key: entryKey, reason: 'a waiting entry that does not parse, or names another bucket; removed' });
+    deps.log.warn({
+      event: 'state-object-invalid',
+      key: entryKey,
+      reason: 'a waiting entry that does not parse, or names another bucket; removed',
+    });
     await deps.store.delete(entryKey);
     return;
   }
   deps.log.info({ event: 'manifest-woken', bucket: event.bucket, key: waiting.manifestKey, disk: diskKey });
-  const result = await processObjectEvent({ eventName: 'ObjectCreated:PutObject', region: event.region, bucket: event.bucket, key: waiting.manifestKey }, deps);
+  const result = await processObjectEvent(
+    { eventName: 'ObjectCreated:PutObject', region: event.region, bucket: event.bucket, key: waiting.manifestKey },
+    deps,
+  );
   // kept until the manifest is through, so a retry of this disk's event wakes it again
-  if (result.outcome === 'failed') throw new ManifestRetryError(`the waiting manifest ${waiting.manifestKey} failed: ${result.reason ?? ''}`);
+  if (result.outcome === 'failed')
+    throw new ManifestRetryError(`the waiting manifest ${waiting.manifestKey} failed: ${result.reason ?? ''}`);
   if (!deps.config.dryRun) await deps.store.delete(entryKey);
 }
 

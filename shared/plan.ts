@@ -18,13 +18,32 @@ export type ImportPlan =
       problems: Problem[];
     };
 
-export function planImport(input: { bucket: string; region: string; key: string; meta: Record<string, string>; rules: Rules; rulesSource: string }): ImportPlan {
+export function planImport(input: {
+  bucket: string;
+  region: string;
+  key: string;
+  meta: Record<string, string>;
+  rules: Rules;
+  rulesSource: string;
+}): ImportPlan {
   if (input.meta['ens-import'] === 'skip') return { verdict: 'skip', errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' };
-  if (input.meta['ens-import'] === 'manifest') return { verdict: 'skip', errorCode: 'manifest-disk', reason: 'metadata ens-import: manifest (a disk of a multi-disk image; its manifest imports it)' };
+  if (input.meta['ens-import'] === 'manifest')
+    return {
+      verdict: 'skip',
+      errorCode: 'manifest-disk',
+      reason: 'metadata ens-import: manifest (a disk of a multi-disk image; its manifest imports it)',
+    };
   const rule = matchRule(input.rules, input.key);
   if (!rule) return { verdict: 'skip', errorCode: 'no-matching-rule', reason: `no rule in ${input.rulesSource} matches the key` };
   if (rule.skip) return { verdict: 'skip', errorCode: 'rule-skip', reason: `rule "${rule.name}" skips this key`, rule: rule.name };
-  const derived = deriveParams({ bucket: input.bucket, bucketRegion: input.region, key: input.key, meta: input.meta, rule, rules: input.rules });
+  const derived = deriveParams({
+    bucket: input.bucket,
+    bucketRegion: input.region,
+    key: input.key,
+    meta: input.meta,
+    rule,
+    rules: input.rules,
+  });
   return {
     verdict: derived.problems.length ? 'reject' : 'import',
     rule: rule.name,

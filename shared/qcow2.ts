@@ -125,58 +125,95 @@ export const CHECKS: { name: string; check: Check }[] = [
     name: 'qcow2-magic',
     check: (r) => {
       if (r.format === 'qcow2') return undefined;
-      return { code: 'not-qcow2', message: `not a qcow2 image: no "QFI\\xfb" magic at offset 0${r.otherFormats.length ? ` (looks like ${r.otherFormats.join(', ')})` : ''}` };
+      return {
+        code: 'not-qcow2',
+        message: `not a qcow2 image: no "QFI\\xfb" magic at offset 0${r.otherFormats.length ? ` (looks like ${r.otherFormats.join(', ')})` : ''}`,
+      };
     },
   },
   {
     name: 'header-complete',
     check: (r) => {
       const need = r.version === 3 ? V3_MIN_HEADER_LENGTH : V2_HEADER_LENGTH;
-      return r.version === undefined || r.bytesInspected < need || r.clusterBits === undefined || (r.version === 3 && r.headerLength === undefined)
-        ? { code: 'qcow2-truncated', message: `the qcow2 header is truncated: ${r.bytesInspected} bytes, a version ${r.version ?? '?'} header needs ${need}` }
+      return r.version === undefined ||
+        r.bytesInspected < need ||
+        r.clusterBits === undefined ||
+        (r.version === 3 && r.headerLength === undefined)
+        ? {
+            code: 'qcow2-truncated',
+            message: `the qcow2 header is truncated: ${r.bytesInspected} bytes, a version ${r.version ?? '?'} header needs ${need}`,
+          }
         : undefined;
     },
   },
   {
     name: 'version',
-    check: (r) => (r.version === 2 || r.version === 3 ? undefined : { code: 'qcow2-unsupported-version', message: `qcow2 version ${r.version} (only 2 and 3 are supported)` }),
+    check: (r) =>
+      r.version === 2 || r.version === 3
+        ? undefined
+        : { code: 'qcow2-unsupported-version', message: `qcow2 version ${r.version} (only 2 and 3 are supported)` },
   },
   {
     name: 'cluster-bits',
-    check: (r) => (r.clusterBits! >= 9 && r.clusterBits! <= 21 ? undefined : { code: 'qcow2-bad-cluster-size', message: `cluster_bits ${r.clusterBits} is outside 9-21` }),
+    check: (r) =>
+      r.clusterBits! >= 9 && r.clusterBits! <= 21
+        ? undefined
+        : { code: 'qcow2-bad-cluster-size', message: `cluster_bits ${r.clusterBits} is outside 9-21` },
   },
   {
     name: 'header-length',
     check: (r) =>
       r.version === 2 || (r.headerLength! >= V3_MIN_HEADER_LENGTH && r.headerLength! % 8 === 0 && r.headerLength! <= r.clusterSize!)
         ? undefined
-        : { code: 'qcow2-bad-header-length', message: `header_length ${r.headerLength} is not a multiple of 8 between 104 and the cluster size` },
+        : {
+            code: 'qcow2-bad-header-length',
+            message: `header_length ${r.headerLength} is not a multiple of 8 between 104 and the cluster size`,
+          },
   },
   {
     name: 'backing-file',
     check: (r) =>
-      r.backingFileOffset === 0n ? undefined : { code: 'qcow2-backing-file', message: `the image has a backing file${r.backingFile ? ` "${r.backingFile}"` : ''}; flatten it first (qemu-img convert -O qcow2)` },
+      r.backingFileOffset === 0n
+        ? undefined
+        : {
+            code: 'qcow2-backing-file',
+            message: `the image has a backing file${r.backingFile ? ` "${r.backingFile}"` : ''}; flatten it first (qemu-img convert -O qcow2)`,
+          },
   },
   {
     name: 'data-file',
     check: (r) =>
       r.incompatibleFeatures! & 0b100n
-        ? { code: 'qcow2-data-file', message: `the image keeps its data in an external file${r.dataFile ? ` "${r.dataFile}"` : ''}; convert it to a self-contained qcow2` }
+        ? {
+            code: 'qcow2-data-file',
+            message: `the image keeps its data in an external file${r.dataFile ? ` "${r.dataFile}"` : ''}; convert it to a self-contained qcow2`,
+          }
         : undefined,
   },
   {
     name: 'encryption',
-    check: (r) => (r.cryptMethod === 0 ? undefined : { code: 'qcow2-encrypted', message: `the image is encrypted (crypt_method ${r.cryptMethod}); ENS cannot import encrypted images` }),
+    check: (r) =>
+      r.cryptMethod === 0
+        ? undefined
+        : {
+            code: 'qcow2-encrypted',
+            message: `the image is encrypted (crypt_method ${r.cryptMethod}); ENS cannot import encrypted images`,
+          },
   },
   {
     name: 'corrupt',
-    check: (r) => (r.incompatibleFeatures! & 0b10n ? { code: 'qcow2-corrupt', message: 'the image is marked corrupt; repair it with qemu-img check -r all' } : undefined),
+    check: (r) =>
+      r.incompatibleFeatures! & 0b10n
+        ? { code: 'qcow2-corrupt', message: 'the image is marked corrupt; repair it with qemu-img check -r all' }
+        : undefined,
   },
   {
     name: 'unknown-features',
     check: (r) => {
       const unknown = r.incompatibleFeatures! & ~KNOWN_INCOMPATIBLE;
-      return unknown ? { code: 'qcow2-unknown-features', message: `unknown incompatible feature bits 0x${unknown.toString(16)}` } : undefined;
+      return unknown
+        ? { code: 'qcow2-unknown-features', message: `unknown incompatible feature bits 0x${unknown.toString(16)}` }
+        : undefined;
     },
   },
   {
@@ -190,7 +227,10 @@ export const CHECKS: { name: string; check: Check }[] = [
   },
   {
     name: 'single-format',
-    check: (r) => (r.otherFormats.length ? { code: 'multiple-formats', message: `the bytes also carry a ${r.otherFormats.join(', ')} signature (multiple formats detected)` } : undefined),
+    check: (r) =>
+      r.otherFormats.length
+        ? { code: 'multiple-formats', message: `the bytes also carry a ${r.otherFormats.join(', ')} signature (multiple formats detected)` }
+        : undefined,
   },
 ];
 

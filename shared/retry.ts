@@ -11,7 +11,10 @@ export interface RetryOptions {
 }
 
 export class RetriesExhausted extends Error {
-  constructor(readonly lastError: unknown, readonly attempts: number) {
+  constructor(
+    readonly lastError: unknown,
+    readonly attempts: number,
+  ) {
     super(`gave up after ${attempts} attempts`);
   }
 }

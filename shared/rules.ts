@@ -17,7 +17,10 @@ const fieldValues = z.strictObject(
 
 const ruleSchema = z.strictObject({
   name: nonEmpty(),
-  match: z._default(z.strictObject({ prefix: z.optional(z.string()), suffix: z.optional(z.string()), pattern: z.optional(z.string()) }), {}),
+  match: z._default(
+    z.strictObject({ prefix: z.optional(z.string()), suffix: z.optional(z.string()), pattern: z.optional(z.string()) }),
+    {},
+  ),
   convention: z.optional(z.string()),
   set: z._default(fieldValues, {}),
   skip: z._default(z.boolean(), false),
@@ -128,9 +131,6 @@ export const DEFAULT_RULES: Rules = compileRules({});
 /** The first rule whose prefix, suffix and pattern all match the key. */
 export function matchRule(rules: Rules, key: string): CompiledRule | undefined {
   return rules.rules.find(
-    (r) =>
-      (!r.prefix || key.startsWith(r.prefix)) &&
-      (!r.suffix || key.endsWith(r.suffix)) &&
-      (!r.pattern || r.pattern.test(key)),
+    (r) => (!r.prefix || key.startsWith(r.prefix)) && (!r.suffix || key.endsWith(r.suffix)) && (!r.pattern || r.pattern.test(key)),
   );
 }

@@ -26,7 +26,10 @@ export interface TagMerge {
  * error) while there is room; an importer tag not given is removed (an old `ens:error`
  * must not outlive a successful retry).
  */
-export function mergeTags(current: Record<string, string>, importer: Partial<Record<(typeof IMPORTER_TAG_KEYS)[number], string>>): TagMerge {
+export function mergeTags(
+  current: Record<string, string>,
+  importer: Partial<Record<(typeof IMPORTER_TAG_KEYS)[number], string>>,
+): TagMerge {
   // A Map, because a user may well have a tag named "__proto__".
   const tags = new Map<string, string>();
   for (const [k, v] of Object.entries(current)) {

@@ -58,7 +58,14 @@ export interface TargetInput {
 
 export function objectTarget(input: TargetInput, config: ImporterConfig): Target {
   const { head, key } = input;
-  const plan = planImport({ bucket: input.bucket, region: input.region, key, meta: decodeUserMeta(head.meta), rules: config.rules, rulesSource: config.rulesSource });
+  const plan = planImport({
+    bucket: input.bucket,
+    region: input.region,
+    key,
+    meta: decodeUserMeta(head.meta),
+    rules: config.rules,
+    rulesSource: config.rulesSource,
+  });
   if (plan.verdict === 'skip') return { kind: 'skip', errorCode: plan.errorCode, reason: plan.reason };
   const inspection = inspectQcow2(head.bytes, head.size, inspectionLimits(config.rules));
   const details = { rule: plan.rule, params: plan.provenance, inspection: summarizeInspection(inspection) };
@@ -77,9 +84,23 @@ export async function manifestTarget(
   now: number,
 ): Promise<Target> {
   const { head, key } = input;
-  const reject = (code: string, message: string): RejectTarget => ({ kind: 'reject', problems: [{ code, message }], details: NO_DETAILS, tagged: [{ key, tagCount: head.tagCount }] });
-  if (head.size > head.bytes.length) return reject('manifest-invalid', `the manifest is ${head.size} bytes; at most ${config.headerBytes} are read`);
-  const plan = planManifest({ bucket: input.bucket, region: input.region, key, text: head.bytes.toString('utf8'), objectMeta: decodeUserMeta(head.meta), rules: config.rules, rulesSource: config.rulesSource });
+  const reject = (code: string, message: string): RejectTarget => ({
+    kind: 'reject',
+    problems: [{ code, message }],
+    details: NO_DETAILS,
+    tagged: [{ key, tagCount: head.tagCount }],
+  });
+  if (head.size > head.bytes.length)
+    return reject('manifest-invalid', `the manifest is ${head.size} bytes; at most ${config.headerBytes} are read`);
+  const plan = planManifest({
+    bucket: input.bucket,
+    region: input.region,
+    key,
+    text: head.bytes.toString('utf8'),
+    objectMeta: decodeUserMeta(head.meta),
+    rules: config.rules,
+    rulesSource: config.rulesSource,
+  });
   if (plan.verdict === 'invalid') return reject('manifest-invalid', plan.reason);
   if (plan.verdict === 'skip') return { kind: 'skip', errorCode: plan.errorCode, reason: plan.reason };
   const { disks, params, provenance } = plan;
@@ -91,9 +112,20 @@ export async function manifestTarget(
     const since = Date.parse(head.lastModified ?? '') || now;
     const deadline = since + config.manifestWaitMs;
     if (now < deadline) {
-      const body = JSON.stringify({ manifestKey: key, bucket: input.bucket, region: input.region, missing, since: new Date(since).toISOString(), deadline: new Date(deadline).toISOString() });
+      const body = JSON.stringify({
+        manifestKey: key,
+        bucket: input.bucket,
+        region: input.region,
+        missing,
+        since: new Date(since).toISOString(),
+        deadline: new Date(deadline).toISOString(),
+      });
       if (!config.dryRun) for (const d of missing) await store.putText(layout.waitingKey(input.bucket, d), body);
-      return { kind: 'skip', errorCode: 'manifest-waiting', reason: `waiting until ${new Date(deadline).toISOString()} for disk(s) ${missing.join(', ')}` };
+      return {
+        kind: 'skip',
+        errorCode: 'manifest-waiting',
+        reason: `waiting until ${new Date(deadline).toISOString()} for disk(s) ${missing.join(', ')}`,
+      };
     }
     problems.unshift({ code: 'manifest-missing-disk', message: `disk(s) never arrived: ${missing.join(', ')}` });
   }
@@ -105,7 +137,10 @@ export async function manifestTarget(
     return { key: d, ...summarizeInspection(inspection) };
   });
   const details = { rule: plan.rule, params: provenance, inspection: { disks: inspections } };
-  const tagged = [{ key, tagCount: head.tagCount }, ...disks.flatMap((d, i) => (heads[i] ? [{ key: d, tagCount: heads[i]!.tagCount }] : []))];
+  const tagged = [
+    { key, tagCount: head.tagCount },
+    ...disks.flatMap((d, i) => (heads[i] ? [{ key: d, tagCount: heads[i]!.tagCount }] : [])),
+  ];
   if (problems.length) return { kind: 'reject', problems, details, imageName: params.ImageName, tagged, disks };
   return { kind: 'import', params, details, tagged, nameFixes: plan.nameFixes, disks };
 }

@@ -22,18 +22,21 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
   const env = process.env;
   const requestId = context.requestId ?? 'local';
   const credentials = credentialsFrom(context, env);
-  const log = createLogger(context.logger ? (l) => context.logger!.info(l) : (l) => console.log(l), { function: context.function?.name ?? 'track-imports', requestId }, [
-    credentials.accessKeySecret,
-    credentials.securityToken,
-    credentials.accessKeyId,
-  ]);
+  const log = createLogger(
+    context.logger ? (l) => context.logger!.info(l) : (l) => console.log(l),
+    { function: context.function?.name ?? 'track-imports', requestId },
+    [credentials.accessKeySecret, credentials.securityToken, credentials.accessKeyId],
+  );
   const bucket = env.IMPORTER_BUCKET;
   if (!bucket) throw new Error('IMPORTER_BUCKET is not set: the tracker needs the bucket that holds the import records');
   const region = env.IMPORTER_BUCKET_REGION || context.region || env.FC_REGION || 'cn-beijing';
   const timeoutMs = (context.function?.timeout ?? 60) * 1000;
   const runDeadline = started + timeoutMs - Math.min(10_000, timeoutMs / 4);
   // the run starts no work after runDeadline; its last writes (the lock) may use the margin
-  const store = createObjectStore({ region, bucket, endpoint: env.OSS_ENDPOINT || undefined, credentials }, { deadline: started + timeoutMs - Math.min(2_000, timeoutMs / 10) });
+  const store = createObjectStore(
+    { region, bucket, endpoint: env.OSS_ENDPOINT || undefined, credentials },
+    { deadline: started + timeoutMs - Math.min(2_000, timeoutMs / 10) },
+  );
   const ens = createEnsApi(env.ENS_ENDPOINT || 'https://ens.aliyuncs.com', credentials);
   const expireWaitingManifests = async (): Promise<number> => {
     const config = loadConfig(env, handlerDir);
@@ -42,14 +45,21 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
     for await (const o of listAll(store, layout.waitingPrefix, runDeadline)) {
       const entry = parseWaiting(await store.getText(o.key));
       if (!entry || entry.bucket !== bucket) {
-        log.warn({ event: 'state-object-invalid', key: o.key, reason: 'a waiting entry that does not parse, or names another bucket; removed' });
+        log.warn({
+          event: 'state-object-invalid',
+          key: o.key,
+          reason: 'a waiting entry that does not parse, or names another bucket; removed',
+        });
         await store.delete(o.key);
       } else if (Date.parse(entry.deadline) <= Date.now()) due.add(entry.manifestKey);
       if (Date.now() >= runDeadline) break;
     }
     for (const manifestKey of due) {
       if (Date.now() >= runDeadline) break;
-      await processObjectEvent({ eventName: 'ObjectCreated:PutObject', region, bucket, key: manifestKey }, { config, store, ens, log, requestId, deadline: runDeadline });
+      await processObjectEvent(
+        { eventName: 'ObjectCreated:PutObject', region, bucket, key: manifestKey },
+        { config, store, ens, log, requestId, deadline: runDeadline },
+      );
     }
     return due.size;
   };

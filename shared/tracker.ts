@@ -91,13 +91,28 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
   const { settings, store, log } = deps;
   const layout = stateLayout(settings.statePrefix);
   const retry: Retry = (fn) =>
-    retryTransient((_a, msLeft) => fn(msLeft), isTransient, { deadline: deps.runDeadline, now: clock.now, sleep: clock.sleep, random: clock.random, baseMs: 200, maxMs: 5000 }).then((r) => r.value);
-  const summary: TrackSummary = { event: 'track-summary', pending: 0, changed: 0, counts: { importing: 0, available: 0, failed: 0 }, describeCalls: 0, complete: false, errors: 0 };
+    retryTransient((_a, msLeft) => fn(msLeft), isTransient, {
+      deadline: deps.runDeadline,
+      now: clock.now,
+      sleep: clock.sleep,
+      random: clock.random,
+      baseMs: 200,
+      maxMs: 5000,
+    }).then((r) => r.value);
+  const summary: TrackSummary = {
+    event: 'track-summary',
+    pending: 0,
+    changed: 0,
+    counts: { importing: 0, available: 0, failed: 0 },
+    describeCalls: 0,
+    complete: false,
+    errors: 0,
+  };
 
   // One run at a time, through the same lease as the claims.
   const holder = `${deps.requestId}@${new Date(clock.now()).toISOString()}`;
   const lockBody = (generation: number): TrackerLock => ({ holder, until: new Date(deps.runDeadline + 60_000).toISOString(), generation });
-  let lock;
+  let lock: Awaited<ReturnType<typeof acquireLease<TrackerLock>>>;
   try {
     lock = await acquireLease(store, {
       key: layout.trackerLockKey,
@@ -105,7 +120,8 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
       fresh: lockBody(0),
       successor: (_previous, generation) => lockBody(generation),
       // a lock held further out than a run can last is forged or broken: stale
-      decide: (current) => (current && Date.parse(current.until) > clock.now() && Date.parse(current.until) < clock.now() + MAX_RUN_HOLD_MS ? 'keep' : 'take'),
+      decide: (current) =>
+        current && Date.parse(current.until) > clock.now() && Date.parse(current.until) < clock.now() + MAX_RUN_HOLD_MS ? 'keep' : 'take',
       codec: lockCodec,
       holder,
       now: clock.now,
@@ -118,7 +134,10 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
     return summary;
   }
   if (lock.kind === 'kept' || lock.kind === 'lost') {
-    summary.skipped = lock.kind === 'kept' ? `another run (${lock.current.holder}) holds the lock until ${lock.current.until}` : 'another run is taking over the stale lock';
+    summary.skipped =
+      lock.kind === 'kept'
+        ? `another run (${lock.current.holder}) holds the lock until ${lock.current.until}`
+        : 'another run is taking over the stale lock';
     log.info({ ...summary });
     return summary;
   }
@@ -129,7 +148,8 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
     const pending: PendingImport[] = [];
     for await (const o of listAll(store, layout.pendingPrefix, deps.runDeadline, clock.now)) {
       const parsed = layout.parsePendingKey(o.key);
-      if (parsed) pending.push({ imageId: parsed.imageId, recordKey: parsed.claimKey, pendingKey: o.key, since: Date.parse(o.lastModified) });
+      if (parsed)
+        pending.push({ imageId: parsed.imageId, recordKey: parsed.claimKey, pendingKey: o.key, since: Date.parse(o.lastModified) });
       else {
         log.warn({ event: 'state-object-invalid', key: o.key, reason: 'not a pending-index name; removed' });
         await retry(() => store.delete(o.key));
@@ -159,7 +179,12 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
         summary.changed += 1;
       } catch (err) {
         summary.errors += 1;
-        log.error({ event: 'track-error', imageId: p.imageId, errorCode: (err as { code?: string }).code ?? 'InternalError', reason: (err as Error).message });
+        log.error({
+          event: 'track-error',
+          imageId: p.imageId,
+          errorCode: (err as { code?: string }).code ?? 'InternalError',
+          reason: (err as Error).message,
+        });
       }
     }
     if (deps.expireWaitingManifests && clock.now() < deps.runDeadline) summary.manifestsExpired = await deps.expireWaitingManifests();
@@ -177,7 +202,13 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
 }
 
 /** ImageId → ENS status ('' when ENS does not know it); ids not reached this run are absent. */
-async function describeStatuses(pending: PendingImport[], deps: TrackerDeps, summary: TrackSummary, retry: Retry, clock: Clock): Promise<Map<string, string>> {
+async function describeStatuses(
+  pending: PendingImport[],
+  deps: TrackerDeps,
+  summary: TrackSummary,
+  retry: Retry,
+  clock: Clock,
+): Promise<Map<string, string>> {
   const { settings, ens } = deps;
   const status = new Map<string, string>();
   const wanted = new Set(pending.map((p) => p.imageId));
@@ -198,7 +229,9 @@ async function describeStatuses(pending: PendingImport[], deps: TrackerDeps, sum
     const pagesLeft = Math.ceil((total - (pageNumber - 1) * settings.pageSize) / settings.pageSize);
     if (pageNumber > 1 && unseen.length < pagesLeft) break;
     summary.describeCalls += 1;
-    const r = await retry((msLeft) => ens.describeSelfImages({ PageNumber: pageNumber, PageSize: settings.pageSize }, Math.min(msLeft, 10_000)));
+    const r = await retry((msLeft) =>
+      ens.describeSelfImages({ PageNumber: pageNumber, PageSize: settings.pageSize }, Math.min(msLeft, 10_000)),
+    );
     total = r.totalCount;
     for (const image of r.images) if (wanted.has(image.ImageId)) status.set(image.ImageId, image.Status);
     if (pageNumber * settings.pageSize >= total) listedAll = true;
@@ -224,7 +257,7 @@ async function applyChange(
   error: string | undefined,
   ensStatus: string | undefined,
   deps: TrackerDeps,
-  layout: StateLayout,
+  _layout: StateLayout,
   retry: Retry,
   clock: Clock,
 ): Promise<void> {
@@ -234,7 +267,16 @@ async function applyChange(
   const at = new Date(clock.now()).toISOString();
   const from = record?.state ?? 'importing';
   if (!record || (record.imageId && record.imageId !== p.imageId)) {
-    log.warn({ event: 'state-object-invalid', key: p.pendingKey, imageId: p.imageId, reason: record ? `the record follows another image (${record.imageId})` : text === undefined ? 'no import record' : 'the import record does not parse' });
+    log.warn({
+      event: 'state-object-invalid',
+      key: p.pendingKey,
+      imageId: p.imageId,
+      reason: record
+        ? `the record follows another image (${record.imageId})`
+        : text === undefined
+          ? 'no import record'
+          : 'the import record does not parse',
+    });
     await retry(() => store.delete(p.pendingKey));
     return;
   }
@@ -252,11 +294,28 @@ async function applyChange(
   if (current && current.etag === record.etag) {
     await retry(() => writeImporterTags(store, log, { key: record.key, tagCount: current.tagCount }, state, { imageId: p.imageId, error }));
   } else if (current) {
-    log.info({ event: 'tags-not-written', bucket: record.bucket, key: record.key, imageId: p.imageId, reason: `the object now holds another version (ETag ${current.etag}); its own import tags it` });
+    log.info({
+      event: 'tags-not-written',
+      bucket: record.bucket,
+      key: record.key,
+      imageId: p.imageId,
+      reason: `the object now holds another version (ETag ${current.etag}); its own import tags it`,
+    });
   }
-  for (const disk of record.disks ?? []) await retry(() => writeImporterTags(store, log, { key: disk }, state, { imageId: p.imageId, error }));
+  for (const disk of record.disks ?? [])
+    await retry(() => writeImporterTags(store, log, { key: disk }, state, { imageId: p.imageId, error }));
   await retry(() => store.delete(p.pendingKey));
-  log.info({ event: 'import-status', bucket: record.bucket, key: record.key, imageId: p.imageId, from, to: state, ensStatus, errorCode: error, ageSec: Math.round((clock.now() - p.since) / 1000) });
+  log.info({
+    event: 'import-status',
+    bucket: record.bucket,
+    key: record.key,
+    imageId: p.imageId,
+    from,
+    to: state,
+    ensStatus,
+    errorCode: error,
+    ageSec: Math.round((clock.now() - p.since) / 1000),
+  });
 }
 
 async function clearStaleLockMarkers(store: ObjectStore, layout: StateLayout, clock: Clock): Promise<void> {

@@ -30,7 +30,9 @@ export function registerBackfill(program: Command): void {
   withGlobalOptions(
     program
       .command('backfill <prefix>')
-      .description('import the .qcow2 objects under oss://bucket/prefix that have no ens:image-id yet (uploaded before the function existed)')
+      .description(
+        'import the .qcow2 objects under oss://bucket/prefix that have no ens:image-id yet (uploaded before the function existed)',
+      )
       .option('--via <where>', 'local: run the pipeline in this process; fc: invoke the deployed function asynchronously', 'local')
       .option('--concurrency <n>', 'objects handled at once', '8')
       .option('--dry-run', 'list what would be imported, change nothing')
@@ -38,7 +40,7 @@ export function registerBackfill(program: Command): void {
       .option('--limit <n>', 'at most this many objects')
       .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image')
       .option('--service <name>', 'the FC service of the function (with --via fc; FC 3.0 functions answer under any name)', 'default')
-      .option('--verbose', 'print the pipeline\'s JSON log lines on stderr (with --via local)'),
+      .option('--verbose', "print the pipeline's JSON log lines on stderr (with --via local)"),
   ).action(async (url: string, opts: BackfillOptions) => {
     if (opts.via !== 'local' && opts.via !== 'fc') throw new UsageError('--via is local or fc');
     const concurrency = positive(opts.concurrency, '--concurrency')!;
@@ -60,7 +62,14 @@ export function registerBackfill(program: Command): void {
     const out = (s: string) => (opts.json ? undefined : console.log(s));
 
     if (opts.dryRun) {
-      if (opts.json) console.log(JSON.stringify({ bucket, prefix, listed: all.length, notCoveredByRules: uncovered, eligible: eligible.map((e) => e.key), dryRun: true }, null, 2));
+      if (opts.json)
+        console.log(
+          JSON.stringify(
+            { bucket, prefix, listed: all.length, notCoveredByRules: uncovered, eligible: eligible.map((e) => e.key), dryRun: true },
+            null,
+            2,
+          ),
+        );
       else {
         for (const e of eligible) out(`would ${e.status === 'not-imported' ? 'import' : 'retry'} ${e.key}`);
         out(`\n${all.length} objects listed, ${eligible.length} would be handled (dry run: nothing changed)`);
@@ -88,7 +97,10 @@ export function registerBackfill(program: Command): void {
       process.stderr.write('\ninterrupted: finishing the objects in hand; run the same command again to continue\n');
     };
     process.once('SIGINT', onSigint);
-    const bar = process.stderr.isTTY && !opts.json ? new SingleBar({ format: 'backfill [{bar}] {value}/{total} {key}', hideCursor: true }, Presets.shades_classic) : undefined;
+    const bar =
+      process.stderr.isTTY && !opts.json
+        ? new SingleBar({ format: 'backfill [{bar}] {value}/{total} {key}', hideCursor: true }, Presets.shades_classic)
+        : undefined;
     bar?.start(eligible.length, 0, { key: '' });
     const results: (ObjectResult | { key: string; outcome: 'queued' | 'failed'; errorCode?: string; reason?: string })[] = [];
     let next = 0;
@@ -101,7 +113,12 @@ export function registerBackfill(program: Command): void {
           await fc.invokeFunction(opts.service, opts.function, JSON.stringify(event), { 'x-fc-invocation-type': 'Async' });
           return { key: item.key, outcome: 'queued' as const };
         } catch (err) {
-          return { key: item.key, outcome: 'failed' as const, errorCode: (err as { code?: string }).code ?? 'InvokeFailed', reason: (err as Error).message };
+          return {
+            key: item.key,
+            outcome: 'failed' as const,
+            errorCode: (err as { code?: string }).code ?? 'InvokeFailed',
+            reason: (err as Error).message,
+          };
         }
       }
       // a failed or rejected version is retried as a new upload would be (record kept)
@@ -116,15 +133,36 @@ export function registerBackfill(program: Command): void {
           summary[r.outcome] = (summary[r.outcome] ?? 0) + 1;
           done += 1;
           if (bar) bar.update(done, { key: item.key });
-          else out(`[${done}/${eligible.length}] ${r.outcome} ${item.key}${'imageId' in r && r.imageId ? ` ${r.imageId}` : ''}${r.errorCode ? ` (${r.errorCode})` : ''}`);
+          else
+            out(
+              `[${done}/${eligible.length}] ${r.outcome} ${item.key}${'imageId' in r && r.imageId ? ` ${r.imageId}` : ''}${r.errorCode ? ` (${r.errorCode})` : ''}`,
+            );
         }
       }),
     );
     bar?.stop();
     process.removeListener('SIGINT', onSigint);
-    const body = { bucket, prefix, via: opts.via, listed: all.length, notCoveredByRules: uncovered, eligible: eligible.length, handled: results.length, interrupted, counts: summary, results };
+    const body = {
+      bucket,
+      prefix,
+      via: opts.via,
+      listed: all.length,
+      notCoveredByRules: uncovered,
+      eligible: eligible.length,
+      handled: results.length,
+      interrupted,
+      counts: summary,
+      results,
+    };
     if (opts.json) console.log(JSON.stringify(body, null, 2));
-    else out(`\n${all.length} objects listed${uncovered ? ` (${uncovered} no rule imports)` : ''}, ${eligible.length} eligible, ${results.length} handled: ${Object.entries(summary).map(([k, v]) => `${k} ${v}`).join(', ') || 'nothing to do'}${interrupted ? ' (interrupted)' : ''}`);
+    else
+      out(
+        `\n${all.length} objects listed${uncovered ? ` (${uncovered} no rule imports)` : ''}, ${eligible.length} eligible, ${results.length} handled: ${
+          Object.entries(summary)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ') || 'nothing to do'
+        }${interrupted ? ' (interrupted)' : ''}`,
+      );
     process.exitCode = interrupted ? EXIT.interrupted : summary.failed ? EXIT.failed : summary.rejected ? EXIT.refused : EXIT.ok;
   });
 }

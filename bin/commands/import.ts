@@ -7,14 +7,16 @@ export function registerImport(program: Command): void {
     program
       .command('import <object>')
       .description('run the import pipeline now for one object, oss://bucket/key')
-      .option('--verbose', 'print the pipeline\'s JSON log lines on stderr'),
+      .option('--verbose', "print the pipeline's JSON log lines on stderr"),
   ).action(async (object: string, opts: GlobalOptions & { verbose?: boolean }) => {
     const { bucket, key } = parseOssUrl(object);
     const runner = createLocalRunner(opts, await resolveCredentials(), bucket);
     const result = await runner.run(key);
     if (opts.json) console.log(JSON.stringify(result, null, 2));
     else {
-      console.log(`${object}: ${result.outcome}${result.imageId ? ` ${result.imageId}` : ''}${result.errorCode ? ` (${result.errorCode})` : ''}`);
+      console.log(
+        `${object}: ${result.outcome}${result.imageId ? ` ${result.imageId}` : ''}${result.errorCode ? ` (${result.errorCode})` : ''}`,
+      );
       if (result.reason) console.log(`  ${result.reason}`);
     }
     process.exitCode = EXIT_FOR_OUTCOME[result.outcome];

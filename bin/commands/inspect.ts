@@ -43,14 +43,19 @@ export function registerInspect(program: Command): void {
     const r = inspection.report;
     const safe = inspection.refusals.length === 0;
     if (opts.json) {
-      console.log(JSON.stringify({ source, size: head.size, safe, ...summarizeInspection(inspection), refusals: inspection.refusals }, null, 2));
+      console.log(
+        JSON.stringify({ source, size: head.size, safe, ...summarizeInspection(inspection), refusals: inspection.refusals }, null, 2),
+      );
     } else {
       console.log(source);
       const rows: [string, string][] = [
         ['format', r.format],
         ['object size', `${head.size} bytes`],
         ['version', String(r.version ?? '-')],
-        ['virtual size', r.virtualSize !== undefined ? `${r.virtualSize} bytes (${(Number(r.virtualSize) / 1024 ** 3).toFixed(2)} GiB)` : '-'],
+        [
+          'virtual size',
+          r.virtualSize !== undefined ? `${r.virtualSize} bytes (${(Number(r.virtualSize) / 1024 ** 3).toFixed(2)} GiB)` : '-',
+        ],
         ['cluster size', r.clusterSize ? `${r.clusterSize} bytes` : '-'],
         ['features', r.features?.length ? r.features.join(', ') : 'none'],
         ['backing file', r.backingFileOffset ? (r.backingFile ?? 'yes') : 'none'],
@@ -69,7 +74,9 @@ export function registerInspect(program: Command): void {
 /** Every disk of a manifest: a local manifest names local files beside it (by the disk key's file name). */
 async function inspectManifest(source: string, opts: GlobalOptions): Promise<void> {
   const remote = source.startsWith('oss://') ? parseOssUrl(source) : undefined;
-  const store = remote ? createObjectStore({ region: opts.region, bucket: remote.bucket, endpoint: opts.ossEndpoint, credentials: await resolveCredentials() }) : undefined;
+  const store = remote
+    ? createObjectStore({ region: opts.region, bucket: remote.bucket, endpoint: opts.ossEndpoint, credentials: await resolveCredentials() })
+    : undefined;
   const readHead = async (keyOrPath: string) => {
     if (store) {
       const h = await store.readHead(keyOrPath, HEADER_BYTES);
@@ -86,7 +93,8 @@ async function inspectManifest(source: string, opts: GlobalOptions): Promise<voi
   const parsed = parseManifest(manifestHead.bytes.toString('utf8'), remote ? remote.key : basename(source));
   const { rules } = loadRulesFile(opts.rules);
   if (!parsed.ok) {
-    if (opts.json) console.log(JSON.stringify({ source, safe: false, refusals: [{ code: 'manifest-invalid', message: parsed.reason }] }, null, 2));
+    if (opts.json)
+      console.log(JSON.stringify({ source, safe: false, refusals: [{ code: 'manifest-invalid', message: parsed.reason }] }, null, 2));
     else console.log(`${source}\nverdict: refused\n  manifest-invalid: ${parsed.reason}`);
     process.exitCode = EXIT.refused;
     return;
@@ -100,7 +108,13 @@ async function inspectManifest(source: string, opts: GlobalOptions): Promise<voi
       continue;
     }
     const inspection = inspectQcow2(head.bytes, head.size, inspectionLimits(rules));
-    disks.push({ disk, source: where, safe: inspection.refusals.length === 0, ...summarizeInspection(inspection), refusals: inspection.refusals });
+    disks.push({
+      disk,
+      source: where,
+      safe: inspection.refusals.length === 0,
+      ...summarizeInspection(inspection),
+      refusals: inspection.refusals,
+    });
   }
   const safe = disks.every((d) => d.safe);
   if (opts.json) console.log(JSON.stringify({ source, safe, disks }, null, 2));
@@ -108,7 +122,9 @@ async function inspectManifest(source: string, opts: GlobalOptions): Promise<voi
     console.log(`${source}: ${disks.length} disk(s)`);
     for (const [i, d] of disks.entries()) {
       const info = d as { version?: number; virtualSize?: number };
-      console.log(`  ${i + 1}. ${d.disk}  ${d.safe ? 'safe' : 'refused'}${info.version ? `  qcow2 v${info.version}, ${((info.virtualSize ?? 0) / 1024 ** 3).toFixed(2)} GiB` : ''}`);
+      console.log(
+        `  ${i + 1}. ${d.disk}  ${d.safe ? 'safe' : 'refused'}${info.version ? `  qcow2 v${info.version}, ${((info.virtualSize ?? 0) / 1024 ** 3).toFixed(2)} GiB` : ''}`,
+      );
       for (const r of d.refusals) console.log(`     ${r.code}: ${r.message}`);
     }
     console.log(safe ? 'verdict: safe to import' : 'verdict: refused');

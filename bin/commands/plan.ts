@@ -16,13 +16,18 @@ export function registerPlan(program: Command): void {
       .description('offline: the ImportImage parameters for a key (and metadata), where each value comes from, and the verdict')
       .option('--meta <name=value>', `object metadata, repeatable (${Object.values(META_KEY).join(', ')}, ens-import)`, collect, [])
       .option('--bucket <bucket>', 'the bucket the object would be in', 'ens-images')
-      .option('--manifest <file>', 'for a <name>.ens-image.json key: the manifest\'s JSON, from a local file'),
+      .option('--manifest <file>', "for a <name>.ens-image.json key: the manifest's JSON, from a local file"),
   ).action((key: string, opts: GlobalOptions & { meta: string[]; bucket: string; manifest?: string }) => {
     const raw: Record<string, string> = {};
     for (const pair of opts.meta) {
       const eq = pair.indexOf('=');
       if (eq <= 0) throw new UsageError(`--meta takes name=value, got "${pair}"`);
-      raw[pair.slice(0, eq).toLowerCase().replace(/^x-oss-meta-/, '')] = pair.slice(eq + 1);
+      raw[
+        pair
+          .slice(0, eq)
+          .toLowerCase()
+          .replace(/^x-oss-meta-/, '')
+      ] = pair.slice(eq + 1);
     }
     const { rules, source } = loadRulesFile(opts.rules);
     if (isManifestKey(key)) {
@@ -35,7 +40,15 @@ export function registerPlan(program: Command): void {
       const body =
         plan.verdict === 'skip'
           ? { key, verdict: plan.verdict, errorCode: plan.errorCode, reason: plan.reason, rule: plan.rule }
-          : { key, verdict: plan.verdict, rule: plan.rule, params: plan.params, provenance: plan.provenance, problems: plan.problems, nameFixes: plan.derived.nameFixes };
+          : {
+              key,
+              verdict: plan.verdict,
+              rule: plan.rule,
+              params: plan.params,
+              provenance: plan.provenance,
+              problems: plan.problems,
+              nameFixes: plan.derived.nameFixes,
+            };
       console.log(JSON.stringify(body, null, 2));
     } else if (plan.verdict === 'skip') {
       console.log(`${key}\n  verdict: skipped (${plan.errorCode}) — ${plan.reason}`);
@@ -55,7 +68,14 @@ export function registerPlan(program: Command): void {
   });
 }
 
-function planManifestCommand(key: string, text: string, objectMeta: Record<string, string>, rules: Rules, source: string, opts: GlobalOptions & { bucket: string }): void {
+function planManifestCommand(
+  key: string,
+  text: string,
+  objectMeta: Record<string, string>,
+  rules: Rules,
+  source: string,
+  opts: GlobalOptions & { bucket: string },
+): void {
   const plan = planManifest({ bucket: opts.bucket, region: opts.region, key, text, objectMeta, rules, rulesSource: source });
   const exitCode = plan.verdict === 'import' ? EXIT.ok : plan.verdict === 'skip' ? EXIT.skipped : EXIT.refused;
   if (opts.json) console.log(JSON.stringify({ key, ...plan }, null, 2));
@@ -63,8 +83,11 @@ function planManifestCommand(key: string, text: string, objectMeta: Record<strin
   else if (plan.verdict === 'skip') console.log(`${key}\n  verdict: skipped (${plan.errorCode}) — ${plan.reason}`);
   else {
     console.log(`${key}  (multi-disk image, rule "${plan.rule}", rules from ${source})`);
-    plan.disks.forEach((d, i) => console.log(`  disk ${i + 1}${i === 0 ? ' (system)' : ''}: ${d}`));
-    printTable([['PARAMETER', 'VALUE', 'SOURCE'], ...Object.entries(plan.provenance).map(([name, v]) => [name, v.value, v.original ? `${v.source} (was "${v.original}")` : v.source])]);
+    for (const [i, d] of plan.disks.entries()) console.log(`  disk ${i + 1}${i === 0 ? ' (system)' : ''}: ${d}`);
+    printTable([
+      ['PARAMETER', 'VALUE', 'SOURCE'],
+      ...Object.entries(plan.provenance).map(([name, v]) => [name, v.value, v.original ? `${v.source} (was "${v.original}")` : v.source]),
+    ]);
     if (plan.verdict === 'import') console.log('verdict: would import (each disk must exist and pass the qcow2 checks)');
     else {
       console.log('verdict: would be rejected');

@@ -30,7 +30,12 @@ export async function listImageObjects(store: ObjectStore, prefix: string, state
         const i = next++;
         const o = objects[i]!;
         const tags = (await store.getTags(o.key)) ?? {};
-        states[i] = { ...o, status: tags[TAG_STATUS] ?? (tags[TAG_IMAGE_ID] ? 'importing' : 'not-imported'), imageId: tags[TAG_IMAGE_ID], error: tags[TAG_ERROR] };
+        states[i] = {
+          ...o,
+          status: tags[TAG_STATUS] ?? (tags[TAG_IMAGE_ID] ? 'importing' : 'not-imported'),
+          imageId: tags[TAG_IMAGE_ID],
+          error: tags[TAG_ERROR],
+        };
       }
     }),
   );
@@ -39,7 +44,9 @@ export async function listImageObjects(store: ObjectStore, prefix: string, state
 
 export function registerStatus(program: Command): void {
   withGlobalOptions(
-    program.command('status <prefix>').description('each .qcow2 object under oss://bucket/prefix with its status, ImageId and age, and the counts per status'),
+    program
+      .command('status <prefix>')
+      .description('each .qcow2 object under oss://bucket/prefix with its status, ImageId and age, and the counts per status'),
   ).action(async (url: string, opts: GlobalOptions) => {
     const { bucket, key: prefix } = parseOssUrl(url);
     const store = createObjectStore({ region: opts.region, bucket, endpoint: opts.ossEndpoint, credentials: await resolveCredentials() });
@@ -53,7 +60,13 @@ export function registerStatus(program: Command): void {
         ['KEY', 'STATUS', 'IMAGE ID', 'ERROR', 'AGE'],
         ...states.map((s) => [s.key, s.status, s.imageId ?? '', s.error ?? '', age(s.lastModified)]),
       ]);
-      console.log(`\n${states.length} objects: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+      console.log(
+        `\n${states.length} objects: ${
+          Object.entries(counts)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ') || 'none'
+        }`,
+      );
     }
     process.exitCode = EXIT.ok;
   });

@@ -46,7 +46,7 @@ export interface StoredImage {
 
 export function newImageId(): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  return 'm-' + [...randomBytes(25)].map((b) => alphabet[b % alphabet.length]).join('');
+  return `m-${[...randomBytes(25)].map((b) => alphabet[b % alphabet.length]).join('')}`;
 }
 
 export function statusAt(image: StoredImage, now: number, schedule: ImageSchedule): ImageStatus {

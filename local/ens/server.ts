@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CredentialStore } from '../credentials';
+import type { CredentialStore } from '../credentials';
 import { FaultInjector, sleep } from '../faults';
 import { listen, readBody, requestId, type StartedServer } from '../http';
 import {
@@ -10,7 +10,7 @@ import {
   statusAt,
   type ImageSchedule,
   type StoredImage,
-  TERMINAL_FAILURES,
+  type TERMINAL_FAILURES,
 } from './images';
 import { validateImportImage, type PopError } from './validate';
 
@@ -39,8 +39,16 @@ export interface EnsCall {
 }
 
 const SIGNING_FIELDS = new Set([
-  'Signature', 'SignatureMethod', 'SignatureVersion', 'SignatureNonce', 'AccessKeyId',
-  'SecurityToken', 'Timestamp', 'Format', 'Version', 'Action',
+  'Signature',
+  'SignatureMethod',
+  'SignatureVersion',
+  'SignatureNonce',
+  'AccessKeyId',
+  'SecurityToken',
+  'Timestamp',
+  'Format',
+  'Version',
+  'Action',
 ]);
 
 export const popEncode = (s: string): string =>
@@ -137,7 +145,9 @@ export class EnsStandIn {
         call.status = fault.error.status;
         call.code = 'html';
         res.writeHead(fault.error.status, { 'Content-Type': 'text/html' });
-        res.end(`<html><head><title>${fault.error.status} Bad Gateway</title></head><body><center><h1>${fault.error.status} Bad Gateway</h1></center><hr><center>Tengine</center></body></html>`);
+        res.end(
+          `<html><head><title>${fault.error.status} Bad Gateway</title></head><body><center><h1>${fault.error.status} Bad Gateway</h1></center><hr><center>Tengine</center></body></html>`,
+        );
         return;
       }
       if (fault.error) throw fail(fault.error.status, fault.error.code, fault.error.message);
@@ -146,7 +156,10 @@ export class EnsStandIn {
       const body = this.dispatch(action, params);
       this.reply(res, 200, { RequestId: rid, ...body });
     } catch (err) {
-      const e = err instanceof PopFailure ? err.error : { status: 500, code: 'InternalError', message: 'The request processing has failed due to some unknown error.' };
+      const e =
+        err instanceof PopFailure
+          ? err.error
+          : { status: 500, code: 'InternalError', message: 'The request processing has failed due to some unknown error.' };
       if (!(err instanceof PopFailure)) console.error('[local ens]', err);
       call.status = e.status;
       call.code = e.code;
@@ -171,7 +184,8 @@ export class EnsStandIn {
 
   private authenticate(method: string, p: Record<string, string>): void {
     for (const f of ['AccessKeyId', 'Signature', 'SignatureNonce', 'Timestamp', 'Version']) {
-      if (!p[f]) throw fail(400, `MissingParameter`, `The input parameter "${f}" that is mandatory for processing this request is not supplied.`);
+      if (!p[f])
+        throw fail(400, `MissingParameter`, `The input parameter "${f}" that is mandatory for processing this request is not supplied.`);
     }
     if (p.Version !== ENS_API_VERSION) throw fail(400, 'InvalidVersion', `Specified parameter Version is not valid.`);
     if (p.SignatureMethod !== 'HMAC-SHA1') throw fail(400, 'InvalidSignatureMethod', 'Specified signature method is not valid.');
@@ -247,8 +261,10 @@ export class EnsStandIn {
   private describeSelfImages(p: Record<string, string>): Record<string, unknown> {
     const pageNumber = p.PageNumber ? Number(p.PageNumber) : 1;
     const pageSize = p.PageSize ? Number(p.PageSize) : 10;
-    if (!Number.isInteger(pageNumber) || pageNumber < 1) throw fail(400, 'InvalidParameter.PageNumber', 'The specified field PageNumber invalid.');
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 50) throw fail(400, 'InvalidParameter.PageSize', 'The specified field PageSize invalid. Valid values: 1 to 50.');
+    if (!Number.isInteger(pageNumber) || pageNumber < 1)
+      throw fail(400, 'InvalidParameter.PageNumber', 'The specified field PageNumber invalid.');
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 50)
+      throw fail(400, 'InvalidParameter.PageSize', 'The specified field PageSize invalid. Valid values: 1 to 50.');
     const now = this.clock.now();
     const all = [...this.images.values()].filter(
       (i) => !i.deleted && (!p.ImageId || i.imageId.includes(p.ImageId)) && (!p.ImageName || i.imageName.includes(p.ImageName)),

@@ -30,7 +30,10 @@ export function validateImportImage(p: Record<string, string>, ctx: ImportValida
   }
   const name = p.ImageName!;
   if (/^https?:\/\//i.test(name) || !IMAGE_NAME_RULE.test(name)) {
-    return invalid('ImageName', 'must be 2-128 characters, start with a letter or Chinese character, and contain only letters, digits, ":", "_" and "-"');
+    return invalid(
+      'ImageName',
+      'must be 2-128 characters, start with a letter or Chinese character, and contain only letters, digits, ":", "_" and "-"',
+    );
   }
   if (p.ComputeType !== 'ens_vm') return invalid('ComputeType', 'only ens_vm');
   if (p.OSType !== 'linux' && p.OSType !== 'windows') return invalid('OSType', 'linux or windows');

@@ -75,7 +75,7 @@ interface QueuedEvent {
 }
 
 const format = (args: unknown[]): string =>
-  args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? a.stack ?? a.message : JSON.stringify(a))).join(' ');
+  args.map((a) => (typeof a === 'string' ? a : a instanceof Error ? (a.stack ?? a.message) : JSON.stringify(a))).join(' ');
 
 /**
  * Runs function code as FC's nodejs20 runtime does, synchronously or through an
@@ -116,9 +116,8 @@ export class FcStandIn {
     if (!loaded) {
       loaded = (async () => {
         const [file, exportName] = resolveEntry(fn);
-        const mod = /\.c?js$/.test(file) && !file.endsWith('.mjs')
-          ? createRequire(import.meta.url)(file)
-          : await import(pathToFileURL(file).href);
+        const mod =
+          /\.c?js$/.test(file) && !file.endsWith('.mjs') ? createRequire(import.meta.url)(file) : await import(pathToFileURL(file).href);
         const handler = mod[exportName] ?? mod.default?.[exportName];
         if (typeof handler !== 'function') throw new Error(`${file} does not export ${exportName}`);
         return handler as Handler;
@@ -138,16 +137,26 @@ export class FcStandIn {
       handler = await this.loadHandler(fn);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      this.invocations.push({ function: name, requestId, attempt, async, ok: false, error: `could not load the function: ${message}`, durationMs: 0 });
+      this.invocations.push({
+        function: name,
+        requestId,
+        attempt,
+        async,
+        ok: false,
+        error: `could not load the function: ${message}`,
+        durationMs: 0,
+      });
       throw err;
     }
     const lines = this.logs;
     const echo = this.options.echoLogs;
-    const log = (level: string) => (...args: unknown[]) => {
-      const message = format(args);
-      lines.push({ function: name, requestId, level, message });
-      if (echo) process.stdout.write(`${message}\n`);
-    };
+    const log =
+      (level: string) =>
+      (...args: unknown[]) => {
+        const message = format(args);
+        lines.push({ function: name, requestId, level, message });
+        if (echo) process.stdout.write(`${message}\n`);
+      };
     const timeoutSeconds = fn.timeoutSeconds ?? 60;
     const context: FcContext = {
       requestId,
@@ -158,7 +167,11 @@ export class FcStandIn {
       accountId: this.options.credentials.accountId,
       logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
     };
-    Object.assign(process.env, this.options.env, fn.env, { FC_FUNCTION_NAME: name, FC_REGION: context.region, FC_ACCOUNT_ID: context.accountId });
+    Object.assign(process.env, this.options.env, fn.env, {
+      FC_FUNCTION_NAME: name,
+      FC_REGION: context.region,
+      FC_ACCOUNT_ID: context.accountId,
+    });
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -183,7 +196,13 @@ export class FcStandIn {
   invokeAsync(name: string, payload: Buffer | string): string {
     if (!this.functions.has(name)) throw new Error(`FC stand-in: no function ${name}`);
     const eventId = randomUUID();
-    this.queue.push({ fn: name, payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload), attempt: 0, notBefore: Date.now(), eventId });
+    this.queue.push({
+      fn: name,
+      payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
+      attempt: 0,
+      notBefore: Date.now(),
+      eventId,
+    });
     this.pump();
     return eventId;
   }
@@ -225,7 +244,12 @@ export class FcStandIn {
         const base = this.options.retryBaseMs ?? 50;
         this.queue.push({ ...event, attempt: event.attempt + 1, notBefore: Date.now() + base * 2 ** event.attempt });
       } else {
-        this.failedEvents.push({ function: event.fn, payload: event.payload, error: err instanceof Error ? err.message : String(err), attempts: event.attempt + 1 });
+        this.failedEvents.push({
+          function: event.fn,
+          payload: event.payload,
+          error: err instanceof Error ? err.message : String(err),
+          attempts: event.attempt + 1,
+        });
       }
     }
   }

@@ -50,7 +50,10 @@ export function renderTemplate(doc: Json, vars: Record<string, Json>, config: Re
 export function loadSYaml(path: string, config: Record<string, string> = {}): FunctionSpec[] {
   const raw = parse(readFileSync(path, 'utf8')) as { vars?: Record<string, Json>; resources?: Record<string, Json> };
   const vars = (renderTemplate((raw.vars ?? {}) as Json, {}, config) ?? {}) as Record<string, Json>;
-  const resources = renderTemplate((raw.resources ?? {}) as Json, vars, config) as Record<string, { component?: string; props?: Record<string, unknown> }>;
+  const resources = renderTemplate((raw.resources ?? {}) as Json, vars, config) as Record<
+    string,
+    { component?: string; props?: Record<string, unknown> }
+  >;
   const specs: FunctionSpec[] = [];
   for (const [resource, def] of Object.entries(resources)) {
     if (def.component !== 'fc3' || !def.props) continue;
@@ -65,7 +68,9 @@ export function loadSYaml(path: string, config: Record<string, string> = {}): Fu
       handler: String(p.handler),
       memorySize: Number(p.memorySize ?? 128),
       timeoutSeconds: Number(p.timeout ?? 3),
-      environmentVariables: Object.fromEntries(Object.entries((p.environmentVariables ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)])),
+      environmentVariables: Object.fromEntries(
+        Object.entries((p.environmentVariables ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+      ),
       maxAsyncRetryAttempts: Number(p.asyncInvokeConfig?.maxAsyncRetryAttempts ?? 3),
       ossTriggers: triggers
         .filter((t) => t.triggerType === 'oss')

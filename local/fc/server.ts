@@ -51,7 +51,14 @@ export class FcApiServer {
       if (!auth) return this.fail(res, 403, 'InvalidAccessKeyID', 'missing Authorization', rid);
       const token = h['x-fc-security-token'] as string | undefined;
       const check = this.credentials.check(auth[1]!, token);
-      if (!check.ok) return this.fail(res, 403, check.reason === 'unknown-key' ? 'InvalidAccessKeyID' : 'InvalidSecurityToken', 'the access key or token is not valid', rid);
+      if (!check.ok)
+        return this.fail(
+          res,
+          403,
+          check.reason === 'unknown-key' ? 'InvalidAccessKeyID' : 'InvalidSecurityToken',
+          'the access key or token is not valid',
+          rid,
+        );
       const fcHeaders = Object.keys(h)
         .filter((k) => k.startsWith('x-fc-'))
         .sort()
@@ -68,7 +75,8 @@ export class FcApiServer {
         if (md5 !== h['content-md5']) return this.fail(res, 400, 'InvalidArgument', 'Content-MD5 does not match the body', rid);
       }
       const m = /^\/2016-08-15\/services\/([^/]+)\/functions\/([^/]+)\/invocations$/.exec(url.pathname);
-      if (req.method !== 'POST' || !m) return this.fail(res, 404, 'PathNotSupported', `${req.method} ${url.pathname} is not supported by the local FC API`, rid);
+      if (req.method !== 'POST' || !m)
+        return this.fail(res, 404, 'PathNotSupported', `${req.method} ${url.pathname} is not supported by the local FC API`, rid);
       const fn = decodeURIComponent(m[2]!);
       if (!this.fc.functions.has(fn)) return this.fail(res, 404, 'FunctionNotFound', `function ${fn} does not exist`, rid);
       if (String(h['x-fc-invocation-type'] ?? '').toLowerCase() === 'async') {
@@ -81,7 +89,9 @@ export class FcApiServer {
         const result = await this.fc.invoke(fn, body);
         this.reply(res, 200, result ?? null, rid);
       } catch (err) {
-        this.reply(res, 200, { errorMessage: (err as Error).message, errorType: (err as Error).name }, rid, { 'x-fc-error-type': 'UnhandledInvocationError' });
+        this.reply(res, 200, { errorMessage: (err as Error).message, errorType: (err as Error).name }, rid, {
+          'x-fc-error-type': 'UnhandledInvocationError',
+        });
       }
     } catch (err) {
       this.fail(res, 500, 'InternalServerError', (err as Error).message, rid);

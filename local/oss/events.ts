@@ -73,9 +73,7 @@ export interface Subscription {
 export function subscriptionMatches(sub: Subscription, bucket: string, eventName: string, key: string): boolean {
   if (sub.bucket !== bucket) return false;
   const wanted = sub.events.map((e) => e.replace(/^oss:/, ''));
-  const kindMatches = wanted.some((w) =>
-    w.endsWith(':*') ? eventName.startsWith(w.slice(0, -1)) : w === eventName,
-  );
+  const kindMatches = wanted.some((w) => (w.endsWith(':*') ? eventName.startsWith(w.slice(0, -1)) : w === eventName));
   if (!kindMatches) return false;
   if (sub.prefix && !key.startsWith(sub.prefix)) return false;
   if (sub.suffix && !key.endsWith(sub.suffix)) return false;

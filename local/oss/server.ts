@@ -1,22 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CredentialStore } from '../credentials';
+import type { CredentialStore } from '../credentials';
 import { FaultInjector, sleep } from '../faults';
 import { listen, readBody, requestId, type StartedServer } from '../http';
-import {
-  notificationRecord,
-  subscriptionMatches,
-  type Subscription,
-} from './events';
+import { notificationRecord, subscriptionMatches, type Subscription } from './events';
 import { parseAuthorization, verifySignature, type SignedRequest } from './signature';
-import {
-  BodyStore,
-  md5Hex,
-  multipartEtag,
-  readRange,
-  type Bucket,
-  type Segment,
-  type StoredObject,
-} from './store';
+import { BodyStore, md5Hex, multipartEtag, readRange, type Bucket, type Segment, type StoredObject } from './store';
 import { parseXml, toXml } from './xml';
 
 export interface OssOptions {
@@ -142,13 +130,7 @@ export class OssStandIn {
    * Put an object without going through HTTP: `header` followed by zeros up to `size`.
    * Used to stand a 1 TiB image behind a real qcow2 header. Fires no event unless asked.
    */
-  seedObject(
-    bucket: string,
-    key: string,
-    header: Buffer,
-    size = header.length,
-    meta: Record<string, string> = {},
-  ): StoredObject {
+  seedObject(bucket: string, key: string, header: Buffer, size = header.length, meta: Record<string, string> = {}): StoredObject {
     const b = this.requireBucket(bucket);
     const segments: Segment[] = [{ kind: 'buffer', data: header }];
     if (size > header.length) segments.push({ kind: 'zeros', length: size - header.length });
@@ -180,7 +162,14 @@ export class OssStandIn {
     return b;
   }
 
-  private emit(eventName: string, bucket: Bucket, obj: { key: string; size: number; etag: string; meta: Record<string, string> }, deltaSize: number, reqId: string, principalId: string): void {
+  private emit(
+    eventName: string,
+    bucket: Bucket,
+    obj: { key: string; size: number; etag: string; meta: Record<string, string> },
+    deltaSize: number,
+    reqId: string,
+    principalId: string,
+  ): void {
     const matching = this.subscriptions.filter((s) => subscriptionMatches(s, bucket.name, eventName, obj.key));
     if (!matching.length) return;
     const userMeta = Object.fromEntries(Object.entries(obj.meta).map(([k, v]) => [k, headerToText(v)]));
@@ -277,10 +266,12 @@ export class OssStandIn {
       else ctx.operation = `${m}Bucket`;
       return;
     }
-    if (q.has('tagging')) ctx.operation = { PUT: 'PutObjectTagging', GET: 'GetObjectTagging', DELETE: 'DeleteObjectTagging' }[m] ?? 'Unknown';
+    if (q.has('tagging'))
+      ctx.operation = { PUT: 'PutObjectTagging', GET: 'GetObjectTagging', DELETE: 'DeleteObjectTagging' }[m] ?? 'Unknown';
     else if (q.has('uploads') && m === 'POST') ctx.operation = 'InitiateMultipartUpload';
     else if (q.has('uploadId')) {
-      ctx.operation = { PUT: 'UploadPart', POST: 'CompleteMultipartUpload', DELETE: 'AbortMultipartUpload', GET: 'ListParts' }[m] ?? 'Unknown';
+      ctx.operation =
+        { PUT: 'UploadPart', POST: 'CompleteMultipartUpload', DELETE: 'AbortMultipartUpload', GET: 'ListParts' }[m] ?? 'Unknown';
     } else if (m === 'PUT') ctx.operation = ctx.req.headers['x-oss-copy-source'] ? 'CopyObject' : 'PutObject';
     else ctx.operation = { GET: 'GetObject', HEAD: 'HeadObject', DELETE: 'DeleteObject' }[m] ?? 'Unknown';
   }
@@ -292,7 +283,9 @@ export class OssStandIn {
     const check = this.options.credentials.check(auth.accessKeyId, token);
     if (!check.ok) {
       if (check.reason === 'unknown-key') {
-        throw new OssError(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.', { OSSAccessKeyId: auth.accessKeyId });
+        throw new OssError(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.', {
+          OSSAccessKeyId: auth.accessKeyId,
+        });
       }
       throw new OssError(403, 'AccessDenied', 'The security token you provided is invalid.');
     }
@@ -305,12 +298,22 @@ export class OssStandIn {
       key: ctx.key,
     };
     if (!verifySignature(signed, auth, check.key.accessKeySecret)) {
-      throw new OssError(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.', { OSSAccessKeyId: auth.accessKeyId });
+      throw new OssError(
+        403,
+        'SignatureDoesNotMatch',
+        'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
+        { OSSAccessKeyId: auth.accessKeyId },
+      );
     }
     const bucket = this.requireBucket(ctx.bucketName);
     const region = auth.version === 4 ? auth.region : ctx.hostRegion;
     if (region && region !== bucket.region) {
-      throw new OssError(403, 'AccessDenied', 'The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.', { Endpoint: `oss-${bucket.region}.aliyuncs.com` });
+      throw new OssError(
+        403,
+        'AccessDenied',
+        'The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.',
+        { Endpoint: `oss-${bucket.region}.aliyuncs.com` },
+      );
     }
   }
 
@@ -353,7 +356,11 @@ export class OssStandIn {
         return this.send(ctx, 204);
       }
       default:
-        throw new OssError(400, 'InvalidArgument', `Operation ${ctx.req.method} ${ctx.operation} is not supported by the local OSS stand-in.`);
+        throw new OssError(
+          400,
+          'InvalidArgument',
+          `Operation ${ctx.req.method} ${ctx.operation} is not supported by the local OSS stand-in.`,
+        );
     }
   }
 
@@ -368,7 +375,8 @@ export class OssStandIn {
     for (const [k, v] of Object.entries(ctx.req.headers)) {
       if (k.startsWith('x-oss-meta-') && typeof v === 'string') meta[k.slice('x-oss-meta-'.length)] = v;
     }
-    if (JSON.stringify(meta).length > 8192) throw new OssError(400, 'MetadataTooLarge', 'Your metadata headers exceed the maximum allowed metadata size.');
+    if (JSON.stringify(meta).length > 8192)
+      throw new OssError(400, 'MetadataTooLarge', 'Your metadata headers exceed the maximum allowed metadata size.');
     return meta;
   }
 
@@ -385,7 +393,10 @@ export class OssStandIn {
   private async putVersioning(ctx: Ctx, bucket: Bucket): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of ctx.req) chunks.push(c as Buffer);
-    const status = /<Status>(Enabled|Suspended)<\/Status>/.exec(Buffer.concat(chunks).toString('utf8'))?.[1] as 'Enabled' | 'Suspended' | undefined;
+    const status = /<Status>(Enabled|Suspended)<\/Status>/.exec(Buffer.concat(chunks).toString('utf8'))?.[1] as
+      | 'Enabled'
+      | 'Suspended'
+      | undefined;
     if (!status) throw new OssError(400, 'MalformedXML', 'The XML you provided was not well-formed.');
     bucket.versioning = status;
     this.send(ctx, 200);
@@ -432,9 +443,12 @@ export class OssStandIn {
       type: 'Normal',
     };
     bucket.objects.set(ctx.key, obj);
-    if (previous && bucket.versioning) (bucket.noncurrent ??= []).push(previous);
-    else if (previous) this.bodies.release(previous.segments);
-    if (bucket.versioning === 'Enabled') ctx.res.setHeader('x-oss-version-id', `CAEQ${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`);
+    if (previous && bucket.versioning) {
+      bucket.noncurrent ??= [];
+      bucket.noncurrent.push(previous);
+    } else if (previous) this.bodies.release(previous.segments);
+    if (bucket.versioning === 'Enabled')
+      ctx.res.setHeader('x-oss-version-id', `CAEQ${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`);
     ctx.res.setHeader('ETag', `"${obj.etag}"`);
     this.send(ctx, 200);
     this.emit('ObjectCreated:PutObject', bucket, obj, obj.size - (previous?.size ?? 0), ctx.requestId, ctx.accessKeyId ?? '');
@@ -484,7 +498,10 @@ export class OssStandIn {
         partial = true;
       } else if (standard && s !== undefined) {
         ctx.res.removeHeader('Content-Type');
-        throw new OssError(416, 'InvalidRange', 'The requested range cannot be satisfied', { ActualObjectSize: String(obj.size), RangeRequested: range });
+        throw new OssError(416, 'InvalidRange', 'The requested range cannot be satisfied', {
+          ActualObjectSize: String(obj.size),
+          RangeRequested: range,
+        });
       }
       // Otherwise OSS ignores an out-of-range Range and answers 200 with the whole object.
     }
@@ -546,7 +563,8 @@ export class OssStandIn {
 
   private releaseUnreferenced(segments: Segment[]): void {
     const inUse = new Set<string>();
-    for (const b of this.buckets.values()) for (const o of b.objects.values()) for (const s of o.segments) if (s.kind === 'file') inUse.add(s.path);
+    for (const b of this.buckets.values())
+      for (const o of b.objects.values()) for (const s of o.segments) if (s.kind === 'file') inUse.add(s.path);
     this.bodies.release(segments.filter((s) => s.kind !== 'file' || !inUse.has(s.path)));
   }
 
@@ -667,13 +685,25 @@ export class OssStandIn {
     });
     ctx.req.resume();
     this.sendXml(ctx, 200, 'InitiateMultipartUploadResult', { Bucket: bucket.name, Key: ctx.key, UploadId: uploadId });
-    this.emit('ObjectCreated:InitiateMultipartUpload', bucket, { key: ctx.key, size: 0, etag: '', meta: {} }, 0, ctx.requestId, ctx.accessKeyId ?? '');
+    this.emit(
+      'ObjectCreated:InitiateMultipartUpload',
+      bucket,
+      { key: ctx.key, size: 0, etag: '', meta: {} },
+      0,
+      ctx.requestId,
+      ctx.accessKeyId ?? '',
+    );
   }
 
   private requireUpload(bucket: Bucket, ctx: Ctx) {
     const upload = bucket.uploads.get(ctx.query.get('uploadId') ?? '');
     if (!upload || upload.key !== ctx.key) {
-      throw new OssError(404, 'NoSuchUpload', 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', { UploadId: ctx.query.get('uploadId') ?? '' });
+      throw new OssError(
+        404,
+        'NoSuchUpload',
+        'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.',
+        { UploadId: ctx.query.get('uploadId') ?? '' },
+      );
     }
     return upload;
   }
@@ -691,7 +721,14 @@ export class OssStandIn {
     upload.parts.set(partNumber, { segment: written.segment, etag, size: written.size });
     ctx.res.setHeader('ETag', `"${etag}"`);
     this.send(ctx, 200);
-    this.emit('ObjectCreated:UploadPart', bucket, { key: ctx.key, size: written.size, etag, meta: {} }, written.size, ctx.requestId, ctx.accessKeyId ?? '');
+    this.emit(
+      'ObjectCreated:UploadPart',
+      bucket,
+      { key: ctx.key, size: written.size, etag, meta: {} },
+      written.size,
+      ctx.requestId,
+      ctx.accessKeyId ?? '',
+    );
   }
 
   private async completeMultipart(ctx: Ctx, bucket: Bucket): Promise<void> {
@@ -699,16 +736,28 @@ export class OssStandIn {
     const body = (await readBody(ctx.req, 4 << 20)).toString('utf8');
     const parsed = parseXml(body).CompleteMultipartUpload as { Part?: { PartNumber?: string; ETag?: string }[] } | undefined;
     const requested = parsed?.Part ?? [];
-    if (!requested.length) throw new OssError(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');
+    if (!requested.length)
+      throw new OssError(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');
     let previous = 0;
     const parts = requested.map((p, i) => {
       const n = Number(p.PartNumber);
       if (n <= previous) throw new OssError(400, 'InvalidPartOrder', 'The list of parts was not in ascending order.');
       previous = n;
       const stored = upload.parts.get(n);
-      const etag = String(p.ETag ?? '').replace(/"/g, '').toUpperCase();
-      if (!stored || stored.etag !== etag) throw new OssError(400, 'InvalidPart', 'One or more of the specified parts could not be found or the specified entity tag might not have matched the part\'s entity tag.', { PartNumber: String(n) });
-      if (i < requested.length - 1 && stored.size < MIN_PART_SIZE) throw new OssError(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed size.', { PartNumber: String(n) });
+      const etag = String(p.ETag ?? '')
+        .replace(/"/g, '')
+        .toUpperCase();
+      if (!stored || stored.etag !== etag)
+        throw new OssError(
+          400,
+          'InvalidPart',
+          "One or more of the specified parts could not be found or the specified entity tag might not have matched the part's entity tag.",
+          { PartNumber: String(n) },
+        );
+      if (i < requested.length - 1 && stored.size < MIN_PART_SIZE)
+        throw new OssError(400, 'EntityTooSmall', 'Your proposed upload is smaller than the minimum allowed size.', {
+          PartNumber: String(n),
+        });
       return stored;
     });
     this.forbidOverwrite(ctx, bucket, ctx.key);
@@ -724,7 +773,11 @@ export class OssStandIn {
       tags: this.taggingHeader(upload.tagging),
       type: 'Multipart',
     };
-    for (const [n, p] of upload.parts) if (!parts.includes(p)) { this.bodies.release([p.segment]); upload.parts.delete(n); }
+    for (const [n, p] of upload.parts)
+      if (!parts.includes(p)) {
+        this.bodies.release([p.segment]);
+        upload.parts.delete(n);
+      }
     bucket.uploads.delete(upload.uploadId);
     bucket.objects.set(ctx.key, obj);
     if (previousObj) this.releaseUnreferenced(previousObj.segments);
@@ -734,7 +787,14 @@ export class OssStandIn {
       Key: ctx.key,
       ETag: `"${obj.etag}"`,
     });
-    this.emit('ObjectCreated:CompleteMultipartUpload', bucket, obj, obj.size - (previousObj?.size ?? 0), ctx.requestId, ctx.accessKeyId ?? '');
+    this.emit(
+      'ObjectCreated:CompleteMultipartUpload',
+      bucket,
+      obj,
+      obj.size - (previousObj?.size ?? 0),
+      ctx.requestId,
+      ctx.accessKeyId ?? '',
+    );
   }
 
   private send(ctx: Ctx, status: number): void {
@@ -780,4 +840,3 @@ export class OssStandIn {
     ctx.res.end(body);
   }
 }
-

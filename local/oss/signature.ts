@@ -6,17 +6,70 @@ import type { IncomingHttpHeaders } from 'node:http';
  * (V4 signs every query parameter.)
  */
 export const SUB_RESOURCES = new Set([
-  'acl', 'uploads', 'location', 'cors', 'logging', 'website', 'referer', 'lifecycle',
-  'delete', 'append', 'tagging', 'objectMeta', 'uploadId', 'partNumber', 'security-token',
-  'position', 'img', 'style', 'styleName', 'replication', 'replicationProgress',
-  'replicationLocation', 'cname', 'bucketInfo', 'comp', 'qos', 'live', 'status', 'vod',
-  'startTime', 'endTime', 'symlink', 'x-oss-process', 'response-content-type',
-  'response-content-language', 'response-expires', 'response-cache-control',
-  'response-content-disposition', 'response-content-encoding', 'udf', 'udfName',
-  'udfImage', 'udfId', 'udfImageDesc', 'udfApplication', 'udfApplicationLog', 'restore',
-  'callback', 'callback-var', 'continuation-token', 'versionId', 'versions', 'versioning',
-  'policy', 'requestPayment', 'encryption', 'inventory', 'inventoryId', 'asyncFetch',
-  'worm', 'wormId', 'wormExtend', 'x-oss-traffic-limit', 'objectInfo',
+  'acl',
+  'uploads',
+  'location',
+  'cors',
+  'logging',
+  'website',
+  'referer',
+  'lifecycle',
+  'delete',
+  'append',
+  'tagging',
+  'objectMeta',
+  'uploadId',
+  'partNumber',
+  'security-token',
+  'position',
+  'img',
+  'style',
+  'styleName',
+  'replication',
+  'replicationProgress',
+  'replicationLocation',
+  'cname',
+  'bucketInfo',
+  'comp',
+  'qos',
+  'live',
+  'status',
+  'vod',
+  'startTime',
+  'endTime',
+  'symlink',
+  'x-oss-process',
+  'response-content-type',
+  'response-content-language',
+  'response-expires',
+  'response-cache-control',
+  'response-content-disposition',
+  'response-content-encoding',
+  'udf',
+  'udfName',
+  'udfImage',
+  'udfId',
+  'udfImageDesc',
+  'udfApplication',
+  'udfApplicationLog',
+  'restore',
+  'callback',
+  'callback-var',
+  'continuation-token',
+  'versionId',
+  'versions',
+  'versioning',
+  'policy',
+  'requestPayment',
+  'encryption',
+  'inventory',
+  'inventoryId',
+  'asyncFetch',
+  'worm',
+  'wormId',
+  'wormExtend',
+  'x-oss-traffic-limit',
+  'objectInfo',
 ]);
 
 export interface SignedRequest {
@@ -53,7 +106,7 @@ export function parseAuthorization(value: string | undefined): ParsedAuthorizati
   }
   const credential = fields.get('Credential')?.split('/');
   const signature = fields.get('Signature');
-  if (!credential || credential.length !== 5 || !signature) return undefined;
+  if (credential?.length !== 5 || !signature) return undefined;
   return {
     version: 4,
     accessKeyId: credential[0]!,
@@ -83,7 +136,7 @@ export function stringToSignV1(req: SignedRequest, dateValue: string): string {
   if (req.bucket) resource += `${req.bucket}/`;
   resource += req.key;
   const subs = req.query.filter(([k]) => SUB_RESOURCES.has(k)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  if (subs.length) resource += '?' + subs.map(([k, v]) => (v === '' ? k : `${k}=${v}`)).join('&');
+  if (subs.length) resource += `?${subs.map(([k, v]) => (v === '' ? k : `${k}=${v}`)).join('&')}`;
   return [
     req.method,
     header(req.headers, 'content-md5'),
@@ -94,14 +147,9 @@ export function stringToSignV1(req: SignedRequest, dateValue: string): string {
   ].join('\n');
 }
 
-const rfc3986 = (s: string): string =>
-  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const rfc3986 = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-export function canonicalRequestV4(
-  req: SignedRequest,
-  additionalHeaders: string[],
-  bareEmpty: (key: string) => boolean,
-): string {
+export function canonicalRequestV4(req: SignedRequest, additionalHeaders: string[], bareEmpty: (key: string) => boolean): string {
   const uri = rfc3986(`/${req.bucket ? `${req.bucket}/` : ''}${req.key}`).replace(/%2F/g, '/');
   const query = [...req.query]
     .sort(([a], [b]) => a.localeCompare(b))
@@ -111,7 +159,10 @@ export function canonicalRequestV4(
   for (const k of Object.keys(req.headers)) {
     if (k === 'content-type' || k === 'content-md5' || k.startsWith('x-oss-')) names.add(k);
   }
-  const canonicalHeaders = [...names].sort().map((k) => `${k}:${header(req.headers, k).trim()}\n`).join('');
+  const canonicalHeaders = [...names]
+    .sort()
+    .map((k) => `${k}:${header(req.headers, k).trim()}\n`)
+    .join('');
   return [
     req.method,
     uri,
@@ -122,7 +173,12 @@ export function canonicalRequestV4(
   ].join('\n');
 }
 
-export function signatureV4(secret: string, auth: Extract<ParsedAuthorization, { version: 4 }>, timestamp: string, canonical: string): string {
+export function signatureV4(
+  secret: string,
+  auth: Extract<ParsedAuthorization, { version: 4 }>,
+  timestamp: string,
+  canonical: string,
+): string {
   const scope = `${auth.date}/${auth.region}/${auth.product}/aliyun_v4_request`;
   const stringToSign = ['OSS4-HMAC-SHA256', timestamp, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
   let key: Buffer = createHmac('sha256', `aliyun_v4${secret}`).update(auth.date).digest();

@@ -9,10 +9,7 @@ import { pipeline } from 'node:stream/promises';
  * parts instead of copying them, and a test can make a 1 TiB object of zeros behind
  * a real header without writing a terabyte.
  */
-export type Segment =
-  | { kind: 'buffer'; data: Buffer }
-  | { kind: 'file'; path: string; length: number }
-  | { kind: 'zeros'; length: number };
+export type Segment = { kind: 'buffer'; data: Buffer } | { kind: 'file'; path: string; length: number } | { kind: 'zeros'; length: number };
 
 export interface StoredObject {
   key: string;

@@ -14,7 +14,9 @@ export function toXml(root: string, body: XmlNode): string {
     if (value === undefined) return '';
     if (Array.isArray(value)) return value.map((v) => render(name, v)).join('');
     if (typeof value === 'object') {
-      return `<${name}>${Object.entries(value).map(([k, v]) => render(k, v)).join('')}</${name}>`;
+      return `<${name}>${Object.entries(value)
+        .map(([k, v]) => render(k, v))
+        .join('')}</${name}>`;
     }
     return `<${name}>${escapeXml(String(value))}</${name}>`;
   };

@@ -23,7 +23,8 @@ export class EnsCallError extends Error {
   }
 }
 
-const PERMANENT = /^(InvalidParameter|MissingParameter|NoPermission|Forbidden|InvalidAccessKeyId|SignatureDoesNotMatch|IncompleteSignature|InvalidAction|UnsupportedOperation|OperationDenied|InvalidImageName)/;
+const PERMANENT =
+  /^(InvalidParameter|MissingParameter|NoPermission|Forbidden|InvalidAccessKeyId|SignatureDoesNotMatch|IncompleteSignature|InvalidAction|UnsupportedOperation|OperationDenied|InvalidImageName)/;
 
 /** Turn whatever pop-core threw into an EnsCallError whose message holds no secret. */
 export function classifyEnsError(err: unknown, secrets: readonly (string | undefined)[]): EnsCallError {
@@ -33,7 +34,8 @@ export function classifyEnsError(err: unknown, secrets: readonly (string | undef
   if (typeof e.code === 'string' && e.data) {
     return new EnsCallError(e.code, message, !PERMANENT.test(e.code), e.data.RequestId);
   }
-  if (e.name === 'SyntaxError') return new EnsCallError('NonJsonResponse', 'ENS answered with a body that is not JSON (a gateway error page)', true);
+  if (e.name === 'SyntaxError')
+    return new EnsCallError('NonJsonResponse', 'ENS answered with a body that is not JSON (a gateway error page)', true);
   if (e.name === 'RequestTimeoutError') return new EnsCallError('RequestTimeout', message, true, undefined, false);
   const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'NetworkError';
   return new EnsCallError(code, message, true, undefined, false);
@@ -53,7 +55,10 @@ export interface SelfImage {
 
 export interface EnsApi {
   importImage(params: Record<string, string>, timeoutMs: number): Promise<ImportResult>;
-  describeSelfImages(query: { ImageId?: string; ImageName?: string; PageNumber?: number; PageSize?: number }, timeoutMs: number): Promise<{ images: SelfImage[]; totalCount: number; requestId: string }>;
+  describeSelfImages(
+    query: { ImageId?: string; ImageName?: string; PageNumber?: number; PageSize?: number },
+    timeoutMs: number,
+  ): Promise<{ images: SelfImage[]; totalCount: number; requestId: string }>;
 }
 
 const clients = new Map<string, RPCClient>();
@@ -95,7 +100,11 @@ export function createEnsApi(endpoint: string, credentials: Credentials): EnsApi
       return { imageId: body.ImageId, requestId: body.RequestId ?? '' };
     },
     async describeSelfImages(query, timeoutMs) {
-      const body = await call<{ Images?: { Image?: SelfImage[] }; TotalCount?: number; RequestId?: string }>('DescribeSelfImages', query, timeoutMs);
+      const body = await call<{ Images?: { Image?: SelfImage[] }; TotalCount?: number; RequestId?: string }>(
+        'DescribeSelfImages',
+        query,
+        timeoutMs,
+      );
       return { images: body.Images?.Image ?? [], totalCount: body.TotalCount ?? 0, requestId: body.RequestId ?? '' };
     },
   };

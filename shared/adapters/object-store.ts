@@ -75,7 +75,12 @@ export interface RawObjectStore {
   getText(key: string, timeoutMs: number): Promise<string | undefined>;
   putText(key: string, body: string, timeoutMs: number): Promise<void>;
   delete(key: string, timeoutMs: number): Promise<void>;
-  listPage(prefix: string, continuationToken: string | undefined, maxKeys: number | undefined, timeoutMs: number): Promise<{ objects: ListedObject[]; nextToken?: string }>;
+  listPage(
+    prefix: string,
+    continuationToken: string | undefined,
+    maxKeys: number | undefined,
+    timeoutMs: number,
+  ): Promise<{ objects: ListedObject[]; nextToken?: string }>;
   getVersioning(timeoutMs: number): Promise<BucketVersioning>;
 }
 
@@ -132,7 +137,12 @@ export function withDeadline(raw: RawObjectStore, policy: DeadlinePolicy): Objec
 }
 
 /** Every object under a prefix, page by page. */
-export async function* listAll(store: ObjectStore, prefix: string, until = Number.POSITIVE_INFINITY, now: () => number = Date.now): AsyncGenerator<ListedObject> {
+export async function* listAll(
+  store: ObjectStore,
+  prefix: string,
+  until = Number.POSITIVE_INFINITY,
+  now: () => number = Date.now,
+): AsyncGenerator<ListedObject> {
   let token: string | undefined;
   do {
     const page = await store.listPage(prefix, token);

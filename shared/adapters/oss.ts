@@ -14,7 +14,10 @@ interface OssClientLike {
   delete(name: string, options?: object): Promise<unknown>;
   getObjectTagging(name: string, options?: object): Promise<{ tag: Record<string, string> }>;
   putObjectTagging(name: string, tag: Record<string, string>, options?: object): Promise<unknown>;
-  listV2(query: object, options?: object): Promise<{ objects: { name: string; size: number; lastModified: string; etag: string }[]; nextContinuationToken: string | null }>;
+  listV2(
+    query: object,
+    options?: object,
+  ): Promise<{ objects: { name: string; size: number; lastModified: string; etag: string }[]; nextContinuationToken: string | null }>;
   getBucketVersioning(bucket: string, options?: object): Promise<{ versionStatus?: string }>;
 }
 
@@ -65,7 +68,10 @@ export function toOssError(err: unknown, secrets: readonly (string | undefined)[
   return new OssCallError(code, redact(String(e.message ?? err), secrets).split('\n')[0]!, status, transient);
 }
 
-const cleanEtag = (etag: unknown): string => String(etag ?? '').replace(/"/g, '').toUpperCase();
+const cleanEtag = (etag: unknown): string =>
+  String(etag ?? '')
+    .replace(/"/g, '')
+    .toUpperCase();
 
 /** ali-oss, one call per operation, each bounded by the timeout it is given. */
 export function rawOssStore(t: OssTarget): RawObjectStore {
@@ -114,24 +120,48 @@ export function rawOssStore(t: OssTarget): RawObjectStore {
         undefined,
       ),
     getTags: (key, timeout) => answerOr(async () => (await client.getObjectTagging(key, { timeout })).tag, isNotFound, undefined),
-    putTags: (key, tags, timeout) => answerOr(async () => (await client.putObjectTagging(key, tags, { timeout }), true), isNotFound, false),
+    putTags: (key, tags, timeout) =>
+      answerOr(
+        async () => {
+          await client.putObjectTagging(key, tags, { timeout });
+          return true;
+        },
+        isNotFound,
+        false,
+      ),
     // A retried create may meet its own first attempt (a reply lost after the write):
     // the caller tells its own claim from another's by the body.
     createIfAbsent: (key, body, timeout) =>
       answerOr(
-        async () => (await client.put(key, Buffer.from(body), { headers: { 'x-oss-forbid-overwrite': 'true', 'Content-Type': 'application/json' }, timeout }), true),
+        async () => {
+          await client.put(key, Buffer.from(body), {
+            headers: { 'x-oss-forbid-overwrite': 'true', 'Content-Type': 'application/json' },
+            timeout,
+          });
+          return true;
+        },
         (err) => (err as { code?: string }).code === 'FileAlreadyExists',
         false,
       ),
     getText: (key, timeout) => answerOr(async () => (await client.get(key, { timeout })).content.toString('utf8'), isNotFound, undefined),
-    putText: (key, body, timeout) => answerOr(async () => void (await client.put(key, Buffer.from(body), { headers: { 'Content-Type': 'application/json' }, timeout })), never, undefined),
+    putText: (key, body, timeout) =>
+      answerOr(
+        async () => void (await client.put(key, Buffer.from(body), { headers: { 'Content-Type': 'application/json' }, timeout })),
+        never,
+        undefined,
+      ),
     delete: (key, timeout) => answerOr(async () => void (await client.delete(key, { timeout })), never, undefined),
     listPage: (prefix, token, maxKeys = 1000, timeout) =>
       answerOr(
         async () => {
           const r = await client.listV2({ prefix, 'max-keys': maxKeys, ...(token ? { 'continuation-token': token } : {}) }, { timeout });
           return {
-            objects: (r.objects ?? []).map((o) => ({ key: o.name, size: o.size, lastModified: o.lastModified, etag: String(o.etag).replace(/"/g, '') })),
+            objects: (r.objects ?? []).map((o) => ({
+              key: o.name,
+              size: o.size,
+              lastModified: o.lastModified,
+              etag: String(o.etag).replace(/"/g, ''),
+            })),
             nextToken: r.nextContinuationToken ?? undefined,
           };
         },

@@ -77,7 +77,8 @@ export async function claimVersion(store: ObjectStore, layout: StateLayout, c: C
     decide(current) {
       if (!current) return 'take';
       // a deadline further out than any invocation lives is forged or broken: stale
-      if (current.state === 'claimed') return Date.parse(current.claimDeadline) > c.now && Date.parse(current.claimDeadline) < c.now + MAX_HOLD_MS ? 'keep' : 'take';
+      if (current.state === 'claimed')
+        return Date.parse(current.claimDeadline) > c.now && Date.parse(current.claimDeadline) < c.now + MAX_HOLD_MS ? 'keep' : 'take';
       if (current.state === 'failed' || current.state === 'rejected') return isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
       return 'keep';
     },

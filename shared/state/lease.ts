@@ -68,7 +68,14 @@ export async function acquireLease<T>(store: ObjectStore, r: LeaseRequest<T>): P
   return { kind: 'lost' };
 }
 
-async function finishTakeover<T>(store: ObjectStore, r: LeaseRequest<T>, read: string, current: T | undefined, generation: number, marker: string): Promise<LeaseOutcome<T>> {
+async function finishTakeover<T>(
+  store: ObjectStore,
+  r: LeaseRequest<T>,
+  read: string,
+  current: T | undefined,
+  generation: number,
+  marker: string,
+): Promise<LeaseOutcome<T>> {
   // The marker decides between takers that read the same body; a taker that read an
   // older body (before a release and a fresh create) sees the change here and backs off.
   const check = await store.getText(r.key);

@@ -59,8 +59,15 @@ describe('ens-importer plan', () => {
   it('lists every reason a key would be refused (exit 3)', async () => {
     const r = await cli(['plan', 'images/x.qcow2', '--meta', 'ens-os-type=windows', '--region', 'cn-hangzhou', '--json']);
     expect(r.code).toBe(3);
-    const codes = JSON.parse(r.stdout).problems.map((p: any) => p.code).sort();
-    expect(codes).toEqual(['InvalidParameter.OSSRegion', 'InvalidParameter.OSType', 'MissingParameter.OSVersion', 'MissingParameter.Platform']);
+    const codes = JSON.parse(r.stdout)
+      .problems.map((p: any) => p.code)
+      .sort();
+    expect(codes).toEqual([
+      'InvalidParameter.OSSRegion',
+      'InvalidParameter.OSType',
+      'MissingParameter.OSVersion',
+      'MissingParameter.Platform',
+    ]);
   });
 
   it('answers --help and refuses bad usage with exit 2', async () => {
@@ -170,7 +177,7 @@ describe('ens-importer backfill and status', () => {
     expect(table.stdout).toMatch(/200 objects: .*importing 160/);
   });
 
-  it('backfills through asynchronous FC invocations with events shaped like the trigger\'s', async () => {
+  it("backfills through asynchronous FC invocations with events shaped like the trigger's", async () => {
     const prefix = 'images/backfill-fc/';
     const seeded = seedBackfill(prefix);
     const r = await cli(['backfill', `oss://${stack.bucket}/${prefix}`, '--via', 'fc', '--concurrency', '16', '--json']);
@@ -213,7 +220,11 @@ describe('ens-importer and manifests', () => {
     const r = await cli(['plan', 'images/ubuntu/22.04/web.ens-image.json', '--manifest', resolve(dir, 'web.ens-image.json'), '--json']);
     expect(r.code).toBe(0);
     const plan = JSON.parse(r.stdout);
-    expect(plan).toMatchObject({ verdict: 'import', disks: ['images/ubuntu/22.04/sys.qcow2', 'images/ubuntu/22.04/data.qcow2'], params: { ImageName: 'web-multi', Platform: 'ubuntu' } });
+    expect(plan).toMatchObject({
+      verdict: 'import',
+      disks: ['images/ubuntu/22.04/sys.qcow2', 'images/ubuntu/22.04/data.qcow2'],
+      params: { ImageName: 'web-multi', Platform: 'ubuntu' },
+    });
     expect(JSON.parse(plan.params.DiskDeviceMapping).map((d: any) => d.OSSObject)).toEqual(plan.disks);
     writeFileSync(resolve(dir, 'bad.ens-image.json'), JSON.stringify({ disks: ['./a.qcow2'], colour: 'red' }));
     const bad = await cli(['plan', 'images/ubuntu/22.04/bad.ens-image.json', '--manifest', resolve(dir, 'bad.ens-image.json'), '--json']);
@@ -230,10 +241,17 @@ describe('ens-importer and manifests', () => {
     writeFileSync(resolve(dir, 'web.ens-image.json'), JSON.stringify({ disks: ['images/x/sys.qcow2', 'images/x/data.qcow2'] }));
     const local = await cli(['inspect', resolve(dir, 'web.ens-image.json'), '--json']);
     expect(local.code).toBe(3);
-    expect(JSON.parse(local.stdout).disks.map((d: any) => [d.safe, d.refusals[0]?.code])).toEqual([[true, undefined], [false, 'qcow2-encrypted']]);
+    expect(JSON.parse(local.stdout).disks.map((d: any) => [d.safe, d.refusals[0]?.code])).toEqual([
+      [true, undefined],
+      [false, 'qcow2-encrypted'],
+    ]);
     stack.oss.seedObject(stack.bucket, 'images/m/sys.qcow2', fixture('v3.qcow2'));
     stack.oss.seedObject(stack.bucket, 'images/m/data.qcow2', fixture('v2.qcow2'));
-    stack.oss.seedObject(stack.bucket, 'images/m/web.ens-image.json', Buffer.from(JSON.stringify({ disks: ['./sys.qcow2', './data.qcow2'] })));
+    stack.oss.seedObject(
+      stack.bucket,
+      'images/m/web.ens-image.json',
+      Buffer.from(JSON.stringify({ disks: ['./sys.qcow2', './data.qcow2'] })),
+    );
     const remote = await cli(['inspect', `oss://${stack.bucket}/images/m/web.ens-image.json`]);
     expect(remote.code).toBe(0);
     expect(remote.stdout).toContain('2 disk(s)');

@@ -43,7 +43,12 @@ describe('s.yaml', () => {
 
   it('sets the environment design.md names', () => {
     const env = specs.find((s) => s.functionName === 'ens-import-image')!.environmentVariables;
-    expect(Object.keys(env).sort()).toEqual(['ENS_ENDPOINT', 'IMPORTER_DRY_RUN', 'IMPORTER_MANIFEST_WAIT_MINUTES', 'IMPORTER_STATE_PREFIX']);
+    expect(Object.keys(env).sort()).toEqual([
+      'ENS_ENDPOINT',
+      'IMPORTER_DRY_RUN',
+      'IMPORTER_MANIFEST_WAIT_MINUTES',
+      'IMPORTER_STATE_PREFIX',
+    ]);
     for (const k of Object.keys(env)) expect(k.startsWith('FC_')).toBe(false);
     expect(JSON.stringify(env).length).toBeLessThan(4096);
   });
@@ -51,7 +56,13 @@ describe('s.yaml', () => {
   it('subscribes the import triggers (images and manifests) to exactly PutObject, PostObject, CompleteMultipartUpload and CopyObject', () => {
     const triggers = specs.flatMap((s) => s.ossTriggers);
     expect(triggers.map((t) => t.suffix).sort()).toEqual(['.ens-image.json', '.qcow2']);
-    for (const t of triggers) expect([...t.events].sort()).toEqual(['oss:ObjectCreated:CompleteMultipartUpload', 'oss:ObjectCreated:CopyObject', 'oss:ObjectCreated:PostObject', 'oss:ObjectCreated:PutObject']);
+    for (const t of triggers)
+      expect([...t.events].sort()).toEqual([
+        'oss:ObjectCreated:CompleteMultipartUpload',
+        'oss:ObjectCreated:CopyObject',
+        'oss:ObjectCreated:PostObject',
+        'oss:ObjectCreated:PutObject',
+      ]);
     expect(JSON.stringify(raw)).not.toContain('ObjectCreated:*');
     // two triggers on one bucket must not overlap: OSS refuses that
     const [a, b] = triggers;
@@ -62,14 +73,20 @@ describe('s.yaml', () => {
     const t = specs.flatMap((s) => s.ossTriggers)[i]!;
     const prefix = t.prefix ?? '';
     const suffix = t.suffix ?? '';
-    const stateKeys = [`${statePrefix}claims/ab.json`, `${statePrefix}claims/ab.json.g1`, `${statePrefix}pending/m-ab~cd`, `${statePrefix}waiting/ab.json`, `${statePrefix}tracker.lock`];
+    const stateKeys = [
+      `${statePrefix}claims/ab.json`,
+      `${statePrefix}claims/ab.json.g1`,
+      `${statePrefix}pending/m-ab~cd`,
+      `${statePrefix}waiting/ab.json`,
+      `${statePrefix}tracker.lock`,
+    ];
     expect(stateKeys.filter((k) => k.startsWith(prefix) && k.endsWith(suffix))).toEqual([]);
     // and no state key could ever match: the prefixes are disjoint
     expect(statePrefix.startsWith(prefix) || prefix.startsWith(statePrefix)).toBe(false);
     expect(prefix.length).toBeGreaterThan(0);
   });
 
-  it('keeps every rule of importer.yaml inside the trigger\'s prefix and suffix', () => {
+  it("keeps every rule of importer.yaml inside the trigger's prefix and suffix", () => {
     const t = specs.flatMap((s) => s.ossTriggers)[0]!;
     const rules = parseRules(readFileSync(resolve(PROJECT_ROOT, 'importer.yaml'), 'utf8'));
     for (const r of rules.rules) {
@@ -119,8 +136,20 @@ describe('RAM policies', () => {
   });
 
   it('grant exactly what the functions call', () => {
-    const actions = policy('function-policy.json').Statement.flatMap((s: any) => [s.Action].flat()).sort();
-    expect(actions).toEqual(['ens:DescribeSelfImages', 'ens:ImportImage', 'oss:DeleteObject', 'oss:GetBucketVersioning', 'oss:GetObject', 'oss:GetObjectTagging', 'oss:ListObjects', 'oss:PutObject', 'oss:PutObjectTagging']);
+    const actions = policy('function-policy.json')
+      .Statement.flatMap((s: any) => [s.Action].flat())
+      .sort();
+    expect(actions).toEqual([
+      'ens:DescribeSelfImages',
+      'ens:ImportImage',
+      'oss:DeleteObject',
+      'oss:GetBucketVersioning',
+      'oss:GetObject',
+      'oss:GetObjectTagging',
+      'oss:ListObjects',
+      'oss:PutObject',
+      'oss:PutObjectTagging',
+    ]);
     expect(policy('trigger-policy.json').Statement.flatMap((s: any) => [s.Action].flat())).toEqual(['fc:InvokeFunction']);
     expect(policy('function-trust.json').Statement[0].Principal.Service).toEqual(['fc.aliyuncs.com']);
     expect(policy('trigger-trust.json').Statement[0].Principal.Service).toEqual(['oss.aliyuncs.com']);

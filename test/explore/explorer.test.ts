@@ -25,11 +25,20 @@ describe('fault explorer: every schedule keeps exactly-once, truthful tags and n
         const schedule = [...faults].map(([p, k]) => `${k}@${p}`).join(' + ');
         const run = await runScenario(scenario, faults);
         explored += 1;
-        if (run.violations.length && failures.length < 5) failures.push(`${schedule}: ${run.violations.join('; ')} [calls: ${run.world.callLog.slice(0, 16).join(', ')}]`);
+        if (run.violations.length && failures.length < 5)
+          failures.push(`${schedule}: ${run.violations.join('; ')} [calls: ${run.world.callLog.slice(0, 16).join(', ')}]`);
       };
       for (let p = 0; p < positions; p++) for (const kind of FAULT_KINDS) await check(new Map([[p, kind]]));
       for (let p = 0; p < positions; p++) {
-        for (const first of PAIR_FIRST) for (let q = p + 1; q <= p + PAIR_SPAN; q++) for (const second of PAIR_SECOND) await check(new Map([[p, first], [q, second]]));
+        for (const first of PAIR_FIRST)
+          for (let q = p + 1; q <= p + PAIR_SPAN; q++)
+            for (const second of PAIR_SECOND)
+              await check(
+                new Map([
+                  [p, first],
+                  [q, second],
+                ]),
+              );
       }
       expect(failures).toEqual([]);
     });

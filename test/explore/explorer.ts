@@ -107,7 +107,18 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
       lastEventAt = Math.max(lastEventAt, start + afterMs);
       clock.at(start + afterMs, () => {
         const o = world.objects.get(d.key);
-        invoke({ eventName: 'ObjectCreated:PutObject', region: 'cn-beijing', bucket: BUCKET, key: d.key, etag: o?.etag ?? 'GONE', size: o?.body.length, requestId: d.upload }, 0);
+        invoke(
+          {
+            eventName: 'ObjectCreated:PutObject',
+            region: 'cn-beijing',
+            bucket: BUCKET,
+            key: d.key,
+            etag: o?.etag ?? 'GONE',
+            size: o?.body.length,
+            requestId: d.upload,
+          },
+          0,
+        );
       });
     },
   });
@@ -117,7 +128,9 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
   const track = (): void => {
     busy += 1;
     const caller: Caller = { id: `track-${++tracker}`, deadline: clock.now() + FUNCTION_TIMEOUT_MS - 10_000, crashed: false };
-    clock.at(clock.now() + FUNCTION_TIMEOUT_MS, () => { if (caller.crashed) busy -= 1; });
+    clock.at(clock.now() + FUNCTION_TIMEOUT_MS, () => {
+      if (caller.crashed) busy -= 1;
+    });
     void trackImports({
       settings: { statePrefix: config.statePrefix, importTimeoutMs: 6 * 3_600_000, missingGraceMs: 10 * 60_000, pageSize: 50 },
       store: world.store(caller, caller.deadline + 8_000),
@@ -126,13 +139,21 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
       requestId: caller.id,
       runDeadline: caller.deadline,
       clock,
-    }).then(() => (busy -= 1), (err) => { busy -= 1; violations.push(`tracker threw: ${(err as Error).message}`); });
+    }).then(
+      () => (busy -= 1),
+      (err) => {
+        busy -= 1;
+        violations.push(`tracker threw: ${(err as Error).message}`);
+      },
+    );
   };
   const pendingLeft = () => [...world.objects.keys()].some((k) => k.startsWith(layout.pendingPrefix));
   const tick = (): void => {
     if (tracker > 40) return;
     track();
-    clock.at(clock.now() + TRACKER_EVERY_MS, () => { if (busy > 1 || pendingLeft() || clock.now() < lastEventAt + 20 * 60_000) tick(); });
+    clock.at(clock.now() + TRACKER_EVERY_MS, () => {
+      if (busy > 1 || pendingLeft() || clock.now() < lastEventAt + 20 * 60_000) tick();
+    });
   };
   clock.at(start + TRACKER_EVERY_MS, tick);
   let finished = await clock.run(start + 4 * 3_600_000);
@@ -183,14 +204,17 @@ export function checkInvariants(world: World, expect: Map<string, boolean>): str
     if (record.state === 'claimed') v.push(`${key}: record still claimed`);
     const tags = Object.fromEntries(obj.tags);
     if (tags['ens:status'] !== record.state) v.push(`${key}: tag ens:status=${tags['ens:status']} but record ${record.state}`);
-    if ((tags['ens:image-id'] ?? undefined) !== record.imageId) v.push(`${key}: tag ens:image-id=${tags['ens:image-id']} but record ${record.imageId}`);
+    if ((tags['ens:image-id'] ?? undefined) !== record.imageId)
+      v.push(`${key}: tag ens:image-id=${tags['ens:image-id']} but record ${record.imageId}`);
     if (shouldImport && record.state !== 'available') v.push(`${key}: record ${record.state} (${record.errorCode ?? ''}), want available`);
-    if (shouldImport && images[0] && record.imageId !== images[0].id) v.push(`${key}: record names ${record.imageId}, the image is ${images[0].id}`);
+    if (shouldImport && images[0] && record.imageId !== images[0].id)
+      v.push(`${key}: record names ${record.imageId}, the image is ${images[0].id}`);
   }
   for (const k of world.objects.keys()) {
     if (!k.startsWith(layout.prefix)) continue;
     if (/\.g\d+$/.test(k)) v.push(`takeover marker left: ${k}`);
-    if (k === layout.trackerLockKey && Date.parse(JSON.parse(world.objects.get(k)!.body.toString()).until) > world.clock.now()) v.push('tracker lock left, still live');
+    if (k === layout.trackerLockKey && Date.parse(JSON.parse(world.objects.get(k)!.body.toString()).until) > world.clock.now())
+      v.push('tracker lock left, still live');
     if (k.startsWith(layout.pendingPrefix)) v.push(`pending entry left: ${k}`);
     if (k.startsWith(layout.waitingPrefix)) v.push(`waiting entry left: ${k}`);
   }

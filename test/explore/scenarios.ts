@@ -68,7 +68,9 @@ export const SCENARIOS: Record<string, Scenario> = {
     const key = 'images/ubuntu/22.04/shifted.qcow2';
     s.world.seedImages('other', 120);
     // every image this scenario makes is left out of listings; asked for by id it is there
-    const hide = () => { for (const i of s.world.images) if (!i.id.startsWith('m-old')) s.world.hiddenFromListing.add(i.id); };
+    const hide = () => {
+      for (const i of s.world.images) if (!i.id.startsWith('m-old')) s.world.hiddenFromListing.add(i.id);
+    };
     for (let t = 1; t < 4 * 3_600_000; t += 60_000) s.world.clock.at(s.world.clock.now() + t, hide);
     const up = s.upload(key, image('shifted'), 0);
     s.deliver({ key, upload: up }, 1);

@@ -3,10 +3,7 @@ import RPCClient from '@alicloud/pop-core';
 import type { AccessKey, LocalStack } from '../../local/index';
 
 /** ali-oss pointed at the stand-in, exactly as an operator's script would build it. */
-export function ossClient(
-  stack: LocalStack,
-  opts: { v4?: boolean; key?: AccessKey; bucket?: string; region?: string } = {},
-): any {
+export function ossClient(stack: LocalStack, opts: { v4?: boolean; key?: AccessKey; bucket?: string; region?: string } = {}): any {
   const key = opts.key ?? stack.credentials;
   return new OSS({
     region: `oss-${opts.region ?? stack.region}`,

@@ -22,7 +22,8 @@ export class VirtualClock implements Clock {
 
   /** a seeded generator (mulberry32): the same schedule gives the same jitter */
   random = (): number => {
-    let x = (this.seed = (this.seed + 0x6d2b79f5) | 0);
+    this.seed = (this.seed + 0x6d2b79f5) | 0;
+    let x = this.seed;
     x = Math.imul(x ^ (x >>> 15), x | 1);
     x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296;

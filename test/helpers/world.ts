@@ -82,7 +82,13 @@ export class World {
   }
 
   /** One remote call: latency 1 ms, and whatever the fault plan says for its number. */
-  private async call<T>(caller: Caller, op: string, timeoutMs: number, effect: () => T, transientError: (answered: boolean) => Error): Promise<T> {
+  private async call<T>(
+    caller: Caller,
+    op: string,
+    timeoutMs: number,
+    effect: () => T,
+    transientError: (answered: boolean) => Error,
+  ): Promise<T> {
     if (caller.crashed) return new Promise<T>(() => undefined);
     const n = this.calls++;
     this.callLog.push(`${n} ${caller.id} ${op}`);
@@ -120,7 +126,13 @@ export class World {
   }
 
   store(caller: Caller, deadline: number): ObjectStore {
-    const ossError = (answered: boolean) => new OssCallError(answered ? 'InternalError' : 'RequestTimeout', answered ? 'We encountered an internal error' : 'timeout', answered ? 503 : -2, true);
+    const ossError = (answered: boolean) =>
+      new OssCallError(
+        answered ? 'InternalError' : 'RequestTimeout',
+        answered ? 'We encountered an internal error' : 'timeout',
+        answered ? 503 : -2,
+        true,
+      );
     const c = <T>(op: string, t: number, fn: () => T) => this.call(caller, op, t, fn, ossError);
     const objects = this.objects;
     const raw: RawObjectStore = {
@@ -128,12 +140,40 @@ export class World {
       readHead: (key, bytes, t) =>
         c('GetObject', t, () => {
           const o = objects.get(key);
-          return o && { etag: o.etag, size: o.body.length, meta: { ...o.meta }, tagCount: o.tags.size, lastModified: new Date(o.lastModified).toUTCString(), bytes: o.body.subarray(0, bytes) };
+          return (
+            o && {
+              etag: o.etag,
+              size: o.body.length,
+              meta: { ...o.meta },
+              tagCount: o.tags.size,
+              lastModified: new Date(o.lastModified).toUTCString(),
+              bytes: o.body.subarray(0, bytes),
+            }
+          );
         }),
-      head: (key, t) => c('HeadObject', t, () => { const o = objects.get(key); return o && { etag: o.etag, size: o.body.length, tagCount: o.tags.size }; }),
-      getTags: (key, t) => c('GetObjectTagging', t, () => { const o = objects.get(key); return o && Object.fromEntries(o.tags); }),
-      putTags: (key, tags, t) => c('PutObjectTagging', t, () => { const o = objects.get(key); if (!o) return false; o.tags = new Map(Object.entries(tags)); return true; }),
-      createIfAbsent: (key, body, t) => c('PutObject', t, () => { if (objects.has(key)) return false; this.put(key, Buffer.from(body)); return true; }),
+      head: (key, t) =>
+        c('HeadObject', t, () => {
+          const o = objects.get(key);
+          return o && { etag: o.etag, size: o.body.length, tagCount: o.tags.size };
+        }),
+      getTags: (key, t) =>
+        c('GetObjectTagging', t, () => {
+          const o = objects.get(key);
+          return o && Object.fromEntries(o.tags);
+        }),
+      putTags: (key, tags, t) =>
+        c('PutObjectTagging', t, () => {
+          const o = objects.get(key);
+          if (!o) return false;
+          o.tags = new Map(Object.entries(tags));
+          return true;
+        }),
+      createIfAbsent: (key, body, t) =>
+        c('PutObject', t, () => {
+          if (objects.has(key)) return false;
+          this.put(key, Buffer.from(body));
+          return true;
+        }),
       getText: (key, t) => c('GetObject', t, () => objects.get(key)?.body.toString('utf8')),
       putText: (key, body, t) => c('PutObject', t, () => void this.put(key, Buffer.from(body))),
       delete: (key, t) => c('DeleteObject', t, () => void objects.delete(key)),
@@ -142,7 +182,12 @@ export class World {
           const keys = [...objects.keys()].filter((k) => k.startsWith(prefix) && (!token || k > token)).sort();
           const page = keys.slice(0, maxKeys);
           return {
-            objects: page.map((k) => ({ key: k, size: objects.get(k)!.body.length, lastModified: new Date(objects.get(k)!.lastModified).toISOString(), etag: objects.get(k)!.etag })),
+            objects: page.map((k) => ({
+              key: k,
+              size: objects.get(k)!.body.length,
+              lastModified: new Date(objects.get(k)!.lastModified).toISOString(),
+              etag: objects.get(k)!.etag,
+            })),
             nextToken: keys.length > maxKeys ? page.at(-1) : undefined,
           };
         }),
@@ -152,32 +197,65 @@ export class World {
   }
 
   ens(caller: Caller): EnsApi {
-    const ensError = (answered: boolean) => (answered ? new EnsCallError('ServiceUnavailable', 'The request has failed due to a temporary failure of the server.', true, 'req') : new EnsCallError('RequestTimeout', 'timeout', true, undefined, false));
+    const ensError = (answered: boolean) =>
+      answered
+        ? new EnsCallError('ServiceUnavailable', 'The request has failed due to a temporary failure of the server.', true, 'req')
+        : new EnsCallError('RequestTimeout', 'timeout', true, undefined, false);
     return {
       importImage: (params, t) => {
         // what the image is made from: the object as it is when the request is sent
         const etagAtCall = this.objects.get(params.OSSObject ?? '')?.etag;
         // ENS stamps CreationTime when the request arrives, however late its answer
         const arrived = this.clock.now();
-        return this.call(caller, 'ImportImage', t, () => {
-          const id = `m-${(++this.imageSeq).toString(36).padStart(6, '0')}`;
-          const key = params.OSSObject ?? '';
-          this.images.push({ id, name: params.ImageName!, key, etag: etagAtCall, created: arrived, visibleFrom: this.clock.now(), fails: this.failingNames.has(params.ImageName!) });
-          return { imageId: id, requestId: `ens-${id}` };
-        }, ensError);
+        return this.call(
+          caller,
+          'ImportImage',
+          t,
+          () => {
+            const id = `m-${(++this.imageSeq).toString(36).padStart(6, '0')}`;
+            const key = params.OSSObject ?? '';
+            this.images.push({
+              id,
+              name: params.ImageName!,
+              key,
+              etag: etagAtCall,
+              created: arrived,
+              visibleFrom: this.clock.now(),
+              fails: this.failingNames.has(params.ImageName!),
+            });
+            return { imageId: id, requestId: `ens-${id}` };
+          },
+          ensError,
+        );
       },
       describeSelfImages: (q, t) =>
-        this.call(caller, 'DescribeSelfImages', t, () => {
-          const size = q.PageSize ?? 10;
-          const page = q.PageNumber ?? 1;
-          const all = this.images
-            .filter((i) => i.visibleFrom <= this.clock.now() && (!q.ImageId || i.id.includes(q.ImageId)) && (!q.ImageName || i.name.includes(q.ImageName)))
-            .filter((i) => q.ImageId || q.ImageName || !this.hiddenFromListing.has(i.id))
-            // oldest first: a new image is on the last page
-            .sort((a, b) => a.created - b.created);
-          const images: SelfImage[] = all.slice((page - 1) * size, page * size).map((i) => ({ ImageId: i.id, ImageName: i.name, Status: this.statusOf(i), CreationTime: new Date(i.created).toISOString() }));
-          return { images, totalCount: all.length, requestId: 'req' };
-        }, ensError),
+        this.call(
+          caller,
+          'DescribeSelfImages',
+          t,
+          () => {
+            const size = q.PageSize ?? 10;
+            const page = q.PageNumber ?? 1;
+            const all = this.images
+              .filter(
+                (i) =>
+                  i.visibleFrom <= this.clock.now() &&
+                  (!q.ImageId || i.id.includes(q.ImageId)) &&
+                  (!q.ImageName || i.name.includes(q.ImageName)),
+              )
+              .filter((i) => q.ImageId || q.ImageName || !this.hiddenFromListing.has(i.id))
+              // oldest first: a new image is on the last page
+              .sort((a, b) => a.created - b.created);
+            const images: SelfImage[] = all.slice((page - 1) * size, page * size).map((i) => ({
+              ImageId: i.id,
+              ImageName: i.name,
+              Status: this.statusOf(i),
+              CreationTime: new Date(i.created).toISOString(),
+            }));
+            return { images, totalCount: all.length, requestId: 'req' };
+          },
+          ensError,
+        ),
     };
   }
 }

@@ -53,25 +53,40 @@ describe('ENS stand-in with @alicloud/pop-core', () => {
       [{ DiskDeviceMapping: 'not json' }, 'InvalidParameter.DiskDeviceMapping'],
     ];
     for (const [override, code] of cases) {
-      await expect(ens.request('ImportImage', { ...base, ImageName: 'img', ...override }, { method: 'POST' }), code).rejects.toMatchObject({ code });
+      await expect(ens.request('ImportImage', { ...base, ImageName: 'img', ...override }, { method: 'POST' }), code).rejects.toMatchObject({
+        code,
+      });
     }
     // pop-core flattens a JS array; ENS wants one JSON string.
     await expect(
-      ens.request('ImportImage', { ...base, ImageName: 'img', DiskDeviceMapping: [{ OSSBucket: 'ens-images', OSSObject: base.OSSObject }] }, { method: 'POST' }),
+      ens.request(
+        'ImportImage',
+        { ...base, ImageName: 'img', DiskDeviceMapping: [{ OSSBucket: 'ens-images', OSSObject: base.OSSObject }] },
+        { method: 'POST' },
+      ),
     ).rejects.toMatchObject({ code: 'InvalidParameter.DiskDeviceMapping' });
-    const ok: any = await ens.request('ImportImage', {
-      ...base,
-      ImageName: '中文镜像_v1:2',
-      DiskDeviceMapping: JSON.stringify([{ OSSRegion: 'cn-beijing', OSSBucket: 'ens-images', OSSObject: base.OSSObject }]),
-    }, { method: 'POST' });
+    const ok: any = await ens.request(
+      'ImportImage',
+      {
+        ...base,
+        ImageName: '中文镜像_v1:2',
+        DiskDeviceMapping: JSON.stringify([{ OSSRegion: 'cn-beijing', OSSBucket: 'ens-images', OSSObject: base.OSSObject }]),
+      },
+      { method: 'POST' },
+    );
     expect(ok.ImageId).toMatch(/^m-/);
   });
 
   it('answers GET requests too, and refuses a replayed nonce, a stale timestamp and a wrong secret', async () => {
     const key = stack.credentials;
     const params: Record<string, string> = {
-      Action: 'DescribeSelfImages', Format: 'JSON', Version: ENS_API_VERSION, AccessKeyId: key.accessKeyId,
-      SignatureMethod: 'HMAC-SHA1', SignatureVersion: '1.0', SignatureNonce: 'nonce-1',
+      Action: 'DescribeSelfImages',
+      Format: 'JSON',
+      Version: ENS_API_VERSION,
+      AccessKeyId: key.accessKeyId,
+      SignatureMethod: 'HMAC-SHA1',
+      SignatureVersion: '1.0',
+      SignatureNonce: 'nonce-1',
       Timestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     };
     const signed = (p: Record<string, string>, secret = key.accessKeySecret) =>
@@ -82,19 +97,25 @@ describe('ENS stand-in with @alicloud/pop-core', () => {
     const replay = await fetch(signed(params));
     expect(replay.status).toBe(400);
     expect(((await replay.json()) as any).Code).toBe('SignatureNonceUsed');
-    const stale = { ...params, SignatureNonce: 'nonce-2', Timestamp: new Date(Date.now() - 20 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+    const stale = {
+      ...params,
+      SignatureNonce: 'nonce-2',
+      Timestamp: new Date(Date.now() - 20 * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    };
     expect(((await (await fetch(signed(stale))).json()) as any).Code).toBe('InvalidTimeStamp.Expired');
     const wrong = await fetch(signed({ ...params, SignatureNonce: 'nonce-3' }, 'nope'));
     expect(((await wrong.json()) as any).Code).toBe('SignatureDoesNotMatch');
   });
 
   it('refuses a wrong secret and a wrong STS token through pop-core, accepts the right STS keys', async () => {
-    await expect(ensClient(stack, { ...stack.credentials, accessKeySecret: 'bad' }).request('DescribeSelfImages', {}, { method: 'POST' }))
-      .rejects.toMatchObject({ code: 'SignatureDoesNotMatch' });
+    await expect(
+      ensClient(stack, { ...stack.credentials, accessKeySecret: 'bad' }).request('DescribeSelfImages', {}, { method: 'POST' }),
+    ).rejects.toMatchObject({ code: 'SignatureDoesNotMatch' });
     const sts = stack.fc.credentialsFor('fn');
     await expect(ensClient(stack, sts).request('DescribeSelfImages', {}, { method: 'POST' })).resolves.toMatchObject({ Code: 0 });
-    await expect(ensClient(stack, { ...sts, securityToken: 'CAISforged' }).request('DescribeSelfImages', {}, { method: 'POST' }))
-      .rejects.toMatchObject({ code: 'InvalidSecurityToken.MismatchWithAccessKey' });
+    await expect(
+      ensClient(stack, { ...sts, securityToken: 'CAISforged' }).request('DescribeSelfImages', {}, { method: 'POST' }),
+    ).rejects.toMatchObject({ code: 'InvalidSecurityToken.MismatchWithAccessKey' });
   });
 
   it('moves images Creating → Packing → Uploading → Available on its clock, pages, and fails on request', async () => {
@@ -117,7 +138,9 @@ describe('ENS stand-in with @alicloud/pop-core', () => {
     const page: any = await ens.request('DescribeSelfImages', { ImageName: 'clock-', PageSize: 2, PageNumber: 2 }, { method: 'POST' });
     expect(page).toMatchObject({ Code: 0, TotalCount: 3, PageNumber: 2, PageSize: 2 });
     expect(page.Images.Image).toHaveLength(1);
-    await expect(ens.request('DescribeSelfImages', { PageSize: 51 }, { method: 'POST' })).rejects.toMatchObject({ code: 'InvalidParameter.PageSize' });
+    await expect(ens.request('DescribeSelfImages', { PageSize: 51 }, { method: 'POST' })).rejects.toMatchObject({
+      code: 'InvalidParameter.PageSize',
+    });
     await ens.request('DeleteImage', { ImageId: ids[2] }, { method: 'POST' });
     expect(((await ens.request('DescribeSelfImages', { ImageId: ids[2] }, { method: 'POST' })) as any).TotalCount).toBe(0);
   });

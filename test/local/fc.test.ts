@@ -29,13 +29,20 @@ describe('FC stand-in wired from s.yaml', () => {
       eventName: 'ObjectCreated:PutObject',
       eventSource: 'acs:oss',
       region: 'cn-beijing',
-      oss: { bucket: { name: 'uploads', arn: `acs:oss:cn-beijing:${stack.accountId}:uploads` }, object: { key: 'images/ubuntu/22.04/web.qcow2', size: 1, objectMeta: { userMeta: { 'ens-platform': 'ubuntu' } } } },
+      oss: {
+        bucket: { name: 'uploads', arn: `acs:oss:cn-beijing:${stack.accountId}:uploads` },
+        object: { key: 'images/ubuntu/22.04/web.qcow2', size: 1, objectMeta: { userMeta: { 'ens-platform': 'ubuntu' } } },
+      },
     });
     expect(e.oss.object.eTag).toMatch(/^[0-9A-F]{32}$/);
     expect(e.responseElements.requestId).toBeTruthy();
     expect(got.context.credentials.accessKeyId).toMatch(/^STS\./);
     expect(got.context.credentials.securityToken).toBeTruthy();
-    expect(got.context).toMatchObject({ region: 'cn-beijing', accountId: stack.accountId, function: { name: 'complete-only', timeout: 10 } });
+    expect(got.context).toMatchObject({
+      region: 'cn-beijing',
+      accountId: stack.accountId,
+      function: { name: 'complete-only', timeout: 10 },
+    });
     expect(process.env.GREETING).toBe('hello');
     expect(stack.fc.logs.some((l) => l.function === 'complete-only' && l.message.includes('ObjectCreated:PutObject'))).toBe(true);
   });
@@ -43,7 +50,9 @@ describe('FC stand-in wired from s.yaml', () => {
   it('fires InitiateMultipartUpload, UploadPart and CompleteMultipartUpload; a CompleteMultipartUpload trigger sees one', async () => {
     await ossClient(stack).multipartUpload('images/big.qcow2', Buffer.alloc(250 * 1024, 9), { partSize: 100 * 1024 } as never);
     await stack.settle();
-    const all = received().filter((r) => r.fn === 'every-kind').map((r) => r.event.events[0].eventName);
+    const all = received()
+      .filter((r) => r.fn === 'every-kind')
+      .map((r) => r.event.events[0].eventName);
     expect(all).toEqual([
       'ObjectCreated:InitiateMultipartUpload',
       'ObjectCreated:UploadPart',
@@ -64,11 +73,11 @@ describe('FC stand-in wired from s.yaml', () => {
     stack.oss.notify('PostObject', 'uploads', 'images/copy.qcow2');
     await stack.settle();
     expect(received().filter((r) => r.fn === 'complete-only')).toHaveLength(0);
-    expect(received().filter((r) => r.fn === 'every-kind').map((r) => r.event.events[0].eventName)).toEqual([
-      'ObjectCreated:PutObject',
-      'ObjectCreated:CopyObject',
-      'ObjectCreated:PostObject',
-    ]);
+    expect(
+      received()
+        .filter((r) => r.fn === 'every-kind')
+        .map((r) => r.event.events[0].eventName),
+    ).toEqual(['ObjectCreated:PutObject', 'ObjectCreated:CopyObject', 'ObjectCreated:PostObject']);
   });
 
   it('retries a thrown async invocation up to maxAsyncRetryAttempts, then records a failed event', async () => {

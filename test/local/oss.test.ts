@@ -44,7 +44,9 @@ for (const v4 of [false, true]) {
       const whole = await client.get(`${prefix}small`, { headers: { Range: 'bytes=0-65535' } } as never);
       expect(whole.res.status).toBe(200);
       expect(whole.content.toString()).toBe('0123456789');
-      const clipped = await client.get(`${prefix}small`, { headers: { Range: 'bytes=5-65535', 'x-oss-range-behavior': 'standard' } } as never);
+      const clipped = await client.get(`${prefix}small`, {
+        headers: { Range: 'bytes=5-65535', 'x-oss-range-behavior': 'standard' },
+      } as never);
       expect(clipped.res.status).toBe(206);
       expect(clipped.content.toString()).toBe('56789');
       await expect(
@@ -126,7 +128,10 @@ for (const v4 of [false, true]) {
       const seenV2: string[] = [];
       let token: string | undefined;
       do {
-        const page: any = await client.listV2({ prefix: base, 'max-keys': 4, ...(token ? { 'continuation-token': token } : {}) } as never, {});
+        const page: any = await client.listV2(
+          { prefix: base, 'max-keys': 4, ...(token ? { 'continuation-token': token } : {}) } as never,
+          {},
+        );
         seenV2.push(...page.objects.map((o: any) => o.name));
         token = page.nextContinuationToken ?? undefined;
       } while (token);
@@ -165,7 +170,10 @@ for (const v4 of [false, true]) {
     });
 
     it('returns NoSuchBucket and refuses a bucket addressed in the wrong region', async () => {
-      await expect(ossClient(stack, { v4, bucket: 'no-such-bucket' }).get('x')).rejects.toMatchObject({ status: 404, code: 'NoSuchBucket' });
+      await expect(ossClient(stack, { v4, bucket: 'no-such-bucket' }).get('x')).rejects.toMatchObject({
+        status: 404,
+        code: 'NoSuchBucket',
+      });
       await expect(ossClient(stack, { v4, bucket: 'hz-bucket' }).get('x')).rejects.toMatchObject({ status: 403, code: 'AccessDenied' });
     });
   });

@@ -34,7 +34,13 @@ describe('the main command (npm start → ens-importer local)', () => {
   it('serves ali-oss: put and get an object, and the upload is imported', async () => {
     const id = /AccessKeyId (\S+)/.exec(output)![1]!;
     const secret = /AccessKeySecret (\S+)/.exec(output)![1]!;
-    const client = new OSS({ region: 'oss-cn-beijing', bucket: 'ens-images', endpoint: `http://127.0.0.1:${DEFAULT_PORTS.oss}`, accessKeyId: id, accessKeySecret: secret });
+    const client = new OSS({
+      region: 'oss-cn-beijing',
+      bucket: 'ens-images',
+      endpoint: `http://127.0.0.1:${DEFAULT_PORTS.oss}`,
+      accessKeyId: id,
+      accessKeySecret: secret,
+    });
     await client.put('notes/hello.txt', Buffer.from('hello'));
     expect((await client.get('notes/hello.txt')).content.toString()).toBe('hello');
     const { gunzipSync } = await import('node:zlib');

@@ -37,7 +37,17 @@ function deps(overrides: Partial<PipelineDeps> = {}): PipelineDeps {
  */
 function crashAt(step: string, key: string): Promise<void> {
   return new Promise<void>((reached) => {
-    void processObjectEvent(eventFor(key), deps({ deadline: Date.now() + 800, onStep: (s) => (s === step ? (reached(), new Promise<void>(() => undefined)) : undefined) }));
+    void processObjectEvent(
+      eventFor(key),
+      deps({
+        deadline: Date.now() + 800,
+        onStep: (s) => {
+          if (s !== step) return undefined;
+          reached();
+          return new Promise<void>(() => undefined);
+        },
+      }),
+    );
   });
 }
 
@@ -75,7 +85,10 @@ describe('crash points: the next delivery converges', () => {
     const r = await processObjectEvent(eventFor(key), deps());
     expect(r).toMatchObject({ outcome: 'imported', imageId: imagesOf(key)[0]!.imageId });
     expect(imagesOf(key)).toHaveLength(1);
-    expect(Object.fromEntries(stack.oss.getObject('ens-images', key)!.tags)).toEqual({ 'ens:image-id': r.imageId, 'ens:status': 'importing' });
+    expect(Object.fromEntries(stack.oss.getObject('ens-images', key)!.tags)).toEqual({
+      'ens:image-id': r.imageId,
+      'ens:status': 'importing',
+    });
     expect(recordFor(stack, key)).toMatchObject({ state: 'importing', adopted: true });
     expect(lines.some((l) => l.includes('"event":"image-adopted"') && l.includes(key.split('/').pop()!))).toBe(true);
   });
@@ -84,7 +97,11 @@ describe('crash points: the next delivery converges', () => {
     const key = 'images/ubuntu/22.04/crash-tags.qcow2';
     stack.oss.seedObject('ens-images', key, fixture('v3.qcow2'));
     await crashAt('after-tags', key);
-    if (process.env.DEBUG_LINES) console.log('STATE', [...stack.oss.buckets.get('ens-images')!.objects.keys()].filter((k) => k.startsWith('.ens')));
+    if (process.env.DEBUG_LINES)
+      console.log(
+        'STATE',
+        [...stack.oss.buckets.get('ens-images')!.objects.keys()].filter((k) => k.startsWith('.ens')),
+      );
     const imageId = imagesOf(key)[0]!.imageId;
     expect(stack.oss.getObject('ens-images', key)!.tags.get('ens:image-id')).toBe(imageId);
     // the pending entry came first: it names the ImageId durably
@@ -109,4 +126,6 @@ describe('crash points: the next delivery converges', () => {
     expect(r.imageId).toBe(imagesOf(key)[0]!.imageId);
   });
 });
-afterAll(() => { if (process.env.DEBUG_LINES) console.log(lines.join('\n')); });
+afterAll(() => {
+  if (process.env.DEBUG_LINES) console.log(lines.join('\n'));
+});

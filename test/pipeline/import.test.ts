@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolve } from 'node:path';
-import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../../local/index';
+import { startLocalStack, type LocalStack } from '../../local/index';
 import { ossClient } from '../helpers/clients';
 import { fixture } from '../helpers/fixtures';
 
@@ -32,7 +31,10 @@ const upload = async (key: string, body: Buffer, opts: Record<string, unknown> =
 };
 const tagsOf = async (key: string) => (await oss.getObjectTagging(key)).tag as Record<string, string>;
 const results = () => stack.fc.invocations.flatMap((i) => ((i.result as any)?.results ?? []) as any[]);
-const resultFor = (key: string) => results().filter((r) => r.key === key).at(-1);
+const resultFor = (key: string) =>
+  results()
+    .filter((r) => r.key === key)
+    .at(-1);
 const importsOf = (key: string) => stack.ens.callsOf('ImportImage').filter((c) => c.params.OSSObject === key);
 const logLinesFor = (key: string) => stack.fc.logs.map((l) => JSON.parse(l.message)).filter((l) => l.key === key);
 
@@ -60,13 +62,44 @@ describe('import pipeline through the local stack', () => {
     });
     expect(await tagsOf(key)).toEqual({ 'ens:image-id': r.imageId, 'ens:status': 'importing' });
     const claims = [...stack.oss.buckets.get(stack.bucket)!.objects.keys()].filter((k) => k.startsWith('.ens-importer/claims/'));
-    const record = claims.map((k) => JSON.parse(stack.oss.getObject(stack.bucket, k)!.segments.map((s: any) => s.data.toString()).join(''))).find((x) => x.key === key);
-    expect(record).toMatchObject({ state: 'importing', imageId: r.imageId, etag: r.etag, params: { ImageName: { value: 'web-server', source: 'convention' }, Platform: { value: 'ubuntu', source: 'convention' }, ComputeType: { source: 'default' } } });
+    const record = claims
+      .map((k) =>
+        JSON.parse(
+          stack.oss
+            .getObject(stack.bucket, k)!
+            .segments.map((s: any) => s.data.toString())
+            .join(''),
+        ),
+      )
+      .find((x) => x.key === key);
+    expect(record).toMatchObject({
+      state: 'importing',
+      imageId: r.imageId,
+      etag: r.etag,
+      params: {
+        ImageName: { value: 'web-server', source: 'convention' },
+        Platform: { value: 'ubuntu', source: 'convention' },
+        ComputeType: { source: 'default' },
+      },
+    });
     expect(record.inspection).toMatchObject({ format: 'qcow2', version: 3, virtualSize: 1024 ** 3 });
     expect(record.ensRequestId).toBeTruthy();
     // one line per object with the documented fields
     const line = logLinesFor(key).find((l) => l.outcome === 'imported');
-    for (const f of ['outcome', 'bucket', 'key', 'etag', 'size', 'imageId', 'imageName', 'requestId', 'ensRequestId', 'attempts', 'durationMs']) expect(line, f).toHaveProperty(f);
+    for (const f of [
+      'outcome',
+      'bucket',
+      'key',
+      'etag',
+      'size',
+      'imageId',
+      'imageName',
+      'requestId',
+      'ensRequestId',
+      'attempts',
+      'durationMs',
+    ])
+      expect(line, f).toHaveProperty(f);
   });
 
   it('reads only the first 64 KiB of the object in one GET, without HEAD', async () => {
@@ -85,7 +118,7 @@ describe('import pipeline through the local stack', () => {
     expect(resultFor('images/centos/7.9/legacy.qcow2')).toMatchObject({ outcome: 'imported' });
   });
 
-  it('keeps the user\'s tags', async () => {
+  it("keeps the user's tags", async () => {
     const key = 'images/ubuntu/20.04/tagged.qcow2';
     await upload(key, fixture('v3.qcow2'), { headers: { 'x-oss-tagging': 'team=edge&cost-center=42' } });
     const tags = await tagsOf(key);
@@ -103,7 +136,12 @@ describe('import pipeline through the local stack', () => {
         'x-oss-meta-ens-target-region': 'ap-southeast-1',
       },
     });
-    expect(importsOf(raw)[0]!.params).toMatchObject({ ImageName: '边缘镜像-web', Platform: 'centos', OSVersion: '8.2', TargetOSSRegionId: 'ap-southeast-1' });
+    expect(importsOf(raw)[0]!.params).toMatchObject({
+      ImageName: '边缘镜像-web',
+      Platform: 'centos',
+      OSVersion: '8.2',
+      TargetOSSRegionId: 'ap-southeast-1',
+    });
     const encoded = 'images/misc/x/b.qcow2';
     await upload(encoded, fixture('v3.qcow2'), {
       meta: { 'ens-image-name': encodeURIComponent('边缘镜像-api'), 'ens-platform': 'ubuntu', 'ens-os-version': '24.04' },
@@ -117,7 +155,9 @@ describe('import pipeline through the local stack', () => {
     const key = 'images/ubuntu/22.04/ubuntu-22.04.3-server.qcow2';
     await upload(key, fixture('v3.qcow2'));
     expect(importsOf(key)[0]!.params.ImageName).toBe('ubuntu-22-04-3-server');
-    expect(stack.fc.logs.some((l) => l.message.includes('"event":"image-name-fixed"') && l.message.includes('ubuntu-22.04.3-server'))).toBe(true);
+    expect(stack.fc.logs.some((l) => l.message.includes('"event":"image-name-fixed"') && l.message.includes('ubuntu-22.04.3-server'))).toBe(
+      true,
+    );
   });
 
   it('refuses an invalid ImageName given in metadata instead of rewriting it', async () => {
@@ -153,10 +193,22 @@ describe('import pipeline through the local stack', () => {
     const hzClient = ossClient(stack, { bucket: 'hz-images', region: 'cn-hangzhou' });
     await hzClient.put('images/ubuntu/22.04/hz.qcow2', fixture('v3.qcow2'));
     const obj = stack.oss.getObject('hz-images', 'images/ubuntu/22.04/hz.qcow2')!;
-    const event = { events: [{ eventName: 'ObjectCreated:PutObject', eventSource: 'acs:oss', region: 'cn-hangzhou', oss: { bucket: { name: 'hz-images' }, object: { key: 'images/ubuntu/22.04/hz.qcow2', size: obj.size, eTag: obj.etag } } }] };
+    const event = {
+      events: [
+        {
+          eventName: 'ObjectCreated:PutObject',
+          eventSource: 'acs:oss',
+          region: 'cn-hangzhou',
+          oss: { bucket: { name: 'hz-images' }, object: { key: 'images/ubuntu/22.04/hz.qcow2', size: obj.size, eTag: obj.etag } },
+        },
+      ],
+    };
     const out: any = await stack.fc.invoke('ens-import-image', JSON.stringify(event));
     expect(out.results[0]).toMatchObject({ outcome: 'rejected', errorCode: 'InvalidParameter.OSSRegion' });
-    expect((await hzClient.getObjectTagging('images/ubuntu/22.04/hz.qcow2')).tag).toEqual({ 'ens:status': 'rejected', 'ens:error': 'InvalidParameter.OSSRegion' });
+    expect((await hzClient.getObjectTagging('images/ubuntu/22.04/hz.qcow2')).tag).toEqual({
+      'ens:status': 'rejected',
+      'ens:error': 'InvalidParameter.OSSRegion',
+    });
   });
 
   it('imports once when the event is delivered again, sequentially and 5 times concurrently', async () => {
@@ -164,7 +216,16 @@ describe('import pipeline through the local stack', () => {
     await upload(key, fixture('v3.qcow2'));
     const first = resultFor(key);
     const obj = stack.oss.getObject(stack.bucket, key)!;
-    const event = JSON.stringify({ events: [{ eventName: 'ObjectCreated:PutObject', eventSource: 'acs:oss', region: 'cn-beijing', oss: { bucket: { name: stack.bucket }, object: { key, size: obj.size, eTag: obj.etag } } }] });
+    const event = JSON.stringify({
+      events: [
+        {
+          eventName: 'ObjectCreated:PutObject',
+          eventSource: 'acs:oss',
+          region: 'cn-beijing',
+          oss: { bucket: { name: stack.bucket }, object: { key, size: obj.size, eTag: obj.etag } },
+        },
+      ],
+    });
     stack.fc.invokeAsync('ens-import-image', event);
     await stack.settle();
     expect(resultFor(key)).toMatchObject({ outcome: 'duplicate', imageId: first.imageId });
@@ -172,11 +233,23 @@ describe('import pipeline through the local stack', () => {
     const key5 = 'images/ubuntu/22.04/dup5.qcow2';
     await oss.put(key5, fixture('v3.qcow2'));
     const obj5 = stack.oss.getObject(stack.bucket, key5)!;
-    const event5 = JSON.stringify({ events: [{ eventName: 'ObjectCreated:PutObject', eventSource: 'acs:oss', region: 'cn-beijing', oss: { bucket: { name: stack.bucket }, object: { key: key5, size: obj5.size, eTag: obj5.etag } } }] });
+    const event5 = JSON.stringify({
+      events: [
+        {
+          eventName: 'ObjectCreated:PutObject',
+          eventSource: 'acs:oss',
+          region: 'cn-beijing',
+          oss: { bucket: { name: stack.bucket }, object: { key: key5, size: obj5.size, eTag: obj5.etag } },
+        },
+      ],
+    });
     for (let i = 0; i < 5; i++) stack.fc.invokeAsync('ens-import-image', event5);
     await stack.settle();
     expect(importsOf(key5)).toHaveLength(1);
-    const outcomes = results().filter((r) => r.key === key5).map((r) => r.outcome).sort();
+    const outcomes = results()
+      .filter((r) => r.key === key5)
+      .map((r) => r.outcome)
+      .sort();
     expect(outcomes).toEqual(['duplicate', 'duplicate', 'duplicate', 'duplicate', 'duplicate', 'imported']);
   });
 
@@ -189,14 +262,30 @@ describe('import pipeline through the local stack', () => {
   });
 
   it('throws on a persistent 500 after retrying within the time left, and a later retry imports', async () => {
-    stack.fc.register({ ...stack.fc.functions.get('ens-import-image')!, name: 'short-import', timeoutSeconds: 4, maxAsyncRetryAttempts: 0 });
+    stack.fc.register({
+      ...stack.fc.functions.get('ens-import-image')!,
+      name: 'short-import',
+      timeoutSeconds: 4,
+      maxAsyncRetryAttempts: 0,
+    });
     const key = 'images/ubuntu/22.04/flaky.qcow2';
     stack.oss.seedObject(stack.bucket, key, fixture('v3.qcow2'));
     stack.ens.faults.inject('ImportImage', { status: 500, code: 'InternalError', times: 1000 });
     const obj = stack.oss.getObject(stack.bucket, key)!;
-    const event = JSON.stringify({ events: [{ eventName: 'ObjectCreated:PutObject', eventSource: 'acs:oss', region: 'cn-beijing', oss: { bucket: { name: stack.bucket }, object: { key, size: obj.size, eTag: obj.etag } } }] });
+    const event = JSON.stringify({
+      events: [
+        {
+          eventName: 'ObjectCreated:PutObject',
+          eventSource: 'acs:oss',
+          region: 'cn-beijing',
+          oss: { bucket: { name: stack.bucket }, object: { key, size: obj.size, eTag: obj.etag } },
+        },
+      ],
+    });
     await expect(stack.fc.invoke('short-import', event)).rejects.toThrow(/failed transiently/);
-    const failedLine = logLinesFor(key).filter((l) => l.outcome === 'failed').at(-1);
+    const failedLine = logLinesFor(key)
+      .filter((l) => l.outcome === 'failed')
+      .at(-1);
     expect(failedLine).toMatchObject({ errorCode: 'InternalError' });
     expect(failedLine.attempts).toBeGreaterThan(1);
     stack.ens.faults.clear('ImportImage');
@@ -251,9 +340,17 @@ describe('import pipeline through the local stack', () => {
     expect(resultFor(bad)).toMatchObject({ outcome: 'rejected', errorCode: 'not-qcow2' });
     const ev = (key: string) => {
       const o = stack.oss.getObject(stack.bucket, key)!;
-      return { eventName: 'ObjectCreated:PutObject', eventSource: 'acs:oss', region: 'cn-beijing', oss: { bucket: { name: stack.bucket }, object: { key, size: o.size, eTag: o.etag } } };
+      return {
+        eventName: 'ObjectCreated:PutObject',
+        eventSource: 'acs:oss',
+        region: 'cn-beijing',
+        oss: { bucket: { name: stack.bucket }, object: { key, size: o.size, eTag: o.etag } },
+      };
     };
-    const out: any = await stack.fc.invoke('ens-import-image', JSON.stringify({ events: [ev(good), { not: 'an event' }, ev(bad), { ...ev(good), eventName: 'ObjectCreated:UploadPart' }] }));
+    const out: any = await stack.fc.invoke(
+      'ens-import-image',
+      JSON.stringify({ events: [ev(good), { not: 'an event' }, ev(bad), { ...ev(good), eventName: 'ObjectCreated:UploadPart' }] }),
+    );
     // the same versions again, in one batch: each event handled, none imported twice
     expect(out.results.map((r: any) => r.outcome)).toEqual(['duplicate', 'duplicate', 'skipped']);
     expect(importsOf(good).filter((c) => c.status === 200)).toHaveLength(1);
@@ -266,15 +363,37 @@ describe('import pipeline through the local stack', () => {
   });
 
   it('never imports objects under the state prefix, and skips superseded events', async () => {
-    const out: any = await stack.fc.invoke('ens-import-image', JSON.stringify({ events: [{ eventName: 'ObjectCreated:PutObject', eventSource: 'acs:oss', region: 'cn-beijing', oss: { bucket: { name: stack.bucket }, object: { key: '.ens-importer/claims/x.qcow2', size: 1, eTag: 'AA' } } }] }));
+    const out: any = await stack.fc.invoke(
+      'ens-import-image',
+      JSON.stringify({
+        events: [
+          {
+            eventName: 'ObjectCreated:PutObject',
+            eventSource: 'acs:oss',
+            region: 'cn-beijing',
+            oss: { bucket: { name: stack.bucket }, object: { key: '.ens-importer/claims/x.qcow2', size: 1, eTag: 'AA' } },
+          },
+        ],
+      }),
+    );
     expect(out.results[0]).toMatchObject({ outcome: 'skipped', errorCode: 'state-object' });
     const key = 'images/ubuntu/22.04/overwritten.qcow2';
     await oss.put(key, fixture('v3.qcow2'), { headers: { 'x-oss-meta-ens-import': 'skip' } });
     await stack.settle();
-    const stale = { eventName: 'ObjectCreated:PutObject', eventSource: 'acs:oss', region: 'cn-beijing', oss: { bucket: { name: stack.bucket }, object: { key, size: 1, eTag: '0123456789ABCDEF0123456789ABCDEF' } } };
+    const stale = {
+      eventName: 'ObjectCreated:PutObject',
+      eventSource: 'acs:oss',
+      region: 'cn-beijing',
+      oss: { bucket: { name: stack.bucket }, object: { key, size: 1, eTag: '0123456789ABCDEF0123456789ABCDEF' } },
+    };
     const out2: any = await stack.fc.invoke('ens-import-image', JSON.stringify({ events: [stale] }));
     expect(out2.results[0]).toMatchObject({ outcome: 'skipped', errorCode: 'superseded' });
-    const gone: any = await stack.fc.invoke('ens-import-image', JSON.stringify({ events: [{ ...stale, oss: { ...stale.oss, object: { key: 'images/ubuntu/22.04/never-existed.qcow2', eTag: 'AB' } } }] }));
+    const gone: any = await stack.fc.invoke(
+      'ens-import-image',
+      JSON.stringify({
+        events: [{ ...stale, oss: { ...stale.oss, object: { key: 'images/ubuntu/22.04/never-existed.qcow2', eTag: 'AB' } } }],
+      }),
+    );
     expect(gone.results[0]).toMatchObject({ outcome: 'rejected', errorCode: 'object-missing' });
   });
 });
@@ -296,7 +415,10 @@ describe('dry run', () => {
       const writes = dry.oss.requestLog.filter((e) => e.operation !== 'GetObject' && e.operation !== 'PutObject');
       expect(writes).toEqual([]);
       expect(dry.oss.requestLog.filter((e) => e.operation === 'PutObject')).toHaveLength(2);
-      expect([...dry.oss.buckets.get(dry.bucket)!.objects.keys()].sort()).toEqual(['images/ubuntu/22.04/dry-bad.qcow2', 'images/ubuntu/22.04/dry.qcow2']);
+      expect([...dry.oss.buckets.get(dry.bucket)!.objects.keys()].sort()).toEqual([
+        'images/ubuntu/22.04/dry-bad.qcow2',
+        'images/ubuntu/22.04/dry.qcow2',
+      ]);
       allLogs.push(...dry.fc.logs.map((l) => l.message));
       secrets.push(...dry.secrets());
     } finally {

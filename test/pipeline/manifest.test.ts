@@ -19,7 +19,8 @@ beforeEach(() => start());
 afterEach(() => stack.stop());
 
 const uploadDisk = (key: string, file = 'v3.qcow2') => oss.put(key, fixture(file), { headers: { 'x-oss-meta-ens-import': 'manifest' } });
-const uploadManifest = (body: unknown, key = manifestKey) => oss.put(key, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)));
+const uploadManifest = (body: unknown, key = manifestKey) =>
+  oss.put(key, Buffer.from(typeof body === 'string' ? body : JSON.stringify(body)));
 const imports = () => stack.ens.callsOf('ImportImage').filter((c) => c.status === 200);
 const tags = (key: string) => Object.fromEntries(stack.oss.getObject(stack.bucket, key)!.tags);
 const manifestResults = () => importResults(stack).filter((r) => r.key === manifestKey);
@@ -34,7 +35,9 @@ describe('multi-disk images', () => {
     expect(manifestResults().at(-1)).toMatchObject({ outcome: 'imported', imageName: 'web-multi' });
     expect(imports()).toHaveLength(1);
     const params = imports()[0]!.params;
-    expect(JSON.parse(params.DiskDeviceMapping!)).toEqual(disks.map((d) => ({ OSSRegion: 'cn-beijing', OSSBucket: stack.bucket, OSSObject: d })));
+    expect(JSON.parse(params.DiskDeviceMapping!)).toEqual(
+      disks.map((d) => ({ OSSRegion: 'cn-beijing', OSSBucket: stack.bucket, OSSObject: d })),
+    );
     expect(params).not.toHaveProperty('OSSObject');
     expect(params).toMatchObject({ ImageName: 'web-multi', Platform: 'ubuntu', OSVersion: '22.04' });
     const imageId = manifestResults().at(-1).imageId;
@@ -57,7 +60,10 @@ describe('multi-disk images', () => {
     }
     expect(imports()).toHaveLength(1);
     // the third disk's event woke the manifest, which logged its own line
-    const outcomes = stack.fc.logs.map((l) => JSON.parse(l.message)).filter((l) => l.key === manifestKey && l.outcome).map((l) => l.outcome);
+    const outcomes = stack.fc.logs
+      .map((l) => JSON.parse(l.message))
+      .filter((l) => l.key === manifestKey && l.outcome)
+      .map((l) => l.outcome);
     expect(outcomes).toEqual(['skipped', 'skipped', 'skipped', 'imported']);
     expect(stack.fc.logs.some((l) => l.message.includes('"event":"manifest-woken"'))).toBe(true);
     expect([...stack.oss.buckets.get(stack.bucket)!.objects.keys()].filter((k) => k.includes('/waiting/'))).toEqual([]);
@@ -73,7 +79,10 @@ describe('multi-disk images', () => {
     expect(manifestResults().at(-1)).toMatchObject({ outcome: 'skipped', errorCode: 'manifest-waiting' });
     await new Promise((r) => setTimeout(r, 3200));
     await stack.fc.fireTimers();
-    const line = stack.fc.logs.map((l) => JSON.parse(l.message)).filter((l) => l.key === manifestKey && l.outcome === 'rejected').at(-1);
+    const line = stack.fc.logs
+      .map((l) => JSON.parse(l.message))
+      .filter((l) => l.key === manifestKey && l.outcome === 'rejected')
+      .at(-1);
     expect(line).toMatchObject({ errorCode: 'manifest-missing-disk' });
     expect(line.reason).toContain(disks[2]);
     expect(tags(manifestKey)).toEqual({ 'ens:status': 'rejected', 'ens:error': 'manifest-missing-disk' });
@@ -111,6 +120,10 @@ describe('multi-disk images', () => {
     for (let i = 0; i < 4; i++) stack.oss.notify('PutObject', stack.bucket, manifestKey);
     await stack.settle();
     expect(imports()).toHaveLength(1);
-    expect(manifestResults().map((r) => r.outcome).sort()).toEqual(['duplicate', 'duplicate', 'duplicate', 'imported']);
+    expect(
+      manifestResults()
+        .map((r) => r.outcome)
+        .sort(),
+    ).toEqual(['duplicate', 'duplicate', 'duplicate', 'imported']);
   });
 });

@@ -58,7 +58,11 @@ describe('the state layer', () => {
     const key = 'images/ubuntu/22.04/garbage-claim.qcow2';
     stack.oss.seedObject('ens-images', key, fixture('v3.qcow2'));
     const e = eventFor(key);
-    stack.oss.seedObject('ens-images', layout.claimKey('ens-images', key, e.etag), Buffer.from('{"state":"importing","imageId":"m-forged"'));
+    stack.oss.seedObject(
+      'ens-images',
+      layout.claimKey('ens-images', key, e.etag),
+      Buffer.from('{"state":"importing","imageId":"m-forged"'),
+    );
     const r = await processObjectEvent(e, deps());
     expect(r).toMatchObject({ outcome: 'imported' });
     expect(imagesOf(key)).toHaveLength(1);
@@ -69,12 +73,32 @@ describe('the state layer', () => {
     const key = 'images/ubuntu/22.04/forever-claim.qcow2';
     stack.oss.seedObject('ens-images', key, fixture('v3.qcow2'));
     const e = eventFor(key);
-    const forged = { state: 'claimed', bucket: 'ens-images', key, etag: e.etag, generation: 0, claimedAt: new Date().toISOString(), claimDeadline: '2099-01-01T00:00:00Z', requestId: 'evil' };
+    const forged = {
+      state: 'claimed',
+      bucket: 'ens-images',
+      key,
+      etag: e.etag,
+      generation: 0,
+      claimedAt: new Date().toISOString(),
+      claimDeadline: '2099-01-01T00:00:00Z',
+      requestId: 'evil',
+    };
     stack.oss.seedObject('ens-images', layout.claimKey('ens-images', key, e.etag), Buffer.from(JSON.stringify(forged)));
     expect(await processObjectEvent(e, deps())).toMatchObject({ outcome: 'imported' });
-    stack.oss.seedObject('ens-images', layout.trackerLockKey, Buffer.from(JSON.stringify({ holder: 'evil', until: '2099-01-01T00:00:00Z', generation: 0 })));
+    stack.oss.seedObject(
+      'ens-images',
+      layout.trackerLockKey,
+      Buffer.from(JSON.stringify({ holder: 'evil', until: '2099-01-01T00:00:00Z', generation: 0 })),
+    );
     const d = deps();
-    const summary = await trackImports({ settings: { statePrefix: '.ens-importer/', importTimeoutMs: 3_600_000, missingGraceMs: 600_000, pageSize: 50 }, store: d.store, ens: d.ens, log: d.log, requestId: 'tracker', runDeadline: Date.now() + 10_000 });
+    const summary = await trackImports({
+      settings: { statePrefix: '.ens-importer/', importTimeoutMs: 3_600_000, missingGraceMs: 600_000, pageSize: 50 },
+      store: d.store,
+      ens: d.ens,
+      log: d.log,
+      requestId: 'tracker',
+      runDeadline: Date.now() + 10_000,
+    });
     expect(summary.skipped).toBeUndefined();
     expect(stack.oss.getObject('ens-images', layout.trackerLockKey)).toBeUndefined();
   });
@@ -101,10 +125,18 @@ describe('the state layer', () => {
     const first = await processObjectEvent(eventFor(key), deps());
     expect(first.outcome).toBe('imported');
     // the re-upload: same ETag, no tags, forged ens tags sent along
-    stack.oss.getObject('ens-images', key)!.tags = new Map([['ens:status', 'available'], ['ens:image-id', 'm-forged'], ['team', 'edge']]);
+    stack.oss.getObject('ens-images', key)!.tags = new Map([
+      ['ens:status', 'available'],
+      ['ens:image-id', 'm-forged'],
+      ['team', 'edge'],
+    ]);
     const dup = await processObjectEvent(eventFor(key, 'ens-images', 'upload-2'), deps());
     expect(dup).toMatchObject({ outcome: 'duplicate', imageId: first.imageId });
-    expect(Object.fromEntries(stack.oss.getObject('ens-images', key)!.tags)).toEqual({ team: 'edge', 'ens:image-id': first.imageId, 'ens:status': 'importing' });
+    expect(Object.fromEntries(stack.oss.getObject('ens-images', key)!.tags)).toEqual({
+      team: 'edge',
+      'ens:image-id': first.imageId,
+      'ens:status': 'importing',
+    });
     expect(imagesOf(key)).toHaveLength(1);
   });
 });

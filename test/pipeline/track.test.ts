@@ -9,7 +9,10 @@ let oss: any;
 const TRACKER = 'ens-track-imports';
 
 beforeEach(async () => {
-  stack = await startLocalStack({ retryBaseMs: 20, functionEnv: { IMPORTER_MISSING_GRACE_MINUTES: '10', IMPORTER_IMPORT_TIMEOUT_HOURS: '6' } });
+  stack = await startLocalStack({
+    retryBaseMs: 20,
+    functionEnv: { IMPORTER_MISSING_GRACE_MINUTES: '10', IMPORTER_IMPORT_TIMEOUT_HOURS: '6' },
+  });
   oss = ossClient(stack);
 });
 afterEach(async () => {
@@ -62,7 +65,7 @@ describe('track-imports', () => {
     const statuses = ['Pack_failed', 'Upload_failed', 'Unavailable'] as const;
     const keys = statuses.map((s) => `images/ubuntu/22.04/${s.toLowerCase()}.qcow2`);
     const ids = await uploadAll(keys);
-    statuses.forEach((s, i) => stack.ens.failImage(ids[i]!, s));
+    for (const [i, s] of statuses.entries()) stack.ens.failImage(ids[i]!, s);
     const summary = await track();
     expect(summary).toMatchObject({ changed: 3, counts: { failed: 3 } });
     for (const [i, s] of statuses.entries()) {
@@ -76,7 +79,11 @@ describe('track-imports', () => {
     setTrackerEnv({ IMPORTER_IMPORT_TIMEOUT_HOURS: String(0.05 / 3600) });
     await new Promise((r) => setTimeout(r, 120));
     await track();
-    expect(await tags('images/ubuntu/22.04/slow.qcow2')).toEqual({ 'ens:image-id': id, 'ens:status': 'failed', 'ens:error': 'import-timeout' });
+    expect(await tags('images/ubuntu/22.04/slow.qcow2')).toEqual({
+      'ens:image-id': id,
+      'ens:status': 'failed',
+      'ens:error': 'import-timeout',
+    });
   });
 
   it('fails an ImageId ENS no longer knows with image-missing, after the grace period', async () => {

@@ -24,8 +24,16 @@ describe('parameter derivation', () => {
     const d = derive('images/ubuntu/22.04/web.qcow2');
     expect(d.problems).toEqual([]);
     expect(toApiParams(d)).toEqual({
-      ImageFormat: 'qcow2', ImageName: 'web', Platform: 'ubuntu', OSVersion: '22.04', OSType: 'linux',
-      Architecture: 'x86_64', ComputeType: 'ens_vm', OSSRegion: 'cn-beijing', OSSBucket: 'b', OSSObject: 'images/ubuntu/22.04/web.qcow2',
+      ImageFormat: 'qcow2',
+      ImageName: 'web',
+      Platform: 'ubuntu',
+      OSVersion: '22.04',
+      OSType: 'linux',
+      Architecture: 'x86_64',
+      ComputeType: 'ens_vm',
+      OSSRegion: 'cn-beijing',
+      OSSBucket: 'b',
+      OSSObject: 'images/ubuntu/22.04/web.qcow2',
     });
     expect(d.values.imageName).toEqual({ value: 'web', source: 'convention' });
     expect(d.values.computeType).toEqual({ value: 'ens_vm', source: 'default' });
@@ -65,14 +73,23 @@ describe('parameter derivation', () => {
   });
 
   it('asks for Platform and OSVersion when the key has too few segments', () => {
-    const d = deriveParams({ bucket: 'b', bucketRegion: 'cn-beijing', key: 'web.qcow2', meta: {}, rule: DEFAULT_RULES.rules[0]!, rules: DEFAULT_RULES });
+    const d = deriveParams({
+      bucket: 'b',
+      bucketRegion: 'cn-beijing',
+      key: 'web.qcow2',
+      meta: {},
+      rule: DEFAULT_RULES.rules[0]!,
+      rules: DEFAULT_RULES,
+    });
     expect(d.values.imageName!.value).toBe('web');
     expect(d.problems.map((p) => p.code).sort()).toEqual(['MissingParameter.OSVersion', 'MissingParameter.Platform']);
   });
 
   it('lower-cases a platform read from the key, never one given explicitly', () => {
     expect(derive('images/Ubuntu/22.04/x.qcow2').values.platform!.value).toBe('ubuntu');
-    expect(derive('images/ubuntu/22.04/x.qcow2', { 'ens-platform': 'Ubuntu' }).problems.map((p) => p.code)).toEqual(['InvalidParameter.Platform']);
+    expect(derive('images/ubuntu/22.04/x.qcow2', { 'ens-platform': 'Ubuntu' }).problems.map((p) => p.code)).toEqual([
+      'InvalidParameter.Platform',
+    ]);
   });
 
   it('leaves absent optional parameters out of the request', () => {
@@ -102,8 +119,12 @@ describe('rules file', () => {
       throw new Error('expected a RulesError');
     };
     expect(bad('rules:\n  - name: web\n    set: { platfrom: ubuntu }')).toMatch(/rule "web", field set/);
-    expect(bad('rules:\n  - name: web\n    convention: "(?<colour>x)"')).toMatch(/rule "web", field convention: unknown capture group "colour"/);
-    expect(bad('rules:\n  - name: web\n    match: { pattern: "(" }')).toMatch(/rule "web", field match.pattern: not a valid regular expression/);
+    expect(bad('rules:\n  - name: web\n    convention: "(?<colour>x)"')).toMatch(
+      /rule "web", field convention: unknown capture group "colour"/,
+    );
+    expect(bad('rules:\n  - name: web\n    match: { pattern: "(" }')).toMatch(
+      /rule "web", field match.pattern: not a valid regular expression/,
+    );
     expect(bad('rules:\n  - name: a\n  - name: a')).toMatch(/rule "a": the name is used by another rule/);
     expect(bad('rules: [\n')).toMatch(/not valid YAML/);
     expect(bad('limits: { platforms: [] }')).toMatch(/field limits.platforms/);

@@ -11,10 +11,29 @@ import { fixture } from '../helpers/fixtures';
 
 const rules = parseRules('rules:\n  - name: images\n    match: { prefix: images/, suffix: .qcow2 }\n');
 const limits = { maxVirtualSizeBytes: 2048n * 1024n ** 3n };
-const KNOWN_CODES = new Set(['empty-object', 'not-qcow2', 'qcow2-truncated', 'qcow2-unsupported-version', 'qcow2-bad-cluster-size', 'qcow2-bad-header-length', 'qcow2-backing-file', 'qcow2-data-file', 'qcow2-encrypted', 'qcow2-corrupt', 'qcow2-unknown-features', 'qcow2-zero-size', 'qcow2-too-large', 'multiple-formats']);
+const KNOWN_CODES = new Set([
+  'empty-object',
+  'not-qcow2',
+  'qcow2-truncated',
+  'qcow2-unsupported-version',
+  'qcow2-bad-cluster-size',
+  'qcow2-bad-header-length',
+  'qcow2-backing-file',
+  'qcow2-data-file',
+  'qcow2-encrypted',
+  'qcow2-corrupt',
+  'qcow2-unknown-features',
+  'qcow2-zero-size',
+  'qcow2-too-large',
+  'multiple-formats',
+]);
 
 /** Keys as operators make them: spaces, '+', '%', unicode, up to 1,023 bytes. */
-const keySegment = fc.string({ unit: fc.constantFrom(...'abcXYZ019 +%._-~()[]镜像边缘テスト😀é'.split(''), ...[...'abcXYZ019 +%._-'].map((c) => c)), minLength: 1, maxLength: 40 });
+const keySegment = fc.string({
+  unit: fc.constantFrom(...'abcXYZ019 +%._-~()[]镜像边缘テスト😀é'.split(''), ...[...'abcXYZ019 +%._-'].map((c) => c)),
+  minLength: 1,
+  maxLength: 40,
+});
 const objectKey = fc
   .tuple(fc.array(keySegment, { minLength: 0, maxLength: 6 }), keySegment)
   .map(([dirs, base]) => `images/${[...dirs, base].join('/')}.qcow2`)
@@ -34,8 +53,22 @@ describe('property: names derived from keys', () => {
 
   it('planning never throws and always ends in a verdict; an import always carries a valid ImageName', () => {
     const meta = fc.dictionary(
-      fc.constantFrom('ens-image-name', 'ens-platform', 'ens-os-version', 'ens-os-type', 'ens-architecture', 'ens-target-region', 'ens-import', 'ens-typo', 'owner'),
-      fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'binary', maxLength: 20 }), fc.constantFrom('ubuntu', 'centos', 'linux', 'skip', '22.04', '%E9%95%9C%E5%83%8F')),
+      fc.constantFrom(
+        'ens-image-name',
+        'ens-platform',
+        'ens-os-version',
+        'ens-os-type',
+        'ens-architecture',
+        'ens-target-region',
+        'ens-import',
+        'ens-typo',
+        'owner',
+      ),
+      fc.oneof(
+        fc.string({ maxLength: 40 }),
+        fc.string({ unit: 'binary', maxLength: 20 }),
+        fc.constantFrom('ubuntu', 'centos', 'linux', 'skip', '22.04', '%E9%95%9C%E5%83%8F'),
+      ),
     );
     fc.assert(
       fc.property(fc.oneof(objectKey, longKey), meta, fc.constantFrom('cn-beijing', 'cn-hangzhou'), (key, m, region) => {
@@ -76,29 +109,49 @@ describe('property: OSS events of any shape', () => {
   it('never throw: a payload is either an OSS event list or a reason', () => {
     const eventLike = fc.record(
       {
-        eventName: fc.oneof(fc.constantFrom('ObjectCreated:PutObject', 'ObjectCreated:UploadPart', 'oss:ObjectCreated:PutObject'), fc.string()),
+        eventName: fc.oneof(
+          fc.constantFrom('ObjectCreated:PutObject', 'ObjectCreated:UploadPart', 'oss:ObjectCreated:PutObject'),
+          fc.string(),
+        ),
         eventSource: fc.oneof(fc.constant('acs:oss'), fc.string()),
         region: fc.oneof(fc.constant('cn-beijing'), fc.string(), fc.integer()),
-        oss: fc.oneof(fc.anything(), fc.record({ bucket: fc.record({ name: fc.string() }), object: fc.record({ key: fc.string(), size: fc.oneof(fc.nat(), fc.double()), eTag: fc.string() }) })),
+        oss: fc.oneof(
+          fc.anything(),
+          fc.record({
+            bucket: fc.record({ name: fc.string() }),
+            object: fc.record({ key: fc.string(), size: fc.oneof(fc.nat(), fc.double()), eTag: fc.string() }),
+          }),
+        ),
       },
       { requiredKeys: [] },
     );
     fc.assert(
-      fc.property(fc.oneof(fc.anything(), fc.record({ events: fc.array(fc.oneof(eventLike, fc.anything()), { maxLength: 5 }) }), fc.string(), fc.uint8Array({ maxLength: 200 })), (input) => {
-        const toParse = input instanceof Uint8Array ? Buffer.from(input) : input;
-        const parsed = parseEventPayload(toParse);
-        if (parsed.ok) {
-          for (const e of parsed.entries) if (e.ok) expect(typeof e.event.key).toBe('string');
-          else expect(typeof e.reason).toBe('string');
-        } else expect(parsed.reason.length).toBeGreaterThan(0);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.anything(),
+          fc.record({ events: fc.array(fc.oneof(eventLike, fc.anything()), { maxLength: 5 }) }),
+          fc.string(),
+          fc.uint8Array({ maxLength: 200 }),
+        ),
+        (input) => {
+          const toParse = input instanceof Uint8Array ? Buffer.from(input) : input;
+          const parsed = parseEventPayload(toParse);
+          if (parsed.ok) {
+            for (const e of parsed.entries)
+              if (e.ok) expect(typeof e.event.key).toBe('string');
+              else expect(typeof e.reason).toBe('string');
+          } else expect(parsed.reason.length).toBeGreaterThan(0);
+        },
+      ),
       { numRuns: 3000 },
     );
   });
 });
 
 describe('property: qcow2 headers mutated from real ones', () => {
-  const originals = ['v3.qcow2', 'v2.qcow2', 'backing-file.qcow2', 'data-file.qcow2', 'luks.qcow2'].map((f) => fixture(f).subarray(0, 65536));
+  const originals = ['v3.qcow2', 'v2.qcow2', 'backing-file.qcow2', 'data-file.qcow2', 'luks.qcow2'].map((f) =>
+    fixture(f).subarray(0, 65536),
+  );
   const mutation = fc.record({
     original: fc.nat({ max: originals.length - 1 }),
     flips: fc.array(fc.record({ at: fc.nat({ max: 511 }), value: fc.nat({ max: 255 }) }), { maxLength: 12 }),
@@ -131,13 +184,22 @@ describe('property: qcow2 headers mutated from real ones', () => {
 
 describe('property: tag merging', () => {
   it('never drops a user tag and never exceeds ten', () => {
-    const userTags = fc.dictionary(fc.string({ minLength: 1, maxLength: 10 }).filter((k) => !k.startsWith('ens:')), fc.string({ maxLength: 10 }), { maxKeys: 10 });
+    const userTags = fc.dictionary(
+      fc.string({ minLength: 1, maxLength: 10 }).filter((k) => !k.startsWith('ens:')),
+      fc.string({ maxLength: 10 }),
+      { maxKeys: 10 },
+    );
     fc.assert(
-      fc.property(userTags, fc.option(fc.string({ minLength: 1, maxLength: 30 })), fc.constantFrom('importing', 'available', 'failed', 'rejected'), (user, id, status) => {
-        const merged = mergeTags(user, { 'ens:image-id': id ?? undefined, 'ens:status': status });
-        expect(Object.keys(merged.tags).length).toBeLessThanOrEqual(10);
-        for (const [k, v] of Object.entries(user)) expect(merged.tags[k]).toBe(v);
-      }),
+      fc.property(
+        userTags,
+        fc.option(fc.string({ minLength: 1, maxLength: 30 })),
+        fc.constantFrom('importing', 'available', 'failed', 'rejected'),
+        (user, id, status) => {
+          const merged = mergeTags(user, { 'ens:image-id': id ?? undefined, 'ens:status': status });
+          expect(Object.keys(merged.tags).length).toBeLessThanOrEqual(10);
+          for (const [k, v] of Object.entries(user)) expect(merged.tags[k]).toBe(v);
+        },
+      ),
       { numRuns: 1000 },
     );
   });

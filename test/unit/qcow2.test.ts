@@ -12,7 +12,16 @@ const v3 = () => Buffer.from(head('v3.qcow2'));
 describe('qcow2 inspection of qemu-img files', () => {
   it('reads a v3 header: version, virtual size, cluster size, no features', () => {
     const r = parseQcow2Header(head('v3.qcow2'), 196624);
-    expect(r).toMatchObject({ format: 'qcow2', version: 3, clusterBits: 16, clusterSize: 65536, virtualSize: 1024n ** 3n, cryptMethod: 0, incompatibleFeatures: 0n, backingFileOffset: 0n });
+    expect(r).toMatchObject({
+      format: 'qcow2',
+      version: 3,
+      clusterBits: 16,
+      clusterSize: 65536,
+      virtualSize: 1024n ** 3n,
+      cryptMethod: 0,
+      incompatibleFeatures: 0n,
+      backingFileOffset: 0n,
+    });
     expect(r.headerLength).toBeGreaterThanOrEqual(104);
     expect(verdict(head('v3.qcow2'))).toEqual([]);
   });
@@ -54,7 +63,13 @@ describe('qcow2 checks on mutated headers', () => {
   });
 
   it('refuses cluster bits outside 9..21 and accepts the bounds', () => {
-    for (const [bits, ok] of [[8, false], [9, true], [21, true], [22, false], [63, false]] as const) {
+    for (const [bits, ok] of [
+      [8, false],
+      [9, true],
+      [21, true],
+      [22, false],
+      [63, false],
+    ] as const) {
       const b = v3();
       b.writeUInt32BE(bits, 20);
       // keep header_length within the (smaller) cluster

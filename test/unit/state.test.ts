@@ -22,7 +22,10 @@ describe('OSS calls within the time left', () => {
     const deadline = clock.now() + 10_000;
     const store = withDeadline(raw, { deadline, clock });
     // Act
-    const outcome = store.getText('k').then(() => 'answered', (e: OssCallError) => e.code);
+    const outcome = store.getText('k').then(
+      () => 'answered',
+      (e: OssCallError) => e.code,
+    );
     await clock.run();
     // Assess
     expect(await outcome).toBe('RequestTimeout');
@@ -33,13 +36,23 @@ describe('OSS calls within the time left', () => {
 
 describe('the claim', () => {
   const version = { bucket: 'b', key: 'images/a.qcow2', etag: 'E' };
-  const request = (clock: VirtualClock, requestId: string, uploadRequestId = 'up-1') => ({ version, uploadRequestId, eventName: 'ObjectCreated:PutObject', requestId, deadline: clock.now() + 60_000, now: clock.now() });
+  const request = (clock: VirtualClock, requestId: string, uploadRequestId = 'up-1') => ({
+    version,
+    uploadRequestId,
+    eventName: 'ObjectCreated:PutObject',
+    requestId,
+    deadline: clock.now() + 60_000,
+    now: clock.now(),
+  });
 
   it('lets exactly one of two concurrent claimers in', async () => {
     const clock = new VirtualClock();
     const world = new World(clock, 'b');
     const store = world.store({ id: 'x', deadline: Number.POSITIVE_INFINITY, crashed: false }, Number.POSITIVE_INFINITY);
-    const both = Promise.all([claimVersion(store, layout, request(clock, 'a'), 60_000), claimVersion(store, layout, request(clock, 'b'), 60_000)]);
+    const both = Promise.all([
+      claimVersion(store, layout, request(clock, 'a'), 60_000),
+      claimVersion(store, layout, request(clock, 'b'), 60_000),
+    ]);
     await clock.run();
     expect((await both).map((c) => c.kind).sort()).toEqual(['claimed', 'held']);
   });
@@ -64,8 +77,25 @@ describe('the claim', () => {
   it('reads a state object only through its schema', () => {
     expect(parseRecord('{"state":"importing"}')).toBeUndefined();
     expect(parseRecord('not json')).toBeUndefined();
-    expect(parseRecord(`{"state":"claimed","bucket":"b","key":"k","etag":"E","generation":0,"claimedAt":"x","claimDeadline":"2026-01-01T00:00:00Z"}`)).toBeUndefined();
-    expect(parseRecord(JSON.stringify({ state: 'importing', bucket: 'b', key: 'k', etag: 'E', generation: 0, claimedAt: '2026-01-01T00:00:00Z', claimDeadline: '2026-01-01T00:00:00Z', imageId: 'm-ok1' }))).toMatchObject({ imageId: 'm-ok1' });
+    expect(
+      parseRecord(
+        `{"state":"claimed","bucket":"b","key":"k","etag":"E","generation":0,"claimedAt":"x","claimDeadline":"2026-01-01T00:00:00Z"}`,
+      ),
+    ).toBeUndefined();
+    expect(
+      parseRecord(
+        JSON.stringify({
+          state: 'importing',
+          bucket: 'b',
+          key: 'k',
+          etag: 'E',
+          generation: 0,
+          claimedAt: '2026-01-01T00:00:00Z',
+          claimDeadline: '2026-01-01T00:00:00Z',
+          imageId: 'm-ok1',
+        }),
+      ),
+    ).toMatchObject({ imageId: 'm-ok1' });
     expect(parseRecord('x'.repeat(300_000))).toBeUndefined();
   });
 });

@@ -15,9 +15,15 @@ describe('tag merging', () => {
   });
   it('never drops a user tag when the ten slots are full, and reports what was left out', () => {
     const user = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`k${i}`, 'v']));
-    expect(mergeTags(user, { 'ens:image-id': 'm-1', 'ens:status': 'importing' })).toEqual({ tags: { ...user, 'ens:image-id': 'm-1' }, left: ['ens:status'] });
+    expect(mergeTags(user, { 'ens:image-id': 'm-1', 'ens:status': 'importing' })).toEqual({
+      tags: { ...user, 'ens:image-id': 'm-1' },
+      left: ['ens:status'],
+    });
     const ten = { ...user, k9: 'v' };
-    expect(mergeTags(ten, { 'ens:status': 'rejected', 'ens:error': 'not-qcow2' })).toEqual({ tags: ten, left: ['ens:status', 'ens:error'] });
+    expect(mergeTags(ten, { 'ens:status': 'rejected', 'ens:error': 'not-qcow2' })).toEqual({
+      tags: ten,
+      left: ['ens:status', 'ens:error'],
+    });
   });
   it('makes values fit the tag character set', () => {
     expect(tagValue('InvalidParameter.ImageName')).toBe('InvalidParameter.ImageName');
@@ -26,7 +32,12 @@ describe('tag merging', () => {
 });
 
 describe('event parsing', () => {
-  const event = { eventName: 'ObjectCreated:PutObject', eventSource: 'acs:oss', region: 'cn-beijing', oss: { bucket: { name: 'b' }, object: { key: 'k', size: 1, eTag: '"abc"' } } };
+  const event = {
+    eventName: 'ObjectCreated:PutObject',
+    eventSource: 'acs:oss',
+    region: 'cn-beijing',
+    oss: { bucket: { name: 'b' }, object: { key: 'k', size: 1, eTag: '"abc"' } },
+  };
   it('accepts a Buffer, a string or an object and normalises the ETag', () => {
     for (const input of [Buffer.from(JSON.stringify({ events: [event] })), JSON.stringify({ events: [event] }), { events: [event] }]) {
       const p = parseEventPayload(input);
@@ -44,7 +55,8 @@ describe('event parsing', () => {
 
 describe('redaction', () => {
   it('removes signed-URL parameters, credential fields and known secrets', () => {
-    const text = 'failed, URL: https://ens.aliyuncs.com/?AccessKeyId=STS.abc&Signature=xyz%3D&SecurityToken=CAIStoken&Action=ImportImage {"accessKeySecret":"s3cr3t"} mysecretvalue';
+    const text =
+      'failed, URL: https://ens.aliyuncs.com/?AccessKeyId=STS.abc&Signature=xyz%3D&SecurityToken=CAIStoken&Action=ImportImage {"accessKeySecret":"s3cr3t"} mysecretvalue';
     const out = redact(text, ['mysecretvalue']);
     for (const s of ['STS.abc', 'xyz%3D', 'CAIStoken', 's3cr3t', 'mysecretvalue']) expect(out).not.toContain(s);
     expect(out).toContain('Action=ImportImage');
@@ -59,7 +71,8 @@ describe('redaction', () => {
 });
 
 describe('ENS error classification', () => {
-  const popError = (code: string) => Object.assign(new Error(`msg, URL: https://x/?SecurityToken=T`), { code, data: { RequestId: 'R', Message: 'msg' } });
+  const popError = (code: string) =>
+    Object.assign(new Error(`msg, URL: https://x/?SecurityToken=T`), { code, data: { RequestId: 'R', Message: 'msg' } });
   it.each([
     ['Throttling.User', true],
     ['InternalError', true],
@@ -74,9 +87,18 @@ describe('ENS error classification', () => {
     expect(e.message).not.toContain('SecurityToken');
   });
   it('treats non-JSON bodies, timeouts and resets as transient', () => {
-    expect(classifyEnsError({ name: 'SyntaxError', message: 'Unexpected token <' }, [])).toMatchObject({ code: 'NonJsonResponse', transient: true });
-    expect(classifyEnsError(Object.assign(new Error('ReadTimeout'), { name: 'RequestTimeoutError' }), [])).toMatchObject({ code: 'RequestTimeout', transient: true });
-    expect(classifyEnsError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), [])).toMatchObject({ code: 'ECONNRESET', transient: true });
+    expect(classifyEnsError({ name: 'SyntaxError', message: 'Unexpected token <' }, [])).toMatchObject({
+      code: 'NonJsonResponse',
+      transient: true,
+    });
+    expect(classifyEnsError(Object.assign(new Error('ReadTimeout'), { name: 'RequestTimeoutError' }), [])).toMatchObject({
+      code: 'RequestTimeout',
+      transient: true,
+    });
+    expect(classifyEnsError(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), [])).toMatchObject({
+      code: 'ECONNRESET',
+      transient: true,
+    });
   });
 });
 
@@ -91,17 +113,48 @@ describe('retry with backoff and full jitter', () => {
         return 'ok';
       },
       (e) => e instanceof EnsCallError && e.transient,
-      { deadline: 100_000, baseMs: 100, random: () => 0.999, now: () => clock, sleep: async (ms) => { delays.push(ms); clock += ms; } },
+      {
+        deadline: 100_000,
+        baseMs: 100,
+        random: () => 0.999,
+        now: () => clock,
+        sleep: async (ms) => {
+          delays.push(ms);
+          clock += ms;
+        },
+      },
     );
     expect(r).toEqual({ value: 'ok', attempts: 4 });
     expect(delays).toEqual([99, 199, 399]);
   });
   it('rethrows a permanent error at once and gives up at the deadline', async () => {
     const permanent = new EnsCallError('InvalidParameter.X', 'p', false);
-    await expect(retryTransient(async () => { throw permanent; }, () => false, { deadline: 1e12 })).rejects.toBe(permanent);
+    await expect(
+      retryTransient(
+        async () => {
+          throw permanent;
+        },
+        () => false,
+        { deadline: 1e12 },
+      ),
+    ).rejects.toBe(permanent);
     let clock = 0;
     await expect(
-      retryTransient(async () => { throw new EnsCallError('InternalError', 'i', true); }, () => true, { deadline: 1000, baseMs: 300, random: () => 0.99, now: () => clock, sleep: async (ms) => { clock += ms; } }),
+      retryTransient(
+        async () => {
+          throw new EnsCallError('InternalError', 'i', true);
+        },
+        () => true,
+        {
+          deadline: 1000,
+          baseMs: 300,
+          random: () => 0.99,
+          now: () => clock,
+          sleep: async (ms) => {
+            clock += ms;
+          },
+        },
+      ),
     ).rejects.toBeInstanceOf(RetriesExhausted);
   });
 });
