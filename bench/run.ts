@@ -8,7 +8,7 @@ import OSS from 'ali-oss';
 import { build as esbuild } from 'esbuild';
 import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../local/index';
 import { buildFunctions } from '../scripts/build';
-import { objectCreatedEvent } from '../shared/event';
+import { objectCreatedEvent } from '../shared/core/event';
 
 const quick = process.argv.includes('--quick');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;

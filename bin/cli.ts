@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { runDemo } from '../local/demo';
-import { redact } from '../shared/redact';
+import { redact } from '../shared/core/redact';
 import { registerBackfill } from './commands/backfill';
 import { registerImport } from './commands/import';
 import { registerInspect } from './commands/inspect';
@@ -31,7 +31,7 @@ program
   .action(async (opts: { serve: boolean; dataDir?: string }) => {
     const stack = await runDemo({ serve: opts.serve, dataDir: opts.dataDir });
     if (!opts.serve) {
-      const results = stack.fc.invocations.flatMap((i) => (i.result as { results?: { outcome: string }[] })?.results ?? []);
+      const results = stack.importResults();
       await stack.stop();
       process.exitCode =
         results.some((r) => r.outcome === 'imported') && results.some((r) => r.outcome === 'rejected') ? EXIT.ok : EXIT.error;

@@ -1,8 +1,8 @@
 import { createEnsApi, type Credentials } from '../shared/adapters/ens';
 import { createObjectStore } from '../shared/adapters/oss';
-import { createLogger } from '../shared/logger';
-import type { ObjectResult } from '../shared/outcome';
-import { processObjectEvent } from '../shared/pipeline';
+import { createLogger } from '../shared/runtime/logger';
+import type { ObjectResult } from '../shared/core/outcome';
+import { processObjectEvent } from '../shared/import/pipeline';
 import { importerConfig, type GlobalOptions } from './settings';
 
 /** Run the function's pipeline in this process for one object (import and backfill --via local). */

@@ -1,10 +1,8 @@
 import CredentialModule from '@alicloud/credentials';
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Credentials } from '../shared/adapters/ens';
-import type { ImporterConfig } from '../shared/config';
-import { DEFAULT_RULES, parseRules, type Rules } from '../shared/rules';
+import { DEFAULTS, loadRules, readImportConfig, type ImporterConfig } from '../shared/runtime/config';
+import type { Rules } from '../shared/core/rules';
 
 /** Exit codes every command uses (documented in the README). */
 export const EXIT = { ok: 0, error: 1, usage: 2, refused: 3, skipped: 4, failed: 5, interrupted: 130 } as const;
@@ -25,34 +23,31 @@ export function withGlobalOptions(cmd: Command): Command {
   return cmd
     .option('--region <region>', "the bucket's region (env ALIBABA_CLOUD_REGION_ID)", process.env.ALIBABA_CLOUD_REGION_ID ?? 'cn-beijing')
     .option('--oss-endpoint <url>', 'OSS endpoint, e.g. the local stack (env OSS_ENDPOINT)', process.env.OSS_ENDPOINT)
-    .option('--ens-endpoint <url>', 'ENS endpoint (env ENS_ENDPOINT)', process.env.ENS_ENDPOINT ?? 'https://ens.aliyuncs.com')
+    .option('--ens-endpoint <url>', 'ENS endpoint (env ENS_ENDPOINT)', process.env.ENS_ENDPOINT ?? DEFAULTS.ensEndpoint)
     .option('--fc-endpoint <url>', 'FC API endpoint (env IMPORTER_FC_ENDPOINT)', process.env.IMPORTER_FC_ENDPOINT)
     .option('--account-id <id>', 'Alibaba Cloud account id, for FC (env ALIBABA_CLOUD_ACCOUNT_ID)', process.env.ALIBABA_CLOUD_ACCOUNT_ID)
     .option('--rules <file>', 'rules file (env IMPORTER_RULES)', process.env.IMPORTER_RULES)
-    .option('--state-prefix <prefix>', 'state prefix (env IMPORTER_STATE_PREFIX)', process.env.IMPORTER_STATE_PREFIX ?? '.ens-importer/')
+    .option(
+      '--state-prefix <prefix>',
+      'state prefix (env IMPORTER_STATE_PREFIX)',
+      process.env.IMPORTER_STATE_PREFIX ?? DEFAULTS.statePrefix,
+    )
     .option('--json', 'machine-readable JSON on stdout');
 }
 
 export function loadRulesFile(path: string | undefined): { rules: Rules; source: string } {
-  const file = path ?? (existsSync('importer.yaml') ? 'importer.yaml' : undefined);
-  if (!file) return { rules: DEFAULT_RULES, source: 'built-in default' };
-  const full = resolve(file);
-  return { rules: parseRules(readFileSync(full, 'utf8'), full), source: full };
+  const { rules, rulesSource } = loadRules(path, process.cwd());
+  return { rules, source: rulesSource };
 }
 
+/** The function's own settings from the environment, with the command's flags on top. */
 export function importerConfig(o: GlobalOptions, dryRun = false): ImporterConfig {
-  const { rules, source } = loadRulesFile(o.rules);
   return {
+    ...readImportConfig({ ...process.env, IMPORTER_RULES: o.rules ?? process.env.IMPORTER_RULES }, process.cwd()),
     ensEndpoint: o.ensEndpoint,
     ossEndpoint: o.ossEndpoint,
     statePrefix: o.statePrefix,
     dryRun,
-    rules,
-    rulesSource: source,
-    headerBytes: 64 * 1024,
-    safetyMarginMs: 5_000,
-    ensTimeoutMs: 30_000,
-    manifestWaitMs: 60 * 60_000,
   };
 }
 

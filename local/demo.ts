@@ -22,23 +22,22 @@ function clientFor(stack: LocalStack): OSS {
 }
 
 function readRecord(stack: LocalStack, key: string): Record<string, any> | undefined {
-  const bucket = stack.oss.buckets.get(stack.bucket)!;
-  for (const [k, obj] of bucket.objects) {
-    if (!k.startsWith('.ens-importer/claims/') || !k.endsWith('.json')) continue;
-    const text = obj.segments.map((s) => (s.kind === 'buffer' ? s.data.toString('utf8') : '')).join('');
+  for (const k of stack.stateKeys('claims')) {
     try {
-      const record = JSON.parse(text);
+      const record = JSON.parse(stack.objectText(k) ?? '');
       if (record.key === key) return record;
     } catch {
-      // a body kept on disk (--data-dir) is not shown here
+      // not a record: the demo shows what it can
     }
   }
   return undefined;
 }
 
 async function showObject(stack: LocalStack, client: OSS, key: string, out: (s: string) => void): Promise<void> {
-  const results = stack.fc.invocations.flatMap((i) => (i.result as { results?: any[] })?.results ?? []);
-  const result = results.filter((r) => r.key === key).at(-1);
+  const result = stack
+    .importResults()
+    .filter((r) => r.key === key)
+    .at(-1);
   out(`\n── oss://${stack.bucket}/${key}`);
   if (!result) {
     const failed = stack.fc.failedEvents.map((f) => f.error).at(-1);

@@ -34,7 +34,32 @@ export async function listen(handler: http.RequestListener, port = 0): Promise<S
   };
 }
 
-export async function readBody(req: http.IncomingMessage, limit = 64 * 1024 * 1024): Promise<Buffer> {
+/**
+ * The lifecycle every stand-in shares: listen on 127.0.0.1, know its endpoint, close
+ * promptly. A subclass answers requests in `handle`.
+ */
+export abstract class StandInServer {
+  private server?: StartedServer;
+
+  protected constructor(private readonly label: string) {}
+
+  protected abstract handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void>;
+
+  get endpoint(): string {
+    if (!this.server) throw new Error(`${this.label} not started`);
+    return this.server.endpoint;
+  }
+
+  async listenOn(port = 0): Promise<void> {
+    this.server = await listen((req, res) => void this.handle(req, res), port);
+  }
+
+  async close(): Promise<void> {
+    await this.server?.close();
+  }
+}
+
+export async function readBody(req: AsyncIterable<unknown>, limit = 64 * 1024 * 1024): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {

@@ -19,6 +19,9 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 /** Fixed ports `npm start` uses (documented in the README). */
 export const DEFAULT_PORTS = { oss: 9100, ens: 9101, fc: 9102 } as const;
 
+/** The state prefix s.yaml deploys with; the stand-ins do not know the product's layout. */
+const STATE_PREFIX = '.ens-importer/';
+
 export interface LocalStackOptions {
   ports?: { oss?: number; ens?: number; fc?: number };
   /** Buckets to create; the s.yaml trigger's bucket is always created. */
@@ -64,6 +67,12 @@ export interface LocalStack {
   /** Wait until every queued asynchronous invocation has run. */
   settle(): Promise<void>;
   stop(): Promise<void>;
+  /** Every object result the import function returned so far (for the demo, tests and bench). */
+  importResults(): { key: string; outcome: string; [field: string]: unknown }[];
+  /** An object's body as text, whatever its storage (memory or file); undefined when absent. */
+  objectText(key: string, bucket?: string): string | undefined;
+  /** The keys under a part of the state prefix (`claims/`, `pending/`, …), takeover markers left out. */
+  stateKeys(sub: 'claims' | 'pending' | 'waiting', bucket?: string): string[];
 }
 
 /** Where the FC stand-in finds a function: its source in dev, else the bundle s.yaml names. */
@@ -159,6 +168,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     endpoints: { oss: oss.endpoint, ens: ens.endpoint, fc: fcApi.endpoint },
     secrets: () => credentials.secrets(),
     settle: () => fc.drain(),
+    importResults: () =>
+      fc.invocations.flatMap((i) => (i.result as { results?: { key: string; outcome: string }[] } | undefined)?.results ?? []),
+    objectText: (key, bucket = main.name) => oss.readText(bucket, key),
+    stateKeys: (sub, bucket = main.name) =>
+      [...(oss.buckets.get(bucket)?.objects.keys() ?? [])].filter((k) => k.startsWith(`${STATE_PREFIX}${sub}/`) && !/\.g\d+$/.test(k)),
     stop: async () => {
       fc.stop();
       await Promise.all([oss.stop(), ens.stop(), fcApi.stop()]);

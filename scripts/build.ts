@@ -51,7 +51,7 @@ export async function buildFunctions(): Promise<string[]> {
   const names = readdirSync(functionsDir).filter((n) => existsSync(join(functionsDir, n, 'index.ts')));
   // A throwaway local stack for the warm-up invocation that fills the code cache.
   const { startLocalStack } = await import('../local/index');
-  const { objectCreatedEvent } = await import('../shared/event');
+  const { objectCreatedEvent } = await import('../shared/core/event');
   const stack = await startLocalStack({ sYaml: false, buckets: [{ name: 'warm-up' }] });
   const { gunzipSync } = await import('node:zlib');
   const sample = gunzipSync(readFileSync(join(root, 'local/samples/ubuntu-server.qcow2.gz')));

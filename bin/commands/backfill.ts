@@ -1,9 +1,10 @@
 import FC from '@alicloud/fc2';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
-import { objectCreatedEvent } from '../../shared/event';
-import { matchRule } from '../../shared/rules';
-import type { ObjectResult } from '../../shared/outcome';
+import { objectCreatedEvent } from '../../shared/core/event';
+import { matchRule } from '../../shared/core/rules';
+import type { ObjectResult } from '../../shared/core/outcome';
+import type { Credentials } from '../../shared/adapters/ens';
 import { createLocalRunner } from '../runner';
 import { EXIT, UsageError, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 import { listImageObjects, type ObjectState } from './status';
@@ -41,128 +42,131 @@ export function registerBackfill(program: Command): void {
       .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image')
       .option('--service <name>', 'the FC service of the function (with --via fc; FC 3.0 functions answer under any name)', 'default')
       .option('--verbose', "print the pipeline's JSON log lines on stderr (with --via local)"),
-  ).action(async (url: string, opts: BackfillOptions) => {
-    if (opts.via !== 'local' && opts.via !== 'fc') throw new UsageError('--via is local or fc');
-    const concurrency = positive(opts.concurrency, '--concurrency')!;
-    const limit = positive(opts.limit, '--limit');
-    const { bucket, key: prefix } = parseOssUrl(url);
-    const credentials = await resolveCredentials();
-    const runner = createLocalRunner(opts, credentials, bucket);
-    const all = await listImageObjects(runner.store, prefix, opts.statePrefix);
-    const retryable = (s: ObjectState) => opts.retryFailed && (s.status === 'failed' || s.status === 'rejected');
-    // keys no rule imports (no match, or a skip rule) would only ever be skipped: leave them out
-    const covered = (s: ObjectState) => {
-      const rule = matchRule(runner.config.rules, s.key);
-      return !!rule && !rule.skip;
-    };
-    const uncovered = all.filter((s) => !covered(s)).length;
-    let eligible = all.filter((s) => covered(s) && (s.status === 'not-imported' || retryable(s)));
-    if (limit) eligible = eligible.slice(0, limit);
-    const summary: Record<string, number> = {};
-    const out = (s: string) => (opts.json ? undefined : console.log(s));
+  ).action(runBackfill);
+}
 
-    if (opts.dryRun) {
-      if (opts.json)
-        console.log(
-          JSON.stringify(
-            { bucket, prefix, listed: all.length, notCoveredByRules: uncovered, eligible: eligible.map((e) => e.key), dryRun: true },
-            null,
-            2,
-          ),
-        );
-      else {
-        for (const e of eligible) out(`would ${e.status === 'not-imported' ? 'import' : 'retry'} ${e.key}`);
-        out(`\n${all.length} objects listed, ${eligible.length} would be handled (dry run: nothing changed)`);
-      }
-      process.exitCode = EXIT.ok;
-      return;
-    }
+type Handled = ObjectResult | { key: string; outcome: 'queued' | 'failed'; errorCode?: string; reason?: string };
 
-    let fc: FC | undefined;
-    if (opts.via === 'fc') {
-      if (!opts.accountId) throw new UsageError('--via fc needs --account-id (or ALIBABA_CLOUD_ACCOUNT_ID)');
-      fc = new FC(opts.accountId, {
-        accessKeyID: credentials.accessKeyId,
-        accessKeySecret: credentials.accessKeySecret,
-        securityToken: credentials.securityToken,
-        region: opts.region,
-        endpoint: opts.fcEndpoint,
-        timeout: 30_000,
-      });
-    }
+async function runBackfill(url: string, opts: BackfillOptions): Promise<void> {
+  if (opts.via !== 'local' && opts.via !== 'fc') throw new UsageError('--via is local or fc');
+  const concurrency = positive(opts.concurrency, '--concurrency')!;
+  const limit = positive(opts.limit, '--limit');
+  const { bucket, key: prefix } = parseOssUrl(url);
+  const credentials = await resolveCredentials();
+  const runner = createLocalRunner(opts, credentials, bucket);
+  const all = await listImageObjects(runner.store, prefix, opts.statePrefix);
+  const retryable = (s: ObjectState) => !!opts.retryFailed && (s.status === 'failed' || s.status === 'rejected');
+  // keys no rule imports (no match, or a skip rule) would only ever be skipped: leave them out
+  const covered = (s: ObjectState) => {
+    const rule = matchRule(runner.config.rules, s.key);
+    return !!rule && !rule.skip;
+  };
+  const uncovered = all.filter((s) => !covered(s)).length;
+  let eligible = all.filter((s) => covered(s) && (s.status === 'not-imported' || retryable(s)));
+  if (limit) eligible = eligible.slice(0, limit);
+  const out = (s: string) => (opts.json ? undefined : console.log(s));
+  if (opts.dryRun) {
+    const report = { bucket, prefix, listed: all.length, notCoveredByRules: uncovered, eligible: eligible.map((e) => e.key), dryRun: true };
+    if (opts.json) console.log(JSON.stringify(report, null, 2));
+    for (const e of eligible) out(`would ${e.status === 'not-imported' ? 'import' : 'retry'} ${e.key}`);
+    out(`\n${all.length} objects listed, ${eligible.length} would be handled (dry run: nothing changed)`);
+    process.exitCode = EXIT.ok;
+    return;
+  }
+  const invoke = opts.via === 'fc' ? fcInvoker(opts, credentials, bucket) : undefined;
+  const handle = (item: ObjectState): Promise<Handled> => {
+    const etag = item.etag.toUpperCase();
+    // a failed or rejected version is retried as a new upload would be (record kept)
+    return invoke ? invoke(item, etag) : runner.run(item.key, { etag, size: item.size }, retryable(item));
+  };
+  const { results, summary, interrupted } = await handleAll(eligible, handle, concurrency, opts, out);
+  const body = {
+    bucket,
+    prefix,
+    via: opts.via,
+    listed: all.length,
+    notCoveredByRules: uncovered,
+    eligible: eligible.length,
+    handled: results.length,
+    interrupted,
+    counts: summary,
+    results,
+  };
+  if (opts.json) console.log(JSON.stringify(body, null, 2));
+  const counts =
+    Object.entries(summary)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || 'nothing to do';
+  out(
+    `\n${all.length} objects listed${uncovered ? ` (${uncovered} no rule imports)` : ''}, ${eligible.length} eligible, ${results.length} handled: ${counts}${interrupted ? ' (interrupted)' : ''}`,
+  );
+  process.exitCode = interrupted ? EXIT.interrupted : summary.failed ? EXIT.failed : summary.rejected ? EXIT.refused : EXIT.ok;
+}
 
-    let interrupted = false;
-    const onSigint = () => {
-      interrupted = true;
-      process.stderr.write('\ninterrupted: finishing the objects in hand; run the same command again to continue\n');
-    };
-    process.once('SIGINT', onSigint);
-    const bar =
-      process.stderr.isTTY && !opts.json
-        ? new SingleBar({ format: 'backfill [{bar}] {value}/{total} {key}', hideCursor: true }, Presets.shades_classic)
-        : undefined;
-    bar?.start(eligible.length, 0, { key: '' });
-    const results: (ObjectResult | { key: string; outcome: 'queued' | 'failed'; errorCode?: string; reason?: string })[] = [];
-    let next = 0;
-    let done = 0;
-    const handle = async (item: ObjectState) => {
-      const etag = item.etag.toUpperCase();
-      if (fc) {
-        const event = objectCreatedEvent({ region: opts.region, bucket, key: item.key, size: item.size, etag, accountId: opts.accountId });
-        try {
-          await fc.invokeFunction(opts.service, opts.function, JSON.stringify(event), { 'x-fc-invocation-type': 'Async' });
-          return { key: item.key, outcome: 'queued' as const };
-        } catch (err) {
-          return {
-            key: item.key,
-            outcome: 'failed' as const,
-            errorCode: (err as { code?: string }).code ?? 'InvokeFailed',
-            reason: (err as Error).message,
-          };
-        }
-      }
-      // a failed or rejected version is retried as a new upload would be (record kept)
-      return runner.run(item.key, { etag, size: item.size }, retryable(item));
-    };
-    await Promise.all(
-      Array.from({ length: Math.min(concurrency, eligible.length) }, async () => {
-        while (!interrupted && next < eligible.length) {
-          const item = eligible[next++]!;
-          const r = await handle(item);
-          results.push(r);
-          summary[r.outcome] = (summary[r.outcome] ?? 0) + 1;
-          done += 1;
-          if (bar) bar.update(done, { key: item.key });
-          else
-            out(
-              `[${done}/${eligible.length}] ${r.outcome} ${item.key}${'imageId' in r && r.imageId ? ` ${r.imageId}` : ''}${r.errorCode ? ` (${r.errorCode})` : ''}`,
-            );
-        }
-      }),
-    );
-    bar?.stop();
-    process.removeListener('SIGINT', onSigint);
-    const body = {
-      bucket,
-      prefix,
-      via: opts.via,
-      listed: all.length,
-      notCoveredByRules: uncovered,
-      eligible: eligible.length,
-      handled: results.length,
-      interrupted,
-      counts: summary,
-      results,
-    };
-    if (opts.json) console.log(JSON.stringify(body, null, 2));
-    else
-      out(
-        `\n${all.length} objects listed${uncovered ? ` (${uncovered} no rule imports)` : ''}, ${eligible.length} eligible, ${results.length} handled: ${
-          Object.entries(summary)
-            .map(([k, v]) => `${k} ${v}`)
-            .join(', ') || 'nothing to do'
-        }${interrupted ? ' (interrupted)' : ''}`,
-      );
-    process.exitCode = interrupted ? EXIT.interrupted : summary.failed ? EXIT.failed : summary.rejected ? EXIT.refused : EXIT.ok;
+/** Asynchronous invocations of the deployed function, with events shaped as the trigger's. */
+function fcInvoker(opts: BackfillOptions, credentials: Credentials, bucket: string): (item: ObjectState, etag: string) => Promise<Handled> {
+  if (!opts.accountId) throw new UsageError('--via fc needs --account-id (or ALIBABA_CLOUD_ACCOUNT_ID)');
+  const fc = new FC(opts.accountId, {
+    accessKeyID: credentials.accessKeyId,
+    accessKeySecret: credentials.accessKeySecret,
+    securityToken: credentials.securityToken,
+    region: opts.region,
+    endpoint: opts.fcEndpoint,
+    timeout: 30_000,
   });
+  return async (item, etag) => {
+    const event = objectCreatedEvent({ region: opts.region, bucket, key: item.key, size: item.size, etag, accountId: opts.accountId });
+    try {
+      await fc.invokeFunction(opts.service, opts.function, JSON.stringify(event), { 'x-fc-invocation-type': 'Async' });
+      return { key: item.key, outcome: 'queued' };
+    } catch (err) {
+      return {
+        key: item.key,
+        outcome: 'failed',
+        errorCode: (err as { code?: string }).code ?? 'InvokeFailed',
+        reason: (err as Error).message,
+      };
+    }
+  };
+}
+
+/** Bounded concurrency with a progress bar (or a line per object); Ctrl-C finishes the objects in hand. */
+async function handleAll(
+  eligible: ObjectState[],
+  handle: (item: ObjectState) => Promise<Handled>,
+  concurrency: number,
+  opts: BackfillOptions,
+  out: (s: string) => void,
+) {
+  let interrupted = false;
+  const onSigint = () => {
+    interrupted = true;
+    process.stderr.write('\ninterrupted: finishing the objects in hand; run the same command again to continue\n');
+  };
+  process.once('SIGINT', onSigint);
+  const bar =
+    process.stderr.isTTY && !opts.json
+      ? new SingleBar({ format: 'backfill [{bar}] {value}/{total} {key}', hideCursor: true }, Presets.shades_classic)
+      : undefined;
+  bar?.start(eligible.length, 0, { key: '' });
+  const results: Handled[] = [];
+  const summary: Record<string, number> = {};
+  let next = 0;
+  const worker = async () => {
+    while (!interrupted && next < eligible.length) {
+      const item = eligible[next++]!;
+      const r = await handle(item);
+      results.push(r);
+      summary[r.outcome] = (summary[r.outcome] ?? 0) + 1;
+      if (bar) bar.update(results.length, { key: item.key });
+      else
+        out(
+          `[${results.length}/${eligible.length}] ${r.outcome} ${item.key}${'imageId' in r && r.imageId ? ` ${r.imageId}` : ''}${r.errorCode ? ` (${r.errorCode})` : ''}`,
+        );
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, eligible.length) }, worker));
+  bar?.stop();
+  process.removeListener('SIGINT', onSigint);
+  return { results, summary, interrupted };
 }

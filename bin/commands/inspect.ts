@@ -1,13 +1,14 @@
+import { DEFAULTS } from '../../shared/runtime/config';
 import type { Command } from 'commander';
 import { basename, dirname, join } from 'node:path';
-import { isManifestKey, parseManifest } from '../../shared/manifest';
+import { isManifestKey, parseManifest } from '../../shared/core/manifest';
 import { open } from 'node:fs/promises';
 import { createObjectStore } from '../../shared/adapters/oss';
-import { inspectionLimits } from '../../shared/plan';
-import { inspectQcow2, summarizeInspection } from '../../shared/qcow2';
+import { inspectionLimits } from '../../shared/core/plan';
+import { inspectQcow2, summarizeInspection } from '../../shared/core/qcow2';
 import { EXIT, loadRulesFile, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 
-const HEADER_BYTES = 64 * 1024;
+const HEADER_BYTES = DEFAULTS.headerBytes;
 
 async function readLocalHead(path: string): Promise<{ bytes: Buffer; size: number }> {
   const file = await open(path, 'r');

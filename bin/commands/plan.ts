@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { isManifestKey, planManifest } from '../../shared/manifest';
-import type { Rules } from '../../shared/rules';
-import { META_KEY } from '../../shared/import-params';
-import { decodeUserMeta } from '../../shared/metadata';
-import { planImport } from '../../shared/plan';
+import { isManifestKey, planManifest } from '../../shared/core/manifest';
+import type { Rules } from '../../shared/core/rules';
+import { META_KEY } from '../../shared/core/param-fields';
+import { decodeUserMeta } from '../../shared/core/metadata';
+import { planImport } from '../../shared/core/plan';
 import { EXIT, UsageError, loadRulesFile, printTable, withGlobalOptions, type GlobalOptions } from '../settings';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { createObjectStore, type ObjectStore } from '../../shared/adapters/oss';
-import { TAG_IMAGE_ID, TAG_STATUS, TAG_ERROR } from '../../shared/tags';
+import { TAG_IMAGE_ID, TAG_STATUS, TAG_ERROR } from '../../shared/core/tags';
 import { EXIT, age, parseOssUrl, printTable, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 
 export interface ObjectState {

@@ -1,6 +1,9 @@
 // FC entry point of the import function (handler `index.handler`).
-import { handleImportEvent, handlerDirOf, type InvocationContext } from '../../shared/import-handler';
+import { handleImportEvent } from '../../shared/runtime/import-handler';
+import { handlerDirOf, type InvocationContext } from '../../shared/runtime/fc-runtime';
 
 const handlerDir = handlerDirOf(import.meta.url);
 
-export const handler = (event: unknown, context: InvocationContext) => handleImportEvent(event, context, handlerDir);
+export async function handler(event: unknown, context: InvocationContext) {
+  return handleImportEvent(event, context, handlerDir);
+}

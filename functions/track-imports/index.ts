@@ -1,7 +1,9 @@
 // FC entry point of the tracker (handler `index.handler`), run by the timer trigger.
-import { handlerDirOf, type InvocationContext } from '../../shared/import-handler';
-import { handleTrackEvent } from '../../shared/track-handler';
+import { handlerDirOf, type InvocationContext } from '../../shared/runtime/fc-runtime';
+import { handleTrackEvent } from '../../shared/runtime/track-handler';
 
 const handlerDir = handlerDirOf(import.meta.url);
 
-export const handler = (event: unknown, context: InvocationContext) => handleTrackEvent(event, context, handlerDir);
+export async function handler(event: unknown, context: InvocationContext) {
+  return handleTrackEvent(event, context, handlerDir);
+}

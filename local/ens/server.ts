@@ -2,7 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CredentialStore } from '../credentials';
 import { FaultInjector, sleep } from '../faults';
-import { listen, readBody, requestId, type StartedServer } from '../http';
+import { readBody, requestId, StandInServer } from '../http';
 import {
   DEFAULT_SCHEDULE,
   ManualClock,
@@ -71,7 +71,7 @@ class PopFailure extends Error {
 }
 const fail = (status: number, code: string, message: string): PopFailure => new PopFailure({ status, code, message });
 
-export class EnsStandIn {
+export class EnsStandIn extends StandInServer {
   readonly clock = new ManualClock();
   readonly images = new Map<string, StoredImage>();
   readonly calls: EnsCall[] = [];
@@ -80,26 +80,20 @@ export class EnsStandIn {
   private readonly schedule: ImageSchedule;
   private readonly nonces = new Set<string>();
   private readonly windows = new Map<string, { second: number; count: number }>();
-  private server?: StartedServer;
-
   constructor(private readonly options: EnsOptions) {
+    super('ENS stand-in');
     this.schedule = { ...DEFAULT_SCHEDULE, ...options.schedule };
     this.faults = new FaultInjector(options.faultSeed ?? 11);
     this.rateLimits = { ...options.rateLimits };
   }
 
-  get endpoint(): string {
-    if (!this.server) throw new Error('ENS stand-in not started');
-    return this.server.endpoint;
-  }
-
   async start(): Promise<this> {
-    this.server = await listen((req, res) => void this.handle(req, res), this.options.port ?? 0);
+    await this.listenOn(this.options.port ?? 0);
     return this;
   }
 
-  async stop(): Promise<void> {
-    await this.server?.close();
+  stop(): Promise<void> {
+    return this.close();
   }
 
   /** Make an image end in a failure status, now or after `afterMs` of clock time. */
@@ -118,7 +112,7 @@ export class EnsStandIn {
     return this.calls.filter((c) => c.action === action);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = Date.now();
     const rid = requestId().replace(/^(.{8})(.{4})(.{4})(.{4})(.{8}).*/, '$1-$2-$3-$4-$5');
     const method = req.method ?? 'GET';

@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CredentialStore } from '../credentials';
-import { listen, readBody, requestId, type StartedServer } from '../http';
+import { readBody, requestId, StandInServer } from '../http';
 import type { FcStandIn } from './runtime';
 
 /**
@@ -9,26 +9,21 @@ import type { FcStandIn } from './runtime';
  * POST /2016-08-15/services/{service}/functions/{function}/invocations,
  * signed `FC <AccessKeyId>:base64(HMAC-SHA256)`; `x-fc-invocation-type: Async` → 202, queued.
  */
-export class FcApiServer {
-  private server?: StartedServer;
-
+export class FcApiServer extends StandInServer {
   constructor(
     private readonly fc: FcStandIn,
     private readonly credentials: CredentialStore,
-  ) {}
-
-  get endpoint(): string {
-    if (!this.server) throw new Error('FC API not started');
-    return this.server.endpoint;
+  ) {
+    super('FC API');
   }
 
   async start(port = 0): Promise<this> {
-    this.server = await listen((req, res) => void this.handle(req, res), port);
+    await this.listenOn(port);
     return this;
   }
 
   stop(): Promise<void> {
-    return this.server?.close() ?? Promise.resolve();
+    return this.close();
   }
 
   private reply(res: ServerResponse, status: number, body: unknown, rid: string, extra: Record<string, string> = {}): void {
@@ -41,7 +36,7 @@ export class FcApiServer {
     this.reply(res, status, { ErrorCode: code, ErrorMessage: message }, rid, { 'x-fc-error-type': 'ApiError' });
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const rid = requestId();
     try {
       const body = await readBody(req, 6 * 1024 * 1024);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -72,6 +72,13 @@ export class BodyStore {
     counter.on('data', (c: Buffer) => chunks.push(c));
     await pipeline(body, counter);
     return { segment: { kind: 'buffer', data: Buffer.concat(chunks) }, md5: hash.digest(), size };
+  }
+
+  /** The whole body, synchronously (small objects: state objects in tests and the demo). */
+  readAll(segments: Segment[]): Buffer {
+    return Buffer.concat(
+      segments.map((s) => (s.kind === 'buffer' ? s.data : s.kind === 'zeros' ? Buffer.alloc(s.length) : readFileSync(s.path))),
+    );
   }
 
   release(segments: Segment[]): void {

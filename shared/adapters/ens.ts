@@ -1,5 +1,5 @@
 import RPCClient from '@alicloud/pop-core';
-import { redact } from '../redact';
+import { redact } from '../core/redact';
 
 /** The only file that talks to ENS: @alicloud/pop-core with errors made safe and classified. */
 

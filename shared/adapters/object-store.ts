@@ -1,4 +1,4 @@
-import { realClock, type Clock } from '../clock';
+import { realClock, type Clock } from '../core/clock';
 
 /**
  * The object operations the importer needs, as an interface with no SDK behind it: the

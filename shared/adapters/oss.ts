@@ -1,7 +1,17 @@
 import OSS from 'ali-oss';
-import { redact } from '../redact';
+import { redact } from '../core/redact';
 import type { Credentials } from './ens';
-import { OssCallError, withDeadline, type DeadlinePolicy, type ObjectStore, type RawObjectStore } from './object-store';
+import {
+  OssCallError,
+  withDeadline,
+  type BucketVersioning,
+  type DeadlinePolicy,
+  type HeadRead,
+  type ListedObject,
+  type ObjectStore,
+  type ObjectVersion,
+  type RawObjectStore,
+} from './object-store';
 
 export { OssCallError, type HeadRead, type ObjectStore } from './object-store';
 
@@ -73,114 +83,134 @@ const cleanEtag = (etag: unknown): string =>
     .replace(/"/g, '')
     .toUpperCase();
 
+const isFileAlreadyExists = (err: unknown): boolean => (err as { code?: string }).code === 'FileAlreadyExists';
+const never = (): boolean => false;
+
+function headOf(content: Buffer, h: Record<string, string>, bytes: number): HeadRead {
+  const range = /\/(\d+)$/.exec(h['content-range'] ?? '');
+  const meta: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) if (k.startsWith('x-oss-meta-')) meta[k.slice(11)] = String(v);
+  return {
+    etag: cleanEtag(h.etag),
+    size: range ? Number(range[1]) : content.length,
+    meta,
+    tagCount: Number(h['x-oss-tagging-count'] ?? 0),
+    lastModified: h['last-modified'],
+    // never keep more than asked for, whatever the server sent
+    bytes: content.subarray(0, bytes),
+  };
+}
+
 /** ali-oss, one call per operation, each bounded by the timeout it is given. */
-export function rawOssStore(t: OssTarget): RawObjectStore {
-  const client = clientFor(t);
-  const secrets = [t.credentials.accessKeySecret, t.credentials.securityToken];
+export class AliOssStore implements RawObjectStore {
+  readonly bucket: string;
+  private readonly client: OssClientLike;
+  private readonly secrets: (string | undefined)[];
+
+  constructor(private readonly target: OssTarget) {
+    this.bucket = target.bucket;
+    this.client = clientFor(target);
+    this.secrets = [target.credentials.accessKeySecret, target.credentials.securityToken];
+  }
+
   /** An expected refusal (the object is missing, the key exists) is an answer, not an error. */
-  const answerOr = async <T, F>(fn: () => Promise<T>, expected: (err: unknown) => boolean, answer: F): Promise<T | F> => {
+  private async answerOr<T, F>(fn: () => Promise<T>, expected: (err: unknown) => boolean, answer: F): Promise<T | F> {
     try {
       return await fn();
     } catch (err) {
       if (expected(err)) return answer;
-      throw toOssError(err, secrets);
+      throw toOssError(err, this.secrets);
     }
-  };
-  const never = (): boolean => false;
-  return {
-    bucket: t.bucket,
-    readHead: (key, bytes, timeout) =>
-      answerOr(
-        async () => {
-          const r = await client.get(key, { headers: { Range: `bytes=0-${bytes - 1}` }, timeout });
-          const h = r.res.headers;
-          const range = /\/(\d+)$/.exec(h['content-range'] ?? '');
-          const meta: Record<string, string> = {};
-          for (const [k, v] of Object.entries(h)) if (k.startsWith('x-oss-meta-')) meta[k.slice(11)] = String(v);
-          return {
-            etag: cleanEtag(h.etag),
-            size: range ? Number(range[1]) : r.content.length,
-            meta,
-            tagCount: Number(h['x-oss-tagging-count'] ?? 0),
-            lastModified: h['last-modified'],
-            // never keep more than asked for, whatever the server sent
-            bytes: r.content.subarray(0, bytes),
-          };
-        },
-        isNotFound,
-        undefined,
-      ),
-    head: (key, timeout) =>
-      answerOr(
-        async () => {
-          const h = (await client.head(key, { timeout })).res.headers;
-          return { etag: cleanEtag(h.etag), size: Number(h['content-length'] ?? 0), tagCount: Number(h['x-oss-tagging-count'] ?? 0) };
-        },
-        isNotFound,
-        undefined,
-      ),
-    getTags: (key, timeout) => answerOr(async () => (await client.getObjectTagging(key, { timeout })).tag, isNotFound, undefined),
-    putTags: (key, tags, timeout) =>
-      answerOr(
-        async () => {
-          await client.putObjectTagging(key, tags, { timeout });
-          return true;
-        },
-        isNotFound,
-        false,
-      ),
-    // A retried create may meet its own first attempt (a reply lost after the write):
-    // the caller tells its own claim from another's by the body.
-    createIfAbsent: (key, body, timeout) =>
-      answerOr(
-        async () => {
-          await client.put(key, Buffer.from(body), {
-            headers: { 'x-oss-forbid-overwrite': 'true', 'Content-Type': 'application/json' },
-            timeout,
-          });
-          return true;
-        },
-        (err) => (err as { code?: string }).code === 'FileAlreadyExists',
-        false,
-      ),
-    getText: (key, timeout) => answerOr(async () => (await client.get(key, { timeout })).content.toString('utf8'), isNotFound, undefined),
-    putText: (key, body, timeout) =>
-      answerOr(
-        async () => void (await client.put(key, Buffer.from(body), { headers: { 'Content-Type': 'application/json' }, timeout })),
-        never,
-        undefined,
-      ),
-    delete: (key, timeout) => answerOr(async () => void (await client.delete(key, { timeout })), never, undefined),
-    listPage: (prefix, token, maxKeys = 1000, timeout) =>
-      answerOr(
-        async () => {
-          const r = await client.listV2({ prefix, 'max-keys': maxKeys, ...(token ? { 'continuation-token': token } : {}) }, { timeout });
-          return {
-            objects: (r.objects ?? []).map((o) => ({
-              key: o.name,
-              size: o.size,
-              lastModified: o.lastModified,
-              etag: String(o.etag).replace(/"/g, ''),
-            })),
-            nextToken: r.nextContinuationToken ?? undefined,
-          };
-        },
-        never,
-        { objects: [] },
-      ),
-    getVersioning: (timeout) =>
-      answerOr(
-        async () => {
-          const status = (await client.getBucketVersioning(t.bucket, { timeout })).versionStatus;
-          return status === 'Enabled' || status === 'Suspended' ? status : undefined;
-        },
-        never,
-        undefined,
-      ),
-  };
+  }
+
+  readHead(key: string, bytes: number, timeout: number): Promise<HeadRead | undefined> {
+    const get = async () => {
+      const r = await this.client.get(key, { headers: { Range: `bytes=0-${bytes - 1}` }, timeout });
+      return headOf(r.content, r.res.headers, bytes);
+    };
+    return this.answerOr(get, isNotFound, undefined);
+  }
+
+  head(key: string, timeout: number): Promise<ObjectVersion | undefined> {
+    const head = async () => {
+      const h = (await this.client.head(key, { timeout })).res.headers;
+      return { etag: cleanEtag(h.etag), size: Number(h['content-length'] ?? 0), tagCount: Number(h['x-oss-tagging-count'] ?? 0) };
+    };
+    return this.answerOr(head, isNotFound, undefined);
+  }
+
+  getTags(key: string, timeout: number): Promise<Record<string, string> | undefined> {
+    return this.answerOr(async () => (await this.client.getObjectTagging(key, { timeout })).tag, isNotFound, undefined);
+  }
+
+  putTags(key: string, tags: Record<string, string>, timeout: number): Promise<boolean> {
+    const put = async () => {
+      await this.client.putObjectTagging(key, tags, { timeout });
+      return true;
+    };
+    return this.answerOr(put, isNotFound, false);
+  }
+
+  /** A retried create may meet its own first attempt (a reply lost after the write): the caller tells its own body from another's. */
+  createIfAbsent(key: string, body: string, timeout: number): Promise<boolean> {
+    const create = async () => {
+      await this.client.put(key, Buffer.from(body), {
+        headers: { 'x-oss-forbid-overwrite': 'true', 'Content-Type': 'application/json' },
+        timeout,
+      });
+      return true;
+    };
+    return this.answerOr(create, isFileAlreadyExists, false);
+  }
+
+  getText(key: string, timeout: number): Promise<string | undefined> {
+    return this.answerOr(async () => (await this.client.get(key, { timeout })).content.toString('utf8'), isNotFound, undefined);
+  }
+
+  async putText(key: string, body: string, timeout: number): Promise<void> {
+    await this.answerOr(
+      () => this.client.put(key, Buffer.from(body), { headers: { 'Content-Type': 'application/json' }, timeout }),
+      never,
+      undefined,
+    );
+  }
+
+  async delete(key: string, timeout: number): Promise<void> {
+    await this.answerOr(() => this.client.delete(key, { timeout }), never, undefined);
+  }
+
+  listPage(
+    prefix: string,
+    token: string | undefined,
+    maxKeys: number | undefined,
+    timeout: number,
+  ): Promise<{ objects: ListedObject[]; nextToken?: string }> {
+    const list = async () => {
+      const r = await this.client.listV2(
+        { prefix, 'max-keys': maxKeys ?? 1000, ...(token ? { 'continuation-token': token } : {}) },
+        { timeout },
+      );
+      const objects = (r.objects ?? []).map((o) => ({
+        key: o.name,
+        size: o.size,
+        lastModified: o.lastModified,
+        etag: String(o.etag).replace(/"/g, ''),
+      }));
+      return { objects, nextToken: r.nextContinuationToken ?? undefined };
+    };
+    return this.answerOr(list, never, { objects: [] });
+  }
+
+  getVersioning(timeout: number): Promise<BucketVersioning> {
+    const get = async () => {
+      const status = (await this.client.getBucketVersioning(this.target.bucket, { timeout })).versionStatus;
+      return status === 'Enabled' || status === 'Suspended' ? status : undefined;
+    };
+    return this.answerOr(get, never, undefined);
+  }
 }
 
 /** The store the function, the tracker and the CLI use: ali-oss with the shared deadline policy. */
 export function createObjectStore(t: OssTarget, policy: Partial<DeadlinePolicy> = {}): ObjectStore {
-  return withDeadline(rawOssStore(t), { deadline: Number.POSITIVE_INFINITY, ...policy });
+  return withDeadline(new AliOssStore(t), { deadline: Number.POSITIVE_INFINITY, ...policy });
 }

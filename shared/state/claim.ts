@@ -74,36 +74,8 @@ export async function claimVersion(store: ObjectStore, layout: StateLayout, c: C
     holder: claimCodec.holder(fresh),
     now: () => c.now,
     staleMarkerMs,
-    decide(current) {
-      if (!current) return 'take';
-      // a deadline further out than any invocation lives is forged or broken: stale
-      if (current.state === 'claimed')
-        return Date.parse(current.claimDeadline) > c.now && Date.parse(current.claimDeadline) < c.now + MAX_HOLD_MS ? 'keep' : 'take';
-      if (current.state === 'failed' || current.state === 'rejected') return isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
-      return 'keep';
-    },
-    successor(previous, generation) {
-      if (!previous) return { ...fresh, generation };
-      if (previous.state === 'claimed') {
-        // its holder is gone: whatever it may have sent to ENS must be looked for first
-        return {
-          ...fresh,
-          generation,
-          sentSince: previous.sentSince ?? previous.claimedAt,
-          ...(previous.uncertain ? { uncertain: previous.uncertain } : {}),
-          ...(previous.imageId ? { imageId: previous.imageId } : {}),
-          attempt: previous.attempt ?? 1,
-          history: withHistory(previous, 'claimed', at, `taken over from ${previous.requestId ?? 'unknown'}`),
-        };
-      }
-      // a new upload of a version that failed or was rejected: a new attempt
-      return {
-        ...fresh,
-        generation,
-        attempt: (previous.attempt ?? 1) + 1,
-        history: withHistory(previous, 'claimed', at, `new upload after ${previous.state} (${previous.errorCode ?? ''})`),
-      };
-    },
+    decide: (current) => decide(current, c),
+    successor: (previous, generation) => successor(previous, generation, fresh, at),
   });
   switch (outcome.kind) {
     case 'acquired':
@@ -117,4 +89,38 @@ export async function claimVersion(store: ObjectStore, layout: StateLayout, c: C
     case 'lost':
       return { kind: 'held', key };
   }
+}
+
+function decide(current: ImportRecord | undefined, c: ClaimRequest): 'take' | 'keep' {
+  if (!current) return 'take';
+  if (current.state === 'claimed') {
+    // a deadline further out than any invocation lives is forged or broken: stale
+    const until = Date.parse(current.claimDeadline);
+    return until > c.now && until < c.now + MAX_HOLD_MS ? 'keep' : 'take';
+  }
+  if (current.state === 'failed' || current.state === 'rejected') return isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
+  return 'keep';
+}
+
+function successor(previous: ImportRecord | undefined, generation: number, fresh: ImportRecord, at: string): ImportRecord {
+  if (!previous) return { ...fresh, generation };
+  if (previous.state === 'claimed') {
+    // its holder is gone: whatever it may have sent to ENS must be looked for first
+    return {
+      ...fresh,
+      generation,
+      sentSince: previous.sentSince ?? previous.claimedAt,
+      ...(previous.uncertain ? { uncertain: previous.uncertain } : {}),
+      ...(previous.imageId ? { imageId: previous.imageId } : {}),
+      attempt: previous.attempt ?? 1,
+      history: withHistory(previous, 'claimed', at, `taken over from ${previous.requestId ?? 'unknown'}`),
+    };
+  }
+  // a new upload of a version that failed or was rejected: a new attempt
+  return {
+    ...fresh,
+    generation,
+    attempt: (previous.attempt ?? 1) + 1,
+    history: withHistory(previous, 'claimed', at, `new upload after ${previous.state} (${previous.errorCode ?? ''})`),
+  };
 }

@@ -185,7 +185,7 @@ describe('ens-importer backfill and status', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ via: 'fc', eligible: 180, counts: { queued: 180 } });
     await stack.settle();
     for (const k of seeded.eligible) expect(imports(k), k).toHaveLength(1);
-    const outcomes = stack.fc.invocations.flatMap((i) => (i.result as any)?.results ?? []).filter((x: any) => x.key.startsWith(prefix));
+    const outcomes = stack.importResults().filter((x: any) => x.key.startsWith(prefix));
     expect(outcomes.filter((x: any) => x.outcome === 'imported')).toHaveLength(160);
     expect(outcomes.filter((x: any) => x.outcome === 'rejected')).toHaveLength(20);
     const second = await cli(['backfill', `oss://${stack.bucket}/${prefix}`, '--via', 'fc', '--json']);

@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadSYaml, type FunctionSpec } from '../../local/fc/s-yaml';
 import { PROJECT_ROOT } from '../../local/index';
-import { parseRules } from '../../shared/rules';
+import { parseRules } from '../../shared/core/rules';
 import { buildFunctions } from '../../scripts/build';
 
 const require = createRequire(import.meta.url);

@@ -1,11 +1,11 @@
-import { createLogger } from '../../shared/logger';
-import { loadConfig, type ImporterConfig } from '../../shared/config';
-import type { ObjectEvent } from '../../shared/event';
-import type { ObjectResult } from '../../shared/outcome';
-import { processObjectEvent } from '../../shared/pipeline';
+import { createLogger } from '../../shared/runtime/logger';
+import { readImportConfig, type ImporterConfig } from '../../shared/runtime/config';
+import type { ObjectEvent } from '../../shared/core/event';
+import type { ObjectResult } from '../../shared/core/outcome';
+import { processObjectEvent } from '../../shared/import/pipeline';
 import { stateLayout } from '../../shared/state/layout';
 import { parseRecord } from '../../shared/state/records';
-import { trackImports } from '../../shared/tracker';
+import { trackImports } from '../../shared/track/tracker';
 import { VirtualClock } from '../helpers/virtual-clock';
 import { World, type Caller, type FaultKind } from '../helpers/world';
 
@@ -44,7 +44,7 @@ export interface Run {
   results: ObjectResult[];
 }
 
-const config: ImporterConfig = { ...loadConfig({}, process.cwd()), ensTimeoutMs: 30_000 };
+const config: ImporterConfig = { ...readImportConfig({}, process.cwd()), ensTimeoutMs: 30_000 };
 const layout = stateLayout(config.statePrefix);
 const silent = createLogger(() => undefined, {}, []);
 

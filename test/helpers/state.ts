@@ -1,14 +1,9 @@
 import type { LocalStack } from '../../local/index';
 
 /** Read an object's body straight from the OSS stand-in (for assertions on state objects). */
-export function objectText(stack: LocalStack, key: string, bucket = stack.bucket): string | undefined {
-  const obj = stack.oss.getObject(bucket, key);
-  return obj?.segments.map((s) => (s.kind === 'buffer' ? s.data.toString('utf8') : '')).join('');
-}
+export const objectText = (stack: LocalStack, key: string, bucket = stack.bucket): string | undefined => stack.objectText(key, bucket);
 
-export function stateKeys(stack: LocalStack, sub: 'claims' | 'pending', bucket = stack.bucket): string[] {
-  return [...stack.oss.buckets.get(bucket)!.objects.keys()].filter((k) => k.startsWith(`.ens-importer/${sub}/`) && !/\.g\d+$/.test(k));
-}
+export const stateKeys = (stack: LocalStack, sub: 'claims' | 'pending', bucket = stack.bucket): string[] => stack.stateKeys(sub, bucket);
 
 export function recordFor(stack: LocalStack, key: string): any {
   for (const k of stateKeys(stack, 'claims')) {
@@ -18,6 +13,4 @@ export function recordFor(stack: LocalStack, key: string): any {
   return undefined;
 }
 
-export function importResults(stack: LocalStack): any[] {
-  return stack.fc.invocations.flatMap((i) => ((i.result as any)?.results ?? []) as any[]);
-}
+export const importResults = (stack: LocalStack): any[] => stack.importResults();

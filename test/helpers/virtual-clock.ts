@@ -1,4 +1,4 @@
-import type { Clock } from '../../shared/clock';
+import type { Clock } from '../../shared/core/clock';
 
 /**
  * Virtual time for the fault explorer: `sleep` parks a task until the run loop moves the

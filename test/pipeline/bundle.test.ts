@@ -28,7 +28,7 @@ describe('the built bundle', () => {
   it('runs from a folder without node_modules and imports through the real SDKs', async () => {
     await ossClient(stack).put('images/ubuntu/22.04/bundled.qcow2', fixture('v3.qcow2'));
     await stack.settle();
-    const results = stack.fc.invocations.flatMap((i) => (i.result as any)?.results ?? []);
+    const results = stack.importResults();
     expect(stack.fc.invocations[0]!.ok).toBe(true);
     expect(results[0]).toMatchObject({ outcome: 'imported', imageName: 'bundled' });
     // the rules came from the importer.yaml shipped beside the handler

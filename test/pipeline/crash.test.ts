@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../local/index';
 import { createEnsApi } from '../../shared/adapters/ens';
 import { createObjectStore } from '../../shared/adapters/oss';
-import { loadConfig } from '../../shared/config';
-import { createLogger } from '../../shared/logger';
-import { processObjectEvent, type PipelineDeps } from '../../shared/pipeline';
+import { readImportConfig } from '../../shared/runtime/config';
+import { createLogger } from '../../shared/runtime/logger';
+import { processObjectEvent, type PipelineDeps } from '../../shared/import/pipeline';
 import { fixture } from '../helpers/fixtures';
 import { recordFor, stateKeys } from '../helpers/state';
 
@@ -20,7 +20,7 @@ afterAll(() => stack.stop());
 function deps(overrides: Partial<PipelineDeps> = {}): PipelineDeps {
   const credentials = stack.credentials;
   return {
-    config: loadConfig({ OSS_ENDPOINT: stack.endpoints.oss, ENS_ENDPOINT: stack.endpoints.ens }, process.cwd()),
+    config: readImportConfig({ OSS_ENDPOINT: stack.endpoints.oss, ENS_ENDPOINT: stack.endpoints.ens }, process.cwd()),
     store: createObjectStore({ region: 'cn-beijing', bucket: 'ens-images', endpoint: stack.endpoints.oss, credentials }),
     ens: createEnsApi(stack.endpoints.ens, credentials),
     log: createLogger((l) => lines.push(l), { requestId: overrides.requestId ?? 'r' }, [credentials.accessKeySecret]),

@@ -30,7 +30,7 @@ const upload = async (key: string, body: Buffer, opts: Record<string, unknown> =
   return r;
 };
 const tagsOf = async (key: string) => (await oss.getObjectTagging(key)).tag as Record<string, string>;
-const results = () => stack.fc.invocations.flatMap((i) => ((i.result as any)?.results ?? []) as any[]);
+const results = (): any[] => stack.importResults();
 const resultFor = (key: string) =>
   results()
     .filter((r) => r.key === key)
@@ -61,16 +61,9 @@ describe('import pipeline through the local stack', () => {
       OSSObject: key,
     });
     expect(await tagsOf(key)).toEqual({ 'ens:image-id': r.imageId, 'ens:status': 'importing' });
-    const claims = [...stack.oss.buckets.get(stack.bucket)!.objects.keys()].filter((k) => k.startsWith('.ens-importer/claims/'));
-    const record = claims
-      .map((k) =>
-        JSON.parse(
-          stack.oss
-            .getObject(stack.bucket, k)!
-            .segments.map((s: any) => s.data.toString())
-            .join(''),
-        ),
-      )
+    const record = stack
+      .stateKeys('claims')
+      .map((k) => JSON.parse(stack.objectText(k)!))
       .find((x) => x.key === key);
     expect(record).toMatchObject({
       state: 'importing',
@@ -307,7 +300,7 @@ describe('import pipeline through the local stack', () => {
       const key = 'images/ubuntu/22.04/my image+1.qcow2';
       await ossClient(encodedStack).put(key, fixture('v3.qcow2'));
       await encodedStack.settle();
-      const r = encodedStack.fc.invocations.flatMap((i) => (i.result as any)?.results ?? [])[0];
+      const r = encodedStack.importResults()[0];
       expect(r).toMatchObject({ outcome: 'imported', key });
       allLogs.push(...encodedStack.fc.logs.map((l) => l.message));
       secrets.push(...encodedStack.secrets());
@@ -406,7 +399,7 @@ describe('dry run', () => {
       await client.put('images/ubuntu/22.04/dry.qcow2', fixture('v3.qcow2'));
       await client.put('images/ubuntu/22.04/dry-bad.qcow2', fixture('luks.qcow2'));
       await dry.settle();
-      const rs = dry.fc.invocations.flatMap((i) => (i.result as any)?.results ?? []);
+      const rs = dry.importResults();
       expect(rs.map((r: any) => [r.outcome, r.errorCode, r.dryRun])).toEqual([
         ['skipped', 'dry-run', true],
         ['rejected', 'qcow2-encrypted', true],

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../local/index';
 import { createEnsApi } from '../../shared/adapters/ens';
 import { createObjectStore } from '../../shared/adapters/oss';
-import { loadConfig } from '../../shared/config';
-import { createLogger } from '../../shared/logger';
-import { processObjectEvent, type PipelineDeps } from '../../shared/pipeline';
+import { readImportConfig } from '../../shared/runtime/config';
+import { createLogger } from '../../shared/runtime/logger';
+import { processObjectEvent, type PipelineDeps } from '../../shared/import/pipeline';
 import { stateLayout } from '../../shared/state/layout';
-import { trackImports } from '../../shared/tracker';
+import { trackImports } from '../../shared/track/tracker';
 import { fixture } from '../helpers/fixtures';
 import { objectText, recordFor } from '../helpers/state';
 
@@ -24,7 +24,7 @@ afterAll(() => stack.stop());
 function deps(bucket = 'ens-images'): PipelineDeps {
   const credentials = stack.credentials;
   return {
-    config: loadConfig({ OSS_ENDPOINT: stack.endpoints.oss, ENS_ENDPOINT: stack.endpoints.ens }, process.cwd()),
+    config: readImportConfig({ OSS_ENDPOINT: stack.endpoints.oss, ENS_ENDPOINT: stack.endpoints.ens }, process.cwd()),
     store: createObjectStore({ region: 'cn-beijing', bucket, endpoint: stack.endpoints.oss, credentials }),
     ens: createEnsApi(stack.endpoints.ens, credentials),
     log: createLogger((l) => lines.push(l), {}, [credentials.accessKeySecret]),

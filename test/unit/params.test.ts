@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { imageNameProblem, makeValidImageName } from '../../shared/image-name';
-import { decodeMetaValue } from '../../shared/metadata';
-import { deriveParams, toApiParams } from '../../shared/params';
-import { DEFAULT_RULES, matchRule, parseRules, RulesError } from '../../shared/rules';
+import { imageNameProblem, makeValidImageName } from '../../shared/core/image-name';
+import { decodeMetaValue } from '../../shared/core/metadata';
+import { deriveParams, toApiParams } from '../../shared/core/derive-params';
+import { DEFAULT_RULES, matchRule, parseRules, RulesError } from '../../shared/core/rules';
 
 const rules = parseRules(`
 rules:

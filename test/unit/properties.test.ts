@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseEventPayload } from '../../shared/event';
-import { imageNameProblem, makeValidImageName } from '../../shared/image-name';
-import { decodeMetaValue, decodeUserMeta } from '../../shared/metadata';
-import { planImport } from '../../shared/plan';
-import { inspectQcow2 } from '../../shared/qcow2';
-import { DEFAULT_RULES, parseRules } from '../../shared/rules';
-import { mergeTags } from '../../shared/tags';
+import { parseEventPayload } from '../../shared/core/event';
+import { imageNameProblem, makeValidImageName } from '../../shared/core/image-name';
+import { decodeMetaValue, decodeUserMeta } from '../../shared/core/metadata';
+import { planImport } from '../../shared/core/plan';
+import { inspectQcow2 } from '../../shared/core/qcow2';
+import { DEFAULT_RULES, parseRules } from '../../shared/core/rules';
+import { mergeTags } from '../../shared/core/tags';
 import { fixture } from '../helpers/fixtures';
 
 const rules = parseRules('rules:\n  - name: images\n    match: { prefix: images/, suffix: .qcow2 }\n');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHECKS, inspectQcow2, parseQcow2Header } from '../../shared/qcow2';
+import { CHECKS, inspectQcow2, parseQcow2Header } from '../../shared/core/qcow2';
 import { fixture } from '../helpers/fixtures';
 
 const limits = { maxVirtualSizeBytes: 2048n * 1024n ** 3n };

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { EnsCallError, classifyEnsError } from '../../shared/adapters/ens';
-import { parseEventPayload } from '../../shared/event';
-import { createLogger } from '../../shared/logger';
-import { redact } from '../../shared/redact';
-import { RetriesExhausted, retryTransient } from '../../shared/retry';
-import { mergeTags, tagValue } from '../../shared/tags';
+import { parseEventPayload } from '../../shared/core/event';
+import { createLogger } from '../../shared/runtime/logger';
+import { redact } from '../../shared/core/redact';
+import { RetriesExhausted, retryTransient } from '../../shared/core/retry';
+import { mergeTags, tagValue } from '../../shared/core/tags';
 
 describe('tag merging', () => {
   it('keeps user tags, sets the importer tags and removes stale ones', () => {

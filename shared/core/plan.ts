@@ -1,5 +1,5 @@
-import type { ProvenancedValue } from './import-params';
-import { describeParams, deriveParams, toApiParams, type DerivedParams, type Problem } from './params';
+import type { ProvenancedValue } from './param-fields';
+import { describeParams, deriveParams, toApiParams, type DerivedParams, type Problem } from './derive-params';
 import { matchRule, type Rules } from './rules';
 
 /**

@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod/mini';
-import { PARAM_FIELDS, type ParamField } from './import-params';
+import { PARAM_FIELDS, type ParamField } from './param-fields';
 
 /**
  * The rules file (`importer.yaml`): which keys are imported, how a key is read

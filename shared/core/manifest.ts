@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { META_KEY, PARAM_FIELDS, type ParamField, type ProvenancedValue } from './import-params';
+import { META_KEY, PARAM_FIELDS, type ParamField, type ProvenancedValue } from './param-fields';
 import { planImport, type ImportPlan } from './plan';
 import type { Rules } from './rules';
 

@@ -1,13 +1,14 @@
-import { EnsCallError, type EnsApi } from './adapters/ens';
-import { listAll, type ObjectStore } from './adapters/object-store';
-import type { Clock } from './clock';
-import type { ImporterConfig } from './config';
-import type { Logger } from './logger';
+import { EnsCallError, type EnsApi } from '../adapters/ens';
+import type { ObjectStore } from '../adapters/object-store';
+import { findEarlierImage } from './adoption';
+import type { Clock } from '../core/clock';
+import type { ImporterConfig } from '../runtime/config';
+import type { Logger } from '../runtime/logger';
 import { writeImporterTags } from './object-tags';
-import { RetriesExhausted, retryTransient } from './retry';
-import { hasEvidence } from './state/claim';
-import type { StateLayout } from './state/layout';
-import { withHistory, type ImportRecord } from './state/records';
+import { RetriesExhausted, retryTransient } from '../core/retry';
+import { hasEvidence } from '../state/claim';
+import type { StateLayout } from '../state/layout';
+import { withHistory, type ImportRecord } from '../state/records';
 import type { ImportTarget, RejectTarget } from './targets';
 
 /**
@@ -34,12 +35,6 @@ export type Refused = { kind: 'refused'; error: EnsCallError; attempts: number }
 const isTransientEns = (err: unknown): boolean => err instanceof EnsCallError && err.transient;
 /** Throttling is refused before any work; any other failure may have gone through. */
 const maySendHaveLanded = (err: EnsCallError): boolean => !err.code.startsWith('Throttling');
-/**
- * Images made this long before the claim still count (clock skew between FC and ENS,
- * and CreationTime's whole seconds). Kept small: a larger window adopts more often an
- * image of the same name that another upload made.
- */
-const CLOCK_SKEW_MS = 2_000;
 
 export class ImportSession {
   /** what this attempt knows beyond the claim body: persisted if the attempt fails */
@@ -64,73 +59,13 @@ export class ImportSession {
   }
 
   /** An image an earlier attempt made, known from the claim, the pending index or ENS. */
-  private async findEarlierImage(imageName: string): Promise<string | undefined> {
-    const { store, layout, config, clock } = this.deps;
-    if (this.evidence.imageId) return this.evidence.imageId;
-    const page = await store.listPage(layout.pendingPrefixOf(this.claimKey), undefined, 10);
-    const indexed = page.objects.map((o) => layout.parsePendingKey(o.key)).find((p) => p !== undefined);
-    if (indexed) return indexed.imageId;
-    const uncertain = this.evidence.uncertain;
-    if (uncertain && !uncertain.answered) {
-      // a request that got no answer may still be running inside ENS: give it time to show
-      const settleUntil = Date.parse(uncertain.at) + 2 * config.ensTimeoutMs;
-      if (this.now < settleUntil) {
-        if (settleUntil >= this.deps.deadline) {
-          throw new EnsCallError(
-            uncertain.code,
-            'an earlier ImportImage got no answer and there is no time left to see whether ENS made the image; the next attempt will',
-            true,
-            undefined,
-            false,
-          );
-        }
-        await clock.sleep(settleUntil - this.now);
-      }
-    }
-    return this.lookupByName(imageName, Date.parse(this.evidence.sentSince ?? this.record.claimedAt));
-  }
-
-  /**
-   * DescribeSelfImages by name, every page: of the images of that name made since
-   * `sentMs` (less the skew), the one made closest to it, unless the pending index gives
-   * it to another version.
-   */
-  private async lookupByName(imageName: string, sentMs: number): Promise<string | undefined> {
-    const sinceMs = sentMs - CLOCK_SKEW_MS;
-    const { ens, config, clock } = this.deps;
-    const matches: { id: string; created: number }[] = [];
-    for (let page = 1, seen = 0, total = Number.POSITIVE_INFINITY; seen < total; page++) {
-      const r = await retryTransient(
-        (_a, msLeft) =>
-          ens.describeSelfImages({ ImageName: imageName, PageNumber: page, PageSize: 50 }, Math.min(msLeft, config.ensTimeoutMs)),
-        isTransientEns,
-        {
-          deadline: this.deps.deadline,
-          now: clock.now,
-          sleep: clock.sleep,
-          random: clock.random,
-          baseMs: 100,
-          maxMs: 2_000,
-        },
-      );
-      total = r.value.totalCount;
-      seen += 50;
-      if (!r.value.images.length) break;
-      for (const i of r.value.images) {
-        const created = i.CreationTime ? Date.parse(i.CreationTime) : Number.NaN;
-        if (i.ImageName === imageName && !(created < sinceMs))
-          matches.push({ id: i.ImageId, created: Number.isNaN(created) ? 0 : created });
-      }
-    }
-    if (!matches.length) return undefined;
-    // an image the pending index gives to another version is that version's, not ours
-    const others = new Set<string>();
-    const own = this.deps.layout.pendingPrefixOf(this.claimKey);
-    for await (const o of listAll(this.deps.store, this.deps.layout.pendingPrefix, this.deps.deadline, clock.now)) {
-      const p = this.deps.layout.parsePendingKey(o.key);
-      if (p && !o.key.startsWith(own)) others.add(p.imageId);
-    }
-    return matches.filter((m) => !others.has(m.id)).sort((a, b) => Math.abs(a.created - sentMs) - Math.abs(b.created - sentMs))[0]?.id;
+  private findEarlierImage(imageName: string): Promise<string | undefined> {
+    const { sentSince, uncertain, imageId } = this.evidence;
+    return findEarlierImage({ ...this.deps, claimKey: this.claimKey }, imageName, {
+      sentMs: Date.parse(sentSince ?? this.record.claimedAt),
+      uncertain,
+      imageId,
+    });
   }
 
   private adopt(imageId: string, why: string, attempts: number): Imported {

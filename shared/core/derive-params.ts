@@ -1,5 +1,5 @@
 import { imageNameProblem, makeValidImageName } from './image-name';
-import { API_NAME, BUILT_IN_DEFAULTS, META_KEY, PARAM_FIELDS, type ParamField, type ProvenancedValue } from './import-params';
+import { API_NAME, BUILT_IN_DEFAULTS, META_KEY, PARAM_FIELDS, type ParamField, type ProvenancedValue } from './param-fields';
 import type { CompiledRule, Rules } from './rules';
 
 /** Why a set of parameters cannot be sent; `code` is what ENS itself would answer. */
@@ -78,21 +78,7 @@ export function deriveParams(input: DeriveInput): DerivedParams {
   }
 
   for (const field of PARAM_FIELDS) {
-    const fromMeta = input.meta[META_KEY[field]];
-    const fromConvention = captured[field];
-    let chosen: ProvenancedValue | undefined;
-    if (fromMeta !== undefined && fromMeta !== '') chosen = { value: fromMeta, source: 'metadata' };
-    else if (fromConvention) {
-      if (field === 'imageName') {
-        const fixed = makeValidImageName(fromConvention);
-        chosen = { value: fixed, source: 'convention', ...(fixed !== fromConvention ? { original: fromConvention } : {}) };
-        if (fixed !== fromConvention) nameFixes.push({ original: fromConvention, fixed });
-      } else if (field === 'platform') {
-        chosen = { value: fromConvention.toLowerCase(), source: 'convention' };
-      } else chosen = { value: fromConvention, source: 'convention' };
-    } else if (rule.set[field]) chosen = { value: rule.set[field]!, source: 'rule' };
-    else if (rules.defaults[field]) chosen = { value: rules.defaults[field]!, source: 'default' };
-    else if (BUILT_IN_DEFAULTS[field]) chosen = { value: BUILT_IN_DEFAULTS[field]!, source: 'default' };
+    const chosen = chooseValue(field, input, captured[field], nameFixes);
     if (!chosen) continue;
     const problem = checkValue(field, chosen.value, rules);
     if (problem) {
@@ -127,6 +113,30 @@ export function deriveParams(input: DeriveInput): DerivedParams {
     problems,
     nameFixes,
   };
+}
+
+/** One parameter's value by precedence: metadata > convention > rule > defaults. */
+function chooseValue(
+  field: ParamField,
+  input: DeriveInput,
+  fromConvention: string | undefined,
+  nameFixes: DerivedParams['nameFixes'],
+): ProvenancedValue | undefined {
+  const { rule, rules } = input;
+  const fromMeta = input.meta[META_KEY[field]];
+  if (fromMeta !== undefined && fromMeta !== '') return { value: fromMeta, source: 'metadata' };
+  if (fromConvention) {
+    if (field === 'imageName') {
+      const fixed = makeValidImageName(fromConvention);
+      if (fixed !== fromConvention) nameFixes.push({ original: fromConvention, fixed });
+      return { value: fixed, source: 'convention', ...(fixed !== fromConvention ? { original: fromConvention } : {}) };
+    }
+    return { value: field === 'platform' ? fromConvention.toLowerCase() : fromConvention, source: 'convention' };
+  }
+  if (rule.set[field]) return { value: rule.set[field]!, source: 'rule' };
+  if (rules.defaults[field]) return { value: rules.defaults[field]!, source: 'default' };
+  if (BUILT_IN_DEFAULTS[field]) return { value: BUILT_IN_DEFAULTS[field]!, source: 'default' };
+  return undefined;
 }
 
 /** The request parameters; absent optional values are left out (pop-core would send "undefined"). */

@@ -1,34 +1,17 @@
 /**
- * qcow2 header inspection from the first bytes of an object, modelled on OpenStack's
- * format inspector: a pure function from bytes to a report, then named safety checks.
+ * qcow2 safety checks, modelled on OpenStack's format inspector: the header report
+ * (qcow2-header.ts), then named checks, each with a stable code and an operator's fix.
  */
+import {
+  V2_HEADER_LENGTH,
+  V3_MIN_HEADER_LENGTH,
+  KNOWN_INCOMPATIBLE,
+  LEADING_FORMATS,
+  parseQcow2Header,
+  type Qcow2Report,
+} from './qcow2-header';
 
-export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
-const V2_HEADER_LENGTH = 72;
-const V3_MIN_HEADER_LENGTH = 104;
-const KNOWN_INCOMPATIBLE = 0b11111n; // dirty, corrupt, external data file, compression type, extended L2
-const INCOMPATIBLE_NAMES = ['dirty', 'corrupt', 'external-data-file', 'compression-type', 'extended-l2'];
-const EXT_END = 0x00000000;
-const EXT_DATA_FILE = 0x44415441;
-
-export interface Qcow2Report {
-  format: 'qcow2' | 'unknown';
-  bytesInspected: number;
-  objectSize: number;
-  version?: number;
-  backingFileOffset?: bigint;
-  backingFile?: string;
-  clusterBits?: number;
-  clusterSize?: number;
-  virtualSize?: bigint;
-  cryptMethod?: number;
-  incompatibleFeatures?: bigint;
-  features?: string[];
-  headerLength?: number;
-  dataFile?: string;
-  /** other disk formats whose signature is also present */
-  otherFormats: string[];
-}
+export { parseQcow2Header, QCOW2_MAGIC, type Qcow2Report } from './qcow2-header';
 
 export interface Refusal {
   code: string;
@@ -38,75 +21,6 @@ export interface Refusal {
 export interface Inspection {
   report: Qcow2Report;
   refusals: Refusal[];
-}
-
-/** Signatures of formats that must not hide in a qcow2 file (offset, bytes). */
-const OTHER_FORMATS: { name: string; offset: number; magic: Buffer }[] = [
-  { name: 'iso9660', offset: 0x8001, magic: Buffer.from('CD001') },
-  { name: 'iso9660', offset: 0x8801, magic: Buffer.from('CD001') },
-  { name: 'iso9660', offset: 0x9001, magic: Buffer.from('CD001') },
-  { name: 'vdi', offset: 0x40, magic: Buffer.from([0x7f, 0x10, 0xda, 0xbe]) },
-  { name: 'vmdk', offset: 0x200, magic: Buffer.from('KDMV') },
-];
-
-/** Formats whose signature at offset 0 identifies a non-qcow2 file (for a clearer reason). */
-const LEADING_FORMATS: { name: string; magic: Buffer }[] = [
-  { name: 'vmdk', magic: Buffer.from('KDMV') },
-  { name: 'vhdx', magic: Buffer.from('vhdxfile') },
-  { name: 'vhd', magic: Buffer.from('conectix') },
-  { name: 'luks', magic: Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]) },
-  { name: 'gzip', magic: Buffer.from([0x1f, 0x8b]) },
-  { name: 'zip', magic: Buffer.from('PK\x03\x04', 'latin1') },
-];
-
-export function parseQcow2Header(bytes: Buffer, objectSize = bytes.length): Qcow2Report {
-  const report: Qcow2Report = { format: 'unknown', bytesInspected: bytes.length, objectSize, otherFormats: [] };
-  if (bytes.length < 4 || bytes.readUInt32BE(0) !== QCOW2_MAGIC) return report;
-  report.format = 'qcow2';
-  if (bytes.length < 8) return report;
-  report.version = bytes.readUInt32BE(4);
-  if (bytes.length < V2_HEADER_LENGTH) return report;
-  report.backingFileOffset = bytes.readBigUInt64BE(8);
-  const backingFileSize = bytes.readUInt32BE(16);
-  report.clusterBits = bytes.readUInt32BE(20);
-  if (report.clusterBits < 31) report.clusterSize = 2 ** report.clusterBits;
-  report.virtualSize = bytes.readBigUInt64BE(24);
-  report.cryptMethod = bytes.readUInt32BE(32);
-  if (report.backingFileOffset > 0n) {
-    const start = Number(report.backingFileOffset);
-    if (start + backingFileSize <= bytes.length && backingFileSize <= 1023) {
-      report.backingFile = bytes.toString('utf8', start, start + backingFileSize);
-    }
-  }
-  if (report.version === 2) {
-    report.headerLength = V2_HEADER_LENGTH;
-    report.incompatibleFeatures = 0n;
-  } else if (report.version === 3 && bytes.length >= V3_MIN_HEADER_LENGTH) {
-    report.incompatibleFeatures = bytes.readBigUInt64BE(72);
-    report.headerLength = bytes.readUInt32BE(100);
-    report.features = INCOMPATIBLE_NAMES.filter((_, i) => (report.incompatibleFeatures! >> BigInt(i)) & 1n);
-    report.dataFile = readDataFileExtension(bytes, report.headerLength, report.clusterSize);
-  }
-  for (const f of OTHER_FORMATS) {
-    if (f.offset + f.magic.length <= bytes.length && bytes.subarray(f.offset, f.offset + f.magic.length).equals(f.magic)) {
-      if (!report.otherFormats.includes(f.name)) report.otherFormats.push(f.name);
-    }
-  }
-  return report;
-}
-
-function readDataFileExtension(bytes: Buffer, headerLength: number, clusterSize?: number): string | undefined {
-  let offset = headerLength;
-  const limit = Math.min(bytes.length, clusterSize ?? bytes.length);
-  while (offset + 8 <= limit) {
-    const type = bytes.readUInt32BE(offset);
-    const length = bytes.readUInt32BE(offset + 4);
-    if (type === EXT_END) return undefined;
-    if (offset + 8 + length > limit) return undefined;
-    if (type === EXT_DATA_FILE) return bytes.toString('utf8', offset + 8, offset + 8 + length);
-    offset += 8 + Math.ceil(length / 8) * 8;
-  }
-  return undefined;
 }
 
 export interface InspectionLimits {

@@ -1,4 +1,4 @@
-import { redact } from './redact';
+import { redact } from '../core/redact';
 
 /** Where log lines go: FC's context.logger in the cloud, stdout elsewhere. */
 export type LogSink = (line: string) => void;

@@ -1,6 +1,6 @@
-import type { ObjectStore } from './adapters/object-store';
-import type { Logger } from './logger';
-import { mergeTags, TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS, type ImportStatus } from './tags';
+import type { ObjectStore } from '../adapters/object-store';
+import type { Logger } from '../runtime/logger';
+import { mergeTags, TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS, type ImportStatus } from '../core/tags';
 
 /**
  * Write the importer's tags on an object, keeping the user's (OSS replaces the whole set,

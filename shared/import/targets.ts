@@ -1,11 +1,11 @@
-import type { HeadRead, ObjectStore } from './adapters/object-store';
-import type { ImporterConfig } from './config';
-import type { ProvenancedValue } from './import-params';
-import { planManifest } from './manifest';
-import { decodeUserMeta } from './metadata';
-import { inspectionLimits, planImport } from './plan';
-import { inspectQcow2, summarizeInspection } from './qcow2';
-import type { StateLayout } from './state/layout';
+import type { HeadRead, ObjectStore } from '../adapters/object-store';
+import type { ImporterConfig } from '../runtime/config';
+import type { ProvenancedValue } from '../core/param-fields';
+import { planManifest } from '../core/manifest';
+import { decodeUserMeta } from '../core/metadata';
+import { inspectionLimits, planImport } from '../core/plan';
+import { inspectQcow2, summarizeInspection } from '../core/qcow2';
+import type { StateLayout } from '../state/layout';
 
 /** What one upload asks for: skip it, refuse it, or import an object or a manifest's disks. */
 
@@ -106,27 +106,11 @@ export async function manifestTarget(
   const { disks, params, provenance } = plan;
 
   const heads = await Promise.all(disks.map((d) => store.readHead(d, config.headerBytes)));
-  const missing = disks.filter((_, i) => !heads[i]);
   const problems: Problem[] = [...plan.problems];
+  const missing = disks.filter((_, i) => !heads[i]);
   if (missing.length) {
-    const since = Date.parse(head.lastModified ?? '') || now;
-    const deadline = since + config.manifestWaitMs;
-    if (now < deadline) {
-      const body = JSON.stringify({
-        manifestKey: key,
-        bucket: input.bucket,
-        region: input.region,
-        missing,
-        since: new Date(since).toISOString(),
-        deadline: new Date(deadline).toISOString(),
-      });
-      if (!config.dryRun) for (const d of missing) await store.putText(layout.waitingKey(input.bucket, d), body);
-      return {
-        kind: 'skip',
-        errorCode: 'manifest-waiting',
-        reason: `waiting until ${new Date(deadline).toISOString()} for disk(s) ${missing.join(', ')}`,
-      };
-    }
+    const waiting = await waitForDisks(input, missing, config, store, layout, now);
+    if (waiting) return waiting;
     problems.unshift({ code: 'manifest-missing-disk', message: `disk(s) never arrived: ${missing.join(', ')}` });
   }
   const inspections = disks.map((d, i) => {
@@ -143,4 +127,28 @@ export async function manifestTarget(
   ];
   if (problems.length) return { kind: 'reject', problems, details, imageName: params.ImageName, tagged, disks };
   return { kind: 'import', params, details, tagged, nameFixes: plan.nameFixes, disks };
+}
+
+/** Disks not there yet: wait for them (a waiting entry per disk) until the manifest's wait is over. */
+async function waitForDisks(
+  input: TargetInput,
+  missing: string[],
+  config: ImporterConfig,
+  store: ObjectStore,
+  layout: StateLayout,
+  now: number,
+): Promise<SkipTarget | undefined> {
+  const since = Date.parse(input.head.lastModified ?? '') || now;
+  const deadline = since + config.manifestWaitMs;
+  if (now >= deadline) return undefined;
+  const entry = {
+    manifestKey: input.key,
+    bucket: input.bucket,
+    region: input.region,
+    missing,
+    since: new Date(since).toISOString(),
+    deadline: new Date(deadline).toISOString(),
+  };
+  if (!config.dryRun) for (const d of missing) await store.putText(layout.waitingKey(input.bucket, d), JSON.stringify(entry));
+  return { kind: 'skip', errorCode: 'manifest-waiting', reason: `waiting until ${entry.deadline} for disk(s) ${missing.join(', ')}` };
 }

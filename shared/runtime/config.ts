@@ -1,0 +1,137 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { DEFAULT_RULES, parseRules, type Rules } from '../core/rules';
+
+/**
+ * Every setting, its default and its unit, in one place. The import function, the tracker
+ * and the CLI all read the environment through `envReader`; nothing else reads process.env.
+ */
+export const DEFAULTS = {
+  statePrefix: '.ens-importer/',
+  ensEndpoint: 'https://ens.aliyuncs.com',
+  /** the qcow2 header plus the ISO signature at 0x9001 */
+  headerBytes: 64 * 1024,
+  /** kept in hand before FC's timeout */
+  safetyMarginMs: 5_000,
+  ensTimeoutMs: 30_000,
+  manifestWaitMinutes: 60,
+  importTimeoutHours: 6,
+  missingGraceMinutes: 10,
+  /** DescribeSelfImages' largest page */
+  describePageSize: 50,
+  /** the tracker stops starting work this long before FC's timeout */
+  trackerMarginMs: 10_000,
+  /** FC's default when the context does not say */
+  functionTimeoutSeconds: 60,
+} as const;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** One parser for the environment; every error names the variable and the unit. */
+export function envReader(env: NodeJS.ProcessEnv) {
+  const raw = (name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
+  return {
+    string: (name: string, fallback?: string): string | undefined => raw(name) ?? fallback,
+    bool(name: string): boolean {
+      const v = raw(name);
+      if (v === undefined) return false;
+      if (/^(true|1|yes)$/i.test(v)) return true;
+      if (/^(false|0|no)$/i.test(v)) return false;
+      throw new ConfigError(`${name} must be true or false, not "${v}"`);
+    },
+    positive(name: string, fallback: number, unit: string): number {
+      const v = raw(name);
+      if (v === undefined) return fallback;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`${name} must be a positive number of ${unit}, not "${v}"`);
+      return n;
+    },
+    nonNegative(name: string, fallback: number, unit: string): number {
+      const v = raw(name);
+      if (v === undefined) return fallback;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${name} must be a number of ${unit}, 0 or more, not "${v}"`);
+      return n;
+    },
+  };
+}
+
+/** The import function's settings, read once per instance. */
+export interface ImporterConfig {
+  ensEndpoint: string;
+  /** unset: derived from the event's region (`https://oss-<region>-internal.aliyuncs.com`) */
+  ossEndpoint?: string;
+  statePrefix: string;
+  dryRun: boolean;
+  rules: Rules;
+  rulesSource: string;
+  headerBytes: number;
+  safetyMarginMs: number;
+  ensTimeoutMs: number;
+  manifestWaitMs: number;
+}
+
+/** The rules file: IMPORTER_RULES (relative to `baseDir`), else importer.yaml beside it, else built in. */
+export function loadRules(path: string | undefined, baseDir: string): { rules: Rules; rulesSource: string } {
+  const file = path ? (isAbsolute(path) ? path : join(baseDir, path)) : join(baseDir, 'importer.yaml');
+  if (existsSync(file)) return { rules: parseRules(readFileSync(file, 'utf8'), file), rulesSource: file };
+  if (path) throw new ConfigError(`IMPORTER_RULES names ${file}, which does not exist`);
+  return { rules: DEFAULT_RULES, rulesSource: 'built-in default' };
+}
+
+function statePrefixFrom(env: ReturnType<typeof envReader>): string {
+  const statePrefix = env.string('IMPORTER_STATE_PREFIX', DEFAULTS.statePrefix)!;
+  if (!statePrefix.endsWith('/')) throw new ConfigError(`IMPORTER_STATE_PREFIX must end with "/" (got "${statePrefix}")`);
+  return statePrefix;
+}
+
+function ensEndpointFrom(env: ReturnType<typeof envReader>): string {
+  const ensEndpoint = env.string('ENS_ENDPOINT', DEFAULTS.ensEndpoint)!;
+  if (!/^https?:\/\//.test(ensEndpoint)) throw new ConfigError(`ENS_ENDPOINT must start with http:// or https:// (got "${ensEndpoint}")`);
+  return ensEndpoint;
+}
+
+export function readImportConfig(environment: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
+  const env = envReader(environment);
+  return {
+    ensEndpoint: ensEndpointFrom(env),
+    ossEndpoint: env.string('OSS_ENDPOINT'),
+    statePrefix: statePrefixFrom(env),
+    dryRun: env.bool('IMPORTER_DRY_RUN'),
+    ...loadRules(env.string('IMPORTER_RULES'), handlerDir),
+    headerBytes: DEFAULTS.headerBytes,
+    safetyMarginMs: DEFAULTS.safetyMarginMs,
+    ensTimeoutMs: env.positive('IMPORTER_ENS_TIMEOUT_MS', DEFAULTS.ensTimeoutMs, 'milliseconds'),
+    manifestWaitMs: env.positive('IMPORTER_MANIFEST_WAIT_MINUTES', DEFAULTS.manifestWaitMinutes, 'minutes') * 60_000,
+  };
+}
+
+/** The tracker's settings. */
+export interface TrackConfig {
+  bucket: string;
+  region: string;
+  ossEndpoint?: string;
+  ensEndpoint: string;
+  statePrefix: string;
+  importTimeoutMs: number;
+  missingGraceMs: number;
+  pageSize: number;
+}
+
+export function readTrackConfig(environment: NodeJS.ProcessEnv, contextRegion: string | undefined): TrackConfig {
+  const env = envReader(environment);
+  const bucket = env.string('IMPORTER_BUCKET');
+  if (!bucket) throw new ConfigError('IMPORTER_BUCKET is not set: the tracker needs the bucket that holds the import records');
+  return {
+    bucket,
+    region: env.string('IMPORTER_BUCKET_REGION') ?? contextRegion ?? env.string('FC_REGION') ?? 'cn-beijing',
+    ossEndpoint: env.string('OSS_ENDPOINT'),
+    ensEndpoint: ensEndpointFrom(env),
+    statePrefix: statePrefixFrom(env),
+    importTimeoutMs: env.nonNegative('IMPORTER_IMPORT_TIMEOUT_HOURS', DEFAULTS.importTimeoutHours, 'hours') * 3_600_000,
+    missingGraceMs: env.nonNegative('IMPORTER_MISSING_GRACE_MINUTES', DEFAULTS.missingGraceMinutes, 'minutes') * 60_000,
+    pageSize: DEFAULTS.describePageSize,
+  };
+}

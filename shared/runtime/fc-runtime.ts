@@ -1,0 +1,55 @@
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Credentials } from '../adapters/ens';
+import { DEFAULTS } from './config';
+import { createLogger, type Logger, type LogSink } from './logger';
+
+/** What every function needs from FC's invocation: keys, a logger that hides them, a deadline. */
+
+/** The subset of FC's context the importer reads. */
+export interface InvocationContext {
+  requestId?: string;
+  credentials?: Partial<Credentials>;
+  function?: { name?: string; timeout?: number };
+  region?: string;
+  logger?: { info(...a: unknown[]): void };
+}
+
+export interface InvocationScope {
+  requestId: string;
+  credentials: Credentials;
+  log: Logger;
+  started: number;
+  timeoutMs: number;
+  /** start work no later than this */
+  deadline: number;
+}
+
+/** The function role's STS keys from the context, read per invocation; else the environment's. */
+export function credentialsFrom(context: InvocationContext, env: NodeJS.ProcessEnv): Credentials {
+  const c = context.credentials;
+  if (c?.accessKeyId && c.accessKeySecret)
+    return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, securityToken: c.securityToken };
+  const accessKeyId = env.ALIBABA_CLOUD_ACCESS_KEY_ID;
+  const accessKeySecret = env.ALIBABA_CLOUD_ACCESS_KEY_SECRET;
+  if (!accessKeyId || !accessKeySecret) {
+    throw new Error('no credentials: the function needs a role (context.credentials) or ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET');
+  }
+  return { accessKeyId, accessKeySecret, securityToken: env.ALIBABA_CLOUD_SECURITY_TOKEN || undefined };
+}
+
+export const handlerDirOf = (moduleUrl: string): string => dirname(fileURLToPath(moduleUrl));
+
+export function invocationScope(context: InvocationContext, fallbackName: string, marginMs: number, env = process.env): InvocationScope {
+  const started = Date.now();
+  const requestId = context.requestId ?? 'local';
+  const credentials = credentialsFrom(context, env);
+  const timeoutMs = (context.function?.timeout ?? DEFAULTS.functionTimeoutSeconds) * 1000;
+  const sink: LogSink = context.logger ? (line) => context.logger!.info(line) : (line) => console.log(line);
+  const log = createLogger(sink, { function: context.function?.name ?? fallbackName, requestId }, [
+    credentials.accessKeySecret,
+    credentials.securityToken,
+    credentials.accessKeyId,
+  ]);
+  return { requestId, credentials, log, started, timeoutMs, deadline: started + timeoutMs - Math.min(marginMs, timeoutMs / 4) };
+}

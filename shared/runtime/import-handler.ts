@@ -1,0 +1,69 @@
+import { createEnsApi } from '../adapters/ens';
+import { createObjectStore } from '../adapters/oss';
+import { parseEventPayload } from '../core/event';
+import type { ObjectResult } from '../core/outcome';
+import { processObjectEvent } from '../import/pipeline';
+import { DEFAULTS, readImportConfig, type ImporterConfig } from './config';
+import { invocationScope, type InvocationContext } from './fc-runtime';
+
+export class TransientFailureError extends Error {
+  override name = 'TransientFailureError';
+  constructor(readonly results: ObjectResult[]) {
+    const failed = results.filter((r) => r.outcome === 'failed');
+    super(
+      `${failed.length} of ${results.length} object(s) failed transiently (${failed.map((r) => r.errorCode).join(', ')}); FC will retry the event`,
+    );
+  }
+}
+
+const CONFIG_VARIABLES = [
+  'ENS_ENDPOINT',
+  'OSS_ENDPOINT',
+  'IMPORTER_RULES',
+  'IMPORTER_STATE_PREFIX',
+  'IMPORTER_DRY_RUN',
+  'IMPORTER_ENS_TIMEOUT_MS',
+  'IMPORTER_MANIFEST_WAIT_MINUTES',
+];
+let cached: { config: ImporterConfig; fingerprint: string } | undefined;
+
+/** Read once per instance; again only when the environment changes (the local stack's FC sets it per function). */
+function configFor(env: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
+  const fingerprint = `${handlerDir}|${CONFIG_VARIABLES.map((k) => env[k] ?? '').join('|')}`;
+  if (cached?.fingerprint !== fingerprint) cached = { config: readImportConfig(env, handlerDir), fingerprint };
+  return cached.config;
+}
+
+/** FC entry for the import function: every event handled, a throw only for transient failures. */
+export async function handleImportEvent(
+  event: unknown,
+  context: InvocationContext,
+  handlerDir: string,
+): Promise<{ results: ObjectResult[] }> {
+  const config = configFor(process.env, handlerDir);
+  const scope = invocationScope(context, 'import-image', config.safetyMarginMs ?? DEFAULTS.safetyMarginMs);
+  const parsed = parseEventPayload(event);
+  if (!parsed.ok) {
+    // A retry cannot fix a malformed event: log it and end the invocation normally.
+    scope.log.error({ outcome: 'skipped', errorCode: 'invalid-event', reason: parsed.reason });
+    return { results: [] };
+  }
+  const ens = createEnsApi(config.ensEndpoint, scope.credentials);
+  const results: ObjectResult[] = [];
+  for (const entry of parsed.entries) {
+    if (!entry.ok) {
+      scope.log.error({ outcome: 'skipped', errorCode: 'invalid-event', reason: entry.reason });
+      continue;
+    }
+    const { region, bucket } = entry.event;
+    const store = createObjectStore(
+      { region, bucket, endpoint: config.ossEndpoint, credentials: scope.credentials },
+      { deadline: scope.deadline },
+    );
+    results.push(
+      await processObjectEvent(entry.event, { config, store, ens, log: scope.log, requestId: scope.requestId, deadline: scope.deadline }),
+    );
+  }
+  if (results.some((r) => r.outcome === 'failed')) throw new TransientFailureError(results);
+  return { results };
+}

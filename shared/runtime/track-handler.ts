@@ -1,0 +1,36 @@
+import { createEnsApi } from '../adapters/ens';
+import { createObjectStore } from '../adapters/oss';
+import { expireWaitingManifests } from '../import/manifest-waiting';
+import { processObjectEvent } from '../import/pipeline';
+import { trackImports, type TrackSummary } from '../track/tracker';
+import { DEFAULTS, readImportConfig, readTrackConfig } from './config';
+import { invocationScope, type InvocationContext } from './fc-runtime';
+
+/** FC entry for the timer-driven tracker. */
+export async function handleTrackEvent(_event: unknown, context: InvocationContext, handlerDir = process.cwd()): Promise<TrackSummary> {
+  const settings = readTrackConfig(process.env, context.region);
+  const scope = invocationScope(context, 'track-imports', DEFAULTS.trackerMarginMs);
+  // the run starts no work after its deadline; its last writes (the lock) may use the margin
+  const hardDeadline = scope.started + scope.timeoutMs - Math.min(2_000, scope.timeoutMs / 10);
+  const { bucket, region } = settings;
+  const store = createObjectStore(
+    { region, bucket, endpoint: settings.ossEndpoint, credentials: scope.credentials },
+    { deadline: hardDeadline },
+  );
+  const ens = createEnsApi(settings.ensEndpoint, scope.credentials);
+  const { log, requestId, deadline } = scope;
+  return trackImports({
+    settings,
+    store,
+    ens,
+    log,
+    requestId,
+    runDeadline: deadline,
+    expireWaitingManifests: () =>
+      expireWaitingManifests(
+        region,
+        { config: readImportConfig(process.env, handlerDir), store, ens, log, requestId, deadline },
+        processObjectEvent,
+      ),
+  });
+}

@@ -1,0 +1,73 @@
+import { writeImporterTags } from '../import/object-tags';
+import { parseRecord, withHistory, type ImportRecord } from '../state/records';
+import type { PendingImport, TrackRun } from './types';
+
+/**
+ * One import reached its end: the record first (it is the truth the tags come from), then
+ * the tags while the object still holds that version, then the index entry goes.
+ */
+export async function applyChange(
+  p: PendingImport,
+  state: 'available' | 'failed',
+  error: string | undefined,
+  ensStatus: string | undefined,
+  run: TrackRun,
+): Promise<void> {
+  const { deps, retry, clock } = run;
+  const { store, log } = deps;
+  const text = await retry(() => store.getText(p.recordKey));
+  const record = parseRecord(text);
+  if (!record || (record.imageId && record.imageId !== p.imageId)) {
+    const why = record
+      ? `the record follows another image (${record.imageId})`
+      : text === undefined
+        ? 'no import record'
+        : 'the import record does not parse';
+    log.warn({ event: 'state-object-invalid', key: p.pendingKey, imageId: p.imageId, reason: why });
+    await retry(() => store.delete(p.pendingKey));
+    return;
+  }
+  const at = new Date(clock.now()).toISOString();
+  const updated: ImportRecord = {
+    ...record,
+    state,
+    imageId: p.imageId,
+    ...(error ? { errorCode: error } : {}),
+    history: withHistory(record, state, at, ensStatus ? `ENS status ${ensStatus}` : undefined),
+  };
+  await retry(() => store.putText(p.recordKey, JSON.stringify(updated)));
+  await tagIfCurrent(record, p.imageId, state, error, run);
+  for (const disk of record.disks ?? [])
+    await retry(() => writeImporterTags(store, log, { key: disk }, state, { imageId: p.imageId, error }));
+  await retry(() => store.delete(p.pendingKey));
+  const ageSec = Math.round((clock.now() - p.since) / 1000);
+  log.info({
+    event: 'import-status',
+    bucket: record.bucket,
+    key: record.key,
+    imageId: p.imageId,
+    from: record.state,
+    to: state,
+    ensStatus,
+    errorCode: error,
+    ageSec,
+  });
+}
+
+/** The tags only while the object still holds this version: a newer upload has its own. */
+async function tagIfCurrent(
+  record: ImportRecord,
+  imageId: string,
+  state: 'available' | 'failed',
+  error: string | undefined,
+  run: TrackRun,
+): Promise<void> {
+  const { store, log } = run.deps;
+  const current = await run.retry(() => store.head(record.key));
+  if (current && current.etag === record.etag) {
+    await run.retry(() => writeImporterTags(store, log, { key: record.key, tagCount: current.tagCount }, state, { imageId, error }));
+  } else if (current) {
+    const reason = `the object now holds another version (ETag ${current.etag}); its own import tags it`;
+    log.info({ event: 'tags-not-written', bucket: record.bucket, key: record.key, imageId, reason });
+  }
+}

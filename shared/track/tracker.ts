@@ -1,0 +1,115 @@
+import { EnsCallError } from '../adapters/ens';
+import { OssCallError, listAll } from '../adapters/object-store';
+import { realClock } from '../core/clock';
+import { retryTransient } from '../core/retry';
+import { stateLayout } from '../state/layout';
+import { applyChange } from './apply-change';
+import { classifyImport, describeStatuses } from './ens-status';
+import { acquireTrackerLock, releaseTrackerLock } from './tracker-lock';
+import type { PendingImport, TrackerDeps, TrackRun, TrackSummary } from './types';
+
+export { classifyImport, FAILED } from './ens-status';
+export type { PendingImport, TrackerDeps, TrackerSettings, TrackSummary } from './types';
+
+/**
+ * Follows every import to its end, out of band: the pending index gives the ImageIds,
+ * DescribeSelfImages (paged, 50 a call) gives their status, and each change is written
+ * to the import record, the object's tags (only while it still holds that version) and
+ * the index.
+ */
+
+const isTransient = (err: unknown): boolean => (err instanceof EnsCallError || err instanceof OssCallError) && err.transient;
+const codeOf = (err: unknown): string => (err as { code?: string }).code ?? 'InternalError';
+
+export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
+  const clock = deps.clock ?? realClock;
+  const policy = { deadline: deps.runDeadline, now: clock.now, sleep: clock.sleep, random: clock.random, baseMs: 200, maxMs: 5000 };
+  const run: TrackRun = {
+    deps,
+    clock,
+    layout: stateLayout(deps.settings.statePrefix),
+    summary: {
+      event: 'track-summary',
+      pending: 0,
+      changed: 0,
+      counts: { importing: 0, available: 0, failed: 0 },
+      describeCalls: 0,
+      complete: false,
+      errors: 0,
+    },
+    retry: (fn) => retryTransient((_a, msLeft) => fn(msLeft), isTransient, policy).then((r) => r.value),
+  };
+  const { summary, deps: d } = run;
+  let lock: Awaited<ReturnType<typeof acquireTrackerLock>>;
+  try {
+    lock = await acquireTrackerLock(run);
+  } catch (err) {
+    summary.errors += 1;
+    summary.skipped = `the tracker lock could not be read or written: ${(err as Error).message}`;
+    d.log.error({ ...summary });
+    return summary;
+  }
+  if (lock.kind === 'kept' || lock.kind === 'lost') {
+    summary.skipped =
+      lock.kind === 'kept'
+        ? `another run (${lock.current.holder}) holds the lock until ${lock.current.until}`
+        : 'another run is taking over the stale lock';
+    d.log.info({ ...summary });
+    return summary;
+  }
+  if (lock.kind === 'taken-over') d.log.warn({ event: 'tracker-lock-taken-over', previous: lock.previous?.holder ?? 'unreadable lock' });
+  try {
+    await followPending(run);
+    if (d.expireWaitingManifests && clock.now() < d.runDeadline) summary.manifestsExpired = await d.expireWaitingManifests();
+    summary.complete = clock.now() < d.runDeadline && summary.errors === 0;
+  } catch (err) {
+    summary.errors += 1;
+    d.log.error({ event: 'track-error', errorCode: codeOf(err), reason: (err as Error).message });
+  } finally {
+    await releaseTrackerLock(run);
+  }
+  d.log.info({ ...summary });
+  return summary;
+}
+
+/** The pending index, from listings alone; a name that is not an index entry is removed. */
+async function listPending(run: TrackRun): Promise<PendingImport[]> {
+  const { deps, layout, clock } = run;
+  const pending: PendingImport[] = [];
+  for await (const o of listAll(deps.store, layout.pendingPrefix, deps.runDeadline, clock.now)) {
+    const parsed = layout.parsePendingKey(o.key);
+    if (parsed) pending.push({ imageId: parsed.imageId, recordKey: parsed.claimKey, pendingKey: o.key, since: Date.parse(o.lastModified) });
+    else {
+      deps.log.warn({ event: 'state-object-invalid', key: o.key, reason: 'not a pending-index name; removed' });
+      await run.retry(() => deps.store.delete(o.key));
+    }
+  }
+  return pending;
+}
+
+async function followPending(run: TrackRun): Promise<void> {
+  const { deps, clock, summary } = run;
+  const pending = await listPending(run);
+  summary.pending = pending.length;
+  // an image not seen in the listing is asked for by ImageId before it is called missing
+  const status = await describeStatuses(pending, run);
+  if (pending.length) summary.oldestPendingAgeSec = Math.round((clock.now() - Math.min(...pending.map((p) => p.since))) / 1000);
+  for (const p of pending) {
+    if (!status.has(p.imageId)) {
+      summary.counts.importing += 1; // not reached this run
+      continue;
+    }
+    const known = status.get(p.imageId) || undefined;
+    const verdict = classifyImport(known, clock.now() - p.since, deps.settings);
+    summary.counts[verdict.state] += 1;
+    if (verdict.state === 'importing') continue;
+    if (clock.now() >= deps.runDeadline) break;
+    try {
+      await applyChange(p, verdict.state, verdict.state === 'failed' ? verdict.error : undefined, known, run);
+      summary.changed += 1;
+    } catch (err) {
+      summary.errors += 1;
+      deps.log.error({ event: 'track-error', imageId: p.imageId, errorCode: codeOf(err), reason: (err as Error).message });
+    }
+  }
+}

@@ -1,0 +1,57 @@
+import type { EnsApi } from '../adapters/ens';
+import type { ObjectStore } from '../adapters/object-store';
+import type { Clock } from '../core/clock';
+import type { Logger } from '../runtime/logger';
+import type { StateLayout } from '../state/layout';
+
+export interface TrackerSettings {
+  statePrefix: string;
+  /** an import pending longer than this fails with import-timeout */
+  importTimeoutMs: number;
+  /** an ImageId ENS does not list is only called missing after this long */
+  missingGraceMs: number;
+  pageSize: number;
+}
+
+export interface TrackerDeps {
+  settings: TrackerSettings;
+  store: ObjectStore;
+  ens: EnsApi;
+  log: Logger;
+  requestId: string;
+  /** epoch ms at which the run stops starting new work */
+  runDeadline: number;
+  clock?: Clock;
+  /** Run the manifests whose wait for missing disks is over (they import or are rejected). */
+  expireWaitingManifests?: () => Promise<number>;
+}
+
+export interface PendingImport {
+  imageId: string;
+  recordKey: string;
+  pendingKey: string;
+  since: number;
+}
+
+export interface TrackSummary {
+  event: 'track-summary';
+  pending: number;
+  changed: number;
+  counts: Record<'importing' | 'available' | 'failed', number>;
+  oldestPendingAgeSec?: number;
+  describeCalls: number;
+  complete: boolean;
+  skipped?: string;
+  errors: number;
+  manifestsExpired?: number;
+}
+
+/** One tracker run's context, handed to each of its steps. */
+export interface TrackRun {
+  deps: TrackerDeps;
+  clock: Clock;
+  layout: StateLayout;
+  summary: TrackSummary;
+  /** the run's retry policy: transient OSS and ENS errors, until the run's deadline */
+  retry: <T>(fn: (msLeft: number) => Promise<T>) => Promise<T>;
+}
