@@ -6,7 +6,7 @@ import { processObjectEvent } from '../shared/import/pipeline';
 import { importerConfig, type GlobalOptions } from './settings';
 
 /** Run the function's pipeline in this process for one object (import and backfill --via local). */
-export function createLocalRunner(opts: GlobalOptions & { verbose?: boolean }, credentials: Credentials, bucket: string) {
+export function createInProcessRunner(opts: GlobalOptions & { verbose?: boolean }, credentials: Credentials, bucket: string) {
   const config = importerConfig(opts);
   const store = createObjectStore({ region: opts.region, bucket, endpoint: opts.ossEndpoint, credentials });
   const ens = createEnsApi(opts.ensEndpoint, credentials);

@@ -5,7 +5,7 @@ import { objectCreatedEvent } from '../../shared/core/event';
 import { matchRule } from '../../shared/core/rules';
 import type { ObjectResult } from '../../shared/core/outcome';
 import type { Credentials } from '../../shared/adapters/ens';
-import { createLocalRunner } from '../runner';
+import { createInProcessRunner } from '../runner';
 import { EXIT, UsageError, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 import { listImageObjects, type ObjectState } from './status';
 
@@ -53,7 +53,7 @@ async function runBackfill(url: string, opts: BackfillOptions): Promise<void> {
   const limit = positive(opts.limit, '--limit');
   const { bucket, key: prefix } = parseOssUrl(url);
   const credentials = await resolveCredentials();
-  const runner = createLocalRunner(opts, credentials, bucket);
+  const runner = createInProcessRunner(opts, credentials, bucket);
   const all = await listImageObjects(runner.store, prefix, opts.statePrefix);
   const retryable = (s: ObjectState) => !!opts.retryFailed && (s.status === 'failed' || s.status === 'rejected');
   // keys no rule imports (no match, or a skip rule) would only ever be skipped: leave them out

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { EXIT_FOR_OUTCOME, createLocalRunner } from '../runner';
+import { EXIT_FOR_OUTCOME, createInProcessRunner } from '../runner';
 import { parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 
 export function registerImport(program: Command): void {
@@ -10,7 +10,7 @@ export function registerImport(program: Command): void {
       .option('--verbose', "print the pipeline's JSON log lines on stderr"),
   ).action(async (object: string, opts: GlobalOptions & { verbose?: boolean }) => {
     const { bucket, key } = parseOssUrl(object);
-    const runner = createLocalRunner(opts, await resolveCredentials(), bucket);
+    const runner = createInProcessRunner(opts, await resolveCredentials(), bucket);
     const result = await runner.run(key);
     if (opts.json) console.log(JSON.stringify(result, null, 2));
     else {

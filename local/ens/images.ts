@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 export const IN_PROGRESS = ['Creating', 'Packing', 'Uploading', 'Copying'] as const;
+// The tracker keeps its own list (shared/track/ens-status.ts FAILED): an emulator must not share code with what it checks.
 export const TERMINAL_FAILURES = ['Pack_failed', 'Upload_failed', 'Unavailable'] as const;
 export type ImageStatus = (typeof IN_PROGRESS)[number] | 'Available' | (typeof TERMINAL_FAILURES)[number];
 

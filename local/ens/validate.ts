@@ -17,6 +17,7 @@ const missing = (field: string): PopError => ({
   message: `The input parameter "${field}" that is mandatory for processing this request is not supplied.`,
 });
 
+// The product checks names with its own code (shared/core/image-name.ts): an emulator must not share code with what it checks.
 export const IMAGE_NAME_RULE = /^[\p{L}\p{Script=Han}][\p{L}\p{Script=Han}0-9:_-]{1,127}$/u;
 
 export interface ImportValidationContext {

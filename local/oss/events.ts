@@ -1,19 +1,5 @@
 import { randomBytes } from 'node:crypto';
 
-/** Every ObjectCreated kind OSS emits; the part after `ObjectCreated:`. */
-export const OBJECT_CREATED_KINDS = [
-  'PutObject',
-  'PostObject',
-  'CopyObject',
-  'AppendObject',
-  'PutSymlink',
-  'InitiateMultipartUpload',
-  'UploadPart',
-  'UploadPartCopy',
-  'CompleteMultipartUpload',
-] as const;
-export type ObjectCreatedKind = (typeof OBJECT_CREATED_KINDS)[number];
-
 export interface NotificationInput {
   eventName: string;
   region: string;

@@ -6,7 +6,7 @@ import { realClock, type Clock } from '../core/clock';
  * `withDeadline` adds the retry policy both share.
  */
 
-export interface HeadRead {
+export interface ObjectHead {
   etag: string;
   /** total object size */
   size: number;
@@ -47,7 +47,7 @@ export class OssCallError extends Error {
 export interface ObjectStore {
   bucket: string;
   /** One ranged GET of the first `bytes` bytes; undefined when the object does not exist. */
-  readHead(key: string, bytes: number): Promise<HeadRead | undefined>;
+  readHead(key: string, bytes: number): Promise<ObjectHead | undefined>;
   /** HEAD: the current version's ETag and tag count; undefined when gone. */
   head(key: string): Promise<ObjectVersion | undefined>;
   getTags(key: string): Promise<Record<string, string> | undefined>;
@@ -67,7 +67,7 @@ export interface ObjectStore {
 /** The same operations, each told how long it may take (the last argument, ms). */
 export interface RawObjectStore {
   bucket: string;
-  readHead(key: string, bytes: number, timeoutMs: number): Promise<HeadRead | undefined>;
+  readHead(key: string, bytes: number, timeoutMs: number): Promise<ObjectHead | undefined>;
   head(key: string, timeoutMs: number): Promise<ObjectVersion | undefined>;
   getTags(key: string, timeoutMs: number): Promise<Record<string, string> | undefined>;
   putTags(key: string, tags: Record<string, string>, timeoutMs: number): Promise<boolean>;

@@ -6,14 +6,14 @@ import {
   withDeadline,
   type BucketVersioning,
   type DeadlinePolicy,
-  type HeadRead,
+  type ObjectHead,
   type ListedObject,
   type ObjectStore,
   type ObjectVersion,
   type RawObjectStore,
 } from './object-store';
 
-export { OssCallError, type HeadRead, type ObjectStore } from './object-store';
+export { OssCallError, type ObjectHead, type ObjectStore } from './object-store';
 
 /** The only file that talks to OSS: the object operations over ali-oss. */
 
@@ -86,7 +86,7 @@ const cleanEtag = (etag: unknown): string =>
 const isFileAlreadyExists = (err: unknown): boolean => (err as { code?: string }).code === 'FileAlreadyExists';
 const never = (): boolean => false;
 
-function headOf(content: Buffer, h: Record<string, string>, bytes: number): HeadRead {
+function headOf(content: Buffer, h: Record<string, string>, bytes: number): ObjectHead {
   const range = /\/(\d+)$/.exec(h['content-range'] ?? '');
   const meta: Record<string, string> = {};
   for (const [k, v] of Object.entries(h)) if (k.startsWith('x-oss-meta-')) meta[k.slice(11)] = String(v);
@@ -123,7 +123,7 @@ export class AliOssStore implements RawObjectStore {
     }
   }
 
-  readHead(key: string, bytes: number, timeout: number): Promise<HeadRead | undefined> {
+  readHead(key: string, bytes: number, timeout: number): Promise<ObjectHead | undefined> {
     const get = async () => {
       const r = await this.client.get(key, { headers: { Range: `bytes=0-${bytes - 1}` }, timeout });
       return headOf(r.content, r.res.headers, bytes);

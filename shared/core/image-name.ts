@@ -1,7 +1,5 @@
 /** ENS ImageName rules (stricter than ECS: no period). */
 
-export const IMAGE_NAME_PATTERN = /^[\p{L}\p{Script=Han}][\p{L}\p{Script=Han}0-9:_-]{1,127}$/u;
-
 export function imageNameProblem(name: string): string | undefined {
   if (/^https?:\/\//i.test(name)) return 'must not start with http:// or https://';
   const length = [...name].length;

@@ -169,7 +169,21 @@ export function inspectQcow2(bytes: Buffer, objectSize: number, limits: Inspecti
 }
 
 /** A JSON-safe summary for logs and the import record. */
-export function summarizeInspection(i: Inspection): Record<string, unknown> {
+/** What the log line and the import record keep of an inspection (JSON-safe). */
+export type InspectionSummary = {
+  format: Qcow2Report['format'];
+  version?: number;
+  virtualSize?: number;
+  clusterSize?: number;
+  features?: string[];
+  backingFile?: string | true;
+  dataFile?: string;
+  encrypted?: true;
+  bytesInspected: number;
+  refusals: string[];
+};
+
+export function summarizeInspection(i: Inspection): InspectionSummary {
   const r = i.report;
   return {
     format: r.format,

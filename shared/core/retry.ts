@@ -10,7 +10,7 @@ export interface RetryOptions {
   sleep?: (ms: number) => Promise<void>;
 }
 
-export class RetriesExhausted extends Error {
+export class RetriesExhaustedError extends Error {
   constructor(
     readonly lastError: unknown,
     readonly attempts: number,
@@ -25,7 +25,7 @@ export function backoffDelay(attempt: number, baseMs: number, maxMs: number, ran
 
 /**
  * Run `fn` until it succeeds, a permanent error is thrown (rethrown as is), or the next
- * attempt could not start before the deadline (RetriesExhausted). `fn` gets the time left.
+ * attempt could not start before the deadline (RetriesExhaustedError). `fn` gets the time left.
  */
 export async function retryTransient<T>(
   fn: (attempt: number, msLeft: number) => Promise<T>,
@@ -43,7 +43,7 @@ export async function retryTransient<T>(
     } catch (err) {
       if (!isTransient(err)) throw err;
       const delay = backoffDelay(attempt, base, max, random);
-      if (now() + delay >= options.deadline) throw new RetriesExhausted(err, attempt + 1);
+      if (now() + delay >= options.deadline) throw new RetriesExhaustedError(err, attempt + 1);
       await sleep(delay);
     }
   }

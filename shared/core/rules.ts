@@ -43,7 +43,6 @@ const rulesFileSchema = z.strictObject({
 });
 
 export type RulesFile = z.infer<typeof rulesFileSchema>;
-export type RuleDefinition = z.infer<typeof ruleSchema>;
 
 export interface CompiledRule {
   name: string;

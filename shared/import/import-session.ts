@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock';
 import type { ImporterConfig } from '../runtime/config';
 import type { Logger } from '../runtime/logger';
 import { writeImporterTags } from './object-tags';
-import { RetriesExhausted, retryTransient } from '../core/retry';
+import { RetriesExhaustedError, retryTransient } from '../core/retry';
 import { hasEvidence } from '../state/claim';
 import type { StateLayout } from '../state/layout';
 import { withHistory, type ImportRecord } from '../state/records';
@@ -123,7 +123,7 @@ export class ImportSession {
         attempts: this.attempts,
       };
     } catch (err) {
-      const last = err instanceof RetriesExhausted ? err.lastError : err;
+      const last = err instanceof RetriesExhaustedError ? err.lastError : err;
       if (last instanceof EnsCallError && !last.transient) return { kind: 'refused', error: last, attempts: Math.max(this.attempts, 1) };
       throw last;
     }

@@ -1,8 +1,8 @@
-import type { HeadRead, ObjectStore } from '../adapters/object-store';
+import type { ObjectHead, ObjectStore } from '../adapters/object-store';
 
 /** The object as it is now: one ranged read, and the bucket's versioning (cached). */
 
-export type HeadStep = { kind: 'read'; key: string; head: HeadRead } | { kind: 'gone' };
+export type HeadStep = { kind: 'read'; key: string; head: ObjectHead } | { kind: 'gone' };
 
 function safeDecodeKey(key: string): string {
   try {

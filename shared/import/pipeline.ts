@@ -1,5 +1,5 @@
 import { EnsCallError, type EnsApi } from '../adapters/ens';
-import { OssCallError, type HeadRead, type ObjectStore } from '../adapters/object-store';
+import { OssCallError, type ObjectHead, type ObjectStore } from '../adapters/object-store';
 import { realClock, type Clock } from '../core/clock';
 import { isImportable, type ObjectEvent } from '../core/event';
 import { isManifestKey } from '../core/manifest';
@@ -227,7 +227,7 @@ async function importClaimed(run: ObjectRun, session: ImportSession, known: Head
   return { outcome: 'imported', imageId: imported.imageId, details: target.details };
 }
 
-function resolveTarget(run: ObjectRun, read: { key: string; head: HeadRead }): Promise<Target> | Target {
+function resolveTarget(run: ObjectRun, read: { key: string; head: ObjectHead }): Promise<Target> | Target {
   const { event, deps } = run;
   const input = { region: event.region, bucket: event.bucket, key: read.key, head: read.head };
   return isManifestKey(read.key)

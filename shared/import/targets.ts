@@ -1,10 +1,10 @@
-import type { HeadRead, ObjectStore } from '../adapters/object-store';
+import type { ObjectHead, ObjectStore } from '../adapters/object-store';
 import type { ImporterConfig } from '../runtime/config';
 import type { ProvenancedValue } from '../core/param-fields';
 import { planManifest } from '../core/manifest';
 import { decodeUserMeta } from '../core/metadata';
 import { inspectionLimits, planImport } from '../core/plan';
-import { inspectQcow2, summarizeInspection } from '../core/qcow2';
+import { inspectQcow2, summarizeInspection, type InspectionSummary } from '../core/qcow2';
 import type { StateLayout } from '../state/layout';
 
 /** What one upload asks for: skip it, refuse it, or import an object or a manifest's disks. */
@@ -17,7 +17,8 @@ export interface Problem {
 export interface TargetDetails {
   rule: string;
   params: Record<string, ProvenancedValue>;
-  inspection: Record<string, unknown>;
+  /** one object's inspection, or a manifest's disks' */
+  inspection: InspectionSummary | { disks: Record<string, unknown>[] } | Record<string, never>;
 }
 
 export interface ImportTarget {
@@ -53,7 +54,7 @@ export interface TargetInput {
   region: string;
   bucket: string;
   key: string;
-  head: HeadRead;
+  head: ObjectHead;
 }
 
 export function objectTarget(input: TargetInput, config: ImporterConfig): Target {

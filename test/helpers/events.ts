@@ -27,3 +27,12 @@ export function ossEvent(
 
 /** The trigger's payload: `{"events": [...]}` as the JSON text FC hands the function. */
 export const payload = (...events: unknown[]): string => JSON.stringify({ events });
+
+/** The event of the upload that made the object's current version, delivered again (its request id from the record). */
+export function redelivered(stack: LocalStack, key: string, bucket = stack.bucket): Record<string, unknown> {
+  const record = stack
+    .stateKeys('claims', bucket)
+    .map((k) => JSON.parse(stack.objectText(k, bucket)!))
+    .find((r) => r.key === key);
+  return ossEvent(stack, key, { bucket, requestId: record?.uploadRequestId });
+}

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../local/index';
 import { ossClient } from '../helpers/clients';
+import { ossEvent, payload, redelivered } from '../helpers/events';
 import { fixture } from '../helpers/fixtures';
 
 let stack: LocalStack;
@@ -185,18 +186,8 @@ describe('import pipeline through the local stack', () => {
   it('refuses a bucket outside the allowed regions with InvalidParameter.OSSRegion', async () => {
     const hzClient = ossClient(stack, { bucket: 'hz-images', region: 'cn-hangzhou' });
     await hzClient.put('images/ubuntu/22.04/hz.qcow2', fixture('v3.qcow2'));
-    const obj = stack.oss.getObject('hz-images', 'images/ubuntu/22.04/hz.qcow2')!;
-    const event = {
-      events: [
-        {
-          eventName: 'ObjectCreated:PutObject',
-          eventSource: 'acs:oss',
-          region: 'cn-hangzhou',
-          oss: { bucket: { name: 'hz-images' }, object: { key: 'images/ubuntu/22.04/hz.qcow2', size: obj.size, eTag: obj.etag } },
-        },
-      ],
-    };
-    const out: any = await stack.fc.invoke('ens-import-image', JSON.stringify(event));
+    const event = ossEvent(stack, 'images/ubuntu/22.04/hz.qcow2', { bucket: 'hz-images', region: 'cn-hangzhou' });
+    const out: any = await stack.fc.invoke('ens-import-image', payload(event));
     expect(out.results[0]).toMatchObject({ outcome: 'rejected', errorCode: 'InvalidParameter.OSSRegion' });
     expect((await hzClient.getObjectTagging('images/ubuntu/22.04/hz.qcow2')).tag).toEqual({
       'ens:status': 'rejected',
@@ -208,34 +199,15 @@ describe('import pipeline through the local stack', () => {
     const key = 'images/ubuntu/22.04/dup.qcow2';
     await upload(key, fixture('v3.qcow2'));
     const first = resultFor(key);
-    const obj = stack.oss.getObject(stack.bucket, key)!;
-    const event = JSON.stringify({
-      events: [
-        {
-          eventName: 'ObjectCreated:PutObject',
-          eventSource: 'acs:oss',
-          region: 'cn-beijing',
-          oss: { bucket: { name: stack.bucket }, object: { key, size: obj.size, eTag: obj.etag } },
-        },
-      ],
-    });
+    // the trigger's own event, delivered again: same upload request id
+    const event = payload(redelivered(stack, key));
     stack.fc.invokeAsync('ens-import-image', event);
     await stack.settle();
     expect(resultFor(key)).toMatchObject({ outcome: 'duplicate', imageId: first.imageId });
 
     const key5 = 'images/ubuntu/22.04/dup5.qcow2';
     await oss.put(key5, fixture('v3.qcow2'));
-    const obj5 = stack.oss.getObject(stack.bucket, key5)!;
-    const event5 = JSON.stringify({
-      events: [
-        {
-          eventName: 'ObjectCreated:PutObject',
-          eventSource: 'acs:oss',
-          region: 'cn-beijing',
-          oss: { bucket: { name: stack.bucket }, object: { key: key5, size: obj5.size, eTag: obj5.etag } },
-        },
-      ],
-    });
+    const event5 = payload(ossEvent(stack, key5));
     for (let i = 0; i < 5; i++) stack.fc.invokeAsync('ens-import-image', event5);
     await stack.settle();
     expect(importsOf(key5)).toHaveLength(1);
@@ -331,15 +303,7 @@ describe('import pipeline through the local stack', () => {
     await stack.settle();
     expect(resultFor(good)).toMatchObject({ outcome: 'imported' });
     expect(resultFor(bad)).toMatchObject({ outcome: 'rejected', errorCode: 'not-qcow2' });
-    const ev = (key: string) => {
-      const o = stack.oss.getObject(stack.bucket, key)!;
-      return {
-        eventName: 'ObjectCreated:PutObject',
-        eventSource: 'acs:oss',
-        region: 'cn-beijing',
-        oss: { bucket: { name: stack.bucket }, object: { key, size: o.size, eTag: o.etag } },
-      };
-    };
+    const ev = (key: string) => redelivered(stack, key);
     const out: any = await stack.fc.invoke(
       'ens-import-image',
       JSON.stringify({ events: [ev(good), { not: 'an event' }, ev(bad), { ...ev(good), eventName: 'ObjectCreated:UploadPart' }] }),

@@ -3,7 +3,7 @@ import { EnsCallError, classifyEnsError } from '../../shared/adapters/ens';
 import { parseEventPayload } from '../../shared/core/event';
 import { createLogger } from '../../shared/runtime/logger';
 import { redact } from '../../shared/core/redact';
-import { RetriesExhausted, retryTransient } from '../../shared/core/retry';
+import { RetriesExhaustedError, retryTransient } from '../../shared/core/retry';
 import { mergeTags, tagValue } from '../../shared/core/tags';
 
 describe('tag merging', () => {
@@ -155,6 +155,6 @@ describe('retry with backoff and full jitter', () => {
           },
         },
       ),
-    ).rejects.toBeInstanceOf(RetriesExhausted);
+    ).rejects.toBeInstanceOf(RetriesExhaustedError);
   });
 });
