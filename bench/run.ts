@@ -72,6 +72,7 @@ async function main(): Promise<void> {
     ENS_ENDPOINT: stack.endpoints.ens,
   };
   const client = new OSS({
+    authorizationV4: true,
     region: 'oss-cn-beijing',
     bucket: stack.bucket,
     endpoint: stack.endpoints.oss,

@@ -8,7 +8,7 @@ import { importerConfig, type GlobalOptions } from './settings';
 /** Run the function's pipeline in this process for one object (import and backfill --via local). */
 export function createInProcessRunner(opts: GlobalOptions & { verbose?: boolean }, credentials: Credentials, bucket: string) {
   const config = importerConfig(opts);
-  const store = createObjectStore({ region: opts.region, bucket, endpoint: opts.ossEndpoint, credentials });
+  const store = createObjectStore({ region: opts.region, bucket, endpoint: opts.ossEndpoint, internal: opts.internal, credentials });
   const ens = createEnsApi(opts.ensEndpoint, credentials);
   const sink = opts.verbose ? (line: string) => process.stderr.write(`${line}\n`) : () => undefined;
   const log = createLogger(sink, { function: 'ens-importer' }, [

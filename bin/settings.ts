@@ -16,13 +16,20 @@ export interface GlobalOptions {
   rules?: string;
   statePrefix: string;
   json?: boolean;
+  /** the region's internal OSS endpoint (inside Alibaba Cloud only) instead of the public one */
+  internal?: boolean;
 }
 
 /** Options every command accepts; each also reads the environment so scripts need no flags. */
 export function withGlobalOptions(cmd: Command): Command {
   return cmd
     .option('--region <region>', "the bucket's region (env ALIBABA_CLOUD_REGION_ID)", process.env.ALIBABA_CLOUD_REGION_ID ?? 'cn-beijing')
-    .option('--oss-endpoint <url>', 'OSS endpoint, e.g. the local stack (env OSS_ENDPOINT)', process.env.OSS_ENDPOINT)
+    .option(
+      '--oss-endpoint <url>',
+      "OSS endpoint, e.g. the local stack (env OSS_ENDPOINT); default: the region's public endpoint",
+      process.env.OSS_ENDPOINT,
+    )
+    .option('--internal', "use the region's internal OSS endpoint (only from inside Alibaba Cloud, e.g. an ECS instance)")
     .option('--ens-endpoint <url>', 'ENS endpoint (env ENS_ENDPOINT)', process.env.ENS_ENDPOINT ?? DEFAULTS.ensEndpoint)
     .option('--fc-endpoint <url>', 'FC API endpoint (env IMPORTER_FC_ENDPOINT)', process.env.IMPORTER_FC_ENDPOINT)
     .option('--account-id <id>', 'Alibaba Cloud account id, for FC (env ALIBABA_CLOUD_ACCOUNT_ID)', process.env.ALIBABA_CLOUD_ACCOUNT_ID)

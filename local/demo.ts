@@ -13,6 +13,7 @@ const sample = (name: string): Buffer => gunzipSync(readFileSync(resolve(PROJECT
 
 function clientFor(stack: LocalStack): OSS {
   return new OSS({
+    authorizationV4: true,
     region: `oss-${stack.region}`,
     bucket: stack.bucket,
     endpoint: stack.endpoints.oss,
@@ -103,7 +104,7 @@ export async function runDemo(options: DemoOptions): Promise<LocalStack> {
   if (options.serve) {
     out(`
 The stack keeps running. Upload your own image with any OSS client, for example:
-  node -e "const OSS=require('ali-oss');new OSS({region:'oss-${stack.region}',bucket:'${stack.bucket}',endpoint:'${stack.endpoints.oss}',accessKeyId:'${stack.credentials.accessKeyId}',accessKeySecret:'${stack.credentials.accessKeySecret}'}).put('images/ubuntu/22.04/my-image.qcow2','./my-image.qcow2').then(()=>console.log('uploaded'))"
+  node -e "const OSS=require('ali-oss');new OSS({authorizationV4:true,region:'oss-${stack.region}',bucket:'${stack.bucket}',endpoint:'${stack.endpoints.oss}',accessKeyId:'${stack.credentials.accessKeyId}',accessKeySecret:'${stack.credentials.accessKeySecret}'}).put('images/ubuntu/22.04/my-image.qcow2','./my-image.qcow2').then(()=>console.log('uploaded'))"
 Each import prints one JSON log line below; the tracker runs every 30 s and reports\nimages becoming available (about 5 minutes after the import). Ctrl-C stops the stack.`);
     // FC's scheduler fires the tracker every 5 minutes; locally every 30 s. The ENS
     // stand-in makes an image Available 5 minutes after its import.

@@ -39,6 +39,8 @@ export interface LocalStackOptions {
   asyncConcurrency?: number;
   echoLogs?: boolean;
   eventKeyEncoding?: 'raw' | 'url';
+  /** OSS accepts V1 signatures only from accounts and buckets created before the V4-only dates */
+  allowV1Signatures?: boolean;
   ens?: Pick<EnsOptions, 'schedule' | 'allowedPlatforms' | 'rateLimits'>;
   accountId?: string;
   /**
@@ -103,6 +105,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     dataDir: options.dataDir,
     buckets,
     eventKeyEncoding: options.eventKeyEncoding,
+    allowV1Signatures: options.allowV1Signatures,
   }).start();
   const ens = await new EnsStandIn({
     credentials,

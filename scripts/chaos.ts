@@ -115,6 +115,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   try {
     if (o.faults !== false) injectFaults(stack);
     const client = new OSS({
+      authorizationV4: true,
       region: `oss-${stack.region}`,
       bucket: stack.bucket,
       endpoint: stack.endpoints.oss,

@@ -32,7 +32,13 @@ export function registerInspect(program: Command): void {
     let head: { bytes: Buffer; size: number };
     if (source.startsWith('oss://')) {
       const { bucket, key } = parseOssUrl(source);
-      const store = createObjectStore({ region: opts.region, bucket, endpoint: opts.ossEndpoint, credentials: await resolveCredentials() });
+      const store = createObjectStore({
+        region: opts.region,
+        bucket,
+        endpoint: opts.ossEndpoint,
+        internal: opts.internal,
+        credentials: await resolveCredentials(),
+      });
       const read = await store.readHead(key, HEADER_BYTES);
       if (!read) throw new Error(`${source} does not exist`);
       head = { bytes: read.bytes, size: read.size };
@@ -72,13 +78,13 @@ export function registerInspect(program: Command): void {
   });
 }
 
-/** Every disk of a manifest: a local manifest names local files beside it (by the disk key's file name). */
-async function inspectManifest(source: string, opts: GlobalOptions): Promise<void> {
-  const remote = source.startsWith('oss://') ? parseOssUrl(source) : undefined;
-  const store = remote
-    ? createObjectStore({ region: opts.region, bucket: remote.bucket, endpoint: opts.ossEndpoint, credentials: await resolveCredentials() })
+/** Read the first bytes of an object in `bucket`, or of a local file when there is no bucket. */
+async function headReader(bucket: string | undefined, opts: GlobalOptions) {
+  const target = bucket
+    ? { region: opts.region, bucket, endpoint: opts.ossEndpoint, internal: opts.internal, credentials: await resolveCredentials() }
     : undefined;
-  const readHead = async (keyOrPath: string) => {
+  const store = target ? createObjectStore(target) : undefined;
+  return async (keyOrPath: string): Promise<{ bytes: Buffer; size: number } | undefined> => {
     if (store) {
       const h = await store.readHead(keyOrPath, HEADER_BYTES);
       return h ? { bytes: h.bytes, size: h.size } : undefined;
@@ -89,6 +95,12 @@ async function inspectManifest(source: string, opts: GlobalOptions): Promise<voi
       return undefined;
     }
   };
+}
+
+/** Every disk of a manifest: a local manifest names local files beside it (by the disk key's file name). */
+async function inspectManifest(source: string, opts: GlobalOptions): Promise<void> {
+  const remote = source.startsWith('oss://') ? parseOssUrl(source) : undefined;
+  const readHead = await headReader(remote?.bucket, opts);
   const manifestHead = await readHead(remote ? remote.key : source);
   if (!manifestHead) throw new Error(`${source} does not exist`);
   const parsed = parseManifest(manifestHead.bytes.toString('utf8'), remote ? remote.key : basename(source));

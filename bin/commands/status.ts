@@ -49,7 +49,13 @@ export function registerStatus(program: Command): void {
       .description('each .qcow2 object under oss://bucket/prefix with its status, ImageId and age, and the counts per status'),
   ).action(async (url: string, opts: GlobalOptions) => {
     const { bucket, key: prefix } = parseOssUrl(url);
-    const store = createObjectStore({ region: opts.region, bucket, endpoint: opts.ossEndpoint, credentials: await resolveCredentials() });
+    const store = createObjectStore({
+      region: opts.region,
+      bucket,
+      endpoint: opts.ossEndpoint,
+      internal: opts.internal,
+      credentials: await resolveCredentials(),
+    });
     const states = await listImageObjects(store, prefix, opts.statePrefix);
     const counts: Record<string, number> = {};
     for (const s of states) counts[s.status] = (counts[s.status] ?? 0) + 1;

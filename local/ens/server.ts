@@ -266,9 +266,10 @@ export class EnsStandIn extends StandInServer {
     const page = all.slice((pageNumber - 1) * pageSize, pageNumber * pageSize);
     return {
       Code: 0,
-      PageNumber: pageNumber,
-      PageSize: pageSize,
-      TotalCount: all.length,
+      // the real API answers its paging fields as strings
+      PageNumber: String(pageNumber),
+      PageSize: String(pageSize),
+      TotalCount: String(all.length),
       Images: {
         Image: page.map((i) => ({
           ImageId: i.imageId,

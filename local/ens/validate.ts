@@ -18,7 +18,8 @@ const missing = (field: string): PopError => ({
 });
 
 // The product checks names with its own code (shared/core/image-name.ts): an emulator must not share code with what it checks.
-export const IMAGE_NAME_RULE = /^[\p{L}\p{Script=Han}][\p{L}\p{Script=Han}0-9:_-]{1,127}$/u;
+// "A letter" is an ASCII letter (the Chinese pages say 大小写字母); café or сервер are refused.
+export const IMAGE_NAME_RULE = /^[A-Za-z\p{Script=Han}][A-Za-z\p{Script=Han}0-9:_-]{1,127}$/u;
 
 export interface ImportValidationContext {
   allowedPlatforms: string[];

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AccessKey, CredentialStore } from '../credentials';
+import { captureOutput, prefixed, writeOutside, type CapturedLine } from './log-capture';
 
 export type Handler = (event: Buffer, context: FcContext) => Promise<unknown>;
 
@@ -42,8 +43,13 @@ export interface LogLine {
   function: string;
   requestId: string;
   level: string;
+  /** the line as FC ships it to SLS: prefixed unless the function wrote to stdout itself */
   message: string;
+  raw?: boolean;
 }
+
+/** Echo outside any invocation's capture (the local stack's terminal). */
+const echoLine = (message: string): void => writeOutside(`${message}\n`);
 
 export interface Invocation {
   function: string;
@@ -150,13 +156,15 @@ export class FcStandIn {
     }
     const lines = this.logs;
     const echo = this.options.echoLogs;
+    const record = (line: CapturedLine) => {
+      lines.push({ function: name, requestId, level: line.level, message: line.message, raw: line.raw });
+      if (echo) echoLine(line.message);
+    };
+    // context.logger lines carry FC's prefix, as console lines do
     const log =
       (level: string) =>
-      (...args: unknown[]) => {
-        const message = format(args);
-        lines.push({ function: name, requestId, level, message });
-        if (echo) process.stdout.write(`${message}\n`);
-      };
+      (...args: unknown[]) =>
+        record({ level, message: prefixed(requestId, level, format(args)), raw: false });
     const timeoutSeconds = fn.timeoutSeconds ?? 60;
     const context: FcContext = {
       requestId,
@@ -176,7 +184,7 @@ export class FcStandIn {
     let timer: NodeJS.Timeout | undefined;
     try {
       const result = await Promise.race([
-        handler(Buffer.isBuffer(payload) ? payload : Buffer.from(payload), context),
+        captureOutput(requestId, record, () => handler(Buffer.isBuffer(payload) ? payload : Buffer.from(payload), context)),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`Function timed out after ${timeoutSeconds} seconds`)), timeoutSeconds * 1000);
         }),

@@ -33,6 +33,8 @@ export interface OssOptions {
   /** How the object key appears in event notifications (real OSS: uncertain). */
   eventKeyEncoding?: 'raw' | 'url';
   faultSeed?: number;
+  /** accept V1 signatures, as an account and bucket created before the V4-only dates do (default: refuse) */
+  allowV1Signatures?: boolean;
 }
 
 export interface OssRequestLogEntry {
@@ -221,7 +223,12 @@ export class OssStandIn extends StandInServer implements OssState {
       if (fault.latencyMs) await sleep(fault.latencyMs);
       if (fault.drop) return void req.socket.destroy();
       if (fault.error) throw new OssError(fault.error.status, fault.error.code, fault.error.message);
-      request.accessKeyId = authenticate(request, this.options.credentials, (name) => this.requireBucket(name).region);
+      request.accessKeyId = authenticate(
+        request,
+        this.options.credentials,
+        (name) => this.requireBucket(name).region,
+        this.options.allowV1Signatures ?? false,
+      );
       const operation = OPERATIONS[request.operation];
       if (!operation)
         throw new OssError(

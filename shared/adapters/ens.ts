@@ -100,12 +100,13 @@ export function createEnsApi(endpoint: string, credentials: Credentials): EnsApi
       return { imageId: body.ImageId, requestId: body.RequestId ?? '' };
     },
     async describeSelfImages(query, timeoutMs) {
-      const body = await call<{ Images?: { Image?: SelfImage[] }; TotalCount?: number; RequestId?: string }>(
+      const body = await call<{ Images?: { Image?: SelfImage[] }; TotalCount?: number | string; RequestId?: string }>(
         'DescribeSelfImages',
         query,
         timeoutMs,
       );
-      return { images: body.Images?.Image ?? [], totalCount: body.TotalCount ?? 0, requestId: body.RequestId ?? '' };
+      // the paging fields come back as strings ("120"): counted as numbers here, once
+      return { images: body.Images?.Image ?? [], totalCount: Number(body.TotalCount ?? 0) || 0, requestId: body.RequestId ?? '' };
     },
   };
 }

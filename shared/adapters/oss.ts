@@ -36,28 +36,40 @@ const clients = new Map<string, OssClientLike>();
 export interface OssTarget {
   region: string;
   bucket: string;
-  /** e.g. the local stack's `http://127.0.0.1:9100`; unset: the region's internal endpoint */
+  /** e.g. the local stack's `http://127.0.0.1:9100`; unset: the region's endpoint */
   endpoint?: string;
+  /**
+   * Without an endpoint: the region's internal endpoint (`oss-<region>-internal`, which
+   * resolves only inside Alibaba Cloud: the functions) or its public one (an operator's laptop).
+   */
+  internal?: boolean;
   credentials: Credentials;
 }
 
+/** ali-oss's options for a target: V4 signatures always; the public endpoint unless told otherwise. */
+export function ossClientOptions(t: OssTarget): OSS.Options {
+  return {
+    region: `oss-${t.region}`,
+    bucket: t.bucket,
+    ...(t.endpoint ? { endpoint: t.endpoint } : { internal: t.internal ?? false, secure: true }),
+    // OSS refuses V1 signatures for accounts created since 2025-03-01 and buckets since 2025-09-01
+    authorizationV4: true,
+    accessKeyId: t.credentials.accessKeyId,
+    accessKeySecret: t.credentials.accessKeySecret,
+    ...(t.credentials.securityToken
+      ? // keys come fresh with each invocation; the interval only silences ali-oss's warning
+        { stsToken: t.credentials.securityToken, refreshSTSTokenInterval: 3_600_000 }
+      : {}),
+    timeout: 30_000,
+  } as OSS.Options;
+}
+
 function clientFor(t: OssTarget): OssClientLike {
-  const cacheKey = `${t.endpoint ?? ''}|${t.region}|${t.bucket}|${t.credentials.accessKeyId}|${t.credentials.securityToken ?? ''}`;
+  const cacheKey = `${t.endpoint ?? ''}|${t.internal ?? ''}|${t.region}|${t.bucket}|${t.credentials.accessKeyId}|${t.credentials.securityToken ?? ''}`;
   let client = clients.get(cacheKey);
   if (!client) {
     if (clients.size > 16) clients.clear();
-    client = new OSS({
-      region: `oss-${t.region}`,
-      bucket: t.bucket,
-      ...(t.endpoint ? { endpoint: t.endpoint } : { internal: true, secure: true }),
-      accessKeyId: t.credentials.accessKeyId,
-      accessKeySecret: t.credentials.accessKeySecret,
-      ...(t.credentials.securityToken
-        ? // keys come fresh with each invocation; the interval only silences ali-oss's warning
-          { stsToken: t.credentials.securityToken, refreshSTSTokenInterval: 3_600_000 }
-        : {}),
-      timeout: 30_000,
-    } as OSS.Options) as unknown as OssClientLike;
+    client = new OSS(ossClientOptions(t)) as unknown as OssClientLike;
     clients.set(cacheKey, client);
   }
   return client;
@@ -74,6 +86,14 @@ export function toOssError(err: unknown, secrets: readonly (string | undefined)[
   const status = typeof e.status === 'number' ? e.status : -1;
   const code = typeof e.code === 'string' && e.code ? e.code : typeof e.name === 'string' ? e.name : 'OssError';
   // Network failures (-1), timeouts (-2), 5xx and throttling are worth another try.
+  // ali-oss checks some requests before sending (tags): no status, no request id, and no retry helps
+  if (
+    status < 0 &&
+    !('requestId' in (err as object)) &&
+    /^(tag|the key and value of the tag|maximum of 10 tags)/i.test(String(e.message))
+  ) {
+    return new OssCallError('InvalidTag', redact(String(e.message), secrets), -1, false);
+  }
   const transient = status < 0 || status >= 500 || status === 429 || /Timeout|ECONNRESET|socket hang up/i.test(`${code} ${e.message}`);
   return new OssCallError(code, redact(String(e.message ?? err), secrets).split('\n')[0]!, status, transient);
 }

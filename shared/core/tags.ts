@@ -8,11 +8,23 @@ export const MAX_TAGS = 10;
 
 export type ImportStatus = 'importing' | 'available' | 'failed' | 'rejected';
 
-const TAG_VALUE_CHARS = /[^\p{L}\p{N} +\-=._:/]/gu;
+/**
+ * What ali-oss sends (it checks before sending): ASCII letters, digits, space and
+ * `+ - = . _ : /`, a value never empty, a key at most 128 and a value at most 256 long.
+ */
+const SENDABLE = /^[A-Za-z0-9 +\-=._:/]+$/;
+const NOT_SENDABLE_CHAR = /[^A-Za-z0-9 +\-=._:/]/g;
 
-/** Tag values allow letters, digits, space and `+ - = . _ : /`; anything else becomes `_`. */
+/** The importer's own tag values are made sendable: anything else becomes `_`. */
 export function tagValue(text: string): string {
-  return text.replace(TAG_VALUE_CHARS, '_').slice(0, 256);
+  return (text.replace(NOT_SENDABLE_CHAR, '_') || '_').slice(0, 256);
+}
+
+/** The tags of a set that ali-oss would refuse to send. */
+export function unsendableTags(tags: Record<string, string>): string[] {
+  return Object.entries(tags)
+    .filter(([k, v]) => !SENDABLE.test(k) || k.length > 128 || !SENDABLE.test(v) || v.length > 256)
+    .map(([k]) => k);
 }
 
 export interface TagMerge {

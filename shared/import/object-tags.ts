@@ -1,6 +1,6 @@
 import type { ObjectStore } from '../adapters/object-store';
 import type { Logger } from '../runtime/logger';
-import { mergeTags, TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS, type ImportStatus } from '../core/tags';
+import { mergeTags, TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS, unsendableTags, type ImportStatus } from '../core/tags';
 
 /**
  * Write the importer's tags on an object, keeping the user's (OSS replaces the whole set,
@@ -33,6 +33,14 @@ export async function writeImporterTags(
       notWritten: merged.left,
       reason: 'the object already has 10 tags; the import record holds the result',
     });
+  }
+  const refused = unsendableTags(merged.tags);
+  if (refused.length) {
+    // ali-oss refuses the whole set before sending; the user's tags are never dropped to make
+    // room, so the importer's stay unwritten and the import record holds the result
+    const reason = `tag(s) ${refused.join(', ')} cannot be sent back by ali-oss (empty value or a character outside A-Z a-z 0-9 space + - = . _ : /); the object's tags are left as they are and the import record holds the result`;
+    log.warn({ event: 'tags-not-writable', bucket: store.bucket, key: target.key, tags: refused, reason });
+    return;
   }
   if (!(await store.putTags(target.key, merged.tags))) {
     log.warn({

@@ -45,7 +45,9 @@ export function invocationScope(context: InvocationContext, fallbackName: string
   const requestId = context.requestId ?? 'local';
   const credentials = credentialsFrom(context, env);
   const timeoutMs = (context.function?.timeout ?? DEFAULTS.functionTimeoutSeconds) * 1000;
-  const sink: LogSink = context.logger ? (line) => context.logger!.info(line) : (line) => console.log(line);
+  // FC prefixes console.* and context.logger lines with `<time> <requestId> [level]`, which
+  // breaks json_extract_scalar(message, ...) in SLS; bytes written to stdout arrive as they are
+  const sink: LogSink = (line) => void process.stdout.write(`${line}\n`);
   const log = createLogger(sink, { function: context.function?.name ?? fallbackName, requestId }, [
     credentials.accessKeySecret,
     credentials.securityToken,

@@ -57,7 +57,7 @@ export async function handleImportEvent(
     }
     const { region, bucket } = entry.event;
     const store = createObjectStore(
-      { region, bucket, endpoint: config.ossEndpoint, credentials: scope.credentials },
+      { region, bucket, endpoint: config.ossEndpoint, internal: true, credentials: scope.credentials },
       { deadline: scope.deadline },
     );
     results.push(

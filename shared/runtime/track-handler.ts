@@ -14,7 +14,7 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
   const hardDeadline = scope.started + scope.timeoutMs - Math.min(2_000, scope.timeoutMs / 10);
   const { bucket, region } = settings;
   const store = createObjectStore(
-    { region, bucket, endpoint: settings.ossEndpoint, credentials: scope.credentials },
+    { region, bucket, endpoint: settings.ossEndpoint, internal: true, credentials: scope.credentials },
     { deadline: hardDeadline },
   );
   const ens = createEnsApi(settings.ensEndpoint, scope.credentials);

@@ -41,6 +41,23 @@ describe('s.yaml', () => {
     expect(imp.timeout).toBeGreaterThanOrEqual(60);
   });
 
+  it('gives each function resources FC 3.0 accepts: memory, vCPU and disk tied as the fc3 schema says', () => {
+    for (const [name, r] of Object.entries(raw.resources as Record<string, { props: Record<string, unknown> }>)) {
+      const { memorySize, cpu, diskSize } = r.props as { memorySize: number; cpu: number; diskSize: number };
+      expect(
+        Number.isInteger(memorySize) && memorySize % 64 === 0 && memorySize >= 128 && memorySize <= 32768,
+        `${name} memorySize ${memorySize}`,
+      ).toBe(true);
+      expect(cpu >= 0.05 && cpu <= 16 && Math.abs(Math.round(cpu / 0.05) * 0.05 - cpu) < 1e-9, `${name} cpu ${cpu}`).toBe(true);
+      const gbPerCpu = memorySize / 1024 / cpu;
+      expect(
+        gbPerCpu >= 1 && gbPerCpu <= 4,
+        `${name}: ${memorySize} MB for ${cpu} vCPU is ${gbPerCpu} GB per vCPU, FC 3.0 wants 1 to 4`,
+      ).toBe(true);
+      expect([512, 10240], `${name} diskSize`).toContain(diskSize);
+    }
+  });
+
   it('sets the environment design.md names', () => {
     const env = specs.find((s) => s.functionName === 'ens-import-image')!.environmentVariables;
     expect(Object.keys(env).sort()).toEqual([

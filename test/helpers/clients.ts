@@ -12,7 +12,7 @@ export function ossClient(stack: LocalStack, opts: { v4?: boolean; key?: AccessK
     accessKeyId: key.accessKeyId,
     accessKeySecret: key.accessKeySecret,
     ...(key.securityToken ? { stsToken: key.securityToken, refreshSTSTokenInterval: 3_600_000 } : {}),
-    authorizationV4: opts.v4 ?? false,
+    authorizationV4: opts.v4 ?? true,
     timeout: 30_000,
   } as OSS.Options);
 }

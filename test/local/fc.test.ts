@@ -88,3 +88,14 @@ describe('FC stand-in wired from s.yaml', () => {
     expect(stack.fc.failedEvents.find((f) => f.function === 'complete-only')).toMatchObject({ attempts: 3, error: 'boom' });
   });
 });
+
+describe('FC stand-in logs, as FC ships them to SLS', () => {
+  it('prefixes console and context.logger lines with time, request id and level; stdout arrives as written', async () => {
+    await stack.fc.invoke('complete-only', JSON.stringify({ events: [{ eventName: 'ObjectCreated:PutObject' }] }));
+    const lines = stack.fc.logs.filter((l) => l.function === 'complete-only').slice(-3);
+    const [logger, consoleLine, raw] = lines.map((l) => l.message);
+    expect(logger).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z [0-9a-f-]{36} \[INFO\] \{"got":"ObjectCreated:PutObject"\}$/);
+    expect(consoleLine).toMatch(/^\S+Z [0-9a-f-]{36} \[WARN\] console line$/);
+    expect(raw).toBe('{"raw":true}');
+  });
+});

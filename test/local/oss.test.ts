@@ -4,7 +4,12 @@ import { ossClient } from '../helpers/clients';
 
 let stack: LocalStack;
 beforeAll(async () => {
-  stack = await startLocalStack({ sYaml: false, buckets: [{ name: 'ens-images' }, { name: 'hz-bucket', region: 'cn-hangzhou' }] });
+  // an account and buckets old enough for V1 signatures, so both signers are checked
+  stack = await startLocalStack({
+    sYaml: false,
+    allowV1Signatures: true,
+    buckets: [{ name: 'ens-images' }, { name: 'hz-bucket', region: 'cn-hangzhou' }],
+  });
 });
 afterAll(() => stack.stop());
 
@@ -222,6 +227,21 @@ describe('OSS stand-in details', () => {
     } finally {
       await disk.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('OSS stand-in on a new account', () => {
+  it('refuses a V1-signed request, as OSS does for accounts created since 2025-03-01', async () => {
+    const fresh = await startLocalStack({ sYaml: false, buckets: [{ name: 'ens-images' }] });
+    try {
+      await expect(ossClient(fresh, { v4: false }).put('v1/refused.txt', Buffer.from('x'))).rejects.toMatchObject({
+        status: 403,
+        code: 'AccessDenied',
+      });
+      expect((await ossClient(fresh, { v4: true }).put('v4/accepted.txt', Buffer.from('x'))).res.status).toBe(200);
+    } finally {
+      await fresh.stop();
     }
   });
 });

@@ -35,6 +35,8 @@ describe('the main command (npm start → ens-importer local)', () => {
     const id = /AccessKeyId (\S+)/.exec(output)![1]!;
     const secret = /AccessKeySecret (\S+)/.exec(output)![1]!;
     const client = new OSS({
+      // as the README's example: a new account's bucket accepts only V4 signatures
+      authorizationV4: true,
       region: 'oss-cn-beijing',
       bucket: 'ens-images',
       endpoint: `http://127.0.0.1:${DEFAULT_PORTS.oss}`,

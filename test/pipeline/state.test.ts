@@ -140,3 +140,33 @@ describe('the state layer', () => {
     expect(imagesOf(key)).toHaveLength(1);
   });
 });
+
+describe('tags ali-oss will not send', () => {
+  it("imports, keeps the user's tags untouched and says so, when a user tag cannot be sent back (an empty value)", async () => {
+    const key = 'images/ubuntu/22.04/empty-user-tag.qcow2';
+    stack.oss.seedObject('ens-images', key, fixture('v3.qcow2'));
+    // OSS accepts an empty tag value; ali-oss refuses to send one (checked before sending)
+    stack.oss.getObject('ens-images', key)!.tags = new Map([['team', '']]);
+    const r = await processObjectEvent(eventFor(key), deps());
+    expect(r).toMatchObject({ outcome: 'imported' });
+    expect(Object.fromEntries(stack.oss.getObject('ens-images', key)!.tags)).toEqual({ team: '' });
+    expect(recordFor(stack, key)).toMatchObject({ state: 'importing', imageId: r.imageId });
+    expect(lines.some((l) => l.includes('"event":"tags-not-writable"') && l.includes('team'))).toBe(true);
+  });
+});
+
+describe('ImageName letters are ASCII letters (or Chinese characters)', () => {
+  it('refuses café in metadata before calling ImportImage, and makes a key-derived café valid', async () => {
+    const given = 'images/ubuntu/22.04/given-name.qcow2';
+    stack.oss.seedObject('ens-images', given, fixture('v3.qcow2'), undefined, { 'ens-image-name': encodeURIComponent('café-web') });
+    const before = stack.ens.callsOf('ImportImage').length;
+    expect(await processObjectEvent(eventFor(given), deps())).toMatchObject({
+      outcome: 'rejected',
+      errorCode: 'InvalidParameter.ImageName',
+    });
+    expect(stack.ens.callsOf('ImportImage').length).toBe(before);
+    const derived = 'images/ubuntu/22.04/café.qcow2';
+    stack.oss.seedObject('ens-images', derived, fixture('v3.qcow2'));
+    expect(await processObjectEvent(eventFor(derived), deps())).toMatchObject({ outcome: 'imported', imageName: 'caf' });
+  });
+});

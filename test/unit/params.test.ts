@@ -153,9 +153,13 @@ describe('image names', () => {
 
   it('states what is wrong with an explicit name', () => {
     expect(imageNameProblem('my.image')).toMatch(/found "\."/);
-    expect(imageNameProblem('1abc')).toMatch(/start with a letter/);
+    expect(imageNameProblem('1abc')).toMatch(/start with an ASCII letter/);
     expect(imageNameProblem('https://x')).toMatch(/http/);
     expect(imageNameProblem('中文镜像')).toBeUndefined();
+    // a letter is an ASCII letter: ENS refuses café and сервер
+    expect(imageNameProblem('café')).toMatch(/found "é"/);
+    expect(imageNameProblem('сервер')).toMatch(/ASCII letter/);
+    expect(makeValidImageName('сервер-web')).toBe('web');
   });
 });
 

@@ -1,0 +1,63 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../../local/index';
+import { ossClient } from '../helpers/clients';
+import { fixture } from '../helpers/fixtures';
+
+/**
+ * The README's SLS queries, run in spirit against lines the FC stand-in captured (it
+ * prefixes console and context.logger lines as FC does): each query's filter words find
+ * lines whose `message` parses as JSON and holds every field the query extracts.
+ */
+
+const readme = readFileSync(resolve(PROJECT_ROOT, 'README.md'), 'utf8');
+const block = /<!-- sls-queries -->\s*```\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+const queries = block.split('\n').filter((l) => l.startsWith('*'));
+
+let stack: LocalStack;
+beforeAll(async () => {
+  stack = await startLocalStack();
+  const oss = ossClient(stack);
+  for (const name of ['sls-good', 'sls-failing']) await oss.put(`images/ubuntu/22.04/${name}.qcow2`, fixture('v3.qcow2'));
+  await oss.put('images/ubuntu/22.04/sls-bad.qcow2', fixture('raw-disk.qcow2'));
+  await stack.settle();
+  const failing = stack.importResults().find((r) => r.key === 'images/ubuntu/22.04/sls-failing.qcow2') as unknown as { imageId: string };
+  stack.ens.failImage(failing.imageId, 'Pack_failed');
+  stack.ens.clock.advance(3_600_000);
+  await stack.fc.invoke([...stack.fc.functions.keys()].find((n) => n.includes('track'))!, '{}');
+});
+afterAll(() => stack.stop());
+
+describe("the README's SLS queries", () => {
+  it('are there, and never use a select alias in WHERE (SLS refuses that)', () => {
+    expect(queries.length).toBeGreaterThanOrEqual(4);
+    for (const q of queries) {
+      // `cast(x as bigint)` names a type, not an alias
+      const aliases = [...q.matchAll(/\bas (\w+)(?!\s*\))/g)].map((m) => m[1]!);
+      const where = /\bwhere\b(.*?)(\border by\b|\bgroup by\b|$)/.exec(q)?.[1] ?? '';
+      for (const alias of aliases) expect(new RegExp(`\\b${alias}\\b`).test(where), `${q}: alias ${alias} in WHERE`).toBe(false);
+    }
+  });
+
+  it('find lines whose message is JSON with every field they extract', () => {
+    const messages = stack.fc.logs.map((l) => l.message);
+    for (const q of queries) {
+      const words = [...q.matchAll(/message: "([^"]+)"/g)].map((m) => m[1]!);
+      const fields = [...q.matchAll(/json_extract_scalar\(message, '\$\.([\w.]+)'\)/g)].map((m) => m[1]!);
+      const candidates = messages
+        .filter((m) => words.every((w) => m.includes(w)))
+        .flatMap((m) => {
+          try {
+            return [JSON.parse(m) as Record<string, unknown>];
+          } catch {
+            return [];
+          }
+        });
+      expect(
+        candidates.some((doc) => fields.every((f) => doc[f] !== undefined)),
+        `no captured line answers: ${q}`,
+      ).toBe(true);
+    }
+  });
+});
