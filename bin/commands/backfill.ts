@@ -1,10 +1,10 @@
-import FC from '@alicloud/fc2';
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { objectCreatedEvent } from '../../shared/core/event';
 import { matchRule } from '../../shared/core/rules';
 import type { ObjectResult } from '../../shared/core/outcome';
 import type { Credentials } from '../../shared/adapters/ens';
+import { createFcInvoker } from '../../shared/adapters/fc';
 import { createInProcessRunner } from '../runner';
 import { EXIT, UsageError, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 import { listImageObjects, type ObjectState } from './status';
@@ -16,6 +16,7 @@ interface BackfillOptions extends GlobalOptions {
   retryFailed?: boolean;
   limit?: string;
   function: string;
+  fcApi: string;
   service: string;
   verbose?: boolean;
 }
@@ -40,7 +41,12 @@ export function registerBackfill(program: Command): void {
       .option('--retry-failed', 'also retry objects whose import failed or was rejected')
       .option('--limit <n>', 'at most this many objects')
       .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image')
-      .option('--service <name>', 'the FC service of the function (with --via fc; FC 3.0 functions answer under any name)', 'default')
+      .option(
+        '--fc-api <version>',
+        'with --via fc: 2023-03-30 for FC 3.0 functions (what s deploy makes), 2016-08-15 for an FC 2.0 service',
+        '2023-03-30',
+      )
+      .option('--service <name>', 'the FC 2.0 service of the function (with --fc-api 2016-08-15)', 'default')
       .option('--verbose', "print the pipeline's JSON log lines on stderr (with --via local)"),
   ).action(runBackfill);
 }
@@ -106,18 +112,20 @@ async function runBackfill(url: string, opts: BackfillOptions): Promise<void> {
 /** Asynchronous invocations of the deployed function, with events shaped as the trigger's. */
 function fcInvoker(opts: BackfillOptions, credentials: Credentials, bucket: string): (item: ObjectState, etag: string) => Promise<Handled> {
   if (!opts.accountId) throw new UsageError('--via fc needs --account-id (or ALIBABA_CLOUD_ACCOUNT_ID)');
-  const fc = new FC(opts.accountId, {
-    accessKeyID: credentials.accessKeyId,
-    accessKeySecret: credentials.accessKeySecret,
-    securityToken: credentials.securityToken,
+  if (opts.fcApi !== '2023-03-30' && opts.fcApi !== '2016-08-15')
+    throw new UsageError('--fc-api is 2023-03-30 (FC 3.0, the fc3 component) or 2016-08-15 (an FC 2.0 service)');
+  const fc = createFcInvoker({
+    api: opts.fcApi,
+    accountId: opts.accountId,
     region: opts.region,
     endpoint: opts.fcEndpoint,
-    timeout: 30_000,
+    credentials,
+    service: opts.service,
   });
   return async (item, etag) => {
     const event = objectCreatedEvent({ region: opts.region, bucket, key: item.key, size: item.size, etag, accountId: opts.accountId });
     try {
-      await fc.invokeFunction(opts.service, opts.function, JSON.stringify(event), { 'x-fc-invocation-type': 'Async' });
+      await fc.invokeAsync(opts.function, JSON.stringify(event));
       return { key: item.key, outcome: 'queued' };
     } catch (err) {
       return {

@@ -192,6 +192,26 @@ describe('ens-importer backfill and status', () => {
     expect(JSON.parse(second.stdout)).toMatchObject({ eligible: 0 });
   });
 
+  it('invokes an FC 2.0 service through the 2016-08-15 API with --fc-api 2016-08-15', async () => {
+    const prefix = 'images/backfill-fc2/';
+    const seeded = seedBackfill(prefix);
+    const r = await cli([
+      'backfill',
+      `oss://${stack.bucket}/${prefix}`,
+      '--via',
+      'fc',
+      '--fc-api',
+      '2016-08-15',
+      '--service',
+      'default',
+      '--json',
+    ]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ via: 'fc', counts: { queued: 180 } });
+    await stack.settle();
+    for (const k of seeded.eligible) expect(imports(k), k).toHaveLength(1);
+  });
+
   it('leaves out keys no rule would import', async () => {
     stack.oss.seedObject(stack.bucket, 'legacy/ubuntu/22.04/old.qcow2', fixture('v3.qcow2'));
     const r = await cli(['backfill', `oss://${stack.bucket}/legacy/`, '--dry-run', '--json']);

@@ -99,3 +99,17 @@ describe('FC stand-in logs, as FC ships them to SLS', () => {
     expect(raw).toBe('{"raw":true}');
   });
 });
+
+describe('FC API stand-in: the FC 3.0 route (2023-03-30) as @alicloud/fc20230330 calls it', () => {
+  it('queues an asynchronous invocation signed ACS3-HMAC-SHA256, and refuses a wrong signature', async () => {
+    const { createFcInvoker } = await import('../../shared/adapters/fc');
+    const target = { api: '2023-03-30' as const, accountId: stack.accountId, region: 'cn-beijing', endpoint: stack.endpoints.fc };
+    const good = createFcInvoker({ ...target, credentials: stack.credentials });
+    await good.invokeAsync('complete-only', JSON.stringify({ events: [{ eventName: 'ObjectCreated:PutObject' }] }));
+    await stack.settle();
+    expect(received().some((r) => r.fn === 'complete-only')).toBe(true);
+    const forged = createFcInvoker({ ...target, credentials: { ...stack.credentials, accessKeySecret: 'not-the-secret' } });
+    await expect(forged.invokeAsync('complete-only', '{}')).rejects.toMatchObject({ code: 'SignatureDoesNotMatch' });
+    await expect(good.invokeAsync('no-such-function', '{}')).rejects.toMatchObject({ code: 'FunctionNotFound' });
+  });
+});

@@ -1,0 +1,95 @@
+import FC2 from '@alicloud/fc2';
+import FC3, { InvokeFunctionHeaders, InvokeFunctionRequest } from '@alicloud/fc20230330';
+import { $OpenApiUtil } from '@alicloud/openapi-core';
+import { RuntimeOptions } from '@darabonba/typescript';
+import { Readable } from 'node:stream';
+import { redact } from '../core/redact';
+import type { Credentials } from './ens';
+
+/**
+ * The only file that invokes Function Compute: asynchronous invocations of the deployed
+ * import function. Functions the fc3 component deploys are FC 3.0 functions, reached through
+ * the 2023-03-30 API (@alicloud/fc20230330); FC 2.0 services through 2016-08-15 (@alicloud/fc2).
+ */
+
+export type FcApi = '2023-03-30' | '2016-08-15';
+
+export interface FcTarget {
+  api: FcApi;
+  accountId: string;
+  region: string;
+  /** e.g. the local stack's `http://127.0.0.1:9102`; unset: `https://<account>.<region>.fc.aliyuncs.com` */
+  endpoint?: string;
+  credentials: Credentials;
+  /** the FC 2.0 service (2016-08-15 only) */
+  service?: string;
+}
+
+export interface FcInvoker {
+  invokeAsync(functionName: string, payload: string): Promise<void>;
+}
+
+export class FcInvokeError extends Error {
+  override name = 'FcInvokeError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function createFcInvoker(t: FcTarget): FcInvoker {
+  const secrets = [t.credentials.accessKeySecret, t.credentials.securityToken, t.credentials.accessKeyId];
+  const fail = (err: unknown): never => {
+    const e = err as { code?: string; message?: string };
+    throw new FcInvokeError(e.code ?? 'InvokeFailed', redact(String(e.message ?? err), secrets).split('\n')[0]!);
+  };
+  return t.api === '2016-08-15' ? fc2Invoker(t, fail) : fc3Invoker(t, fail);
+}
+
+// a CommonJS module compiled from TypeScript: under ESM the class is its `default` export
+const FcClient = ((FC3 as unknown as { default?: typeof FC3 }).default ?? FC3) as typeof FC3;
+
+function fc3Invoker(t: FcTarget, fail: (err: unknown) => never): FcInvoker {
+  const url = new URL(t.endpoint ?? `https://${t.accountId}.${t.region}.fc.aliyuncs.com`);
+  const client = new FcClient(
+    new $OpenApiUtil.Config({
+      accessKeyId: t.credentials.accessKeyId,
+      accessKeySecret: t.credentials.accessKeySecret,
+      ...(t.credentials.securityToken ? { securityToken: t.credentials.securityToken } : {}),
+      endpoint: url.host,
+      protocol: url.protocol.replace(':', ''),
+      regionId: t.region,
+    }),
+  );
+  return {
+    async invokeAsync(functionName, payload) {
+      const request = new InvokeFunctionRequest({ body: Readable.from([Buffer.from(payload)]) });
+      await client
+        .invokeFunctionWithOptions(
+          functionName,
+          request,
+          new InvokeFunctionHeaders({ xFcInvocationType: 'Async' }),
+          new RuntimeOptions({ readTimeout: 30_000, connectTimeout: 10_000 }),
+        )
+        .catch(fail);
+    },
+  };
+}
+
+function fc2Invoker(t: FcTarget, fail: (err: unknown) => never): FcInvoker {
+  const client = new FC2(t.accountId, {
+    accessKeyID: t.credentials.accessKeyId,
+    accessKeySecret: t.credentials.accessKeySecret,
+    securityToken: t.credentials.securityToken,
+    region: t.region,
+    endpoint: t.endpoint,
+    timeout: 30_000,
+  });
+  return {
+    async invokeAsync(functionName, payload) {
+      await client.invokeFunction(t.service ?? 'default', functionName, payload, { 'x-fc-invocation-type': 'Async' }).catch(fail);
+    },
+  };
+}
