@@ -28,11 +28,12 @@ export class CredentialStore {
   }
 
   /** Issue STS keys as FC does for a function's role. */
-  issueSts(): Required<AccessKey> {
+  issueSts(token?: string): Required<AccessKey> {
     const key = {
       accessKeyId: `STS.local${randomBytes(8).toString('hex')}`,
       accessKeySecret: randomBytes(18).toString('base64url'),
-      securityToken: `CAIS${randomBytes(48).toString('base64url')}`,
+      // real STS tokens are base64 with `+`, `/` and `=`: a test may ask for one
+      securityToken: token ?? `CAIS${randomBytes(48).toString('base64url')}`,
     };
     this.keys.set(key.accessKeyId, key);
     return key;

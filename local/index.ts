@@ -66,6 +66,8 @@ export interface LocalStack {
   endpoints: { oss: string; ens: string; fc: string };
   /** Every secret the stack knows, for asserting none leaks into a log. */
   secrets(): string[];
+  /** Issue STS keys (a given token: real ones are base64 with `+`, `/` and `=`). */
+  issueSts(token?: string): Required<AccessKey>;
   /** Wait until every queued asynchronous invocation has run. */
   settle(): Promise<void>;
   stop(): Promise<void>;
@@ -170,6 +172,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     fc,
     endpoints: { oss: oss.endpoint, ens: ens.endpoint, fc: fcApi.endpoint },
     secrets: () => credentials.secrets(),
+    issueSts: (token) => credentials.issueSts(token),
     settle: () => fc.drain(),
     importResults: () =>
       fc.invocations.flatMap((i) => (i.result as { results?: { key: string; outcome: string }[] } | undefined)?.results ?? []),

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURE_DIR = join(root, 'test/fixtures/generated');
-const STAMP = join(FIXTURE_DIR, '.complete-v1');
+const STAMP = join(FIXTURE_DIR, '.complete-v2');
 
 function qemuImg(args: string[], cwd: string): void {
   execFileSync('qemu-img', args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -63,6 +63,11 @@ export function makeFixtures(): string {
     tmp,
   );
   qemuImg(['create', '-q', '-f', 'qcow2', 'huge.qcow2', '4T'], tmp);
+  // incompatible features newer than qcow2 v3 itself (qemu 5.1 and 5.2), and an internal snapshot
+  qemuImg(['create', '-q', '-f', 'qcow2', '-o', 'compression_type=zstd', 'zstd.qcow2', '64M'], tmp);
+  qemuImg(['create', '-q', '-f', 'qcow2', '-o', 'extended_l2=on', 'extended-l2.qcow2', '64M'], tmp);
+  qemuImg(['create', '-q', '-f', 'qcow2', 'snapshot.qcow2', '64M'], tmp);
+  qemuImg(['snapshot', '-c', 'before-upgrade', 'snapshot.qcow2'], tmp);
   qemuImg(['create', '-q', '-f', 'raw', 'raw-disk.qcow2', '1M'], tmp);
   // A raw disk that is not all zeros: an MBR boot signature, as a real raw disk has.
   const raw = readFileSync(join(tmp, 'raw-disk.qcow2'));
@@ -71,7 +76,7 @@ export function makeFixtures(): string {
   writeFileSync(join(tmp, 'raw-disk.qcow2'), raw);
   writeFileSync(join(tmp, 'truncated.qcow2'), readFileSync(join(tmp, 'v3.qcow2')).subarray(0, 48));
   writeFileSync(join(tmp, 'empty.qcow2'), Buffer.alloc(0));
-  writeFileSync(join(tmp, '.complete-v1'), new Date().toISOString());
+  writeFileSync(join(tmp, '.complete-v2'), new Date().toISOString());
   rmSync(FIXTURE_DIR, { recursive: true, force: true });
   renameSync(tmp, FIXTURE_DIR);
   return FIXTURE_DIR;

@@ -54,14 +54,17 @@ const SIGNING_FIELDS = new Set([
 export const popEncode = (s: string): string =>
   encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-export function rpcSignature(method: string, params: Record<string, string>, secret: string): string {
+export function rpcStringToSign(method: string, params: Record<string, string>): string {
   const canonical = Object.keys(params)
     .filter((k) => k !== 'Signature')
     .sort()
     .map((k) => `${popEncode(k)}=${popEncode(params[k]!)}`)
     .join('&');
-  const stringToSign = `${method}&${popEncode('/')}&${popEncode(canonical)}`;
-  return createHmac('sha1', `${secret}&`).update(stringToSign).digest('base64');
+  return `${method}&${popEncode('/')}&${popEncode(canonical)}`;
+}
+
+export function rpcSignature(method: string, params: Record<string, string>, secret: string): string {
+  return createHmac('sha1', `${secret}&`).update(rpcStringToSign(method, params)).digest('base64');
 }
 
 class PopFailure extends Error {
@@ -191,7 +194,12 @@ export class EnsStandIn extends StandInServer {
     const expected = rpcSignature(method, p, check.key.accessKeySecret);
     const given = Buffer.from(p.Signature!);
     if (given.length !== Buffer.byteLength(expected) || !timingSafeEqual(given, Buffer.from(expected))) {
-      throw fail(400, 'SignatureDoesNotMatch', 'Specified signature is not matched with our calculation.');
+      // as the POP gateway does: the string to sign, SecurityToken in it percent-encoded twice
+      throw fail(
+        400,
+        'SignatureDoesNotMatch',
+        `Specified signature is not matched with our calculation. server string to sign is:${rpcStringToSign(method, p)}`,
+      );
     }
     const ts = Date.parse(p.Timestamp!);
     if (!Number.isFinite(ts) || Math.abs(Date.now() - ts) > 15 * 60_000) {

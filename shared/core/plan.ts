@@ -1,3 +1,4 @@
+import type { InspectionLimits } from './qcow2';
 import type { ProvenancedValue } from './param-fields';
 import { describeParams, deriveParams, toApiParams, type DerivedParams, type Problem } from './derive-params';
 import { matchRule, type Rules } from './rules';
@@ -18,6 +19,13 @@ export type ImportPlan =
       problems: Problem[];
     };
 
+/** `ens-import` in any case, spaces around ignored; anything else is refused, never ignored. */
+function importMode(value: string | undefined): 'skip' | 'manifest' | 'unknown' | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim().toLowerCase();
+  return v === 'skip' || v === 'manifest' ? v : 'unknown';
+}
+
 export function planImport(input: {
   bucket: string;
   region: string;
@@ -26,8 +34,9 @@ export function planImport(input: {
   rules: Rules;
   rulesSource: string;
 }): ImportPlan {
-  if (input.meta['ens-import'] === 'skip') return { verdict: 'skip', errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' };
-  if (input.meta['ens-import'] === 'manifest')
+  const mode = importMode(input.meta['ens-import']);
+  if (mode === 'skip') return { verdict: 'skip', errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' };
+  if (mode === 'manifest')
     return {
       verdict: 'skip',
       errorCode: 'manifest-disk',
@@ -44,6 +53,10 @@ export function planImport(input: {
     rule,
     rules: input.rules,
   });
+  if (mode === 'unknown') {
+    const message = `x-oss-meta-ens-import is "${input.meta['ens-import']}"; allowed values: skip, manifest (any case); leave it out to import`;
+    derived.problems.unshift({ code: 'InvalidParameter.Metadata', message });
+  }
   return {
     verdict: derived.problems.length ? 'reject' : 'import',
     rule: rule.name,
@@ -57,6 +70,7 @@ export function planImport(input: {
 const GiB = 1024n ** 3n;
 
 /** The qcow2 limits the rules file sets. */
-export const inspectionLimits = (rules: Rules): { maxVirtualSizeBytes: bigint } => ({
+export const inspectionLimits = (rules: Rules): InspectionLimits => ({
   maxVirtualSizeBytes: BigInt(Math.floor(rules.limits.maxVirtualSizeGiB * 1024)) * (GiB / 1024n),
+  allowedNewerFeatures: rules.limits.allowQcow2Features,
 });

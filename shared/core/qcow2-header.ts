@@ -17,6 +17,7 @@ const FIELD = {
   clusterBits: 20,
   virtualSize: 24,
   cryptMethod: 32,
+  nbSnapshots: 60,
   incompatibleFeatures: 72,
   headerLength: 100,
 } as const;
@@ -35,6 +36,8 @@ export interface Qcow2Report {
   virtualSize?: bigint;
   cryptMethod?: number;
   incompatibleFeatures?: bigint;
+  /** internal snapshots (nb_snapshots) */
+  snapshots?: number;
   features?: string[];
   headerLength?: number;
   dataFile?: string;
@@ -74,6 +77,7 @@ export function parseQcow2Header(bytes: Buffer, objectSize = bytes.length): Qcow
   if (report.clusterBits < 31) report.clusterSize = 2 ** report.clusterBits;
   report.virtualSize = bytes.readBigUInt64BE(FIELD.virtualSize);
   report.cryptMethod = bytes.readUInt32BE(FIELD.cryptMethod);
+  report.snapshots = bytes.readUInt32BE(FIELD.nbSnapshots);
   if (report.backingFileOffset > 0n) {
     const start = Number(report.backingFileOffset);
     if (start + backingFileSize <= bytes.length && backingFileSize <= 1023) {

@@ -25,7 +25,19 @@ export interface Inspection {
 
 export interface InspectionLimits {
   maxVirtualSizeBytes: bigint;
+  /** incompatible features newer than qcow2 v3 itself that the rules file allows */
+  allowedNewerFeatures?: readonly string[];
 }
+
+/**
+ * Incompatible features qemu added after qcow2 v3 (bits 3 and 4). ENS does not document its
+ * qemu version, so an image using them may fail hours later in packing: refused, with the
+ * conversion that removes the feature, unless `limits.allowQcow2Features` allows it.
+ */
+const NEWER_FEATURES: { bit: bigint; name: string; remedy: string }[] = [
+  { bit: 0b1000n, name: 'compression-type', remedy: 'qemu-img convert -O qcow2 -o compression_type=zlib in.qcow2 out.qcow2' },
+  { bit: 0b10000n, name: 'extended-l2', remedy: 'qemu-img convert -O qcow2 -o extended_l2=off in.qcow2 out.qcow2' },
+];
 
 type Check = (r: Qcow2Report, limits: InspectionLimits) => Refusal | undefined;
 
@@ -131,6 +143,16 @@ export const CHECKS: { name: string; check: Check }[] = [
     },
   },
   {
+    name: 'newer-features',
+    check: (r, l) => {
+      const used = NEWER_FEATURES.filter((f) => r.incompatibleFeatures! & f.bit && !(l.allowedNewerFeatures ?? []).includes(f.name));
+      if (!used.length) return undefined;
+      const names = used.map((f) => f.name).join(', ');
+      const message = `the image uses incompatible feature(s) newer than qcow2 v3 (${names}), which the qemu of ENS may not read; convert it: ${used.map((f) => f.remedy).join('; ')}`;
+      return { code: 'qcow2-newer-features', message };
+    },
+  },
+  {
     name: 'virtual-size',
     check: (r, l) => {
       if (r.virtualSize === 0n) return { code: 'qcow2-zero-size', message: 'the virtual disk size is 0' };
@@ -179,6 +201,8 @@ export type InspectionSummary = {
   backingFile?: string | true;
   dataFile?: string;
   encrypted?: true;
+  /** internal snapshots: imported, but worth a warning (ENS imports the active layer) */
+  snapshots?: number;
   bytesInspected: number;
   refusals: string[];
 };
@@ -194,6 +218,7 @@ export function summarizeInspection(i: Inspection): InspectionSummary {
     backingFile: r.backingFileOffset ? (r.backingFile ?? true) : undefined,
     dataFile: r.dataFile,
     encrypted: r.cryptMethod ? true : undefined,
+    snapshots: r.snapshots ? r.snapshots : undefined,
     bytesInspected: r.bytesInspected,
     refusals: i.refusals.map((x) => x.code),
   };

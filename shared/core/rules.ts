@@ -26,7 +26,12 @@ const ruleSchema = z.strictObject({
   skip: z._default(z.boolean(), false),
 });
 
-const DEFAULT_LIMITS = { allowedOssRegions: ['cn-beijing'], platforms: ['centos', 'ubuntu'], maxVirtualSizeGiB: 2048 };
+const DEFAULT_LIMITS = {
+  allowedOssRegions: ['cn-beijing'],
+  platforms: ['centos', 'ubuntu'],
+  maxVirtualSizeGiB: 2048,
+  allowQcow2Features: [] as ('compression-type' | 'extended-l2')[],
+};
 
 const rulesFileSchema = z.strictObject({
   version: z._default(z.literal(1), 1),
@@ -35,6 +40,8 @@ const rulesFileSchema = z.strictObject({
       allowedOssRegions: z._default(z.array(nonEmpty()).check(z.minLength(1)), DEFAULT_LIMITS.allowedOssRegions),
       platforms: z._default(z.array(nonEmpty()).check(z.minLength(1)), DEFAULT_LIMITS.platforms),
       maxVirtualSizeGiB: z._default(z.number().check(z.gt(0)), DEFAULT_LIMITS.maxVirtualSizeGiB),
+      // qcow2 features newer than v3 itself that ENS's qemu is trusted to read
+      allowQcow2Features: z._default(z.array(z.enum(['compression-type', 'extended-l2'])), DEFAULT_LIMITS.allowQcow2Features),
     }),
     DEFAULT_LIMITS,
   ),

@@ -6,7 +6,7 @@ import { isManifestKey } from '../core/manifest';
 import type { ObjectResult } from '../core/outcome';
 import type { ImporterConfig } from '../runtime/config';
 import type { Logger } from '../runtime/logger';
-import { claimVersion, type ClaimOutcome } from '../state/claim';
+import { claimOrWait } from './claim-wait';
 import { stateLayout, type StateLayout } from '../state/layout';
 import type { ImportRecord } from '../state/records';
 import { ImportSession } from './import-session';
@@ -92,7 +92,12 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     if (read) run.result.key = read.key;
     run.result.etag = event.etag ?? (read?.kind === 'read' ? read.head.etag : '');
     if (deps.config.dryRun) return run.finish(await dryRun(run, read));
-    const claim = await claimOrWait(run);
+    const claim = await claimOrWait(deps, run.layout, run.clock, event, {
+      bucket: event.bucket,
+      key: run.result.key,
+      etag: run.result.etag!,
+      size: event.size,
+    });
     if (claim.kind === 'held') return run.finish(claimBusy(claim.record));
     if (claim.kind === 'done') return run.finish(await duplicateOf(claim.record, claim.newUpload, deps));
     if (claim.previous)
@@ -145,38 +150,6 @@ const claimBusy = (holder: ImportRecord | undefined): Finished => ({
   reason: `another invocation (${holder?.requestId ?? 'unknown'}) holds this version until ${holder?.claimDeadline ?? 'soon'}; FC's retry will find it finished or free`,
 });
 
-/**
- * A live claim is a concurrent delivery, or a holder that failed and could not release it.
- * Its deadline is never later than ours would be, so waiting for it to end fits.
- */
-async function claimOrWait(run: ObjectRun): Promise<ClaimOutcome> {
-  const { event, deps, clock, result } = run;
-  const version = { bucket: event.bucket, key: result.key, etag: result.etag!, size: event.size };
-  const claimOnce = () =>
-    claimVersion(
-      deps.store,
-      run.layout,
-      {
-        version,
-        uploadRequestId: event.requestId,
-        eventName: event.eventName,
-        requestId: deps.requestId,
-        deadline: deps.deadline,
-        now: clock.now(),
-      },
-      deps.deadline - clock.now() + 60_000,
-    );
-  let claim = await claimOnce();
-  for (let wait = 500; claim.kind === 'held'; wait = Math.min(wait * 2, 5_000)) {
-    const holderEnds = claim.record ? Date.parse(claim.record.claimDeadline) + 1 : clock.now() + wait;
-    const pause = Math.max(1, Math.min(wait, holderEnds - clock.now()));
-    if (clock.now() + pause >= deps.deadline) return claim;
-    await clock.sleep(pause);
-    claim = await claimOnce();
-  }
-  return claim;
-}
-
 /** The claimed version: read it, decide, import once, make it durable. */
 async function importClaimed(run: ObjectRun, session: ImportSession, known: HeadStep | undefined): Promise<Finished> {
   const { event, deps, result } = run;
@@ -208,6 +181,7 @@ async function importClaimed(run: ObjectRun, session: ImportSession, known: Head
   }
   for (const fix of target.nameFixes)
     deps.log.info({ event: 'image-name-fixed', bucket: event.bucket, key: read.key, from: fix.original, to: fix.fixed });
+  warnSnapshots(run, read.key, target.details.inspection);
   const imported = await session.importOnce(target);
   result.attempts = imported.attempts;
   if (imported.kind === 'refused') {
@@ -225,6 +199,15 @@ async function importClaimed(run: ObjectRun, session: ImportSession, known: Head
   await session.complete(target, imported);
   if (target.disks) await clearWaiting(event.bucket, target.disks, deps);
   return { outcome: 'imported', imageId: imported.imageId, details: target.details };
+}
+
+/** Internal snapshots are imported (ENS takes the current state), but an operator should know. */
+function warnSnapshots(run: ObjectRun, key: string, inspection: object): void {
+  const snapshots = (inspection as { snapshots?: number }).snapshots;
+  if (snapshots) {
+    const reason = `the image holds ${snapshots} internal snapshot(s); ENS imports the current state only`;
+    run.deps.log.warn({ event: 'qcow2-snapshots', bucket: run.event.bucket, key, snapshots, reason });
+  }
 }
 
 function resolveTarget(run: ObjectRun, read: { key: string; head: ObjectHead }): Promise<Target> | Target {

@@ -170,3 +170,34 @@ describe('ImageName letters are ASCII letters (or Chinese characters)', () => {
     expect(await processObjectEvent(eventFor(derived), deps())).toMatchObject({ outcome: 'imported', imageName: 'caf' });
   });
 });
+
+describe('secrets never leave the process', () => {
+  it('keeps an STS token with + / = out of the log, the result and the record, in every encoding, when ENS echoes the string to sign', async () => {
+    const token = 'CAIS+ab/cd=ef+gh/ij==kl';
+    const issued = stack.issueSts(token);
+    const key = 'images/ubuntu/22.04/leaky.qcow2';
+    stack.oss.seedObject('ens-images', key, fixture('v3.qcow2'));
+    const d = deps();
+    const wrong = { ...issued, accessKeySecret: 'not-the-secret' };
+    const seen: string[] = [];
+    const r = await processObjectEvent(eventFor(key), {
+      ...d,
+      ens: createEnsApi(stack.endpoints.ens, wrong),
+      log: createLogger((l) => seen.push(l), {}, [wrong.accessKeySecret, wrong.securityToken, wrong.accessKeyId]),
+    });
+    expect(r).toMatchObject({ outcome: 'rejected', errorCode: 'SignatureDoesNotMatch' });
+    const encodings = [
+      token,
+      encodeURIComponent(token),
+      encodeURIComponent(encodeURIComponent(token)),
+      encodeURIComponent(token).replace(/%20/g, '+'),
+    ];
+    const sinks = {
+      log: seen.join('\n'),
+      result: JSON.stringify(r),
+      record: objectText(stack, layout.claimKey('ens-images', key, eventFor(key).etag))!,
+    };
+    for (const [sink, text] of Object.entries(sinks)) for (const e of encodings) expect(text.includes(e), `${sink} holds ${e}`).toBe(false);
+    expect(sinks.result).toContain('string to sign');
+  });
+});

@@ -16,6 +16,7 @@ const KNOWN_CODES = new Set([
   'not-qcow2',
   'qcow2-truncated',
   'qcow2-unsupported-version',
+  'qcow2-newer-features',
   'qcow2-bad-cluster-size',
   'qcow2-bad-header-length',
   'qcow2-backing-file',

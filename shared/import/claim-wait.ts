@@ -1,0 +1,41 @@
+import type { Clock } from '../core/clock';
+import type { ObjectEvent } from '../core/event';
+import { claimVersion, type ClaimOutcome, type VersionRef } from '../state/claim';
+import type { StateLayout } from '../state/layout';
+import type { PipelineDeps } from './pipeline';
+
+/**
+ * A live claim is a concurrent delivery, or a holder that failed and could not release it.
+ * Its deadline is never later than ours would be, so waiting for it to end fits.
+ */
+export async function claimOrWait(
+  deps: PipelineDeps,
+  layout: StateLayout,
+  clock: Clock,
+  event: ObjectEvent,
+  version: VersionRef,
+): Promise<ClaimOutcome> {
+  const claimOnce = () =>
+    claimVersion(
+      deps.store,
+      layout,
+      {
+        version,
+        uploadRequestId: event.requestId,
+        eventName: event.eventName,
+        requestId: deps.requestId,
+        deadline: deps.deadline,
+        now: clock.now(),
+      },
+      deps.deadline - clock.now() + 60_000,
+    );
+  let claim = await claimOnce();
+  for (let wait = 500; claim.kind === 'held'; wait = Math.min(wait * 2, 5_000)) {
+    const holderEnds = claim.record ? Date.parse(claim.record.claimDeadline) + 1 : clock.now() + wait;
+    const pause = Math.max(1, Math.min(wait, holderEnds - clock.now()));
+    if (clock.now() + pause >= deps.deadline) return claim;
+    await clock.sleep(pause);
+    claim = await claimOnce();
+  }
+  return claim;
+}
