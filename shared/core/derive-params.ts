@@ -71,7 +71,7 @@ export function deriveParams(input: DeriveInput): DerivedParams {
     }
   }
 
-  const captured = rule.convention.exec(input.key)?.groups ?? {};
+  const captured: Record<string, string | undefined> = rule.convention.groups(input.key) ?? {};
   if (!captured.imageName) {
     const base = input.key.split('/').pop() ?? input.key;
     captured.imageName = base.replace(/\.qcow2$/i, '');

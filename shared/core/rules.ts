@@ -1,6 +1,8 @@
+import { RE2JS } from 're2js';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod/mini';
 import { PARAM_FIELDS, type ParamField } from './param-fields';
+import { describeIssue, type RulesIssue } from './rules-errors';
 
 /**
  * The rules file (`importer.yaml`): which keys are imported, how a key is read
@@ -55,8 +57,8 @@ export interface CompiledRule {
   name: string;
   prefix?: string;
   suffix?: string;
-  pattern?: RegExp;
-  convention: RegExp;
+  pattern?: KeyPattern;
+  convention: KeyPattern;
   set: Partial<Record<ParamField, string>>;
   skip: boolean;
 }
@@ -73,41 +75,55 @@ export class RulesError extends Error {
   }
 }
 
-function describePath(doc: unknown, path: PropertyKey[]): string {
-  if (path[0] === 'rules' && typeof path[1] === 'number') {
-    const rule = (doc as { rules?: { name?: unknown }[] })?.rules?.[path[1]];
-    const name = typeof rule?.name === 'string' ? `rule "${rule.name}"` : `rule #${path[1] + 1}`;
-    const field = path.slice(2).join('.');
-    return field ? `${name}, field ${field}` : name;
-  }
-  return path.length ? `field ${path.join('.')}` : 'the file';
-}
-
 const NAMED_GROUP = /\(\?<([A-Za-z_]\w*)>/g;
 
-function compileRegex(source: string, where: string, problems: string[], groups: boolean): RegExp | undefined {
+/**
+ * A key pattern from the rules file, run on RE2 (re2js): matching time is linear in the key,
+ * so no pattern an operator writes (`(a+)+`) can make an upload hang the function. RE2 has no
+ * backreferences or lookaround; a pattern that needs them is refused with RE2's message.
+ */
+export interface KeyPattern {
+  source: string;
+  test(key: string): boolean;
+  /** the named captures of the first match, or undefined when there is none */
+  groups(key: string): Record<string, string> | undefined;
+}
+
+function compileRegex(source: string, where: string, problems: string[], groups: boolean): KeyPattern | undefined {
+  let re: RE2JS;
   try {
-    const re = new RegExp(source, 'u');
-    if (groups) {
-      for (const [, name] of source.matchAll(NAMED_GROUP)) {
-        if (!(PARAM_FIELDS as readonly string[]).includes(name!)) {
-          problems.push(`${where}: unknown capture group "${name}" (allowed: ${PARAM_FIELDS.join(', ')})`);
-        }
-      }
-    }
-    return re;
+    re = RE2JS.compile(source);
   } catch (err) {
-    problems.push(`${where}: not a valid regular expression (${(err as Error).message})`);
+    problems.push(`${where}: not a valid regular expression for RE2 (${(err as Error).message})`);
     return undefined;
   }
+  if (groups) {
+    for (const [, name] of source.matchAll(NAMED_GROUP)) {
+      if (!(PARAM_FIELDS as readonly string[]).includes(name!))
+        problems.push(`${where}: unknown capture group "${name}" (allowed: ${PARAM_FIELDS.join(', ')})`);
+    }
+  }
+  const names = Object.keys(re.namedGroups());
+  return {
+    source,
+    test: (key) => re.matcher(key).find(),
+    groups(key) {
+      const m = re.matcher(key);
+      if (!m.find()) return undefined;
+      const out: Record<string, string> = {};
+      for (const name of names) {
+        const v = m.group(name);
+        if (v !== null && v !== undefined) out[name] = v;
+      }
+      return out;
+    },
+  };
 }
 
 /** Validate a parsed rules document; every problem names its rule and field. */
-export function compileRules(doc: unknown): Rules {
-  const parsed = rulesFileSchema.safeParse(doc ?? {});
-  if (!parsed.success) {
-    throw new RulesError(parsed.error.issues.map((i) => `${describePath(doc, i.path)}: ${i.message}`));
-  }
+export function compileRules(doc: unknown, source = 'importer.yaml'): Rules {
+  const parsed = rulesFileSchema.safeParse(doc ?? {}, { reportInput: true });
+  if (!parsed.success) throw new RulesError(parsed.error.issues.map((i) => `${source}: ${describeIssue(doc, i as RulesIssue)}`));
   const problems: string[] = [];
   const names = new Set<string>();
   const rules = parsed.data.rules.map((r, i) => {
@@ -118,7 +134,7 @@ export function compileRules(doc: unknown): Rules {
     const convention = compileRegex(r.convention ?? BUILT_IN_CONVENTION, `${where}, field convention`, problems, true);
     return { name: r.name, prefix: r.match.prefix, suffix: r.match.suffix, pattern, convention: convention!, set: r.set, skip: r.skip };
   });
-  if (problems.length) throw new RulesError(problems);
+  if (problems.length) throw new RulesError(problems.map((p) => `${source}: ${p}`));
   return { limits: parsed.data.limits, defaults: parsed.data.defaults, rules };
 }
 
@@ -129,7 +145,7 @@ export function parseRules(text: string, source = 'importer.yaml'): Rules {
   } catch (err) {
     throw new RulesError([`${source}: not valid YAML (${(err as Error).message})`]);
   }
-  return compileRules(doc);
+  return compileRules(doc, source);
 }
 
 export const DEFAULT_RULES: Rules = compileRules({});

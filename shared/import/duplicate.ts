@@ -10,7 +10,10 @@ import type { PipelineDeps } from './pipeline';
 export async function duplicateOf(record: ImportRecord, newUpload: boolean, deps: PipelineDeps): Promise<Partial<ObjectResult>> {
   if (newUpload && record.state !== 'claimed') {
     for (const key of [record.key, ...(record.state === 'rejected' ? [] : (record.disks ?? []))]) {
-      await writeImporterTags(deps.store, deps.log, { key }, record.state, { imageId: record.imageId, error: record.errorCode });
+      await writeImporterTags(deps.store, deps.log, { key, ifUnowned: key !== record.key }, record.state, {
+        imageId: record.imageId,
+        error: record.errorCode,
+      });
     }
   }
   const by = `claimed ${record.claimedAt} by ${record.requestId ?? 'unknown'}`;

@@ -6,8 +6,9 @@ import { parseWaiting } from '../state/records';
 import type { PipelineDeps } from './pipeline';
 
 /**
- * Manifests that arrived before their disks: one waiting entry per missing disk, a disk's
- * upload wakes its manifest, and the tracker runs the ones whose wait is over.
+ * Manifests that arrived before their disks: one waiting entry per (manifest, disk), so two
+ * manifests sharing a disk both wait; a disk's upload wakes every manifest waiting for it, and
+ * the tracker runs the ones whose wait is over, removing entries whose manifest is gone.
  */
 
 type Process = (event: ObjectEvent, deps: PipelineDeps) => Promise<ObjectResult>;
@@ -17,39 +18,43 @@ export class ManifestRetryError extends Error {
   override name = 'ManifestRetryError';
 }
 
-/** A disk a waiting manifest needs has arrived: run the manifest again. */
+const manifestEvent = (region: string, bucket: string, key: string): ObjectEvent => ({
+  eventName: 'ObjectCreated:PutObject',
+  region,
+  bucket,
+  key,
+});
+
+/** A disk some waiting manifests need has arrived: run each of them again. */
 export async function wakeWaitingManifest(event: ObjectEvent, diskKey: string, deps: PipelineDeps, process: Process): Promise<void> {
   const layout = stateLayout(deps.config.statePrefix);
-  const entryKey = layout.waitingKey(event.bucket, diskKey);
-  const text = await deps.store.getText(entryKey);
-  if (text === undefined) return;
-  const waiting = parseWaiting(text);
-  if (!waiting || waiting.bucket !== event.bucket) {
-    deps.log.warn({
-      event: 'state-object-invalid',
-      key: entryKey,
-      reason: 'a waiting entry that does not parse, or names another bucket; removed',
-    });
-    await deps.store.delete(entryKey);
-    return;
+  const failed: string[] = [];
+  for await (const o of listAll(deps.store, layout.waitingPrefixOf(event.bucket, diskKey), deps.deadline)) {
+    const waiting = parseWaiting(await deps.store.getText(o.key));
+    if (!waiting || waiting.bucket !== event.bucket) {
+      deps.log.warn({
+        event: 'state-object-invalid',
+        key: o.key,
+        reason: 'a waiting entry that does not parse, or names another bucket; removed',
+      });
+      await deps.store.delete(o.key);
+      continue;
+    }
+    deps.log.info({ event: 'manifest-woken', bucket: event.bucket, key: waiting.manifestKey, disk: diskKey });
+    const result = await process(manifestEvent(event.region, event.bucket, waiting.manifestKey), deps);
+    // kept until the manifest is through, so a retry of this disk's event wakes it again
+    if (result.outcome === 'failed') failed.push(waiting.manifestKey);
+    else if (!deps.config.dryRun) await deps.store.delete(o.key);
   }
-  deps.log.info({ event: 'manifest-woken', bucket: event.bucket, key: waiting.manifestKey, disk: diskKey });
-  const result = await process(
-    { eventName: 'ObjectCreated:PutObject', region: event.region, bucket: event.bucket, key: waiting.manifestKey },
-    deps,
-  );
-  // kept until the manifest is through, so a retry of this disk's event wakes it again
-  if (result.outcome === 'failed')
-    throw new ManifestRetryError(`the waiting manifest ${waiting.manifestKey} failed: ${result.reason ?? ''}`);
-  if (!deps.config.dryRun) await deps.store.delete(entryKey);
+  if (failed.length) throw new ManifestRetryError(`the waiting manifest(s) ${failed.join(', ')} failed; the disk's event is retried`);
 }
 
-export async function clearWaiting(bucket: string, disks: string[], deps: PipelineDeps): Promise<void> {
+export async function clearWaiting(bucket: string, manifestKey: string, disks: string[], deps: PipelineDeps): Promise<void> {
   const layout = stateLayout(deps.config.statePrefix);
-  for (const d of disks) await deps.store.delete(layout.waitingKey(bucket, d));
+  for (const d of disks) await deps.store.delete(layout.waitingKey(bucket, manifestKey, d));
 }
 
-/** The tracker's sweep: run every manifest whose wait is over; stops at `deps.deadline`. */
+/** The tracker's sweep: run every manifest whose wait is over; stops at `deps.deadline`, the next run goes on. */
 export async function expireWaitingManifests(
   region: string,
   deps: PipelineDeps,
@@ -58,7 +63,7 @@ export async function expireWaitingManifests(
 ): Promise<number> {
   const { store, log } = deps;
   const layout = stateLayout(deps.config.statePrefix);
-  const due = new Set<string>();
+  const due = new Map<string, string[]>();
   for await (const o of listAll(store, layout.waitingPrefix, deps.deadline, now)) {
     const entry = parseWaiting(await store.getText(o.key));
     if (!entry || entry.bucket !== store.bucket) {
@@ -68,12 +73,17 @@ export async function expireWaitingManifests(
         reason: 'a waiting entry that does not parse, or names another bucket; removed',
       });
       await store.delete(o.key);
-    } else if (Date.parse(entry.deadline) <= now()) due.add(entry.manifestKey);
+    } else if (Date.parse(entry.deadline) <= now()) due.set(entry.manifestKey, entry.missing);
     if (now() >= deps.deadline) break;
   }
-  for (const manifestKey of due) {
+  for (const [manifestKey, missing] of due) {
     if (now() >= deps.deadline) break;
-    await process({ eventName: 'ObjectCreated:PutObject', region, bucket: store.bucket, key: manifestKey }, deps);
+    const result = await process(manifestEvent(region, store.bucket, manifestKey), deps);
+    // a manifest deleted while it waited leaves entries no upload will ever clear
+    if (result.errorCode === 'object-missing') {
+      log.info({ event: 'manifest-waiting-removed', bucket: store.bucket, key: manifestKey, reason: 'the manifest no longer exists' });
+      await clearWaiting(store.bucket, manifestKey, missing, deps);
+    }
   }
   return due.size;
 }

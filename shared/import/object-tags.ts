@@ -9,7 +9,7 @@ import { mergeTags, TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS, unsendableTags, type Im
 export async function writeImporterTags(
   store: ObjectStore,
   log: Logger,
-  target: { key: string; tagCount?: number },
+  target: { key: string; tagCount?: number; ifUnowned?: boolean },
   status: ImportStatus,
   extra: { imageId?: string; error?: string },
 ): Promise<void> {
@@ -21,6 +21,18 @@ export async function writeImporterTags(
       bucket: store.bucket,
       key: target.key,
       reason: 'the object was deleted before its tags could be written',
+    });
+    return;
+  }
+  // a disk of a multi-disk image that carries its own (or another manifest's) import keeps it
+  const owner = current[TAG_IMAGE_ID];
+  if (target.ifUnowned && owner && owner !== extra.imageId) {
+    log.info({
+      event: 'tags-kept',
+      bucket: store.bucket,
+      key: target.key,
+      imageId: owner,
+      reason: "the disk carries another import's result; left as it is",
     });
     return;
   }

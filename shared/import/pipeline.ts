@@ -176,7 +176,7 @@ async function importClaimed(run: ObjectRun, session: ImportSession, known: Head
   if (target.kind === 'reject') {
     const reason = target.problems.map((p) => p.message).join('; ');
     await session.reject(target, target.problems[0]!.code, reason);
-    if (target.disks) await clearWaiting(event.bucket, target.disks, deps);
+    if (target.disks) await clearWaiting(event.bucket, read.key, target.disks, deps);
     return { outcome: 'rejected', errorCode: target.problems[0]!.code, reason, details: target.details };
   }
   for (const fix of target.nameFixes)
@@ -197,7 +197,7 @@ async function importClaimed(run: ObjectRun, session: ImportSession, known: Head
   }
   if (imported.ensRequestId) result.ensRequestId = imported.ensRequestId;
   await session.complete(target, imported);
-  if (target.disks) await clearWaiting(event.bucket, target.disks, deps);
+  if (target.disks) await clearWaiting(event.bucket, read.key, target.disks, deps);
   return { outcome: 'imported', imageId: imported.imageId, details: target.details };
 }
 

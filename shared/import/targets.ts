@@ -2,6 +2,7 @@ import type { ObjectHead, ObjectStore } from '../adapters/object-store';
 import type { ImporterConfig } from '../runtime/config';
 import type { ProvenancedValue } from '../core/param-fields';
 import { planManifest } from '../core/manifest';
+import { matchRule } from '../core/rules';
 import { decodeUserMeta } from '../core/metadata';
 import { inspectionLimits, planImport } from '../core/plan';
 import { inspectQcow2, summarizeInspection, type InspectionSummary } from '../core/qcow2';
@@ -21,12 +22,19 @@ export interface TargetDetails {
   inspection: InspectionSummary | { disks: Record<string, unknown>[] } | Record<string, never>;
 }
 
+/** An object that gets the importer's tags; `ifUnowned`: only if no other import's result is on it. */
+export interface TaggedObject {
+  key: string;
+  tagCount?: number;
+  ifUnowned?: boolean;
+}
+
 export interface ImportTarget {
   kind: 'import';
   params: Record<string, string>;
   details: TargetDetails;
   /** the objects that get the importer's tags */
-  tagged: { key: string; tagCount: number }[];
+  tagged: TaggedObject[];
   nameFixes: { original: string; fixed: string }[];
   disks?: string[];
 }
@@ -36,7 +44,7 @@ export interface RejectTarget {
   problems: Problem[];
   details: TargetDetails;
   imageName?: string;
-  tagged: { key: string; tagCount: number }[];
+  tagged: TaggedObject[];
   disks?: string[];
 }
 
@@ -105,6 +113,11 @@ export async function manifestTarget(
   if (plan.verdict === 'invalid') return reject('manifest-invalid', plan.reason);
   if (plan.verdict === 'skip') return { kind: 'skip', errorCode: plan.errorCode, reason: plan.reason };
   const { disks, params, provenance } = plan;
+  const refused = disks.filter((d) => !diskAllowed(d, config, layout));
+  if (refused.length) {
+    const why = `the manifest may name only disks under ${config.watchedPrefix} that a rule of ${config.rulesSource} covers, never under ${layout.prefix}; refused: ${refused.join(', ')}`;
+    return reject('manifest-disk-not-allowed', why);
+  }
 
   const heads = await Promise.all(disks.map((d) => store.readHead(d, config.headerBytes)));
   const problems: Problem[] = [...plan.problems];
@@ -122,12 +135,19 @@ export async function manifestTarget(
     return { key: d, ...summarizeInspection(inspection) };
   });
   const details = { rule: plan.rule, params: provenance, inspection: { disks: inspections } };
+  // a refused manifest's verdict is its own; a disk that carries another import's result keeps it
+  if (problems.length)
+    return { kind: 'reject', problems, details, imageName: params.ImageName, tagged: [{ key, tagCount: head.tagCount }], disks };
   const tagged = [
     { key, tagCount: head.tagCount },
-    ...disks.flatMap((d, i) => (heads[i] ? [{ key: d, tagCount: heads[i]!.tagCount }] : [])),
+    ...disks.flatMap((d, i) => (heads[i] ? [{ key: d, tagCount: heads[i]!.tagCount, ifUnowned: true }] : [])),
   ];
-  if (problems.length) return { kind: 'reject', problems, details, imageName: params.ImageName, tagged, disks };
   return { kind: 'import', params, details, tagged, nameFixes: plan.nameFixes, disks };
+}
+
+/** A disk a manifest may name: under the watched prefix, covered by a rule, not the importer's state. */
+function diskAllowed(disk: string, config: ImporterConfig, layout: StateLayout): boolean {
+  return disk.startsWith(config.watchedPrefix) && !layout.isStateKey(disk) && matchRule(config.rules, disk) !== undefined;
 }
 
 /** Disks not there yet: wait for them (a waiting entry per disk) until the manifest's wait is over. */
@@ -150,6 +170,6 @@ async function waitForDisks(
     since: new Date(since).toISOString(),
     deadline: new Date(deadline).toISOString(),
   };
-  if (!config.dryRun) for (const d of missing) await store.putText(layout.waitingKey(input.bucket, d), JSON.stringify(entry));
+  if (!config.dryRun) for (const d of missing) await store.putText(layout.waitingKey(input.bucket, input.key, d), JSON.stringify(entry));
   return { kind: 'skip', errorCode: 'manifest-waiting', reason: `waiting until ${entry.deadline} for disk(s) ${missing.join(', ')}` };
 }

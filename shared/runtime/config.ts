@@ -8,6 +8,8 @@ import { DEFAULT_RULES, parseRules, type Rules } from '../core/rules';
  */
 export const DEFAULTS = {
   statePrefix: '.ens-importer/',
+  /** the triggers' prefix (s.yaml vars.prefix): a manifest's disks must be under it */
+  watchedPrefix: 'images/',
   ensEndpoint: 'https://ens.aliyuncs.com',
   /** the qcow2 header plus the ISO signature at 0x9001 */
   headerBytes: 64 * 1024,
@@ -64,6 +66,8 @@ export interface ImporterConfig {
   /** unset: derived from the event's region (`https://oss-<region>-internal.aliyuncs.com`) */
   ossEndpoint?: string;
   statePrefix: string;
+  /** a manifest may name disks only under this prefix */
+  watchedPrefix: string;
   dryRun: boolean;
   rules: Rules;
   rulesSource: string;
@@ -99,6 +103,7 @@ export function readImportConfig(environment: NodeJS.ProcessEnv, handlerDir: str
     ensEndpoint: ensEndpointFrom(env),
     ossEndpoint: env.string('OSS_ENDPOINT'),
     statePrefix: statePrefixFrom(env),
+    watchedPrefix: env.string('IMPORTER_WATCHED_PREFIX', DEFAULTS.watchedPrefix)!,
     dryRun: env.bool('IMPORTER_DRY_RUN'),
     ...loadRules(env.string('IMPORTER_RULES'), handlerDir),
     headerBytes: DEFAULTS.headerBytes,

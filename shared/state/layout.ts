@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
  *   claims/<hash>.json            claim, then import record, of one (bucket, key, ETag); kept
  *   claims/<hash>.json.g<n>       takeover marker of generation n; removed after use
  *   pending/<hash>~<imageId>      one empty object per import the tracker still follows
- *   waiting/<hash>.json           a manifest waiting for a disk
+ *   waiting/<disk>/<manifest>.json  a manifest waiting for a disk (one per pair: disks may be shared)
  *   tracker.lock                  one tracker run at a time
  */
 export interface StateLayout {
@@ -19,7 +19,9 @@ export interface StateLayout {
   pendingPrefixOf(claimKey: string): string;
   readonly pendingPrefix: string;
   parsePendingKey(key: string): { imageId: string; claimKey: string } | undefined;
-  waitingKey(bucket: string, diskKey: string): string;
+  waitingKey(bucket: string, manifestKey: string, diskKey: string): string;
+  /** the waiting entries of every manifest that waits for this disk */
+  waitingPrefixOf(bucket: string, diskKey: string): string;
   readonly waitingPrefix: string;
   readonly trackerLockKey: string;
   markerKey(leaseKey: string, generation: number): string;
@@ -48,7 +50,8 @@ export function stateLayout(prefix: string): StateLayout {
       if (!m || !IMAGE_ID.test(m[2]!)) return undefined;
       return { imageId: m[2]!, claimKey: `${claims}${m[1]}.json` };
     },
-    waitingKey: (bucket, diskKey) => `${waiting}${digest([bucket, diskKey])}.json`,
+    waitingKey: (bucket, manifestKey, diskKey) => `${waiting}${digest([bucket, diskKey])}/${digest([bucket, manifestKey])}.json`,
+    waitingPrefixOf: (bucket, diskKey) => `${waiting}${digest([bucket, diskKey])}/`,
     waitingPrefix: waiting,
     trackerLockKey: `${prefix}tracker.lock`,
     markerKey: (leaseKey, generation) => `${leaseKey}.g${generation}`,

@@ -38,7 +38,7 @@ export async function applyChange(
   await retry(() => store.putText(p.recordKey, JSON.stringify(updated)));
   await tagIfCurrent(record, p.imageId, state, error, run);
   for (const disk of record.disks ?? [])
-    await retry(() => writeImporterTags(store, log, { key: disk }, state, { imageId: p.imageId, error }));
+    await retry(() => writeImporterTags(store, log, { key: disk, ifUnowned: true }, state, { imageId: p.imageId, error }));
   await retry(() => store.delete(p.pendingKey));
   const ageSec = Math.round((clock.now() - p.since) / 1000);
   log.info({

@@ -65,7 +65,10 @@ describe('s.yaml', () => {
       'IMPORTER_DRY_RUN',
       'IMPORTER_MANIFEST_WAIT_MINUTES',
       'IMPORTER_STATE_PREFIX',
+      'IMPORTER_WATCHED_PREFIX',
     ]);
+    // the manifest confinement follows the trigger's own prefix
+    expect(env.IMPORTER_WATCHED_PREFIX).toBe(vars.prefix);
     for (const k of Object.keys(env)) expect(k.startsWith('FC_')).toBe(false);
     expect(JSON.stringify(env).length).toBeLessThan(4096);
   });

@@ -46,6 +46,8 @@ export class World {
   readonly images: WorldImage[] = [];
   calls = 0;
   readonly callLog: string[] = [];
+  /** every write that landed: what changed, and where */
+  readonly writes: { op: 'put' | 'tags' | 'delete'; key: string }[] = [];
   importMinutes = 10;
   /** an account-wide listing (no ImageId, no ImageName) leaves these out: pages shifting between calls */
   hiddenFromListing = new Set<string>();
@@ -165,18 +167,28 @@ export class World {
         c('PutObjectTagging', t, () => {
           const o = objects.get(key);
           if (!o) return false;
+          this.writes.push({ op: 'tags', key });
           o.tags = new Map(Object.entries(tags));
           return true;
         }),
       createIfAbsent: (key, body, t) =>
         c('PutObject', t, () => {
           if (objects.has(key)) return false;
+          this.writes.push({ op: 'put', key });
           this.put(key, Buffer.from(body));
           return true;
         }),
       getText: (key, t) => c('GetObject', t, () => objects.get(key)?.body.toString('utf8')),
-      putText: (key, body, t) => c('PutObject', t, () => void this.put(key, Buffer.from(body))),
-      delete: (key, t) => c('DeleteObject', t, () => void objects.delete(key)),
+      putText: (key, body, t) =>
+        c('PutObject', t, () => {
+          this.writes.push({ op: 'put', key });
+          this.put(key, Buffer.from(body));
+        }),
+      delete: (key, t) =>
+        c('DeleteObject', t, () => {
+          this.writes.push({ op: 'delete', key });
+          objects.delete(key);
+        }),
       listPage: (prefix, token, maxKeys = 1000, t) =>
         c('ListObjectsV2', t, () => {
           const keys = [...objects.keys()].filter((k) => k.startsWith(prefix) && (!token || k > token)).sort();

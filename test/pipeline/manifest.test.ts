@@ -127,3 +127,37 @@ describe('multi-disk images', () => {
     ).toEqual(['duplicate', 'duplicate', 'duplicate', 'imported']);
   });
 });
+
+describe('manifests that share a disk, and manifests deleted while they wait', () => {
+  it('lets two manifests wait for the same disk, and imports both when it arrives', async () => {
+    const other = `${dir}web-b.ens-image.json`;
+    await uploadDisk(disks[0]!);
+    await uploadDisk(disks[1]!);
+    await uploadManifest(manifest);
+    await uploadManifest({ disks: ['./web-system.qcow2', './web-data-2.qcow2'], imageName: 'web-b' }, other);
+    await stack.settle();
+    // both wait for web-data-2
+    expect(stack.stateKeys('waiting')).toHaveLength(2);
+    await uploadDisk(disks[2]!);
+    await stack.settle();
+    expect(
+      imports()
+        .map((c) => c.params.ImageName)
+        .sort(),
+    ).toEqual(['web-b', 'web-multi']);
+    expect(stack.stateKeys('waiting')).toEqual([]);
+  });
+
+  it('removes the waiting entries of a manifest deleted while it waited, once its wait is over', async () => {
+    await stack.stop();
+    await start({ IMPORTER_MANIFEST_WAIT_MINUTES: String(2 / 60) });
+    await uploadManifest(manifest);
+    await stack.settle();
+    expect(stack.stateKeys('waiting')).toHaveLength(3);
+    await oss.delete(manifestKey);
+    await new Promise((r) => setTimeout(r, 2200));
+    await stack.fc.fireTimers();
+    expect(stack.stateKeys('waiting')).toEqual([]);
+    expect(stack.fc.logs.some((l) => l.message.includes('"event":"manifest-waiting-removed"'))).toBe(true);
+  });
+});

@@ -201,3 +201,48 @@ describe('secrets never leave the process', () => {
     expect(sinks.result).toContain('string to sign');
   });
 });
+
+describe('a manifest names only disks it may import', () => {
+  const manifest = (name: string, disks: string[]) => {
+    const key = `images/ubuntu/22.04/${name}.ens-image.json`;
+    stack.oss.seedObject(
+      'ens-images',
+      key,
+      Buffer.from(JSON.stringify({ disks, imageName: name, platform: 'ubuntu', osVersion: '22.04' })),
+    );
+    return key;
+  };
+
+  it('refuses disks outside the watched prefix or under the state prefix, without touching them', async () => {
+    const secret = 'private/finance/db.qcow2';
+    stack.oss.seedObject('ens-images', secret, fixture('v3.qcow2'));
+    const requestsBefore = stack.oss.requestLog.filter((r) => r.key === secret).length;
+    const key = manifest('leaky', ['./leaky-system.qcow2', secret]);
+    stack.oss.seedObject('ens-images', 'images/ubuntu/22.04/leaky-system.qcow2', fixture('v3.qcow2'));
+    const r = await processObjectEvent(eventFor(key), deps());
+    expect(r).toMatchObject({ outcome: 'rejected', errorCode: 'manifest-disk-not-allowed' });
+    expect(r.reason).toContain(secret);
+    expect(stack.oss.requestLog.filter((x) => x.key === secret).length).toBe(requestsBefore);
+    expect(stack.oss.getObject('ens-images', secret)!.tags.size).toBe(0);
+    const state = manifest('state', ['.ens-importer/claims/x.qcow2']);
+    expect(await processObjectEvent(eventFor(state), deps())).toMatchObject({
+      outcome: 'rejected',
+      errorCode: 'manifest-disk-not-allowed',
+    });
+  });
+
+  it("leaves a disk's own import result alone when a manifest naming it is rejected", async () => {
+    const disk = 'images/ubuntu/22.04/owned-disk.qcow2';
+    stack.oss.seedObject('ens-images', disk, fixture('v3.qcow2'));
+    const own = await processObjectEvent(eventFor(disk), deps());
+    expect(own.outcome).toBe('imported');
+    const key = manifest('bad-manifest', [disk, './missing-bad.qcow2', './raw-bad.qcow2']);
+    stack.oss.seedObject('ens-images', 'images/ubuntu/22.04/raw-bad.qcow2', Buffer.alloc(70_000, 1));
+    stack.oss.seedObject('ens-images', 'images/ubuntu/22.04/missing-bad.qcow2', fixture('v3.qcow2'));
+    expect(await processObjectEvent(eventFor(key), deps())).toMatchObject({ outcome: 'rejected', errorCode: 'not-qcow2' });
+    expect(Object.fromEntries(stack.oss.getObject('ens-images', disk)!.tags)).toEqual({
+      'ens:image-id': own.imageId,
+      'ens:status': 'importing',
+    });
+  });
+});

@@ -31,3 +31,50 @@ describe('ens-import metadata', () => {
     }
   });
 });
+
+describe('rules that cannot hang the function', () => {
+  it('matches a catastrophic-backtracking convention in linear time', async () => {
+    const { parseRules, matchRule } = await import('../../shared/core/rules');
+    const rules = parseRules(
+      ['version: 1', 'rules:', '  - name: evil', "    match: { pattern: '^(a+)+$' }", "    convention: '^(?<imageName>(a|aa)+)+x$'"].join(
+        '\n',
+      ),
+      'importer.yaml',
+    );
+    // With a backtracking engine either call would not return in the lifetime of the machine
+    // (2^5000 paths); finishing at all, within the test timeout, is the proof.
+    expect(matchRule(rules, `${'a'.repeat(5000)}b`)).toBeUndefined();
+    const p = planImport({ bucket: 'b', region: 'cn-beijing', key: 'a'.repeat(5000), meta: {}, rules, rulesSource: 'importer.yaml' });
+    expect(p).toMatchObject({ verdict: 'reject', rule: 'evil' });
+  });
+});
+
+describe('rules-file errors an operator can act on', () => {
+  const error = async (yaml: string): Promise<string> => {
+    const { parseRules } = await import('../../shared/core/rules');
+    try {
+      parseRules(yaml, 'deploy/importer.yaml');
+    } catch (err) {
+      return (err as Error).message;
+    }
+    throw new Error('accepted');
+  };
+
+  it('names the file, the place, what was found and what is expected, with a did-you-mean', async () => {
+    expect(await error('version: 1\nrulez: []\n')).toMatch(
+      /deploy\/importer\.yaml: the file: unknown field "rulez" \(did you mean "rules"\?/,
+    );
+    expect(await error('version: 1\nrules:\n  - name: a\n    set: { platfrom: ubuntu }\n')).toMatch(
+      /deploy\/importer\.yaml: rule "a", field set: unknown field "platfrom" \(did you mean "platform"\?/,
+    );
+    expect(await error('version: 1\nrules:\n  - name: a\n    set: { osVersion: 22.04 }\n')).toMatch(
+      /rule "a", field set\.osVersion: found the number 22\.04, expected a string \(quote it/,
+    );
+    expect(await error('version: 1\nlimits: { maxVirtualSizeGiB: -1 }\n')).toMatch(
+      /field limits\.maxVirtualSizeGiB: found -1, expected a number greater than 0/,
+    );
+    expect(await error('version: 1\nrules:\n  - name: a\n    skip: "yes"\n')).toMatch(
+      /rule "a", field skip: found the string "yes", expected true or false/,
+    );
+  });
+});
