@@ -1,4 +1,5 @@
 import RPCClient from '@alicloud/pop-core';
+import type { ImportImageRequest } from '../core/param-fields';
 import { redact } from '../core/redact';
 
 /** The only file that talks to ENS: @alicloud/pop-core with errors made safe and classified. */
@@ -54,7 +55,7 @@ export interface SelfImage {
 }
 
 export interface EnsApi {
-  importImage(params: Record<string, string>, timeoutMs: number): Promise<ImportResult>;
+  importImage(params: ImportImageRequest, timeoutMs: number): Promise<ImportResult>;
   describeSelfImages(
     query: { ImageId?: string; ImageName?: string; PageNumber?: number; PageSize?: number },
     timeoutMs: number,

@@ -1,5 +1,13 @@
 import { imageNameProblem, makeValidImageName } from './image-name';
-import { API_NAME, BUILT_IN_DEFAULTS, META_KEY, PARAM_FIELDS, type ParamField, type ProvenancedValue } from './param-fields';
+import {
+  API_NAME,
+  BUILT_IN_DEFAULTS,
+  META_KEY,
+  PARAM_FIELDS,
+  type ImportImageRequest,
+  type ParamField,
+  type ProvenancedValue,
+} from './param-fields';
 import type { CompiledRule, Rules } from './rules';
 
 /** Why a set of parameters cannot be sent; `code` is what ENS itself would answer. */
@@ -140,8 +148,8 @@ function chooseValue(
 }
 
 /** The request parameters; absent optional values are left out (pop-core would send "undefined"). */
-export function toApiParams(derived: DerivedParams): Record<string, string> {
-  const params: Record<string, string> = { ImageFormat: 'qcow2' };
+export function toApiParams(derived: DerivedParams): ImportImageRequest {
+  const params: ImportImageRequest = { ImageFormat: 'qcow2' };
   for (const field of PARAM_FIELDS) {
     const v = derived.values[field];
     if (v) params[API_NAME[field]] = v.value;

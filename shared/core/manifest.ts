@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { META_KEY, PARAM_FIELDS, type ParamField, type ProvenancedValue } from './param-fields';
+import { META_KEY, PARAM_FIELDS, type ImportImageRequest, type ParamField, type ProvenancedValue } from './param-fields';
 import { planImport, type ImportPlan } from './plan';
 import type { Rules } from './rules';
 
@@ -75,7 +75,7 @@ export type ManifestPlan =
       verdict: 'import' | 'reject';
       rule: string;
       disks: string[];
-      params: Record<string, string>;
+      params: ImportImageRequest;
       provenance: Record<string, ProvenancedValue>;
       problems: { code: string; message: string }[];
       nameFixes: { original: string; fixed: string }[];
@@ -106,7 +106,7 @@ export function planManifest(input: {
     rulesSource: input.rulesSource,
   });
   if (plan.verdict === 'skip') return plan;
-  const params: Record<string, string> = { ...plan.params };
+  const params: ImportImageRequest = { ...plan.params };
   delete params.OSSBucket;
   delete params.OSSObject;
   // ONE parameter holding a JSON string, as every official SDK sends it

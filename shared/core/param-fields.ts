@@ -13,7 +13,27 @@ export const PARAM_FIELDS = [
 export type ParamField = (typeof PARAM_FIELDS)[number];
 
 /** field → ImportImage parameter */
-export const API_NAME: Record<ParamField, string> = {
+/** ImportImage's request, field by field as the API page lists them; every value a string on the wire. */
+export type ImportImageRequest = Partial<
+  Record<
+    | 'ImageName'
+    | 'ComputeType'
+    | 'OSType'
+    | 'ImageFormat'
+    | 'Architecture'
+    | 'Platform'
+    | 'OSVersion'
+    | 'OSSRegion'
+    | 'OSSBucket'
+    | 'OSSObject'
+    | 'TargetOSSRegionId'
+    | 'LicenseType'
+    | 'DiskDeviceMapping',
+    string
+  >
+>;
+
+export const API_NAME: Record<ParamField, keyof ImportImageRequest> = {
   imageName: 'ImageName',
   platform: 'Platform',
   osVersion: 'OSVersion',

@@ -1,5 +1,5 @@
 import type { InspectionLimits } from './qcow2';
-import type { ProvenancedValue } from './param-fields';
+import type { ImportImageRequest, ProvenancedValue } from './param-fields';
 import { describeParams, deriveParams, toApiParams, type DerivedParams, type Problem } from './derive-params';
 import { matchRule, type Rules } from './rules';
 
@@ -14,7 +14,7 @@ export type ImportPlan =
       verdict: 'import' | 'reject';
       rule: string;
       derived: DerivedParams;
-      params: Record<string, string>;
+      params: ImportImageRequest;
       provenance: Record<string, ProvenancedValue>;
       problems: Problem[];
     };

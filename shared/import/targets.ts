@@ -1,6 +1,6 @@
 import type { ObjectHead, ObjectStore } from '../adapters/object-store';
 import type { ImporterConfig } from '../runtime/config';
-import type { ProvenancedValue } from '../core/param-fields';
+import type { ImportImageRequest, ProvenancedValue } from '../core/param-fields';
 import { planManifest } from '../core/manifest';
 import { matchRule } from '../core/rules';
 import { decodeUserMeta } from '../core/metadata';
@@ -31,7 +31,7 @@ export interface TaggedObject {
 
 export interface ImportTarget {
   kind: 'import';
-  params: Record<string, string>;
+  params: ImportImageRequest;
   details: TargetDetails;
   /** the objects that get the importer's tags */
   tagged: TaggedObject[];
