@@ -138,9 +138,16 @@ export class FcStandIn {
     const fn = this.functions.get(name);
     if (!fn) throw new Error(`FC stand-in: no function ${name}`);
     const requestId = randomUUID();
+    const lines = this.logs;
+    const echo = this.options.echoLogs;
+    const record = (line: CapturedLine) => {
+      lines.push({ function: name, requestId, level: line.level, message: line.message, raw: line.raw });
+      if (echo) echoLine(line.message);
+    };
     let handler: Handler;
     try {
-      handler = await this.loadHandler(fn);
+      // what the code prints while it loads belongs to the first invocation's log, as on FC
+      handler = await captureOutput(requestId, record, () => this.loadHandler(fn));
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.invocations.push({
@@ -154,12 +161,6 @@ export class FcStandIn {
       });
       throw err;
     }
-    const lines = this.logs;
-    const echo = this.options.echoLogs;
-    const record = (line: CapturedLine) => {
-      lines.push({ function: name, requestId, level: line.level, message: line.message, raw: line.raw });
-      if (echo) echoLine(line.message);
-    };
     // context.logger lines carry FC's prefix, as console lines do
     const log =
       (level: string) =>

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../../local/index';
+import { buildFunctions } from '../../scripts/build';
 import { ossClient } from '../helpers/clients';
 import { fixture } from '../helpers/fixtures';
 
@@ -17,7 +18,9 @@ const queries = block.split('\n').filter((l) => l.startsWith('*'));
 
 let stack: LocalStack;
 beforeAll(async () => {
-  stack = await startLocalStack();
+  // the deployed bundles: their loader writes the cold-start line
+  await buildFunctions();
+  stack = await startLocalStack({ functionCode: 'bundle' });
   const oss = ossClient(stack);
   for (const name of ['sls-good', 'sls-failing']) await oss.put(`images/ubuntu/22.04/${name}.qcow2`, fixture('v3.qcow2'));
   await oss.put('images/ubuntu/22.04/sls-bad.qcow2', fixture('raw-disk.qcow2'));

@@ -34,4 +34,17 @@ describe('the built bundle', () => {
     // the rules came from the importer.yaml shipped beside the handler
     expect(stack.fc.logs.some((l) => l.message.includes('"rule":"images"'))).toBe(true);
   });
+
+  it('says at cold start whether V8 took the code cache (built on this Node 20, it does)', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync(process.execPath, ['-e', `require(${JSON.stringify(join(dir, 'code'))})`], {
+      env: { ...process.env, FC_FUNCTION_NAME: 'ens-import-image' },
+    }).toString();
+    const line = JSON.parse(out.split('\n').find((l) => l.includes('cold-start'))!);
+    expect(line).toMatchObject({
+      event: 'cold-start',
+      function: 'ens-import-image',
+      codeCache: process.versions.node.startsWith('20.') ? 'accepted' : 'absent',
+    });
+  });
 });
