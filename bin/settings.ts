@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { Credentials } from '../shared/adapters/ens';
 import { DEFAULTS, loadRules, readImportConfig, type ImporterConfig } from '../shared/runtime/config';
 import type { Rules } from '../shared/core/rules';
+import { createObjectStore, type ObjectStore } from '../shared/adapters/oss';
 
 /** Exit codes every command uses (documented in the README). */
 export const EXIT = { ok: 0, error: 1, usage: 2, refused: 3, skipped: 4, failed: 5, interrupted: 130 } as const;
@@ -56,6 +57,17 @@ export function importerConfig(o: GlobalOptions, dryRun = false): ImporterConfig
     statePrefix: o.statePrefix,
     dryRun,
   };
+}
+
+/** The OSS store of a bucket, as the command's flags and the default credential chain say. */
+export async function storeFor(o: GlobalOptions, bucket: string): Promise<ObjectStore> {
+  return createObjectStore({
+    region: o.region,
+    bucket,
+    endpoint: o.ossEndpoint,
+    internal: o.internal,
+    credentials: await resolveCredentials(),
+  });
 }
 
 /** The Alibaba Cloud default credential chain: environment, profile, instance role. */

@@ -3,10 +3,9 @@ import type { Command } from 'commander';
 import { basename, dirname, join } from 'node:path';
 import { isManifestKey, parseManifest } from '../../shared/core/manifest';
 import { open } from 'node:fs/promises';
-import { createObjectStore } from '../../shared/adapters/oss';
 import { inspectionLimits } from '../../shared/core/plan';
 import { inspectQcow2, summarizeInspection } from '../../shared/core/qcow2';
-import { EXIT, loadRulesFile, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
+import { EXIT, loadRulesFile, parseOssUrl, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
 
 const HEADER_BYTES = DEFAULTS.headerBytes;
 
@@ -32,13 +31,7 @@ export function registerInspect(program: Command): void {
     let head: { bytes: Buffer; size: number };
     if (source.startsWith('oss://')) {
       const { bucket, key } = parseOssUrl(source);
-      const store = createObjectStore({
-        region: opts.region,
-        bucket,
-        endpoint: opts.ossEndpoint,
-        internal: opts.internal,
-        credentials: await resolveCredentials(),
-      });
+      const store = await storeFor(opts, bucket);
       const read = await store.readHead(key, HEADER_BYTES);
       if (!read) throw new Error(`${source} does not exist`);
       head = { bytes: read.bytes, size: read.size };
@@ -80,10 +73,7 @@ export function registerInspect(program: Command): void {
 
 /** Read the first bytes of an object in `bucket`, or of a local file when there is no bucket. */
 async function headReader(bucket: string | undefined, opts: GlobalOptions) {
-  const target = bucket
-    ? { region: opts.region, bucket, endpoint: opts.ossEndpoint, internal: opts.internal, credentials: await resolveCredentials() }
-    : undefined;
-  const store = target ? createObjectStore(target) : undefined;
+  const store = bucket ? await storeFor(opts, bucket) : undefined;
   return async (keyOrPath: string): Promise<{ bytes: Buffer; size: number } | undefined> => {
     if (store) {
       const h = await store.readHead(keyOrPath, HEADER_BYTES);

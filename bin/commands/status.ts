@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { createObjectStore, type ObjectStore } from '../../shared/adapters/oss';
+import type { ObjectStore } from '../../shared/adapters/oss';
 import { TAG_IMAGE_ID, TAG_STATUS, TAG_ERROR } from '../../shared/core/tags';
-import { EXIT, age, parseOssUrl, printTable, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
+import { EXIT, age, parseOssUrl, printTable, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
 
 export interface ObjectState {
   key: string;
@@ -49,13 +49,7 @@ export function registerStatus(program: Command): void {
       .description('each .qcow2 object under oss://bucket/prefix with its status, ImageId and age, and the counts per status'),
   ).action(async (url: string, opts: GlobalOptions) => {
     const { bucket, key: prefix } = parseOssUrl(url);
-    const store = createObjectStore({
-      region: opts.region,
-      bucket,
-      endpoint: opts.ossEndpoint,
-      internal: opts.internal,
-      credentials: await resolveCredentials(),
-    });
+    const store = await storeFor(opts, bucket);
     const states = await listImageObjects(store, prefix, opts.statePrefix);
     const counts: Record<string, number> = {};
     for (const s of states) counts[s.status] = (counts[s.status] ?? 0) + 1;

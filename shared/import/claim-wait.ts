@@ -2,7 +2,7 @@ import type { Clock } from '../core/clock';
 import type { ObjectEvent } from '../core/event';
 import { claimVersion, type ClaimOutcome, type VersionRef } from '../state/claim';
 import type { StateLayout } from '../state/layout';
-import type { PipelineDeps } from './pipeline';
+import type { PipelineDeps } from './deps';
 
 /**
  * A live claim is a concurrent delivery, or a holder that failed and could not release it.

@@ -1,7 +1,7 @@
 import type { ObjectResult } from '../core/outcome';
 import type { ImportRecord } from '../state/records';
 import { writeImporterTags } from './object-tags';
-import type { PipelineDeps } from './pipeline';
+import type { PipelineDeps } from './deps';
 
 /**
  * This version is already handled. A redelivery ends here; a new upload of the same bytes

@@ -3,7 +3,7 @@ import type { ObjectEvent } from '../core/event';
 import type { ObjectResult } from '../core/outcome';
 import { stateLayout } from '../state/layout';
 import { parseWaiting } from '../state/records';
-import type { PipelineDeps } from './pipeline';
+import type { PipelineDeps } from './deps';
 
 /**
  * Manifests that arrived before their disks: one waiting entry per (manifest, disk), so two

@@ -1,12 +1,13 @@
-import { EnsCallError, type EnsApi } from '../adapters/ens';
-import { OssCallError, type ObjectHead, type ObjectStore } from '../adapters/object-store';
+import { EnsCallError } from '../adapters/ens';
+import { OssCallError, type ObjectHead } from '../adapters/object-store';
 import { realClock, type Clock } from '../core/clock';
 import { isImportable, type ObjectEvent } from '../core/event';
 import { isManifestKey } from '../core/manifest';
 import type { ObjectResult } from '../core/outcome';
-import type { ImporterConfig } from '../runtime/config';
-import type { Logger } from '../runtime/logger';
 import { claimOrWait } from './claim-wait';
+import type { PipelineDeps } from './deps';
+
+export type { PipelineDeps } from './deps';
 import { stateLayout, type StateLayout } from '../state/layout';
 import type { ImportRecord } from '../state/records';
 import { ImportSession } from './import-session';
@@ -19,20 +20,6 @@ import { manifestTarget, objectTarget, type Target } from './targets';
  * One upload's path, top to bottom. Each step is named and idempotent: whatever a crash
  * interrupts, the next delivery (or the tracker) finishes from what is durably written.
  */
-
-export interface PipelineDeps {
-  config: ImporterConfig;
-  /** the object store of the event's bucket */
-  store: ObjectStore;
-  ens: EnsApi;
-  log: Logger;
-  requestId: string;
-  /** epoch ms by which the invocation must be done (function timeout less a margin) */
-  deadline: number;
-  clock?: Clock;
-  /** Test seam: called at each named step; a promise that never settles is a crash there. */
-  onStep?: (step: string) => void | Promise<void>;
-}
 
 type Finished = Partial<ObjectResult> & { details?: object };
 
