@@ -223,27 +223,39 @@ async function main(): Promise<void> {
 
   await stack.stop();
 
-  // 8. Tracker: DescribeSelfImages calls for 1,000 pending images, in a fresh account.
-  const fresh = await startLocalStack({ functionCode: 'bundle' });
+  // 8. Tracker: DescribeSelfImages calls for 1,000 pending images, in a fresh account, and the
+  //    run's time to write 1,000 finished imports, one at a time (baseline) and 8 at once.
   const pendingTarget = quick ? 200 : 1000;
-  for (let i = 0; i < pendingTarget; i++) {
-    const key = `images/ubuntu/22.04/track-${i}.qcow2`;
-    fresh.oss.seedObject(fresh.bucket, key, qcow2);
-    await fresh.fc.invoke('ens-import-image', eventFor(fresh, key));
-  }
-  const pendingBefore = [...fresh.oss.buckets.get(fresh.bucket)!.objects.keys()].filter((k) =>
-    k.startsWith('.ens-importer/pending/'),
-  ).length;
-  fresh.ens.clock.advance(301_000);
-  const summary: any = await fresh.fc.invoke('ens-track-imports', '{}');
-  const calls = fresh.ens.callsOf('DescribeSelfImages').length;
+  const trackerRun = async (concurrency: number) => {
+    const fresh = await startLocalStack({ functionCode: 'bundle', functionEnv: { IMPORTER_TRACKER_CONCURRENCY: String(concurrency) } });
+    for (let i = 0; i < pendingTarget; i++) {
+      const key = `images/ubuntu/22.04/track-${i}.qcow2`;
+      fresh.oss.seedObject(fresh.bucket, key, qcow2);
+      await fresh.fc.invoke('ens-import-image', eventFor(fresh, key));
+    }
+    const pending = fresh.stateKeys('pending').length;
+    fresh.ens.clock.advance(301_000);
+    const started = performance.now();
+    const summary: any = await fresh.fc.invoke('ens-track-imports', '{}');
+    const seconds = round((performance.now() - started) / 1000, 2);
+    const calls = fresh.ens.callsOf('DescribeSelfImages').length;
+    await fresh.stop();
+    return { pending, changed: summary.changed, describeCalls: calls, seconds };
+  };
+  const sequential = await trackerRun(1);
+  const concurrent = await trackerRun(8);
+  const pendingBefore = concurrent.pending;
   results.tracker = {
     pending: pendingBefore,
-    changed: summary.changed,
-    describeCalls: calls,
-    callsPer1000Pending: round((calls / Math.max(1, pendingBefore)) * 1000, 1),
+    changed: concurrent.changed,
+    describeCalls: concurrent.describeCalls,
+    callsPer1000Pending: round((concurrent.describeCalls / Math.max(1, pendingBefore)) * 1000, 1),
+    secondsToApply: {
+      oneAtATime: sequential.seconds,
+      eightAtOnce: concurrent.seconds,
+      ratio: round(concurrent.seconds / sequential.seconds, 2),
+    },
   };
-  await fresh.stop();
   rmSync(dir, { recursive: true, force: true });
 
   const targets = {
@@ -310,6 +322,12 @@ async function main(): Promise<void> {
       `${(results.burst as any).seconds} s (floor ${floor} s)`,
       targets.burst.target,
       `${targets.burst.measured}× ${targets.burst.met ? 'met' : 'MISSED'}`,
+    ],
+    [
+      'tracker, 1000 finishing',
+      `${(results.tracker as any).secondsToApply.eightAtOnce} s at 8 at once vs ${(results.tracker as any).secondsToApply.oneAtATime} s one at a time`,
+      '',
+      `${(results.tracker as any).secondsToApply.ratio}x`,
     ],
     [
       'tracker calls / 1000 pending',

@@ -21,6 +21,8 @@ export const DEFAULTS = {
   missingGraceMinutes: 10,
   /** DescribeSelfImages' largest page */
   describePageSize: 50,
+  /** finished imports the tracker writes at once */
+  trackerApplyConcurrency: 8,
   /** the tracker stops starting work this long before FC's timeout */
   trackerMarginMs: 10_000,
   /** FC's default when the context does not say */
@@ -123,6 +125,7 @@ export interface TrackConfig {
   importTimeoutMs: number;
   missingGraceMs: number;
   pageSize: number;
+  applyConcurrency: number;
 }
 
 export function readTrackConfig(environment: NodeJS.ProcessEnv, contextRegion: string | undefined): TrackConfig {
@@ -138,5 +141,6 @@ export function readTrackConfig(environment: NodeJS.ProcessEnv, contextRegion: s
     importTimeoutMs: env.nonNegative('IMPORTER_IMPORT_TIMEOUT_HOURS', DEFAULTS.importTimeoutHours, 'hours') * 3_600_000,
     missingGraceMs: env.nonNegative('IMPORTER_MISSING_GRACE_MINUTES', DEFAULTS.missingGraceMinutes, 'minutes') * 60_000,
     pageSize: DEFAULTS.describePageSize,
+    applyConcurrency: env.positive('IMPORTER_TRACKER_CONCURRENCY', DEFAULTS.trackerApplyConcurrency, 'objects at once'),
   };
 }

@@ -13,15 +13,16 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
   // the run starts no work after its deadline; its last writes (the lock) may use the margin
   const hardDeadline = scope.started + scope.timeoutMs - Math.min(2_000, scope.timeoutMs / 10);
   const { bucket, region } = settings;
-  const store = createObjectStore(
-    { region, bucket, endpoint: settings.ossEndpoint, internal: true, credentials: scope.credentials },
-    { deadline: hardDeadline },
-  );
+  const target = { region, bucket, endpoint: settings.ossEndpoint, internal: true, credentials: scope.credentials };
+  // the work's calls end by the run's deadline; the lock's may use the margin after it
+  const store = createObjectStore(target, { deadline: scope.deadline });
+  const lockStore = createObjectStore(target, { deadline: hardDeadline });
   const ens = createEnsApi(settings.ensEndpoint, scope.credentials);
   const { log, requestId, deadline } = scope;
   return trackImports({
     settings,
     store,
+    lockStore,
     ens,
     log,
     requestId,

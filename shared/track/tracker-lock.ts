@@ -15,7 +15,7 @@ export function acquireTrackerLock(run: TrackRun): Promise<LeaseOutcome<TrackerL
   const holder = `${deps.requestId}@${new Date(clock.now()).toISOString()}`;
   const lockBody = (generation: number): TrackerLock => ({ holder, until: new Date(deps.runDeadline + 60_000).toISOString(), generation });
   const live = (l: TrackerLock) => Date.parse(l.until) > clock.now() && Date.parse(l.until) < clock.now() + MAX_RUN_HOLD_MS;
-  return acquireLease(deps.store, {
+  return acquireLease(deps.lockStore ?? deps.store, {
     key: layout.trackerLockKey,
     markerKey: (g) => layout.markerKey(layout.trackerLockKey, g),
     fresh: lockBody(0),
@@ -32,9 +32,10 @@ export function acquireTrackerLock(run: TrackRun): Promise<LeaseOutcome<TrackerL
 /** Release the lock, and clear markers of takers that died before removing them. */
 export async function releaseTrackerLock(run: TrackRun): Promise<void> {
   const { deps, clock, layout } = run;
-  await deps.store.delete(layout.trackerLockKey).catch(() => undefined);
-  const markers = await deps.store.listPage(`${layout.trackerLockKey}.g`, undefined, 20).catch(() => ({ objects: [] }));
+  const store = deps.lockStore ?? deps.store;
+  await store.delete(layout.trackerLockKey).catch(() => undefined);
+  const markers = await store.listPage(`${layout.trackerLockKey}.g`, undefined, 20).catch(() => ({ objects: [] }));
   for (const o of markers.objects) {
-    if (Date.parse(o.lastModified) + STALE_MARKER_MS < clock.now()) await deps.store.delete(o.key).catch(() => undefined);
+    if (Date.parse(o.lastModified) + STALE_MARKER_MS < clock.now()) await store.delete(o.key).catch(() => undefined);
   }
 }

@@ -94,6 +94,7 @@ async function followPending(run: TrackRun): Promise<void> {
   // an image not seen in the listing is asked for by ImageId before it is called missing
   const status = await describeStatuses(pending, run);
   if (pending.length) summary.oldestPendingAgeSec = Math.round((clock.now() - Math.min(...pending.map((p) => p.since))) / 1000);
+  const changes: { p: PendingImport; state: 'available' | 'failed'; error?: string; known?: string }[] = [];
   for (const p of pending) {
     if (!status.has(p.imageId)) {
       summary.counts.importing += 1; // not reached this run
@@ -102,14 +103,22 @@ async function followPending(run: TrackRun): Promise<void> {
     const known = status.get(p.imageId) || undefined;
     const verdict = classifyImport(known, clock.now() - p.since, deps.settings);
     summary.counts[verdict.state] += 1;
-    if (verdict.state === 'importing') continue;
-    if (clock.now() >= deps.runDeadline) break;
-    try {
-      await applyChange(p, verdict.state, verdict.state === 'failed' ? verdict.error : undefined, known, run);
-      summary.changed += 1;
-    } catch (err) {
-      summary.errors += 1;
-      deps.log.error({ event: 'track-error', imageId: p.imageId, errorCode: codeOf(err), reason: (err as Error).message });
-    }
+    if (verdict.state !== 'importing')
+      changes.push({ p, state: verdict.state, error: verdict.state === 'failed' ? verdict.error : undefined, known });
   }
+  // each change touches its own record, object and index entry: a few at once, until the deadline
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < changes.length && clock.now() < deps.runDeadline) {
+      const c = changes[next++]!;
+      try {
+        await applyChange(c.p, c.state, c.error, c.known, run);
+        summary.changed += 1;
+      } catch (err) {
+        summary.errors += 1;
+        deps.log.error({ event: 'track-error', imageId: c.p.imageId, errorCode: codeOf(err), reason: (err as Error).message });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(deps.settings.applyConcurrency ?? 1, Math.max(1, changes.length)) }, worker));
 }

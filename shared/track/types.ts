@@ -11,11 +11,18 @@ export interface TrackerSettings {
   /** an ImageId ENS does not list is only called missing after this long */
   missingGraceMs: number;
   pageSize: number;
+  /** finished imports written at once (record, tags, index entry each) */
+  applyConcurrency?: number;
 }
 
 export interface TrackerDeps {
   settings: TrackerSettings;
   store: ObjectStore;
+  /**
+   * The store for the lock, whose calls may run past the run's deadline up to the function's
+   * own end: work stops at the run's deadline, and the lock is still released.
+   */
+  lockStore?: ObjectStore;
   ens: EnsApi;
   log: Logger;
   requestId: string;

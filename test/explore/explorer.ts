@@ -132,7 +132,13 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
       if (caller.crashed) busy -= 1;
     });
     void trackImports({
-      settings: { statePrefix: config.statePrefix, importTimeoutMs: 6 * 3_600_000, missingGraceMs: 10 * 60_000, pageSize: 50 },
+      settings: {
+        statePrefix: config.statePrefix,
+        importTimeoutMs: 6 * 3_600_000,
+        missingGraceMs: 10 * 60_000,
+        pageSize: 50,
+        applyConcurrency: 4,
+      },
       store: world.store(caller, caller.deadline + 8_000),
       ens: world.ens(caller),
       log: silent,
@@ -166,7 +172,13 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
   // nothing left behind may block the next run: one more, fault-free, must get the lock
   faults.clear();
   const verify = trackImports({
-    settings: { statePrefix: config.statePrefix, importTimeoutMs: 6 * 3_600_000, missingGraceMs: 10 * 60_000, pageSize: 50 },
+    settings: {
+      statePrefix: config.statePrefix,
+      importTimeoutMs: 6 * 3_600_000,
+      missingGraceMs: 10 * 60_000,
+      pageSize: 50,
+      applyConcurrency: 4,
+    },
     store: world.store({ id: 'verify', deadline: end + 60_000, crashed: false }, end + 60_000),
     ens: world.ens({ id: 'verify', deadline: end + 60_000, crashed: false }),
     log: silent,

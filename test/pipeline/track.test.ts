@@ -153,8 +153,9 @@ describe('track-imports', () => {
     stack.ens.clock.advance(301_000);
     const fn = stack.fc.functions.get(TRACKER)!;
     stack.fc.register({ ...fn, timeoutSeconds: 2 });
-    // each record read is slow: the run cannot apply all 60 changes within its 1.5 s budget
-    stack.oss.faults.inject('GetObject', { latencyMs: 60, times: 60 });
+    // each record read is slow: even 8 at once, the run cannot apply all 60 changes within its
+    // 1.5 s budget (60 x 400 ms / 8 = 3 s)
+    stack.oss.faults.inject('GetObject', { latencyMs: 400, times: 60 });
     const first = await track();
     expect(first.complete).toBe(false);
     expect(first.changed).toBeGreaterThan(0);
