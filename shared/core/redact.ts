@@ -17,7 +17,19 @@ const rfc3986 = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g,
  * (a query string) and twice (the POP string to sign holds the encoded query encoded again),
  * form-encoded (`+` for space), in upper- or lower-case hex.
  */
+const formsCache = new Map<string, string[]>();
+
 export function secretForms(secret: string): string[] {
+  const cached = formsCache.get(secret);
+  if (cached) return cached;
+  // an instance sees few keys (its role's, rotated now and then): keep the forms of the latest
+  if (formsCache.size > 32) formsCache.clear();
+  const forms = computeForms(secret);
+  formsCache.set(secret, forms);
+  return forms;
+}
+
+function computeForms(secret: string): string[] {
   const once = [encodeURIComponent(secret), rfc3986(secret)];
   const twice = once.flatMap((e) => [encodeURIComponent(e), rfc3986(e)]);
   const form = once.map((e) => e.replace(/%20/g, '+'));

@@ -148,7 +148,9 @@ export function parseRules(text: string, source = 'importer.yaml'): Rules {
   return compileRules(doc, source);
 }
 
-export const DEFAULT_RULES: Rules = compileRules({});
+let defaultRules: Rules | undefined;
+/** The built-in rules, compiled on first use: a deployment with importer.yaml never pays for them at cold start. */
+export const builtInRules = (): Rules => (defaultRules ??= compileRules({}));
 
 /** The first rule whose prefix, suffix and pattern all match the key. */
 export function matchRule(rules: Rules, key: string): CompiledRule | undefined {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { DEFAULT_RULES, parseRules, type Rules } from '../core/rules';
+import { builtInRules, parseRules, type Rules } from '../core/rules';
 
 /**
  * Every setting, its default and its unit, in one place. The import function, the tracker
@@ -84,7 +84,7 @@ export function loadRules(path: string | undefined, baseDir: string): { rules: R
   const file = path ? (isAbsolute(path) ? path : join(baseDir, path)) : join(baseDir, 'importer.yaml');
   if (existsSync(file)) return { rules: parseRules(readFileSync(file, 'utf8'), file), rulesSource: file };
   if (path) throw new ConfigError(`IMPORTER_RULES names ${file}, which does not exist`);
-  return { rules: DEFAULT_RULES, rulesSource: 'built-in default' };
+  return { rules: builtInRules(), rulesSource: 'built-in default' };
 }
 
 function statePrefixFrom(env: ReturnType<typeof envReader>): string {

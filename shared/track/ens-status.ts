@@ -26,6 +26,7 @@ export async function describeStatuses(pending: PendingImport[], run: TrackRun):
   const { settings, ens } = deps;
   const status = new Map<string, string>();
   const wanted = new Set(pending.map((p) => p.imageId));
+  const sinceOf = new Map(pending.map((p) => [p.imageId, p.since]));
   const byId = async (id: string): Promise<void> => {
     summary.describeCalls += 1;
     const r = await retry((msLeft) => ens.describeSelfImages({ ImageId: id, PageSize: settings.pageSize }, Math.min(msLeft, 10_000)));
@@ -54,7 +55,7 @@ export async function describeStatuses(pending: PendingImport[], run: TrackRun):
   for (const id of wanted) {
     if (status.has(id)) continue;
     if (clock.now() >= deps.runDeadline) break;
-    const since = pending.find((p) => p.imageId === id)!.since;
+    const since = sinceOf.get(id)!;
     // young and unseen: it will show in a later run's listing; no call needed yet
     if (listedAll && clock.now() - since <= settings.missingGraceMs) {
       status.set(id, 'Creating');

@@ -5,7 +5,7 @@ import type { ObjectResult } from '../../shared/core/outcome';
 import { processObjectEvent } from '../../shared/import/pipeline';
 import { stateLayout } from '../../shared/state/layout';
 import { parseRecord } from '../../shared/state/records';
-import { trackImports } from '../../shared/track/tracker';
+import { trackImports, type TrackerDeps } from '../../shared/track/tracker';
 import { VirtualClock } from '../helpers/virtual-clock';
 import { World, type Caller, type FaultKind } from '../helpers/world';
 
@@ -123,6 +123,23 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
     },
   });
 
+  /** One tracker run as the timer function makes it, in this world, as `caller`. */
+  const trackerRun = (caller: Caller, storeDeadline: number, runDeadline: number): TrackerDeps => ({
+    settings: {
+      statePrefix: config.statePrefix,
+      importTimeoutMs: 6 * 3_600_000,
+      missingGraceMs: 10 * 60_000,
+      pageSize: 50,
+      applyConcurrency: 4,
+    },
+    store: world.store(caller, storeDeadline),
+    ens: world.ens(caller),
+    log: silent,
+    requestId: caller.id,
+    runDeadline,
+    clock,
+  });
+
   // the tracker every 5 minutes until every import is final and nothing is running
   let tracker = 0;
   const track = (): void => {
@@ -131,21 +148,7 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
     clock.at(clock.now() + FUNCTION_TIMEOUT_MS, () => {
       if (caller.crashed) busy -= 1;
     });
-    void trackImports({
-      settings: {
-        statePrefix: config.statePrefix,
-        importTimeoutMs: 6 * 3_600_000,
-        missingGraceMs: 10 * 60_000,
-        pageSize: 50,
-        applyConcurrency: 4,
-      },
-      store: world.store(caller, caller.deadline + 8_000),
-      ens: world.ens(caller),
-      log: silent,
-      requestId: caller.id,
-      runDeadline: caller.deadline,
-      clock,
-    }).then(
+    void trackImports(trackerRun(caller, caller.deadline + 8_000, caller.deadline)).then(
       () => (busy -= 1),
       (err) => {
         busy -= 1;
@@ -171,21 +174,8 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
   finished &&= await clock.run(end);
   // nothing left behind may block the next run: one more, fault-free, must get the lock
   faults.clear();
-  const verify = trackImports({
-    settings: {
-      statePrefix: config.statePrefix,
-      importTimeoutMs: 6 * 3_600_000,
-      missingGraceMs: 10 * 60_000,
-      pageSize: 50,
-      applyConcurrency: 4,
-    },
-    store: world.store({ id: 'verify', deadline: end + 60_000, crashed: false }, end + 60_000),
-    ens: world.ens({ id: 'verify', deadline: end + 60_000, crashed: false }),
-    log: silent,
-    requestId: 'verify',
-    runDeadline: end + 50_000,
-    clock,
-  });
+  const verifier: Caller = { id: 'verify', deadline: end + 60_000, crashed: false };
+  const verify = trackImports(trackerRun(verifier, end + 60_000, end + 50_000));
   finished &&= await clock.run(end + 60_000);
   const verdict = await verify;
   if (verdict.skipped) violations.push(`a tracker run after the world went quiet was refused: ${verdict.skipped}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planImport } from '../../shared/core/plan';
-import { DEFAULT_RULES } from '../../shared/core/rules';
+import { builtInRules } from '../../shared/core/rules';
 
 const plan = (meta: Record<string, string>) =>
   planImport({
@@ -8,7 +8,7 @@ const plan = (meta: Record<string, string>) =>
     region: 'cn-beijing',
     key: 'images/ubuntu/22.04/web.qcow2',
     meta,
-    rules: DEFAULT_RULES,
+    rules: builtInRules(),
     rulesSource: 'built-in',
   });
 

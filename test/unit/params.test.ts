@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { imageNameProblem, makeValidImageName } from '../../shared/core/image-name';
 import { decodeMetaValue } from '../../shared/core/metadata';
 import { deriveParams, toApiParams } from '../../shared/core/derive-params';
-import { DEFAULT_RULES, matchRule, parseRules, RulesError } from '../../shared/core/rules';
+import { builtInRules, matchRule, parseRules, RulesError } from '../../shared/core/rules';
 
 const rules = parseRules(`
 rules:
@@ -78,8 +78,8 @@ describe('parameter derivation', () => {
       bucketRegion: 'cn-beijing',
       key: 'web.qcow2',
       meta: {},
-      rule: DEFAULT_RULES.rules[0]!,
-      rules: DEFAULT_RULES,
+      rule: builtInRules().rules[0]!,
+      rules: builtInRules(),
     });
     expect(d.values.imageName!.value).toBe('web');
     expect(d.problems.map((p) => p.code).sort()).toEqual(['MissingParameter.OSVersion', 'MissingParameter.Platform']);
@@ -131,8 +131,8 @@ describe('rules file', () => {
   });
 
   it('uses the built-in default rule without a file', () => {
-    expect(DEFAULT_RULES.rules).toHaveLength(1);
-    expect(matchRule(DEFAULT_RULES, 'anything/at/all.qcow2')!.name).toBe('default');
+    expect(builtInRules().rules).toHaveLength(1);
+    expect(matchRule(builtInRules(), 'anything/at/all.qcow2')!.name).toBe('default');
   });
 });
 

@@ -5,7 +5,7 @@ import { imageNameProblem, makeValidImageName } from '../../shared/core/image-na
 import { decodeMetaValue, decodeUserMeta } from '../../shared/core/metadata';
 import { planImport } from '../../shared/core/plan';
 import { inspectQcow2 } from '../../shared/core/qcow2';
-import { DEFAULT_RULES, parseRules } from '../../shared/core/rules';
+import { builtInRules, parseRules } from '../../shared/core/rules';
 import { mergeTags } from '../../shared/core/tags';
 import { fixture } from '../helpers/fixtures';
 
@@ -73,7 +73,7 @@ describe('property: names derived from keys', () => {
     );
     fc.assert(
       fc.property(fc.oneof(objectKey, longKey), meta, fc.constantFrom('cn-beijing', 'cn-hangzhou'), (key, m, region) => {
-        for (const r of [rules, DEFAULT_RULES]) {
+        for (const r of [rules, builtInRules()]) {
           const plan = planImport({ bucket: 'b', region, key, meta: decodeUserMeta(m), rules: r, rulesSource: 'test' });
           expect(['import', 'reject', 'skip']).toContain(plan.verdict);
           if (plan.verdict === 'import') {
