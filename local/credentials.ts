@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { policyAllows, type PolicyDocument } from './ram-policy';
 
 /** A key pair the stand-ins accept; STS keys also need their token. */
 export interface AccessKey {
@@ -17,6 +18,10 @@ export class CredentialStore {
   readonly accountId: string;
   readonly rootKey: AccessKey;
   private readonly keys = new Map<string, AccessKey>();
+  /** the functions' role: its policies bind every STS key; none attached means no limit */
+  private rolePolicies: PolicyDocument[] = [];
+  /** roles by name, for the RAM API (doctor reads them) */
+  readonly roles = new Map<string, PolicyDocument[]>();
 
   constructor(accountId = '1234567890123456', rootKey?: AccessKey) {
     this.accountId = accountId;
@@ -47,6 +52,18 @@ export class CredentialStore {
       return { ok: false, reason: 'bad-token' };
     }
     return { ok: true, key };
+  }
+
+  /** Bind the functions' STS keys to a role's policies, as RAM does for an assumed role. */
+  attachRolePolicies(roleName: string, policies: PolicyDocument[]): void {
+    this.rolePolicies = policies;
+    this.roles.set(roleName, policies);
+  }
+
+  /** May this key do this? The account's own key may do anything; an STS key what its role allows. */
+  allows(accessKeyId: string, action: string, resource: string): boolean {
+    if (accessKeyId === this.rootKey.accessKeyId || !this.rolePolicies.length) return true;
+    return policyAllows(this.rolePolicies, action, resource);
   }
 
   /** Every secret value the stack knows: tests assert none of them reach a log. */

@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CredentialStore, type AccessKey } from './credentials';
 import { EnsStandIn, type EnsOptions } from './ens/server';
 import { FcStandIn } from './fc/runtime';
 import { FcApiServer } from './fc/server';
+import type { PolicyDocument } from './ram-policy';
 import { loadSYaml, type FunctionSpec } from './fc/s-yaml';
 import { OssStandIn } from './oss/server';
 
@@ -15,6 +16,8 @@ export { EnsStandIn } from './ens/server';
 export { FcStandIn } from './fc/runtime';
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** the functions' role, as deploy/README and s.yaml name it */
+export const FUNCTION_ROLE = 'ens-importer-function';
 
 /** Fixed ports `npm start` uses (documented in the README). */
 export const DEFAULT_PORTS = { oss: 9100, ens: 9101, fc: 9102 } as const;
@@ -50,6 +53,11 @@ export interface LocalStackOptions {
   deliver?: (enqueue: () => void) => void;
   /** Fix the long-term key (npm start prints it; a test may want a known one). */
   rootKey?: AccessKey;
+  /**
+   * Bind the functions' STS keys to RAM policies, as their role does in the cloud: `true`
+   * takes deploy/ram/function-policy.json. By default STS keys may do anything.
+   */
+  rolePolicies?: boolean | PolicyDocument[];
 }
 
 export interface LocalStack {
@@ -90,6 +98,13 @@ function functionEntry(spec: FunctionSpec, code: 'source' | 'bundle'): string {
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const credentials = new CredentialStore(options.accountId, options.rootKey);
+  if (options.rolePolicies)
+    credentials.attachRolePolicies(
+      FUNCTION_ROLE,
+      options.rolePolicies === true
+        ? [JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'deploy/ram/function-policy.json'), 'utf8')) as PolicyDocument]
+        : options.rolePolicies,
+    );
   const sYamlPath = options.sYaml === false ? undefined : (options.sYaml ?? resolve(PROJECT_ROOT, 's.yaml'));
   const functions = sYamlPath ? loadSYaml(sYamlPath, { AccountID: credentials.accountId }) : [];
 
@@ -141,6 +156,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       // s.yaml's endpoints are the cloud's; the stand-ins' come after and win.
       env: { ...spec.environmentVariables, OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...functionEnv },
       maxAsyncRetryAttempts: options.maxAsyncRetryAttempts ?? spec.maxAsyncRetryAttempts,
+      onFailure: spec.onFailure,
       timers: spec.timerTriggers.filter((t) => t.enable).map((t) => ({ name: t.name, payload: t.payload })),
     });
     for (const t of spec.ossTriggers) {

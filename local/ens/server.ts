@@ -149,6 +149,8 @@ export class EnsStandIn extends StandInServer {
       }
       if (fault.error) throw fail(fault.error.status, fault.error.code, fault.error.message);
       this.authenticate(method, params);
+      if (!this.options.credentials.allows(params.AccessKeyId!, `ens:${action}`, '*'))
+        throw fail(403, 'Forbidden.RAM', "User not authorized to operate on the specified resource, or this API doesn't support RAM.");
       this.throttle(action);
       const body = this.dispatch(action, params);
       this.reply(res, 200, { RequestId: rid, ...body });

@@ -35,6 +35,8 @@ export interface LocalFunction {
   timeoutSeconds?: number;
   env?: Record<string, string>;
   maxAsyncRetryAttempts?: number;
+  /** on-failure destination: the function that gets the invocation record when retries are spent */
+  onFailure?: string;
   /** timer triggers: the payload each fire delivers */
   timers?: { name: string; payload?: string }[];
 }
@@ -253,14 +255,27 @@ export class FcStandIn {
         const base = this.options.retryBaseMs ?? 50;
         this.queue.push({ ...event, attempt: event.attempt + 1, notBefore: Date.now() + base * 2 ** event.attempt });
       } else {
-        this.failedEvents.push({
-          function: event.fn,
-          payload: event.payload,
-          error: err instanceof Error ? err.message : String(err),
-          attempts: event.attempt + 1,
-        });
+        const error = err instanceof Error ? err.message : String(err);
+        this.failedEvents.push({ function: event.fn, payload: event.payload, error, attempts: event.attempt + 1 });
+        if (fn.onFailure && this.functions.has(fn.onFailure)) this.invokeAsync(fn.onFailure, this.failureRecord(event, error));
       }
     }
+  }
+
+  /** The invocation record FC sends an on-failure destination (its result-callback shape). */
+  private failureRecord(event: QueuedEvent, error: string): string {
+    return JSON.stringify({
+      timestamp: Date.now(),
+      requestContext: {
+        requestId: event.eventId,
+        functionArn: `acs:fc:cn-beijing:${this.options.credentials.accountId}:functions/${event.fn}`,
+        condition: 'UnhandledInvocationError',
+        approximateInvokeCount: event.attempt + 1,
+      },
+      requestPayload: event.payload.toString('utf8'),
+      responseContext: { statusCode: 200, functionError: 'UnhandledInvocationError' },
+      responsePayload: JSON.stringify({ errorMessage: error, errorType: 'Error' }),
+    });
   }
 
   /** Fire every timer trigger once (as FC's scheduler would), waiting for the runs. */

@@ -13,6 +13,8 @@ export interface FunctionSpec {
   timeoutSeconds: number;
   environmentVariables: Record<string, string>;
   maxAsyncRetryAttempts: number;
+  /** the function FC sends an event to when its retries are spent (asyncInvokeConfig.destinationConfig.onFailure) */
+  onFailure?: string;
   ossTriggers: OssTriggerSpec[];
   timerTriggers: { name: string; cronExpression: string; payload?: string; enable: boolean }[];
 }
@@ -72,6 +74,7 @@ export function loadSYaml(path: string, config: Record<string, string> = {}): Fu
         Object.entries((p.environmentVariables ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
       ),
       maxAsyncRetryAttempts: Number(p.asyncInvokeConfig?.maxAsyncRetryAttempts ?? 3),
+      onFailure: destinationFunction(p.asyncInvokeConfig?.destinationConfig?.onFailure?.destination),
       ossTriggers: triggers
         .filter((t) => t.triggerType === 'oss')
         .map((t) => {
@@ -97,4 +100,10 @@ export function loadSYaml(path: string, config: Record<string, string> = {}): Fu
     });
   }
   return specs;
+}
+
+/** `acs:fc:<region>:<uid>:functions/<name>` → `<name>`; other destinations (MNS, EventBridge) are not run locally. */
+function destinationFunction(arn: unknown): string | undefined {
+  const m = /^acs:fc:[^:]*:[^:]*:functions\/([\w-]+)$/.exec(String(arn ?? ''));
+  return m?.[1];
 }

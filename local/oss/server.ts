@@ -3,6 +3,7 @@ import type { CredentialStore } from '../credentials';
 import { FaultInjector, sleep } from '../faults';
 import { requestId, StandInServer } from '../http';
 import { authenticate } from './auth';
+import { ossAuthorization } from '../ram-policy';
 import { OssError } from './errors';
 import { notificationRecord, subscriptionMatches, type Subscription } from './events';
 import { getVersioning, putVersioning } from './operations/bucket';
@@ -229,6 +230,15 @@ export class OssStandIn extends StandInServer implements OssState {
         (name) => this.requireBucket(name).region,
         this.options.allowV1Signatures ?? false,
       );
+      const { action, resource } = ossAuthorization(
+        request.operation,
+        this.options.credentials.accountId,
+        request.bucketName ?? '',
+        request.key,
+      );
+      if (!this.options.credentials.allows(request.accessKeyId, action, resource))
+        // the code is OSS's; the wording is ours
+        throw new OssError(403, 'AccessDenied', `You are not allowed ${action} on ${resource} by the RAM policy of this key.`);
       const operation = OPERATIONS[request.operation];
       if (!operation)
         throw new OssError(

@@ -1,3 +1,4 @@
+import { isPermissionCode } from '../core/permission';
 import RPCClient from '@alicloud/pop-core';
 import type { ImportImageRequest } from '../core/param-fields';
 import { redact } from '../core/redact';
@@ -18,6 +19,8 @@ export class EnsCallError extends Error {
     readonly requestId?: string,
     /** false when no answer came back at all (timeout, reset): the request may still be running */
     readonly answered = true,
+    /** the RAM action a refusal was about */
+    public action?: string,
   ) {
     super(message);
     this.name = 'EnsCallError';
@@ -91,7 +94,9 @@ export function createEnsApi(endpoint: string, credentials: Credentials): EnsApi
     try {
       return (await client.request(action, params, { method: 'POST', timeout: Math.max(1, Math.floor(timeoutMs)) })) as T;
     } catch (err) {
-      throw classifyEnsError(err, secrets);
+      const e = classifyEnsError(err, secrets);
+      if (isPermissionCode(e.code)) e.action ??= `ens:${action}`;
+      throw e;
     }
   };
   return {

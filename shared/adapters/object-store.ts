@@ -1,3 +1,4 @@
+import { isPermissionCode, OSS_RAM_ACTION } from '../core/permission';
 import { realClock, type Clock } from '../core/clock';
 
 /**
@@ -38,6 +39,8 @@ export class OssCallError extends Error {
     message: string,
     readonly status: number,
     readonly transient: boolean,
+    /** the RAM action a refusal (AccessDenied) was about */
+    public action?: string,
   ) {
     super(message);
     this.name = 'OssCallError';
@@ -114,6 +117,7 @@ export function withDeadline(raw: RawObjectStore, policy: DeadlinePolicy): Objec
         return await fn(Math.min(callTimeoutMs, left));
       } catch (err) {
         const e = err instanceof OssCallError ? err : new OssCallError('OssError', String((err as Error)?.message ?? err), -1, true);
+        if (isPermissionCode(e.code)) e.action ??= OSS_RAM_ACTION[op];
         if (!e.transient || attempt >= attempts) throw e;
         const delay = Math.floor(clock.random() * 100 * 2 ** attempt);
         if (clock.now() + delay + MIN_CALL_MS >= policy.deadline) throw e;

@@ -19,4 +19,8 @@ export interface ObjectResult {
   attempts: number;
   durationMs: number;
   dryRun?: boolean;
+  /** a permission refusal: the RAM action the function's role lacks */
+  missingAction?: string;
+  /** failed, and FC's retry may fix it (the handler throws for these only) */
+  retryable?: boolean;
 }

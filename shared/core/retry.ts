@@ -3,6 +3,8 @@
 export interface RetryOptions {
   /** epoch ms after which no new attempt starts */
   deadline: number;
+  /** attempts at most, whatever time is left */
+  maxAttempts?: number;
   baseMs?: number;
   maxMs?: number;
   random?: () => number;
@@ -42,6 +44,7 @@ export async function retryTransient<T>(
       return { value: await fn(attempt, options.deadline - now()), attempts: attempt + 1 };
     } catch (err) {
       if (!isTransient(err)) throw err;
+      if (options.maxAttempts !== undefined && attempt + 1 >= options.maxAttempts) throw new RetriesExhaustedError(err, attempt + 1);
       const delay = backoffDelay(attempt, base, max, random);
       if (now() + delay >= options.deadline) throw new RetriesExhaustedError(err, attempt + 1);
       await sleep(delay);

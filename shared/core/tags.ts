@@ -6,7 +6,8 @@ export const TAG_ERROR = 'ens:error';
 export const IMPORTER_TAG_KEYS = [TAG_IMAGE_ID, TAG_STATUS, TAG_ERROR] as const;
 export const MAX_TAGS = 10;
 
-export type ImportStatus = 'importing' | 'available' | 'failed' | 'rejected';
+/** `retrying`: a transient failure, FC retries the event; `failed`: retries are over, or an operator must act */
+export type ImportStatus = 'importing' | 'retrying' | 'available' | 'failed' | 'rejected';
 
 /**
  * What ali-oss sends (it checks before sending): ASCII letters, digits, space and

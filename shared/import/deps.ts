@@ -1,6 +1,7 @@
 import type { EnsApi } from '../adapters/ens';
 import type { ObjectStore } from '../adapters/object-store';
 import type { Clock } from '../core/clock';
+import type { StateLayout } from '../state/layout';
 import type { ImporterConfig } from '../runtime/config';
 import type { Logger } from '../runtime/logger';
 
@@ -15,6 +16,19 @@ export interface PipelineDeps {
   /** epoch ms by which the invocation must be done (function timeout less a margin) */
   deadline: number;
   clock?: Clock;
+  /** Test seam: called at each named step; a promise that never settles is a crash there. */
+  onStep?: (step: string) => void | Promise<void>;
+}
+
+/** What an import session needs: the pipeline's adapters, the state layout and a clock. */
+export interface SessionDeps {
+  config: ImporterConfig;
+  store: ObjectStore;
+  ens: EnsApi;
+  log: Logger;
+  layout: StateLayout;
+  clock: Clock;
+  deadline: number;
   /** Test seam: called at each named step; a promise that never settles is a crash there. */
   onStep?: (step: string) => void | Promise<void>;
 }

@@ -1,33 +1,19 @@
-import { EnsCallError, type EnsApi } from '../adapters/ens';
-import type { ObjectStore } from '../adapters/object-store';
+import { EnsCallError, type ImportResult } from '../adapters/ens';
 import { findEarlierImage } from './adoption';
-import type { Clock } from '../core/clock';
-import type { ImporterConfig } from '../runtime/config';
-import type { Logger } from '../runtime/logger';
 import { writeImporterTags } from './object-tags';
 import { RetriesExhaustedError, retryTransient } from '../core/retry';
 import { hasEvidence } from '../state/claim';
-import type { StateLayout } from '../state/layout';
 import { withHistory, type ImportRecord } from '../state/records';
 import type { ImportTarget, RejectTarget } from './targets';
+import type { SessionDeps } from './deps';
+
+export type { SessionDeps } from './deps';
 
 /**
  * One claimed version on its way to ENS: find what an earlier attempt may have made,
  * else call ImportImage; then make the result durable, each step idempotent so the next
  * delivery or the tracker can finish what a crash interrupted.
  */
-
-export interface SessionDeps {
-  config: ImporterConfig;
-  store: ObjectStore;
-  ens: EnsApi;
-  log: Logger;
-  layout: StateLayout;
-  clock: Clock;
-  deadline: number;
-  /** Test seam: called at each named step; a promise that never settles is a crash there. */
-  onStep?: (step: string) => void | Promise<void>;
-}
 
 export type Imported = { kind: 'imported'; imageId: string; ensRequestId?: string; adopted: boolean; attempts: number };
 export type Refused = { kind: 'refused'; error: EnsCallError; attempts: number };
@@ -75,50 +61,28 @@ export class ImportSession {
 
   /** ImportImage at most once in effect: adopt what an earlier attempt made, else call it. */
   async importOnce(target: ImportTarget): Promise<Imported | Refused> {
-    const { ens, config, clock } = this.deps;
+    const { config, clock } = this.deps;
     const name = target.params.ImageName!;
     if (hasEvidence(this.record)) {
       const earlier = await this.findEarlierImage(name);
       if (earlier) return this.adopt(earlier, 'an earlier attempt (crashed, or its answer was lost) had already imported this version', 0);
     }
-    let lastEnsError: EnsCallError | undefined;
     try {
-      const { value } = await retryTransient(
-        async (_attempt, msLeft) => {
-          if (this.evidence.uncertain) {
-            let earlier: string | undefined;
-            try {
-              earlier = await this.findEarlierImage(name);
-            } catch (err) {
-              // could not look (time ran out): what failed is still the ImportImage before it
-              throw lastEnsError && isTransientEns(err) ? lastEnsError : err;
-            }
-            if (earlier)
-              return { adopted: this.adopt(earlier, 'an ImportImage whose answer was lost had created the image', this.attempts) };
-            this.evidence.uncertain = undefined;
-          }
-          this.attempts += 1;
-          const sentAt = new Date(this.now).toISOString();
-          try {
-            return { result: await ens.importImage(target.params, Math.min(msLeft, config.ensTimeoutMs)) };
-          } catch (err) {
-            if (err instanceof EnsCallError) lastEnsError = err;
-            if (err instanceof EnsCallError && err.transient && maySendHaveLanded(err)) {
-              this.evidence.sentSince ??= sentAt;
-              this.evidence.uncertain = { at: new Date(this.now).toISOString(), answered: err.answered, code: err.code };
-            }
-            throw err;
-          }
-        },
-        isTransientEns,
+      const { value } = await retryTransient((_attempt, msLeft) => this.attemptImport(target, name, msLeft), isTransientEns, {
+        deadline: this.deps.deadline,
+        maxAttempts: config.ensMaxAttempts,
+        now: clock.now,
+        sleep: clock.sleep,
+        random: clock.random,
         // ENS throttles per second: waits beyond a couple of seconds only lose throughput
-        { deadline: this.deps.deadline, now: clock.now, sleep: clock.sleep, random: clock.random, baseMs: 100, maxMs: 2_000 },
-      );
+        baseMs: 100,
+        maxMs: 2_000,
+      });
       if ('adopted' in value) return value.adopted!;
       return {
         kind: 'imported',
-        imageId: value.result.imageId,
-        ensRequestId: value.result.requestId || undefined,
+        imageId: value.result!.imageId,
+        ensRequestId: value.result!.requestId || undefined,
         adopted: false,
         attempts: this.attempts,
       };
@@ -126,6 +90,35 @@ export class ImportSession {
       const last = err instanceof RetriesExhaustedError ? err.lastError : err;
       if (last instanceof EnsCallError && !last.transient) return { kind: 'refused', error: last, attempts: Math.max(this.attempts, 1) };
       throw last;
+    }
+  }
+
+  private lastEnsError?: EnsCallError;
+
+  /** One ImportImage, after looking for the image an unanswered one may have made. */
+  private async attemptImport(target: ImportTarget, name: string, msLeft: number): Promise<{ adopted?: Imported; result?: ImportResult }> {
+    if (this.evidence.uncertain) {
+      let earlier: string | undefined;
+      try {
+        earlier = await this.findEarlierImage(name);
+      } catch (err) {
+        // could not look (time ran out): what failed is still the ImportImage before it
+        throw this.lastEnsError && isTransientEns(err) ? this.lastEnsError : err;
+      }
+      if (earlier) return { adopted: this.adopt(earlier, 'an ImportImage whose answer was lost had created the image', this.attempts) };
+      this.evidence.uncertain = undefined;
+    }
+    this.attempts += 1;
+    const sentAt = new Date(this.now).toISOString();
+    try {
+      return { result: await this.deps.ens.importImage(target.params, Math.min(msLeft, this.deps.config.ensTimeoutMs)) };
+    } catch (err) {
+      if (err instanceof EnsCallError) this.lastEnsError = err;
+      if (err instanceof EnsCallError && err.transient && maySendHaveLanded(err)) {
+        this.evidence.sentSince ??= sentAt;
+        this.evidence.uncertain = { at: new Date(this.now).toISOString(), answered: err.answered, code: err.code };
+      }
+      throw err;
     }
   }
 
@@ -159,6 +152,11 @@ export class ImportSession {
     return this.record;
   }
 
+  private evidenceFields(): Pick<ImportRecord, 'sentSince' | 'uncertain'> {
+    const e = this.evidence;
+    return { ...(e.sentSince ? { sentSince: e.sentSince } : {}), ...(e.uncertain ? { uncertain: e.uncertain } : {}) };
+  }
+
   /** Takeover markers this version's history left (a taker that died before removing its own). */
   private async clearMarkers(): Promise<void> {
     const { store, layout } = this.deps;
@@ -188,6 +186,33 @@ export class ImportSession {
   }
 
   /**
+   * End this version as failed, for an operator to fix (a RAM refusal, or FC's retries
+   * spent). The evidence that ImportImage may have been sent stays in the record, so a
+   * later retry looks before it imports.
+   */
+  async fail(tagged: readonly { key: string }[], code: string, reason: string): Promise<ImportRecord> {
+    const { store, log } = this.deps;
+    for (const t of tagged) {
+      await writeImporterTags(store, log, t, 'failed', { error: code }).catch((err: unknown) =>
+        log.error({ event: 'tags-not-written', key: t.key, reason: String((err as Error).message) }),
+      );
+    }
+    const at = new Date(this.now).toISOString();
+    this.record = {
+      ...this.record,
+      state: 'failed',
+      claimDeadline: new Date(0).toISOString(),
+      errorCode: code,
+      reason: reason.slice(0, 8192),
+      ...this.evidenceFields(),
+      history: withHistory(this.record, 'failed', at, code),
+    };
+    await store.putText(this.claimKey, JSON.stringify(this.record));
+    await this.clearMarkers();
+    return this.record;
+  }
+
+  /**
    * Give the version back after a transient failure. A claim is deleted only when nothing
    * can have reached ENS; otherwise what is known is written into it and it is left
    * expired, so the next attempt looks before it imports.
@@ -206,8 +231,7 @@ export class ImportSession {
         JSON.stringify({
           ...this.record,
           claimDeadline: new Date(0).toISOString(),
-          ...(e.sentSince ? { sentSince: e.sentSince } : {}),
-          ...(e.uncertain ? { uncertain: e.uncertain } : {}),
+          ...this.evidenceFields(),
           ...(e.imageId ? { imageId: e.imageId } : {}),
           history: withHistory(this.record, 'claimed', at, `released: ${why}`.slice(0, 2048)),
         } satisfies ImportRecord),

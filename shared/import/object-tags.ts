@@ -1,4 +1,5 @@
-import type { ObjectStore } from '../adapters/object-store';
+import { OssCallError, type ObjectStore } from '../adapters/object-store';
+import { isPermissionCode } from '../core/permission';
 import type { Logger } from '../runtime/logger';
 import { mergeTags, TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS, unsendableTags, type ImportStatus } from '../core/tags';
 
@@ -14,7 +15,8 @@ export async function writeImporterTags(
   extra: { imageId?: string; error?: string },
 ): Promise<void> {
   // a known tag count of 0 saves the read
-  const current = target.tagCount === 0 ? {} : await store.getTags(target.key);
+  const current = target.tagCount === 0 ? {} : await permitted(store.getTags(target.key), log, store.bucket, target.key);
+  if (current === null) return;
   if (current === undefined) {
     log.warn({
       event: 'object-gone',
@@ -54,12 +56,47 @@ export async function writeImporterTags(
     log.warn({ event: 'tags-not-writable', bucket: store.bucket, key: target.key, tags: refused, reason });
     return;
   }
-  if (!(await store.putTags(target.key, merged.tags))) {
+  if (!(await putOrExplain(store, log, target.key, merged.tags))) {
     log.warn({
       event: 'object-gone',
       bucket: store.bucket,
       key: target.key,
       reason: 'the object was deleted before its tags could be written',
     });
+  }
+}
+
+/**
+ * A role without the tagging actions cannot write tags, and retrying will not change
+ * that: said at error level with the action to grant; the import record holds the result.
+ */
+async function permitted<T>(call: Promise<T>, log: Logger, bucket: string, key: string): Promise<T | null> {
+  try {
+    return await call;
+  } catch (err) {
+    if (!(err instanceof OssCallError) || !isPermissionCode(err.code)) throw err;
+    log.error({
+      event: 'tags-not-written',
+      bucket,
+      key,
+      errorCode: err.code,
+      missingAction: err.action,
+      reason: `the function's role may not ${err.action ?? 'tag objects'}; grant it (deploy/ram/function-policy.json); the import record holds the result`,
+    });
+    return null;
+  }
+}
+
+async function putOrExplain(store: ObjectStore, log: Logger, key: string, tags: Record<string, string>): Promise<boolean> {
+  const put = await permitted(store.putTags(key, tags), log, store.bucket, key);
+  return put !== false;
+}
+
+/** While FC retries, the object says so (a failure is never invisible); best effort. */
+export async function markRetrying(store: ObjectStore, log: Logger, key: string, code: string): Promise<void> {
+  try {
+    await writeImporterTags(store, log, { key }, 'retrying', { error: code });
+  } catch (err) {
+    log.warn({ event: 'tags-not-written', key, reason: String((err as Error).message) });
   }
 }

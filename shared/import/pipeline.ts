@@ -3,6 +3,8 @@ import { OssCallError, type ObjectHead } from '../adapters/object-store';
 import { realClock, type Clock } from '../core/clock';
 import { isImportable, type ObjectEvent } from '../core/event';
 import { isManifestKey } from '../core/manifest';
+import { isPermissionCode } from '../core/permission';
+import { markRetrying, writeImporterTags } from './object-tags';
 import type { ObjectResult } from '../core/outcome';
 import { claimOrWait } from './claim-wait';
 import type { PipelineDeps } from './deps';
@@ -71,7 +73,10 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
   if (screened) return run.finish(screened);
   try {
     const versioning = await bucketVersioning(deps.store, run.clock.now());
-    if (versioning) return run.finish(versionedBucket(event.bucket, versioning));
+    if (versioning) {
+      await writeImporterTags(deps.store, deps.log, { key: event.key }, 'failed', { error: 'bucket-versioning' }).catch(() => undefined);
+      return run.finish(versionedBucket(event.bucket, versioning));
+    }
     // Claim first, on the event's ETag: a redelivery ends there in two requests. A key that
     // may arrive URL-encoded, or an event without an ETag, is read first to learn both.
     const read = !event.etag || mayBeEncoded(event.key) ? await readCurrentHead(deps.store, event.key, deps.config.headerBytes) : undefined;
@@ -105,16 +110,33 @@ export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps)
     await deps.onStep?.('after-claim');
     return run.finish(await importClaimed(run, run.session, read));
   } catch (err) {
-    const code =
-      err instanceof EnsCallError || err instanceof OssCallError
-        ? err.code
-        : err instanceof ManifestRetryError
-          ? 'manifest-retry'
-          : 'InternalError';
-    const message = err instanceof Error ? err.message : String(err);
-    await run.session?.release(`${code}: ${message}`);
-    return run.finish({ outcome: 'failed', errorCode: code, reason: message, attempts: run.session?.attempts ?? 0 });
+    return run.finish(await failedRun(run, err));
   }
+}
+
+/**
+ * A RAM refusal ends as `failed` now (an operator fixes the policy, then `ens-importer
+ * retry`); anything else is left to FC's retry, the object tagged `retrying` meanwhile.
+ */
+async function failedRun(run: ObjectRun, err: unknown): Promise<Finished> {
+  const code =
+    err instanceof EnsCallError || err instanceof OssCallError
+      ? err.code
+      : err instanceof ManifestRetryError
+        ? 'manifest-retry'
+        : 'InternalError';
+  const message = err instanceof Error ? err.message : String(err);
+  const attempts = run.session?.attempts ?? 0;
+  const action = err instanceof EnsCallError || err instanceof OssCallError ? err.action : undefined;
+  if (isPermissionCode(code)) {
+    const reason = `${message} (the function's role lacks ${action ?? 'a permission'}; grant it, then run ens-importer retry)`;
+    if (run.session) await run.session.fail([{ key: run.result.key }], code, reason).catch(() => run.session?.release(code));
+    else await writeImporterTags(run.deps.store, run.deps.log, { key: run.result.key }, 'failed', { error: code }).catch(() => undefined);
+    return { outcome: 'failed', errorCode: code, reason, missingAction: action, attempts, retryable: false };
+  }
+  await run.session?.release(`${code}: ${message}`);
+  if (run.session) await markRetrying(run.deps.store, run.deps.log, run.result.key, code);
+  return { outcome: 'failed', errorCode: code, reason: message, attempts, retryable: true };
 }
 
 /** The event's kind, and never the importer's own state. */
@@ -133,6 +155,7 @@ const versionedBucket = (bucket: string, versioning: string): Finished => ({
 
 const claimBusy = (holder: ImportRecord | undefined): Finished => ({
   outcome: 'failed',
+  retryable: true,
   errorCode: 'claim-busy',
   reason: `another invocation (${holder?.requestId ?? 'unknown'}) holds this version until ${holder?.claimDeadline ?? 'soon'}; FC's retry will find it finished or free`,
 });
@@ -171,6 +194,7 @@ async function importClaimed(run: ObjectRun, session: ImportSession, known: Head
   warnSnapshots(run, read.key, target.details.inspection);
   const imported = await session.importOnce(target);
   result.attempts = imported.attempts;
+  if (imported.kind === 'refused' && isPermissionCode(imported.error.code)) throw imported.error;
   if (imported.kind === 'refused') {
     const e = imported.error;
     await session.reject(target, e.code, `ImportImage refused: ${e.message}`, e.requestId);

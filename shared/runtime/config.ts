@@ -16,6 +16,8 @@ export const DEFAULTS = {
   /** kept in hand before FC's timeout */
   safetyMarginMs: 5_000,
   ensTimeoutMs: 30_000,
+  /** ImportImage calls per invocation at most: an ENS outage is left to FC's retry and its back-off */
+  ensMaxAttempts: 4,
   manifestWaitMinutes: 60,
   importTimeoutHours: 6,
   missingGraceMinutes: 10,
@@ -76,6 +78,7 @@ export interface ImporterConfig {
   headerBytes: number;
   safetyMarginMs: number;
   ensTimeoutMs: number;
+  ensMaxAttempts: number;
   manifestWaitMs: number;
 }
 
@@ -111,6 +114,7 @@ export function readImportConfig(environment: NodeJS.ProcessEnv, handlerDir: str
     headerBytes: DEFAULTS.headerBytes,
     safetyMarginMs: DEFAULTS.safetyMarginMs,
     ensTimeoutMs: env.positive('IMPORTER_ENS_TIMEOUT_MS', DEFAULTS.ensTimeoutMs, 'milliseconds'),
+    ensMaxAttempts: Math.floor(env.positive('IMPORTER_ENS_MAX_ATTEMPTS', DEFAULTS.ensMaxAttempts, 'calls')),
     manifestWaitMs: env.positive('IMPORTER_MANIFEST_WAIT_MINUTES', DEFAULTS.manifestWaitMinutes, 'minutes') * 60_000,
   };
 }

@@ -9,7 +9,7 @@ import { invocationScope, type InvocationContext } from './fc-runtime';
 export class TransientFailureError extends Error {
   override name = 'TransientFailureError';
   constructor(readonly results: ObjectResult[]) {
-    const failed = results.filter((r) => r.outcome === 'failed');
+    const failed = results.filter((r) => r.outcome === 'failed' && r.retryable);
     super(
       `${failed.length} of ${results.length} object(s) failed transiently (${failed.map((r) => r.errorCode).join(', ')}); FC will retry the event`,
     );
@@ -64,6 +64,7 @@ export async function handleImportEvent(
       await processObjectEvent(entry.event, { config, store, ens, log: scope.log, requestId: scope.requestId, deadline: scope.deadline }),
     );
   }
-  if (results.some((r) => r.outcome === 'failed')) throw new TransientFailureError(results);
+  // a failure an operator must fix (RAM, versioning) is final now: FC's retry would only repeat it
+  if (results.some((r) => r.outcome === 'failed' && r.retryable)) throw new TransientFailureError(results);
   return { results };
 }

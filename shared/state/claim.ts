@@ -116,9 +116,18 @@ function successor(previous: ImportRecord | undefined, generation: number, fresh
       history: withHistory(previous, 'claimed', at, `taken over from ${previous.requestId ?? 'unknown'}`),
     };
   }
-  // a new upload of a version that failed or was rejected: a new attempt
+  // a new upload of a version that failed or was rejected: a new attempt. A failure that
+  // never learned its ImageId may still have reached ENS: the new attempt looks first.
+  const evidence =
+    previous.state === 'failed' && !previous.imageId
+      ? {
+          ...(previous.sentSince ? { sentSince: previous.sentSince } : {}),
+          ...(previous.uncertain ? { uncertain: previous.uncertain } : {}),
+        }
+      : {};
   return {
     ...fresh,
+    ...evidence,
     generation,
     attempt: (previous.attempt ?? 1) + 1,
     history: withHistory(previous, 'claimed', at, `new upload after ${previous.state} (${previous.errorCode ?? ''})`),

@@ -20,6 +20,8 @@ export type { PendingImport, TrackerDeps, TrackerSettings, TrackSummary } from '
 
 const isTransient = (err: unknown): boolean => (err instanceof EnsCallError || err instanceof OssCallError) && err.transient;
 const codeOf = (err: unknown): string => (err as { code?: string }).code ?? 'InternalError';
+/** a RAM refusal names the action the role lacks (undefined, and so not logged, otherwise) */
+const actionOf = (err: unknown): string | undefined => (err as { action?: string }).action;
 
 export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
   const clock = deps.clock ?? realClock;
@@ -64,7 +66,7 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
     summary.complete = clock.now() < d.runDeadline && summary.errors === 0;
   } catch (err) {
     summary.errors += 1;
-    d.log.error({ event: 'track-error', errorCode: codeOf(err), reason: (err as Error).message });
+    d.log.error({ event: 'track-error', errorCode: codeOf(err), missingAction: actionOf(err), reason: (err as Error).message });
   } finally {
     await releaseTrackerLock(run);
   }
@@ -116,7 +118,13 @@ async function followPending(run: TrackRun): Promise<void> {
         summary.changed += 1;
       } catch (err) {
         summary.errors += 1;
-        deps.log.error({ event: 'track-error', imageId: c.p.imageId, errorCode: codeOf(err), reason: (err as Error).message });
+        deps.log.error({
+          event: 'track-error',
+          imageId: c.p.imageId,
+          errorCode: codeOf(err),
+          missingAction: actionOf(err),
+          reason: (err as Error).message,
+        });
       }
     }
   };

@@ -26,7 +26,7 @@ beforeAll(async () => {
 describe('s.yaml', () => {
   it('is Serverless Devs 3 with fc3 nodejs20 functions whose handler exists in dist/ after a build', () => {
     expect(raw.edition).toBe('3.0.0');
-    expect(specs.map((s) => s.functionName).sort()).toEqual(['ens-import-image', 'ens-track-imports']);
+    expect(specs.map((s) => s.functionName).sort()).toEqual(['ens-import-failed', 'ens-import-image', 'ens-track-imports']);
     for (const s of specs) {
       expect(s.runtime).toBe('nodejs20');
       const [file, fn] = s.handler.split('.');
@@ -146,7 +146,13 @@ describe('RAM policies', () => {
         }
         for (const r of resources) {
           if (r.startsWith('acs:oss:')) expect(r === `acs:oss:*:*:${bucket}` || r.startsWith(`acs:oss:*:*:${bucket}/`), r).toBe(true);
-          else expect(r).toMatch(/^acs:fc:[^:]+:\*:functions\/ens-import-image$/);
+          // the trigger invokes the import function; the import function its on-failure destination
+          else
+            expect(r).toMatch(
+              file === 'trigger-policy.json'
+                ? /^acs:fc:[^:]+:\*:functions\/ens-import-image$/
+                : /^acs:fc:[^:]+:\*:functions\/ens-import-failed$/,
+            );
         }
         if (actions.some((a) => ['oss:PutObject', 'oss:DeleteObject'].includes(a))) {
           for (const r of resources) expect(r).toBe(`acs:oss:*:*:${bucket}/${statePrefix}*`);
@@ -162,6 +168,7 @@ describe('RAM policies', () => {
     expect(actions).toEqual([
       'ens:DescribeSelfImages',
       'ens:ImportImage',
+      'fc:InvokeFunction',
       'oss:DeleteObject',
       'oss:GetBucketVersioning',
       'oss:GetObject',

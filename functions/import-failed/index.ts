@@ -1,0 +1,10 @@
+// FC entry point of the on-failure function (handler `index.handler`): FC sends it each
+// import event whose retries are spent (s.yaml asyncInvokeConfig.destinationConfig.onFailure).
+import { handleFailedImport } from '../../shared/runtime/failed-handler';
+import { handlerDirOf, type InvocationContext } from '../../shared/runtime/fc-runtime';
+
+const handlerDir = handlerDirOf(import.meta.url);
+
+export async function handler(event: unknown, context: InvocationContext) {
+  return handleFailedImport(event, context, handlerDir);
+}

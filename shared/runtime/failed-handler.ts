@@ -1,0 +1,65 @@
+import { createEnsApi } from '../adapters/ens';
+import { createObjectStore } from '../adapters/oss';
+import { parseEventPayload } from '../core/event';
+import { parseFailedInvocation } from '../core/failure-record';
+import type { ObjectResult } from '../core/outcome';
+import { endFailedVersion } from '../import/final-failure';
+import { DEFAULTS, readImportConfig } from './config';
+import { invocationScope, type InvocationContext } from './fc-runtime';
+import { TransientFailureError } from './import-handler';
+
+/**
+ * FC entry for `ens-import-failed`, the import function's on-failure destination: each
+ * object of the event FC gave up on is tagged `failed` with the last error, and its record
+ * says so. A throw (OSS unreachable) lets FC retry this one too.
+ */
+export async function handleFailedImport(
+  event: unknown,
+  context: InvocationContext,
+  handlerDir: string,
+): Promise<{ results: ObjectResult[] }> {
+  const config = readImportConfig(process.env, handlerDir);
+  const scope = invocationScope(context, 'import-failed', config.safetyMarginMs ?? DEFAULTS.safetyMarginMs);
+  const failed = parseFailedInvocation(event);
+  const parsed = parseEventPayload(failed.payload);
+  if (!parsed.ok) {
+    scope.log.error({ outcome: 'skipped', errorCode: 'invalid-event', reason: `the failed invocation's event: ${parsed.reason}` });
+    return { results: [] };
+  }
+  const ens = createEnsApi(config.ensEndpoint, scope.credentials);
+  const results: ObjectResult[] = [];
+  for (const entry of parsed.entries) {
+    if (!entry.ok) continue;
+    const { region, bucket } = entry.event;
+    const store = createObjectStore(
+      { region, bucket, endpoint: config.ossEndpoint, internal: true, credentials: scope.credentials },
+      { deadline: scope.deadline },
+    );
+    const deps = { config, store, ens, log: scope.log, requestId: scope.requestId, deadline: scope.deadline };
+    try {
+      results.push(await endFailedVersion(entry.event, failed.lastError, deps));
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      scope.log.error({
+        event: 'import-given-up',
+        bucket,
+        key: entry.event.key,
+        outcome: 'failed',
+        errorCode: 'InternalError',
+        reason: message,
+      });
+      results.push({
+        outcome: 'failed',
+        bucket,
+        key: entry.event.key,
+        attempts: 0,
+        durationMs: 0,
+        errorCode: 'InternalError',
+        reason: message,
+        retryable: true,
+      });
+    }
+  }
+  if (results.some((r) => r.outcome === 'failed' && r.retryable)) throw new TransientFailureError(results);
+  return { results };
+}

@@ -1,0 +1,137 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startLocalStack, type LocalStack } from '../../local/index';
+import type { PolicyDocument } from '../../local/ram-policy';
+import { createInProcessRunner } from '../../bin/runner';
+import { ossClient } from '../helpers/clients';
+import { fixture } from '../helpers/fixtures';
+
+/** Failures are never invisible: retrying while FC retries, failed when it gives up or RAM refuses. */
+
+const stacks: LocalStack[] = [];
+afterAll(async () => {
+  for (const s of stacks) {
+    const lines = s.fc.logs.map((l) => l.message);
+    for (const line of lines) for (const secret of s.secrets()) expect(line.includes(secret)).toBe(false);
+    await s.stop();
+  }
+});
+
+const start = async (options: Parameters<typeof startLocalStack>[0]) => {
+  const stack = await startLocalStack(options);
+  stacks.push(stack);
+  return { stack, oss: ossClient(stack) };
+};
+const recordOf = (stack: LocalStack, key: string) =>
+  stack
+    .stateKeys('claims')
+    .map((k) => JSON.parse(stack.objectText(k)!))
+    .find((r) => r.key === key);
+const logsOf = (stack: LocalStack, fn = 'ens-import-image') =>
+  stack.fc.logs.filter((l) => l.function === fn && l.message.startsWith('{')).map((l) => JSON.parse(l.message));
+
+const policyWithout = (action: string): PolicyDocument => {
+  const shipped: PolicyDocument = JSON.parse(readFileSync('deploy/ram/function-policy.json', 'utf8'));
+  return {
+    Statement: shipped.Statement.map((s) => ({ ...s, Action: [s.Action].flat().filter((a) => a !== action) })).filter(
+      (s) => s.Action.length,
+    ),
+  };
+};
+
+describe('an ENS outage', () => {
+  it('tags the object retrying, caps ImportImage per invocation, then the on-failure function marks it failed', async () => {
+    const { stack, oss } = await start({ retryBaseMs: 1_500, maxAsyncRetryAttempts: 1 });
+    stack.ens.faults.inject('ImportImage', {
+      status: 503,
+      code: 'ServiceUnavailable',
+      message: 'The request has failed due to a temporary failure of the server.',
+    });
+    const key = 'images/ubuntu/22.04/outage.qcow2';
+    await oss.put(key, fixture('v3.qcow2'));
+    // the first invocation has failed; FC's retry waits 1.5 s
+    for (let i = 0; i < 200 && !stack.fc.invocations.some((x) => x.function === 'ens-import-image'); i++)
+      await new Promise((r) => setTimeout(r, 25));
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'retrying', 'ens:error': 'ServiceUnavailable' });
+    await stack.settle();
+    const runs = stack.fc.invocations.filter((x) => x.function === 'ens-import-image');
+    expect(runs.map((r) => r.ok)).toEqual([false, false]);
+    // at most IMPORTER_ENS_MAX_ATTEMPTS (4) ImportImage calls per invocation, whatever time is left
+    expect(stack.ens.callsOf('ImportImage').length).toBe(8);
+    const ended = stack.fc.invocations.filter((x) => x.function === 'ens-import-failed');
+    expect(ended).toHaveLength(1);
+    expect(ended[0]!.ok).toBe(true);
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'failed', 'ens:error': 'ServiceUnavailable' });
+    const record = recordOf(stack, key);
+    expect(record).toMatchObject({ state: 'failed', errorCode: 'ServiceUnavailable' });
+    expect(record.reason).toMatch(/FC gave up after its retries/);
+    // the calls may have reached ENS: the evidence stays for the next attempt
+    expect(record.sentSince).toBeTruthy();
+    const given = logsOf(stack, 'ens-import-failed').find((l) => l.event === 'import-given-up');
+    expect(given).toMatchObject({ outcome: 'failed', key, errorCode: 'ServiceUnavailable' });
+
+    // ENS is back; a redelivery of the same upload stays failed, an operator's retry imports once
+    stack.ens.faults.clear();
+    const runner = createInProcessRunner(
+      { region: stack.region, ossEndpoint: stack.endpoints.oss, ensEndpoint: stack.endpoints.ens, statePrefix: '.ens-importer/' },
+      stack.credentials,
+      stack.bucket,
+    );
+    const before = stack.ens.callsOf('DescribeSelfImages').length;
+    const retried = await runner.run(key, undefined, true);
+    expect(retried).toMatchObject({ outcome: 'imported' });
+    expect(stack.ens.callsOf('DescribeSelfImages').length).toBeGreaterThan(before); // it looked first
+    expect(recordOf(stack, key)).toMatchObject({ state: 'importing', attempt: 2, imageId: retried.imageId });
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'importing', 'ens:image-id': retried.imageId });
+  });
+});
+
+describe('a RAM refusal is failed (the operator fixes it), not rejected, with the missing action named', () => {
+  it('ens:ImportImage missing: failed at once, no FC retry, tagged, logged at error level', async () => {
+    const { stack, oss } = await start({ retryBaseMs: 20, rolePolicies: [policyWithout('ens:ImportImage')] });
+    const key = 'images/ubuntu/22.04/no-ens-grant.qcow2';
+    await oss.put(key, fixture('v3.qcow2'));
+    await stack.settle();
+    expect(stack.fc.invocations.filter((x) => x.function === 'ens-import-image').map((x) => x.ok)).toEqual([true]);
+    expect(stack.importResults().at(-1)).toMatchObject({
+      outcome: 'failed',
+      errorCode: 'Forbidden.RAM',
+      missingAction: 'ens:ImportImage',
+      retryable: false,
+    });
+    const line = stack.fc.logs.find((l) => l.function === 'ens-import-image' && l.message.includes('"missingAction":"ens:ImportImage"'));
+    expect(line && JSON.parse(line.message).level).toBe('error');
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'failed', 'ens:error': 'Forbidden.RAM' });
+    expect(recordOf(stack, key)).toMatchObject({ state: 'failed', errorCode: 'Forbidden.RAM' });
+  });
+
+  it('oss:PutObjectTagging missing: the image is imported, the record holds it, the log names the action', async () => {
+    const { stack, oss } = await start({ retryBaseMs: 20, rolePolicies: [policyWithout('oss:PutObjectTagging')] });
+    const key = 'images/ubuntu/22.04/no-tag-grant.qcow2';
+    await oss.put(key, fixture('v3.qcow2'));
+    await stack.settle();
+    expect(stack.importResults().at(-1)).toMatchObject({ outcome: 'imported' });
+    expect(recordOf(stack, key)).toMatchObject({ state: 'importing' });
+    const line = logsOf(stack).find((l) => l.event === 'tags-not-written');
+    expect(line).toMatchObject({ level: 'error', errorCode: 'AccessDenied', missingAction: 'oss:PutObjectTagging' });
+  });
+
+  it('the shipped policy grants everything the functions do: import, on-failure and tracker', async () => {
+    const { stack, oss } = await start({ retryBaseMs: 20, rolePolicies: true, maxAsyncRetryAttempts: 0 });
+    const key = 'images/ubuntu/22.04/granted.qcow2';
+    await oss.put(key, fixture('v3.qcow2'));
+    await stack.settle();
+    expect(stack.importResults().at(-1)).toMatchObject({ outcome: 'imported' });
+    stack.ens.clock.advance(3_600_000);
+    await stack.fc.fireTimers();
+    expect((await oss.getObjectTagging(key)).tag['ens:status']).toBe('available');
+    // a failure the on-failure function ends, under the same role
+    stack.ens.faults.inject('ImportImage', { status: 503, code: 'ServiceUnavailable' });
+    const other = 'images/ubuntu/22.04/granted-failing.qcow2';
+    await oss.put(other, fixture('v2.qcow2'));
+    await stack.settle();
+    expect((await oss.getObjectTagging(other)).tag).toEqual({ 'ens:status': 'failed', 'ens:error': 'ServiceUnavailable' });
+    const denied = stack.fc.logs.filter((l) => /AccessDenied|Forbidden/.test(l.message));
+    expect(denied.map((l) => l.message)).toEqual([]);
+  });
+});
