@@ -6,7 +6,15 @@ import { registerImport } from './commands/import';
 import { registerInspect } from './commands/inspect';
 import { registerPlan } from './commands/plan';
 import { registerStatus } from './commands/status';
-import { EXIT, UsageError } from './settings';
+import { registerWhy } from './commands/why';
+import { registerRetry } from './commands/retry';
+import { registerDoctor } from './commands/doctor';
+import { EXIT, UsageError, useProfile } from './settings';
+import { readFileSync } from 'node:fs';
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 const program = new Command();
 program
@@ -14,14 +22,25 @@ program
   .description(
     'Turn qcow2 uploads in OSS into ENS images: operator tools and the local stack.\nExit codes: 0 ok, 1 error, 2 usage, 3 refused/rejected, 4 skipped, 5 failed (transient), 130 interrupted.',
   )
+  .version(packageVersion(), '--version', 'the version of ens-importer')
   .exitOverride()
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .hook('preAction', (_program, action) => useProfile(action.opts().profile as string | undefined));
+
+// `ens-importer status … | head`: a closed pipe ends the output, not the process with a stack trace
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok);
+  throw err;
+});
 
 registerPlan(program);
 registerInspect(program);
 registerImport(program);
 registerBackfill(program);
 registerStatus(program);
+registerWhy(program);
+registerRetry(program);
+registerDoctor(program);
 
 program
   .command('local')

@@ -40,7 +40,14 @@ export function withGlobalOptions(cmd: Command): Command {
       'state prefix (env IMPORTER_STATE_PREFIX)',
       process.env.IMPORTER_STATE_PREFIX ?? DEFAULTS.statePrefix,
     )
+    .option('--profile <name>', 'credentials from this profile of the aliyun CLI (~/.aliyun/config.json; env ALIBABA_CLOUD_PROFILE)')
     .option('--json', 'machine-readable JSON on stdout');
+}
+
+let profileName: string | undefined;
+/** The command's `--profile`, set before its action runs (cli.ts). */
+export function useProfile(name: string | undefined): void {
+  profileName = name;
 }
 
 export function loadRulesFile(path: string | undefined): { rules: Rules; source: string } {
@@ -70,16 +77,25 @@ export async function storeFor(o: GlobalOptions, bucket: string): Promise<Object
   });
 }
 
-/** The Alibaba Cloud default credential chain: environment, profile, instance role. */
+/** `--profile`: that profile of the aliyun CLI's config; otherwise the default chain (environment, profile, instance role). */
 export async function resolveCredentials(): Promise<Credentials> {
   // a CommonJS module compiled from TypeScript: the class is its `default` export
-  const Credential = ((CredentialModule as unknown as { default?: typeof CredentialModule }).default ??
-    CredentialModule) as typeof CredentialModule;
-  const c = await new Credential().getCredential();
+  const mod = CredentialModule as unknown as { default?: typeof CredentialModule; CLIProfileCredentialsProvider: CliProvider };
+  const c = profileName
+    ? await mod.CLIProfileCredentialsProvider.builder()
+        .withProfileName(profileName)
+        .build()
+        .getCredentials()
+        .catch((err: Error) => {
+          throw new UsageError(`--profile ${profileName}: ${err.message}`);
+        })
+    : await new ((mod.default ?? CredentialModule) as typeof CredentialModule)().getCredential();
   if (!c.accessKeyId || !c.accessKeySecret)
-    throw new Error('no Alibaba Cloud credentials found (set ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, a profile, or a role)');
+    throw new Error('no Alibaba Cloud credentials found (set ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, --profile, or a role)');
   return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, securityToken: c.securityToken || undefined };
 }
+
+type CliProvider = { builder(): { withProfileName(n: string): { build(): { getCredentials(): Promise<Credentials> } } } };
 
 /** `oss://bucket/key` → parts. */
 export function parseOssUrl(url: string): { bucket: string; key: string } {

@@ -54,6 +54,11 @@ export class CredentialStore {
     return { ok: true, key };
   }
 
+  /** Describe a role (the RAM API answers with it) without binding any key to it. */
+  describeRole(roleName: string, policies: PolicyDocument[]): void {
+    this.roles.set(roleName, policies);
+  }
+
   /** Bind the functions' STS keys to a role's policies, as RAM does for an assumed role. */
   attachRolePolicies(roleName: string, policies: PolicyDocument[]): void {
     this.rolePolicies = policies;

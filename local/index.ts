@@ -85,6 +85,8 @@ export interface LocalStack {
   objectText(key: string, bucket?: string): string | undefined;
   /** The keys under a part of the state prefix (`claims/`, `pending/`, …), takeover markers left out. */
   stateKeys(sub: 'claims' | 'pending' | 'waiting', bucket?: string): string[];
+  /** What the RAM API says the functions' role holds (doctor reads it); binds no key. */
+  describeRole(policies: PolicyDocument[]): void;
 }
 
 /** Where the FC stand-in finds a function: its source in dev, else the bundle s.yaml names. */
@@ -98,13 +100,10 @@ function functionEntry(spec: FunctionSpec, code: 'source' | 'bundle'): string {
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const credentials = new CredentialStore(options.accountId, options.rootKey);
+  const shippedPolicy = JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'deploy/ram/function-policy.json'), 'utf8')) as PolicyDocument;
+  credentials.describeRole(FUNCTION_ROLE, [shippedPolicy]);
   if (options.rolePolicies)
-    credentials.attachRolePolicies(
-      FUNCTION_ROLE,
-      options.rolePolicies === true
-        ? [JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'deploy/ram/function-policy.json'), 'utf8')) as PolicyDocument]
-        : options.rolePolicies,
-    );
+    credentials.attachRolePolicies(FUNCTION_ROLE, options.rolePolicies === true ? [shippedPolicy] : options.rolePolicies);
   const sYamlPath = options.sYaml === false ? undefined : (options.sYaml ?? resolve(PROJECT_ROOT, 's.yaml'));
   const functions = sYamlPath ? loadSYaml(sYamlPath, { AccountID: credentials.accountId }) : [];
 
@@ -157,6 +156,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       env: { ...spec.environmentVariables, OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...functionEnv },
       maxAsyncRetryAttempts: options.maxAsyncRetryAttempts ?? spec.maxAsyncRetryAttempts,
       onFailure: spec.onFailure,
+      role: spec.role,
+      triggers: spec.triggers,
       timers: spec.timerTriggers.filter((t) => t.enable).map((t) => ({ name: t.name, payload: t.payload })),
     });
     for (const t of spec.ossTriggers) {
@@ -189,6 +190,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     endpoints: { oss: oss.endpoint, ens: ens.endpoint, fc: fcApi.endpoint },
     secrets: () => credentials.secrets(),
     issueSts: (token) => credentials.issueSts(token),
+    describeRole: (policies) => credentials.describeRole(FUNCTION_ROLE, policies),
     settle: () => fc.drain(),
     importResults: () =>
       fc.invocations.flatMap((i) => (i.result as { results?: { key: string; outcome: string }[] } | undefined)?.results ?? []),

@@ -42,8 +42,10 @@ export function ossAuthorization(operation: string, account: string, bucket: str
       ? 'oss:GetObject'
       : operation === 'ListObjectsV2'
         ? 'oss:ListObjects'
-        : /^(UploadPart|InitiateMultipartUpload|CompleteMultipartUpload|CopyObject)$/.test(operation)
-          ? 'oss:PutObject'
-          : `oss:${operation}`;
+        : operation === 'PutBucketPolicy' || operation === 'DeleteBucketPolicy' || operation === 'GetBucketPolicy'
+          ? `oss:${operation}`
+          : /^(UploadPart|InitiateMultipartUpload|CompleteMultipartUpload|CopyObject)$/.test(operation)
+            ? 'oss:PutObject'
+            : `oss:${operation}`;
   return { action, resource: key ? `acs:oss:*:${account}:${bucket}/${key}` : `acs:oss:*:${account}:${bucket}` };
 }

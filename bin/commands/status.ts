@@ -1,7 +1,12 @@
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ObjectStore } from '../../shared/adapters/oss';
 import { TAG_IMAGE_ID, TAG_STATUS, TAG_ERROR } from '../../shared/core/tags';
-import { EXIT, age, parseOssUrl, printTable, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
+import { stateLayout } from '../../shared/state/layout';
+import { parseRecord } from '../../shared/state/records';
+import { loadSYaml } from '../../local/fc/s-yaml';
+import { EXIT, UsageError, age, parseOssUrl, printTable, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
 
 export interface ObjectState {
   key: string;
@@ -11,15 +16,33 @@ export interface ObjectState {
   status: string;
   imageId?: string;
   error?: string;
+  reason?: string;
 }
 
-/** Every .qcow2 object under a prefix with the importer's tags (ListObjectsV2, paged). */
-export async function listImageObjects(store: ObjectStore, prefix: string, statePrefix: string, concurrency = 16): Promise<ObjectState[]> {
+/** What the import triggers watch when no s.yaml says otherwise. */
+export const DEFAULT_SUFFIXES = ['.qcow2', '.ens-image.json'];
+
+/** The suffixes of every OSS trigger in s.yaml (each suffix has one owner function). */
+export function watchedSuffixes(sYamlPath: string | undefined): string[] {
+  const path = sYamlPath ?? (existsSync('s.yaml') ? 's.yaml' : undefined);
+  if (!path) return DEFAULT_SUFFIXES;
+  const suffixes = loadSYaml(resolve(path)).flatMap((f) => f.ossTriggers.map((t) => t.suffix ?? ''));
+  return suffixes.length ? [...new Set(suffixes)] : DEFAULT_SUFFIXES;
+}
+
+/** Every watched object under a prefix with the importer's tags (ListObjectsV2, paged). */
+export async function listImageObjects(
+  store: ObjectStore,
+  prefix: string,
+  statePrefix: string,
+  suffixes: readonly string[] = ['.qcow2'],
+  concurrency = 16,
+): Promise<ObjectState[]> {
   const objects: { key: string; size: number; lastModified: string; etag: string }[] = [];
   let token: string | undefined;
   do {
     const page = await store.listPage(prefix, token);
-    objects.push(...page.objects.filter((o) => o.key.endsWith('.qcow2') && !o.key.startsWith(statePrefix)));
+    objects.push(...page.objects.filter((o) => suffixes.some((s) => o.key.endsWith(s)) && !o.key.startsWith(statePrefix)));
     token = page.nextToken;
   } while (token);
   const states: ObjectState[] = new Array(objects.length);
@@ -42,32 +65,63 @@ export async function listImageObjects(store: ObjectStore, prefix: string, state
   return states;
 }
 
+/** `24h`, `30m`, `7d` → milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/.exec(text.trim());
+  if (!m) throw new UsageError(`--since takes a duration such as 30m, 24h or 7d, not "${text}"`);
+  return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd'];
+}
+
+interface StatusOptions extends GlobalOptions {
+  failed?: boolean;
+  rejected?: boolean;
+  since?: string;
+  prefix?: string;
+  sYaml?: string;
+}
+
 export function registerStatus(program: Command): void {
   withGlobalOptions(
     program
-      .command('status <prefix>')
-      .description('each .qcow2 object under oss://bucket/prefix with its status, ImageId and age, and the counts per status'),
-  ).action(async (url: string, opts: GlobalOptions) => {
-    const { bucket, key: prefix } = parseOssUrl(url);
+      .command('status <url>')
+      .description('every watched object under oss://bucket/prefix: status, ImageId, reason, age, and the counts per status')
+      .option('--failed', 'only failed objects (with --rejected: both)')
+      .option('--rejected', 'only rejected objects')
+      .option('--since <duration>', 'only objects modified within this long, e.g. 24h')
+      .option('--prefix <prefix>', 'only keys under this prefix (instead of the URL’s)')
+      .option('--s-yaml <file>', "the triggers' suffixes come from this s.yaml (default ./s.yaml)"),
+  ).action(async (url: string, opts: StatusOptions) => {
+    const { bucket, key } = parseOssUrl(url);
+    const prefix = opts.prefix ?? key;
+    const since = opts.since ? Date.now() - parseDuration(opts.since) : undefined;
     const store = await storeFor(opts, bucket);
-    const states = await listImageObjects(store, prefix, opts.statePrefix);
+    const wanted = new Set([...(opts.failed ? ['failed'] : []), ...(opts.rejected ? ['rejected'] : [])]);
+    const states = (await listImageObjects(store, prefix, opts.statePrefix, watchedSuffixes(opts.sYaml))).filter(
+      (s) => (!wanted.size || wanted.has(s.status)) && (since === undefined || Date.parse(s.lastModified) >= since),
+    );
+    await addReasons(store, bucket, opts.statePrefix, states);
     const counts: Record<string, number> = {};
     for (const s of states) counts[s.status] = (counts[s.status] ?? 0) + 1;
-    if (opts.json) {
-      console.log(JSON.stringify({ bucket, prefix, total: states.length, counts, objects: states }, null, 2));
-    } else {
+    if (opts.json) console.log(JSON.stringify({ bucket, prefix, total: states.length, counts, objects: states }, null, 2));
+    else {
       printTable([
-        ['KEY', 'STATUS', 'IMAGE ID', 'ERROR', 'AGE'],
-        ...states.map((s) => [s.key, s.status, s.imageId ?? '', s.error ?? '', age(s.lastModified)]),
+        ['KEY', 'STATUS', 'IMAGE ID', 'AGE', 'REASON'],
+        ...states.map((s) => [s.key, s.status, s.imageId ?? '', age(s.lastModified), s.reason ?? s.error ?? '']),
       ]);
-      console.log(
-        `\n${states.length} objects: ${
-          Object.entries(counts)
-            .map(([k, v]) => `${k} ${v}`)
-            .join(', ') || 'none'
-        }`,
-      );
+      const summary = Object.entries(counts).map(([k, v]) => `${k} ${v}`);
+      console.log(`\n${states.length} objects: ${summary.join(', ') || 'none'}`);
     }
     process.exitCode = EXIT.ok;
   });
+}
+
+/** The record's full reason for the objects that need one (failed, rejected, retrying). */
+async function addReasons(store: ObjectStore, bucket: string, statePrefix: string, states: ObjectState[]): Promise<void> {
+  const layout = stateLayout(statePrefix);
+  for (const s of states) {
+    if (!['failed', 'rejected', 'retrying'].includes(s.status)) continue;
+    const record = parseRecord(await store.getText(layout.claimKey(bucket, s.key, s.etag.toUpperCase())));
+    const reason = record?.reason ?? record?.history?.at(-1)?.note;
+    if (reason) s.reason = `${s.error ?? record?.errorCode ?? ''}: ${reason}`.slice(0, 200);
+  }
 }

@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { CredentialStore } from '../credentials';
 import { FaultInjector, sleep } from '../faults';
+import { RAM_API_VERSION, RamFailure, ramAnswer } from '../ram-api';
 import { readBody, requestId, StandInServer } from '../http';
 import {
   DEFAULT_SCHEDULE,
@@ -149,10 +150,11 @@ export class EnsStandIn extends StandInServer {
       }
       if (fault.error) throw fail(fault.error.status, fault.error.code, fault.error.message);
       this.authenticate(method, params);
-      if (!this.options.credentials.allows(params.AccessKeyId!, `ens:${action}`, '*'))
+      const product = params.Version === RAM_API_VERSION ? 'ram' : 'ens';
+      if (!this.options.credentials.allows(params.AccessKeyId!, `${product}:${action}`, '*'))
         throw fail(403, 'Forbidden.RAM', "User not authorized to operate on the specified resource, or this API doesn't support RAM.");
       this.throttle(action);
-      const body = this.dispatch(action, params);
+      const body = params.Version === RAM_API_VERSION ? this.ram(action, params) : this.dispatch(action, params);
       this.reply(res, 200, { RequestId: rid, ...body });
     } catch (err) {
       const e =
@@ -175,6 +177,15 @@ export class EnsStandIn extends StandInServer {
     }
   }
 
+  private ram(action: string, params: Record<string, string>): Record<string, unknown> {
+    try {
+      return ramAnswer(action, params, this.options.credentials);
+    } catch (err) {
+      if (err instanceof RamFailure) throw fail(err.status, err.code, err.message);
+      throw err;
+    }
+  }
+
   private reply(res: ServerResponse, status: number, body: unknown): void {
     const text = JSON.stringify(body);
     res.writeHead(status, { 'Content-Type': 'application/json;charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
@@ -186,7 +197,8 @@ export class EnsStandIn extends StandInServer {
       if (!p[f])
         throw fail(400, `MissingParameter`, `The input parameter "${f}" that is mandatory for processing this request is not supplied.`);
     }
-    if (p.Version !== ENS_API_VERSION) throw fail(400, 'InvalidVersion', `Specified parameter Version is not valid.`);
+    if (p.Version !== ENS_API_VERSION && p.Version !== RAM_API_VERSION)
+      throw fail(400, 'InvalidVersion', `Specified parameter Version is not valid.`);
     if (p.SignatureMethod !== 'HMAC-SHA1') throw fail(400, 'InvalidSignatureMethod', 'Specified signature method is not valid.');
     const check = this.options.credentials.check(p.AccessKeyId!, p.SecurityToken);
     if (!check.ok) {

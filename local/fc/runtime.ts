@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AccessKey, CredentialStore } from '../credentials';
+import type { DeployedTrigger } from './s-yaml';
 import { captureOutput, prefixed, writeOutside, type CapturedLine } from './log-capture';
 
 export type Handler = (event: Buffer, context: FcContext) => Promise<unknown>;
@@ -35,6 +36,9 @@ export interface LocalFunction {
   timeoutSeconds?: number;
   env?: Record<string, string>;
   maxAsyncRetryAttempts?: number;
+  /** what FC 3.0's GetFunction and ListTriggers answer about it */
+  role?: string;
+  triggers?: DeployedTrigger[];
   /** on-failure destination: the function that gets the invocation record when retries are spent */
   onFailure?: string;
   /** timer triggers: the payload each fire delivers */

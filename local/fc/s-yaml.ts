@@ -16,7 +16,19 @@ export interface FunctionSpec {
   /** the function FC sends an event to when its retries are spent (asyncInvokeConfig.destinationConfig.onFailure) */
   onFailure?: string;
   ossTriggers: OssTriggerSpec[];
+  /** the function's role ARN */
+  role?: string;
+  /** every trigger as FC 3.0's ListTriggers describes it (triggerConfig as a JSON string) */
+  triggers: DeployedTrigger[];
   timerTriggers: { name: string; cronExpression: string; payload?: string; enable: boolean }[];
+}
+
+export interface DeployedTrigger {
+  triggerName: string;
+  triggerType: string;
+  sourceArn?: string;
+  invocationRole?: string;
+  triggerConfig: string;
 }
 
 export interface OssTriggerSpec {
@@ -74,6 +86,14 @@ export function loadSYaml(path: string, config: Record<string, string> = {}): Fu
         Object.entries((p.environmentVariables ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
       ),
       maxAsyncRetryAttempts: Number(p.asyncInvokeConfig?.maxAsyncRetryAttempts ?? 3),
+      role: p.role ? String(p.role) : undefined,
+      triggers: triggers.map((t) => ({
+        triggerName: String(t.triggerName),
+        triggerType: String(t.triggerType),
+        ...(t.sourceArn ? { sourceArn: String(t.sourceArn) } : {}),
+        ...(t.invocationRole ? { invocationRole: String(t.invocationRole) } : {}),
+        triggerConfig: JSON.stringify(t.triggerConfig ?? {}),
+      })),
       onFailure: destinationFunction(p.asyncInvokeConfig?.destinationConfig?.onFailure?.destination),
       ossTriggers: triggers
         .filter((t) => t.triggerType === 'oss')

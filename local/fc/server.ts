@@ -131,10 +131,26 @@ export class FcApiServer extends StandInServer {
       check.key.accessKeySecret,
     );
     if (!sameHex(expected, auth.signature)) return fail(403, 'SignatureDoesNotMatch', 'the request signature does not match');
+    const read = /^\/2023-03-30\/functions\/([^/]+)(\/triggers)?$/.exec(rawPath);
+    if (req.method === 'GET' && read) return this.describe(res, decodeURIComponent(read[1]!), !!read[2], rid);
     const m = /^\/2023-03-30\/functions\/([^/]+)\/invocations$/.exec(rawPath);
     if (req.method !== 'POST' || !m) return fail(404, 'PathNotFound', `${req.method} ${rawPath} is not supported by the local FC API`);
     const fn = decodeURIComponent(m[1]!);
     if (!this.fc.functions.has(fn)) return fail(404, 'FunctionNotFound', `function ${fn} does not exist`);
     await this.invokeFor(res, fn, body, h['x-fc-invocation-type'], rid);
+  }
+
+  /** GetFunction and ListTriggers (FC 3.0): what `ens-importer doctor` reads. */
+  private describe(res: ServerResponse, name: string, triggers: boolean, rid: string): void {
+    const fn = this.fc.functions.get(name);
+    if (!fn) this.reply(res, 404, { Code: 'FunctionNotFound', Message: `function ${name} does not exist`, RequestId: rid }, rid);
+    else if (triggers) this.reply(res, 200, { triggers: fn.triggers ?? [] }, rid);
+    else
+      this.reply(
+        res,
+        200,
+        { functionName: fn.name, role: fn.role ?? '', runtime: 'nodejs20', handler: fn.handler ?? 'index.handler' },
+        rid,
+      );
   }
 }

@@ -22,6 +22,8 @@ export interface OssAnswer {
   status: number;
   headers?: Record<string, string>;
   xml?: { root: string; body: Record<string, unknown> };
+  /** a JSON body (GetBucketPolicy) */
+  json?: string;
   /** bytes [start, end] of the segments (a GET) */
   content?: { segments: Segment[]; start: number; end: number };
   /** the ObjectCreated notification this operation fires, after the answer */

@@ -6,7 +6,7 @@ import { authenticate } from './auth';
 import { ossAuthorization } from '../ram-policy';
 import { OssError } from './errors';
 import { notificationRecord, subscriptionMatches, type Subscription } from './events';
-import { getVersioning, putVersioning } from './operations/bucket';
+import { getVersioning, putVersioning, getPolicy, putPolicy, deletePolicy } from './operations/bucket';
 import { listObjects } from './operations/listing';
 import { abortMultipart, completeMultipart, initiateMultipart, uploadPart } from './operations/multipart';
 import { copyObject, deleteObject, getObject, putObject } from './operations/objects';
@@ -62,6 +62,9 @@ const OPERATIONS: Record<string, Operation> = {
   DeleteObjectTagging: (_s, b, r) => deleteTagging(b, r),
   GetBucketVersioning: (_s, b) => getVersioning(b),
   PutBucketVersioning: (_s, b, r) => putVersioning(b, r),
+  GetBucketPolicy: (_s, b) => getPolicy(b),
+  PutBucketPolicy: (_s, b, r) => putPolicy(b, r),
+  DeleteBucketPolicy: (_s, b) => deletePolicy(b),
   InitiateMultipartUpload: (_s, b, r) => initiateMultipart(b, r),
   UploadPart: uploadPart,
   CompleteMultipartUpload: completeMultipart,
@@ -278,6 +281,12 @@ export class OssStandIn extends StandInServer implements OssState {
       res.setHeader('Content-Type', 'application/xml');
       res.setHeader('Content-Length', String(text.length));
       res.end(text);
+      return 0;
+    }
+    if (answer.json !== undefined) {
+      res.setHeader('Content-Type', 'application/json');
+      res.setHeader('Content-Length', String(Buffer.byteLength(answer.json)));
+      res.end(answer.json);
       return 0;
     }
     if (!answer.content) {

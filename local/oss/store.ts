@@ -42,6 +42,8 @@ export interface Bucket {
   uploads: Map<string, MultipartUpload>;
   /** OSS: once Enabled, a bucket can only be Suspended, never unversioned again */
   versioning?: 'Enabled' | 'Suspended';
+  /** the bucket policy's JSON text, as PutBucketPolicy stored it */
+  policy?: string;
   /** versions a versioned bucket keeps behind the current one (not served) */
   noncurrent?: StoredObject[];
 }

@@ -1,5 +1,5 @@
 import FC2 from '@alicloud/fc2';
-import FC3, { InvokeFunctionHeaders, InvokeFunctionRequest } from '@alicloud/fc20230330';
+import FC3, { GetFunctionRequest, InvokeFunctionHeaders, InvokeFunctionRequest, ListTriggersRequest } from '@alicloud/fc20230330';
 import { $OpenApiUtil } from '@alicloud/openapi-core';
 import { RuntimeOptions } from '@darabonba/typescript';
 import { Readable } from 'node:stream';
@@ -51,9 +51,9 @@ export function createFcInvoker(t: FcTarget): FcInvoker {
 // a CommonJS module compiled from TypeScript: under ESM the class is its `default` export
 const FcClient = ((FC3 as unknown as { default?: typeof FC3 }).default ?? FC3) as typeof FC3;
 
-function fc3Invoker(t: FcTarget, fail: (err: unknown) => never): FcInvoker {
+function fc3Client(t: Omit<FcTarget, 'api' | 'service'>): FC3 {
   const url = new URL(t.endpoint ?? `https://${t.accountId}.${t.region}.fc.aliyuncs.com`);
-  const client = new FcClient(
+  return new FcClient(
     new $OpenApiUtil.Config({
       accessKeyId: t.credentials.accessKeyId,
       accessKeySecret: t.credentials.accessKeySecret,
@@ -63,6 +63,10 @@ function fc3Invoker(t: FcTarget, fail: (err: unknown) => never): FcInvoker {
       regionId: t.region,
     }),
   );
+}
+
+function fc3Invoker(t: FcTarget, fail: (err: unknown) => never): FcInvoker {
+  const client = fc3Client(t);
   return {
     async invokeAsync(functionName, payload) {
       const request = new InvokeFunctionRequest({ body: Readable.from([Buffer.from(payload)]) });
@@ -92,4 +96,44 @@ function fc2Invoker(t: FcTarget, fail: (err: unknown) => never): FcInvoker {
       await client.invokeFunction(t.service ?? 'default', functionName, payload, { 'x-fc-invocation-type': 'Async' }).catch(fail);
     },
   };
+}
+
+/** What `ens-importer doctor` reads from FC 3.0: a function's role and its triggers. */
+export interface FcInspector {
+  functionRole(functionName: string): Promise<string | undefined>;
+  triggers(
+    functionName: string,
+  ): Promise<{ triggerName: string; triggerType: string; sourceArn?: string; config: Record<string, unknown> }[]>;
+}
+
+export function createFcInspector(t: Omit<FcTarget, 'api' | 'service'>): FcInspector {
+  const secrets = [t.credentials.accessKeySecret, t.credentials.securityToken, t.credentials.accessKeyId];
+  const fail = (err: unknown): never => {
+    const e = err as { code?: string; message?: string };
+    throw new FcInvokeError(e.code ?? 'FcError', redact(String(e.message ?? err), secrets).split('\n')[0]!);
+  };
+  const client = fc3Client(t);
+  return {
+    async functionRole(name) {
+      const r = await client.getFunction(name, new GetFunctionRequest({})).catch(fail);
+      return r.body?.role || undefined;
+    },
+    async triggers(name) {
+      const r = await client.listTriggers(name, new ListTriggersRequest({ limit: 100 })).catch(fail);
+      return (r.body?.triggers ?? []).map((x) => ({
+        triggerName: x.triggerName ?? '',
+        triggerType: x.triggerType ?? '',
+        sourceArn: x.sourceArn,
+        config: parseConfig(x.triggerConfig),
+      }));
+    },
+  };
+}
+
+function parseConfig(text: string | undefined): Record<string, unknown> {
+  try {
+    return JSON.parse(text ?? '{}') as Record<string, unknown>;
+  } catch {
+    return {};
+  }
 }

@@ -234,3 +234,14 @@ export class AliOssStore implements RawObjectStore {
 export function createObjectStore(t: OssTarget, policy: Partial<DeadlinePolicy> = {}): ObjectStore {
   return withDeadline(new AliOssStore(t), { deadline: Number.POSITIVE_INFINITY, ...policy });
 }
+
+/** The bucket's policy document, or undefined when it has none (NoSuchBucketPolicy). */
+export async function readBucketPolicy(t: OssTarget): Promise<unknown | undefined> {
+  const client = clientFor(t) as unknown as { getBucketPolicy(name: string): Promise<{ policy: unknown }> };
+  try {
+    return (await client.getBucketPolicy(t.bucket)).policy ?? undefined;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'NoSuchBucketPolicy') return undefined;
+    throw toOssError(err, [t.credentials.accessKeySecret, t.credentials.securityToken]);
+  }
+}

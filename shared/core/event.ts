@@ -102,6 +102,8 @@ export function objectCreatedEvent(o: {
   etag: string;
   accountId?: string;
   eventName?: string;
+  /** the upload's OSS request id; a new one makes the event a new upload (a new attempt) */
+  requestId?: string;
 }): { events: unknown[] } {
   const account = o.accountId ?? '';
   return {
@@ -119,7 +121,7 @@ export function objectCreatedEvent(o: {
         },
         region: o.region,
         requestParameters: { sourceIPAddress: '' },
-        responseElements: { requestId: `backfill-${Date.now().toString(36)}` },
+        responseElements: { requestId: o.requestId ?? `backfill-${Date.now().toString(36)}` },
         userIdentity: { principalId: 'ens-importer-backfill' },
       },
     ],

@@ -7,7 +7,8 @@ const SENSITIVE_PARAMS =
   /([?&](?:Signature|SecurityToken|AccessKeyId|OSSAccessKeyId|security-token|x-oss-security-token|x-oss-signature|x-oss-credential)=)[^&\s"']*/gi;
 const SENSITIVE_FIELDS =
   /("?(?:accessKeySecret|accessKeyId|securityToken|stsToken|x-oss-security-token|x-fc-security-token|authorization|Signature|SecurityToken|AccessKeyId)"?\s*[:=]\s*"?)([^"\s,}&]+)/gi;
-const AUTH_HEADERS = /\b(OSS4-HMAC-SHA256 Credential=|OSS |FC )[A-Za-z0-9.+/=_,:;-]+/g;
+// V4's credential scope; V1 and FC 2.0's `OSS|FC <AccessKeyId>:<signature>` (the colon keeps prose such as "FC gave up" intact)
+const AUTH_HEADERS = /\b(OSS4-HMAC-SHA256 Credential=|OSS (?=[A-Za-z0-9.]+:)|FC (?=[A-Za-z0-9.]+:))[A-Za-z0-9.+/=_,:;-]+/g;
 
 /** RFC 3986, as pop-core encodes: encodeURIComponent plus ! ' ( ) * */
 const rfc3986 = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
@@ -43,5 +44,6 @@ export function redact(text: string, secrets: readonly (string | undefined)[] = 
     if (!s || s.length < 4) continue;
     for (const form of secretForms(s)) out = out.split(form).join('[REDACTED]');
   }
-  return out.replace(SENSITIVE_PARAMS, '$1[REDACTED]').replace(SENSITIVE_FIELDS, '$1[REDACTED]').replace(AUTH_HEADERS, '$1[REDACTED]');
+  // the header's own form first: the field pattern would take only its scheme word
+  return out.replace(AUTH_HEADERS, '$1[REDACTED]').replace(SENSITIVE_PARAMS, '$1[REDACTED]').replace(SENSITIVE_FIELDS, '$1[REDACTED]');
 }

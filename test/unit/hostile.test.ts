@@ -78,3 +78,12 @@ describe('rules-file errors an operator can act on', () => {
     );
   });
 });
+
+describe('redaction keeps prose', () => {
+  it('"FC gave up" is not an Authorization header, "FC LTAIabc:sig=" is', async () => {
+    const { redact } = await import('../../shared/core/redact');
+    expect(redact('FC gave up after its retries', [])).toBe('FC gave up after its retries');
+    expect(redact('Authorization: FC LTAIabc123:c2lnbmF0dXJl=', [])).not.toContain('c2lnbmF0dXJl');
+    expect(redact('Authorization: OSS LTAIabc123:c2lnbmF0dXJl=', [])).not.toContain('c2lnbmF0dXJl');
+  });
+});

@@ -1,0 +1,135 @@
+import type { Command } from 'commander';
+import { randomUUID } from 'node:crypto';
+import { createFcInvoker } from '../../shared/adapters/fc';
+import type { ObjectStore } from '../../shared/adapters/object-store';
+import { objectCreatedEvent } from '../../shared/core/event';
+import { createInProcessRunner } from '../runner';
+import { EXIT, UsageError, importerConfig, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
+import { readObjectStory } from '../story/object-story';
+import { listImageObjects } from './status';
+
+interface RetryOptions extends GlobalOptions {
+  failed?: boolean;
+  prefix?: string;
+  via: 'fc' | 'local';
+  function: string;
+}
+
+/** Never retried: the version has its image (or is on its way to one). */
+const DONE = new Set(['importing', 'available']);
+
+interface RetryLine {
+  key: string;
+  outcome: 'queued' | 'imported' | 'rejected' | 'failed' | 'skipped' | 'duplicate';
+  imageId?: string;
+  errorCode?: string;
+  reason?: string;
+}
+
+export function registerRetry(program: Command): void {
+  withGlobalOptions(
+    program
+      .command('retry [urls...]')
+      .description('a fresh attempt for failed or rejected objects (never for imported ones), through the function or in this process')
+      .option('--failed', 'every failed or rejected object under --prefix')
+      .option('--prefix <url>', 'with --failed: oss://bucket/prefix')
+      .option('--via <where>', 'fc: invoke the deployed import function asynchronously; local: run the pipeline here', 'fc')
+      .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image'),
+  ).action(async (urls: string[], opts: RetryOptions) => {
+    if (opts.via !== 'fc' && opts.via !== 'local') throw new UsageError('--via is fc or local');
+    const targets = await targetsOf(urls, opts);
+    const lines: RetryLine[] = [];
+    for (const [bucket, keys] of targets) lines.push(...(await retryIn(bucket, keys, opts)));
+    if (opts.json) console.log(JSON.stringify({ via: opts.via, results: lines }, null, 2));
+    else
+      for (const l of lines)
+        console.log(
+          `${l.outcome.padEnd(9)} ${l.key}${l.imageId ? ` ${l.imageId}` : ''}${l.errorCode ? ` (${l.errorCode})` : ''}${l.reason ? `: ${l.reason}` : ''}`,
+        );
+    const any = (o: RetryLine['outcome']) => lines.some((l) => l.outcome === o);
+    process.exitCode = any('failed')
+      ? EXIT.failed
+      : any('rejected')
+        ? EXIT.refused
+        : lines.every((l) => l.outcome === 'skipped')
+          ? EXIT.skipped
+          : EXIT.ok;
+  });
+}
+
+async function targetsOf(urls: string[], opts: RetryOptions): Promise<Map<string, string[] | { prefix: string }>> {
+  const targets = new Map<string, string[] | { prefix: string }>();
+  if (opts.failed) {
+    if (!opts.prefix) throw new UsageError('--failed needs --prefix oss://bucket/prefix');
+    const { bucket, key } = parseOssUrl(opts.prefix);
+    targets.set(bucket, { prefix: key });
+  }
+  for (const url of urls) {
+    const { bucket, key } = parseOssUrl(url);
+    const list = targets.get(bucket);
+    if (Array.isArray(list)) list.push(key);
+    else if (!list) targets.set(bucket, [key]);
+  }
+  if (!targets.size) throw new UsageError('give oss://bucket/key… or --failed --prefix oss://bucket/prefix');
+  return targets;
+}
+
+async function retryIn(bucket: string, keys: string[] | { prefix: string }, opts: RetryOptions): Promise<RetryLine[]> {
+  const credentials = await resolveCredentials();
+  const runner = createInProcessRunner(opts, credentials, bucket);
+  const listed = Array.isArray(keys)
+    ? keys
+    : (await listImageObjects(runner.store, keys.prefix, opts.statePrefix))
+        .filter((s) => s.status === 'failed' || s.status === 'rejected')
+        .map((s) => s.key);
+  const invoke = opts.via === 'fc' ? fcInvoke(opts, credentials, bucket) : undefined;
+  const lines: RetryLine[] = [];
+  for (const key of listed) lines.push(await retryOne(runner.store, key, opts, runner, invoke));
+  return lines;
+}
+
+async function retryOne(
+  store: ObjectStore,
+  key: string,
+  opts: RetryOptions,
+  runner: ReturnType<typeof createInProcessRunner>,
+  invoke: ((key: string, etag: string, size: number) => Promise<void>) | undefined,
+): Promise<RetryLine> {
+  const story = await readObjectStory(store, opts.region, key, importerConfig(opts));
+  if (!story.exists) return { key, outcome: 'failed', errorCode: 'object-missing', reason: 'no such object' };
+  if (DONE.has(story.status) || (story.record && DONE.has(story.record.state)))
+    return {
+      key,
+      outcome: 'skipped',
+      imageId: story.imageId,
+      reason: `already ${story.status}; an imported version is never imported again`,
+    };
+  if (!invoke) {
+    const r = await runner.run(key, { etag: story.etag, size: story.size }, true);
+    return { key, outcome: r.outcome, imageId: r.imageId, errorCode: r.errorCode, reason: r.outcome === 'imported' ? undefined : r.reason };
+  }
+  try {
+    await invoke(key, story.etag!, story.size!);
+    return { key, outcome: 'queued', reason: `was ${story.status}${story.error ? ` (${story.error})` : ''}` };
+  } catch (err) {
+    return { key, outcome: 'failed', errorCode: (err as { code?: string }).code ?? 'InvokeFailed', reason: (err as Error).message };
+  }
+}
+
+/** The trigger's event with a new upload id: the claim takes it as a new attempt, keeping the history. */
+function fcInvoke(opts: RetryOptions, credentials: Awaited<ReturnType<typeof resolveCredentials>>, bucket: string) {
+  if (!opts.accountId) throw new UsageError('--via fc needs --account-id (or ALIBABA_CLOUD_ACCOUNT_ID)');
+  const fc = createFcInvoker({ api: '2023-03-30', accountId: opts.accountId, region: opts.region, endpoint: opts.fcEndpoint, credentials });
+  return async (key: string, etag: string, size: number) => {
+    const event = objectCreatedEvent({
+      region: opts.region,
+      bucket,
+      key,
+      size,
+      etag,
+      accountId: opts.accountId,
+      requestId: `retry-${randomUUID()}`,
+    });
+    await fc.invokeAsync(opts.function, JSON.stringify(event));
+  };
+}

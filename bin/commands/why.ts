@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { EXIT, importerConfig, parseOssUrl, printTable, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
+import { readObjectStory, slsQueryFor, type ObjectStory } from '../story/object-story';
+
+export function registerWhy(program: Command): void {
+  withGlobalOptions(
+    program
+      .command('why <url>')
+      .description(
+        'what happened to oss://bucket/key: its tags, its import record (every attempt, each parameter and where it came from), the inspection verdict, and the SLS query for its log lines',
+      ),
+  ).action(async (url: string, opts: GlobalOptions) => {
+    const { bucket, key } = parseOssUrl(url);
+    const store = await storeFor(opts, bucket);
+    const story = await readObjectStory(store, opts.region, key, importerConfig(opts));
+    const sls = slsQueryFor(key);
+    if (opts.json) console.log(JSON.stringify({ ...story, sls }, null, 2));
+    else printStory(story, sls);
+    process.exitCode = story.exists ? EXIT.ok : EXIT.error;
+  });
+}
+
+function printStory(s: ObjectStory, sls: { logstore: string; query: string }): void {
+  const out = (line = '') => console.log(line);
+  if (!s.exists) {
+    out(`oss://${s.bucket}/${s.key}: no such object (deleted, or the key is spelt differently)`);
+    return;
+  }
+  out(`oss://${s.bucket}/${s.key}`);
+  out(`  status: ${s.status}${s.imageId ? `  image: ${s.imageId}` : ''}${s.error ? `  error: ${s.error}` : ''}`);
+  out(`  etag ${s.etag}, ${s.size} bytes, modified ${s.lastModified ?? '?'}`);
+  const tags = Object.entries(s.tags ?? {});
+  out(`  tags: ${tags.length ? tags.map(([k, v]) => `${k}=${v}`).join(', ') : 'none'}`);
+  const r = s.record;
+  if (r) {
+    out(`\nimport record (attempt ${r.attempt ?? 1}): ${r.state}${r.errorCode ? ` (${r.errorCode})` : ''}`);
+    if (r.reason) out(`  reason: ${r.reason}`);
+    for (const h of r.history ?? []) out(`  ${h.at}  ${h.state}${h.note ? `  ${h.note}` : ''}`);
+    const params = Object.entries((r.params ?? {}) as Record<string, { value: string; source: string; original?: string }>);
+    if (params.length)
+      printTable([
+        ['PARAMETER', 'VALUE', 'SOURCE'],
+        ...params.map(([name, v]) => [`  ${name}`, v.value, v.original ? `${v.source} (was "${v.original}")` : v.source]),
+      ]);
+  } else out('\nimport record: none (the function has not finished this version)');
+  const v = s.verdict;
+  if (v) {
+    out(`\nverdict now: ${v.verdict}${v.rule ? ` (rule "${v.rule}")` : ''}`);
+    for (const p of v.problems ?? []) out(`  ${p.code}: ${p.message}`);
+  }
+  out(`\nlog lines (SLS ${sls.logstore}):\n  ${sls.query}`);
+}

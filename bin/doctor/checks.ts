@@ -1,0 +1,186 @@
+import { createEnsApi, type Credentials } from '../../shared/adapters/ens';
+import { createFcInspector, type FcInspector } from '../../shared/adapters/fc';
+import { createObjectStore, readBucketPolicy, type OssCallError } from '../../shared/adapters/oss';
+import { readRolePolicies } from '../../shared/adapters/ram';
+import { FUNCTION_ACTIONS } from '../../shared/core/permission';
+import type { Rules } from '../../shared/core/rules';
+import type { FunctionSpec } from '../../local/fc/s-yaml';
+
+/** One line of `ens-importer doctor`: what was checked, what was found, what to do. */
+export interface CheckResult {
+  check: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+export interface DoctorInput {
+  region: string;
+  bucket: string;
+  statePrefix: string;
+  credentials: Credentials;
+  ossEndpoint?: string;
+  ensEndpoint: string;
+  ramEndpoint: string;
+  fc: { accountId: string; endpoint?: string } | undefined;
+  functions: FunctionSpec[];
+  rules: { rules?: Rules; error?: string; source?: string };
+}
+
+const pass = (check: string, detail: string): CheckResult => ({ check, ok: true, detail });
+const fail = (check: string, detail: string, fix: string): CheckResult => ({ check, ok: false, detail, fix });
+
+/** Credentials, bucket, its region and versioning: one GetBucketVersioning answers all four. */
+export async function checkBucket(d: DoctorInput, allowedRegions: readonly string[]): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  const regionOk = allowedRegions.includes(d.region);
+  const store = createObjectStore({ region: d.region, bucket: d.bucket, endpoint: d.ossEndpoint, credentials: d.credentials });
+  try {
+    const versioning = await store.getVersioning();
+    out.push(pass('credentials', `accepted by OSS (${d.credentials.accessKeyId.slice(0, 6)}…)`));
+    out.push(pass('bucket', `${d.bucket} exists in ${d.region}`));
+    out.push(
+      versioning
+        ? fail('versioning', `versioning is ${versioning}`, 'use a bucket that never had versioning: OSS ignores forbid-overwrite there')
+        : pass('versioning', 'off'),
+    );
+  } catch (err) {
+    const e = err as OssCallError;
+    if (/InvalidAccessKeyId|SignatureDoesNotMatch|InvalidSecurityToken/.test(e.code) || /security token/.test(e.message))
+      out.push(fail('credentials', `${e.code}: ${e.message}`, 'check the AccessKey (env, --profile) or the role'));
+    else if (e.code === 'NoSuchBucket') out.push(fail('bucket', `${d.bucket} does not exist`, 'create it, or fix vars.bucket in s.yaml'));
+    else if (/endpoint/i.test(e.message))
+      out.push(fail('bucket', `${d.bucket} is not in ${d.region}: ${e.message}`, 'give --region the bucket’s region'));
+    else out.push(fail('bucket', `${e.code}: ${e.message}`, 'see the message; doctor could not read the bucket'));
+  }
+  out.push(
+    regionOk
+      ? pass('region', `${d.region} is an allowed OSSRegion`)
+      : fail(
+          'region',
+          `${d.region} is not among the allowed OSSRegions (${allowedRegions.join(', ')})`,
+          'ImportImage reads from those regions only',
+        ),
+  );
+  return out;
+}
+
+const glob = (pattern: string, value: string): boolean =>
+  new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    'i',
+  ).test(value);
+const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : v === undefined ? [] : [String(v)]);
+
+/** Uploaders must not write the importer's state: a Deny on the state prefix in the bucket policy. */
+export async function checkStatePolicy(d: DoctorInput): Promise<CheckResult> {
+  const name = 'state-prefix policy';
+  const fix = 'put deploy/bucket-policy.json (with your uploaders’ UIDs) on the bucket';
+  let policy: unknown;
+  try {
+    policy = await readBucketPolicy({ region: d.region, bucket: d.bucket, endpoint: d.ossEndpoint, credentials: d.credentials });
+  } catch (err) {
+    return fail(name, `could not read the bucket policy: ${(err as Error).message}`, 'grant oss:GetBucketPolicy to whoever runs doctor');
+  }
+  if (!policy) return fail(name, 'the bucket has no policy', fix);
+  const probe = `acs:oss:*:*:${d.bucket}/${d.statePrefix}probe`;
+  const statements = list((policy as { Statement?: unknown }).Statement).length
+    ? ((policy as { Statement: object[] }).Statement as object[])
+    : [];
+  const denies = statements.some((s) => {
+    const st = s as { Effect?: string; Action?: unknown; Resource?: unknown };
+    return st.Effect === 'Deny' && list(st.Action).some((a) => glob(a, 'oss:PutObject')) && list(st.Resource).some((r) => glob(r, probe));
+  });
+  return denies
+    ? pass(name, `PutObject under ${d.statePrefix} is denied to uploaders`)
+    : fail(name, `nothing denies PutObject under ${d.statePrefix}`, fix);
+}
+
+/** Every OSS trigger s.yaml declares, deployed with the same events, prefix and suffix (FC 3.0 ListTriggers). */
+export async function checkTriggers(d: DoctorInput, fc: FcInspector): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  for (const spec of d.functions.filter((f) => f.ossTriggers.length)) {
+    let deployed: Awaited<ReturnType<FcInspector['triggers']>>;
+    try {
+      deployed = await fc.triggers(spec.functionName);
+    } catch (err) {
+      out.push(fail(`triggers of ${spec.functionName}`, (err as Error).message, 'deploy with s deploy'));
+      continue;
+    }
+    for (const want of spec.ossTriggers) {
+      const name = `trigger ${want.name}`;
+      const got = deployed.find((t) => t.triggerName === want.name && t.triggerType === 'oss');
+      if (!got) {
+        out.push(fail(name, `missing on ${spec.functionName}`, 's deploy (or add it in the FC console)'));
+        continue;
+      }
+      const cfg = got.config as { events?: string[]; filter?: { key?: { prefix?: string; suffix?: string } } };
+      const problems = [
+        ...want.events.filter((e) => !(cfg.events ?? []).includes(e)).map((e) => `event ${e} missing`),
+        ...((cfg.filter?.key?.prefix || undefined) !== want.prefix
+          ? [`prefix is "${cfg.filter?.key?.prefix ?? ''}", not "${want.prefix ?? ''}"`]
+          : []),
+        ...((cfg.filter?.key?.suffix || undefined) !== want.suffix
+          ? [`suffix is "${cfg.filter?.key?.suffix ?? ''}", not "${want.suffix ?? ''}"`]
+          : []),
+      ];
+      out.push(
+        problems.length
+          ? fail(name, problems.join('; '), 's deploy with the s.yaml in this folder')
+          : pass(name, `${want.events.length} events, ${want.prefix ?? ''}*${want.suffix ?? ''}`),
+      );
+    }
+  }
+  return out;
+}
+
+/** The import function's role holds every action the functions make. */
+export async function checkRole(d: DoctorInput, fc: FcInspector): Promise<CheckResult> {
+  const name = 'function role';
+  try {
+    const arn = await fc.functionRole('ens-import-image');
+    const role = arn?.split('role/')[1];
+    if (!role) return fail(name, 'ens-import-image has no role', 'set role: in s.yaml (deploy/ram/function-policy.json)');
+    const { documents } = await readRolePolicies(d.ramEndpoint, d.credentials, role);
+    const allows = (action: string) =>
+      documents.some((doc) =>
+        list((doc as { Statement?: unknown }).Statement).length
+          ? ((doc as { Statement: { Effect?: string; Action?: unknown }[] }).Statement ?? []).some(
+              (s) => s.Effect === 'Allow' && list(s.Action).some((a) => glob(a, action)),
+            )
+          : false,
+      );
+    const missing = [...FUNCTION_ACTIONS, 'fc:InvokeFunction'].filter((a) => !allows(a));
+    return missing.length
+      ? fail(name, `role ${role} lacks ${missing.join(', ')}`, 'attach deploy/ram/function-policy.json to the role')
+      : pass(name, `role ${role} holds all ${FUNCTION_ACTIONS.length + 1} actions`);
+  } catch (err) {
+    return fail(name, (err as Error).message, 'whoever runs doctor needs fc:GetFunction and ram:ListPoliciesForRole/GetPolicy');
+  }
+}
+
+export async function checkEns(d: DoctorInput): Promise<CheckResult> {
+  try {
+    const r = await createEnsApi(d.ensEndpoint, d.credentials).describeSelfImages({ PageSize: 1 }, 10_000);
+    return pass('ENS', `reachable (${r.totalCount} images in the account)`);
+  } catch (err) {
+    return fail(
+      'ENS',
+      `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`,
+      'check ENS_ENDPOINT, the network, and ens:DescribeSelfImages',
+    );
+  }
+}
+
+export function checkRules(d: DoctorInput): CheckResult {
+  return d.rules.error
+    ? fail('rules', d.rules.error, 'fix importer.yaml (ens-importer plan shows what a key would get)')
+    : pass('rules', `${d.rules.source ?? 'built-in'} parses`);
+}
+
+export function fcInspectorFor(d: DoctorInput, region: string): FcInspector | undefined {
+  return d.fc ? createFcInspector({ accountId: d.fc.accountId, region, endpoint: d.fc.endpoint, credentials: d.credentials }) : undefined;
+}

@@ -1,0 +1,69 @@
+import type { ObjectHead, ObjectStore } from '../../shared/adapters/object-store';
+import { isManifestKey } from '../../shared/core/manifest';
+import { TAG_ERROR, TAG_IMAGE_ID, TAG_STATUS } from '../../shared/core/tags';
+import { objectTarget } from '../../shared/import/targets';
+import type { ImporterConfig } from '../../shared/runtime/config';
+import { stateLayout } from '../../shared/state/layout';
+import { parseRecord, type ImportRecord } from '../../shared/state/records';
+
+/** Everything the importer knows about one object: read only, from OSS alone. */
+export interface ObjectStory {
+  bucket: string;
+  key: string;
+  exists: boolean;
+  etag?: string;
+  size?: number;
+  lastModified?: string;
+  meta?: Record<string, string>;
+  tags?: Record<string, string>;
+  /** the tags' word, or `not-imported` for an object the importer never finished */
+  status: string;
+  imageId?: string;
+  error?: string;
+  record?: ImportRecord;
+  /** what the pipeline would decide for these bytes now (rules, metadata, qcow2 header) */
+  verdict?: {
+    verdict: 'import' | 'reject' | 'skip';
+    rule?: string;
+    params?: object;
+    inspection?: object;
+    problems?: { code: string; message: string }[];
+  };
+}
+
+export async function readObjectStory(store: ObjectStore, region: string, key: string, config: ImporterConfig): Promise<ObjectStory> {
+  const head = await store.readHead(key, config.headerBytes);
+  if (!head) return { bucket: store.bucket, key, exists: false, status: 'missing' };
+  const tags = (await store.getTags(key)) ?? {};
+  const claimKey = stateLayout(config.statePrefix).claimKey(store.bucket, key, head.etag);
+  const record = parseRecord(await store.getText(claimKey));
+  return {
+    bucket: store.bucket,
+    key,
+    exists: true,
+    etag: head.etag,
+    size: head.size,
+    lastModified: head.lastModified,
+    meta: head.meta,
+    tags,
+    status: tags[TAG_STATUS] ?? record?.state ?? (tags[TAG_IMAGE_ID] ? 'importing' : 'not-imported'),
+    imageId: tags[TAG_IMAGE_ID] ?? record?.imageId,
+    error: tags[TAG_ERROR] ?? record?.errorCode,
+    ...(record ? { record } : {}),
+    // a manifest's verdict needs its disks: the record holds it once the function has run
+    ...(isManifestKey(key) ? {} : { verdict: verdictOf(region, store.bucket, key, head, config) }),
+  };
+}
+
+export function verdictOf(region: string, bucket: string, key: string, head: ObjectHead, config: ImporterConfig): ObjectStory['verdict'] {
+  const t = objectTarget({ region, bucket, key, head }, config);
+  if (t.kind === 'skip') return { verdict: 'skip', problems: [{ code: t.errorCode, message: t.reason }] };
+  if (t.kind === 'reject')
+    return { verdict: 'reject', rule: t.details.rule, params: t.details.params, inspection: t.details.inspection, problems: t.problems };
+  return { verdict: 'import', rule: t.details.rule, params: t.details.params, inspection: t.details.inspection, problems: [] };
+}
+
+/** The SLS query that finds every log line of one object (the fc3 component's `logConfig: auto` store). */
+export function slsQueryFor(key: string): { logstore: string; query: string } {
+  return { logstore: 'serverless-<region>-<hash> / default-logs', query: `* and message: "${key.replace(/"/g, '\\"')}"` };
+}
