@@ -82,7 +82,7 @@ export function deriveParams(input: DeriveInput): DerivedParams {
   const captured: Record<string, string | undefined> = rule.convention.groups(input.key) ?? {};
   if (!captured.imageName) {
     const base = input.key.split('/').pop() ?? input.key;
-    captured.imageName = base.replace(/\.qcow2$/i, '');
+    captured.imageName = base.replace(/\.(qcow2|img)$/i, '');
   }
 
   for (const field of PARAM_FIELDS) {

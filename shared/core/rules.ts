@@ -9,8 +9,8 @@ import { describeIssue, type RulesIssue } from './rules-errors';
  * (naming convention), fixed values per rule, global defaults and limits.
  */
 
-/** The built-in convention: the last three path segments `<platform>/<os-version>/<image-name>.qcow2`. */
-export const BUILT_IN_CONVENTION = '(?:^|/)(?<platform>[^/]+)/(?<osVersion>[^/]+)/(?<imageName>[^/]+?)(?:\\.qcow2)?$';
+/** The built-in convention: the last three path segments `<platform>/<os-version>/<image-name>.qcow2` (or `.img`). */
+export const BUILT_IN_CONVENTION = '(?:^|/)(?<platform>[^/]+)/(?<osVersion>[^/]+)/(?<imageName>[^/]+?)(?:\\.(?:qcow2|img))?$';
 
 const nonEmpty = () => z.string().check(z.minLength(1));
 const fieldValues = z.strictObject(

@@ -1,3 +1,4 @@
+import { conversionAdvice, formatOfKey, sniffDiskFormat, type DiskFormat } from '../core/disk-format';
 import type { ObjectHead, ObjectStore } from '../adapters/object-store';
 import type { ImporterConfig } from '../runtime/config';
 import type { ImportImageRequest, ProvenancedValue } from '../core/param-fields';
@@ -19,7 +20,7 @@ export interface TargetDetails {
   rule: string;
   params: Record<string, ProvenancedValue>;
   /** one object's inspection, or a manifest's disks' */
-  inspection: InspectionSummary | { disks: Record<string, unknown>[] } | Record<string, never>;
+  inspection: InspectionSummary | { disks: Record<string, unknown>[] } | { format: DiskFormat } | Record<string, never>;
 }
 
 /** An object that gets the importer's tags; `ifUnowned`: only if no other import's result is on it. */
@@ -67,6 +68,13 @@ export interface TargetInput {
 
 export function objectTarget(input: TargetInput, config: ImporterConfig): Target {
   const { head, key } = input;
+  const tagged = [{ key, tagCount: head.tagCount }];
+  const keyFormat = formatOfKey(key);
+  const format = keyFormat === 'sniff' ? sniffDiskFormat(head.bytes) : keyFormat;
+  if (format && format !== 'qcow2') {
+    const problems = [{ code: 'format-needs-conversion', message: conversionAdvice(format, key) }];
+    return { kind: 'reject', problems, details: { ...NO_DETAILS, inspection: { format } }, tagged };
+  }
   const plan = planImport({
     bucket: input.bucket,
     region: input.region,
@@ -78,7 +86,6 @@ export function objectTarget(input: TargetInput, config: ImporterConfig): Target
   if (plan.verdict === 'skip') return { kind: 'skip', errorCode: plan.errorCode, reason: plan.reason };
   const inspection = inspectQcow2(head.bytes, head.size, inspectionLimits(config.rules));
   const details = { rule: plan.rule, params: plan.provenance, inspection: summarizeInspection(inspection) };
-  const tagged = [{ key, tagCount: head.tagCount }];
   const problems = [...inspection.refusals, ...plan.problems];
   if (problems.length) return { kind: 'reject', problems, details, imageName: plan.params.ImageName, tagged };
   return { kind: 'import', params: plan.params, details, tagged, nameFixes: plan.derived.nameFixes };

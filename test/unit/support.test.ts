@@ -158,3 +158,26 @@ describe('retry with backoff and full jitter', () => {
     ).rejects.toBeInstanceOf(RetriesExhaustedError);
   });
 });
+
+describe('disk format sniffing', () => {
+  it('knows each signature, and calls anything else raw', async () => {
+    const { sniffDiskFormat, formatOfKey } = await import('../../shared/core/disk-format');
+    const at = (text: string, offset = 0) => {
+      const b = Buffer.alloc(1024);
+      b.write(text, offset, 'latin1');
+      return b;
+    };
+    expect(sniffDiskFormat(at('QFI\xfb'))).toBe('qcow2');
+    expect(sniffDiskFormat(at('KDMV'))).toBe('vmdk');
+    expect(sniffDiskFormat(at('# Disk DescriptorFile'))).toBe('vmdk');
+    expect(sniffDiskFormat(at('vhdxfile'))).toBe('vhdx');
+    expect(sniffDiskFormat(at('conectix'))).toBe('vhd');
+    expect(sniffDiskFormat(at('ustar', 257))).toBe('ova');
+    expect(sniffDiskFormat(at(''))).toBe('raw');
+    expect(sniffDiskFormat(Buffer.alloc(3))).toBe('raw');
+    expect(formatOfKey('a/b.QCOW2')).toBe('qcow2');
+    expect(formatOfKey('a/b.img')).toBe('sniff');
+    expect(formatOfKey('a/b.vhdx')).toBe('vhdx');
+    expect(formatOfKey('a/b.iso')).toBeUndefined();
+  });
+});

@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalStack, type LocalStack } from '../../local/index';
+import { ossClient } from '../helpers/clients';
+import { fixture } from '../helpers/fixtures';
+
+/** Uploads the qcow2 triggers did not see before: `.img` sniffed, other disks told what to do. */
+
+let stack: LocalStack;
+let oss: any;
+beforeAll(async () => {
+  stack = await startLocalStack({ retryBaseMs: 20 });
+  oss = ossClient(stack);
+});
+afterAll(() => stack.stop());
+
+const put = async (key: string, body: Buffer) => {
+  await oss.put(key, body);
+  await stack.settle();
+  return stack
+    .importResults()
+    .filter((r) => r.key === key)
+    .at(-1) as unknown as { outcome: string; errorCode?: string; reason?: string; imageName?: string };
+};
+const signed = (signature: string, at = 0, size = 4096) => {
+  const b = Buffer.alloc(size);
+  b.write(signature, at, 'latin1');
+  return b;
+};
+
+describe('.img uploads', () => {
+  it('a qcow2 named .img (Ubuntu and Debian cloud images) is imported, named without the suffix', async () => {
+    const r = await put('images/ubuntu/22.04/jammy-server-cloudimg-amd64.img', fixture('v3.qcow2'));
+    expect(r).toMatchObject({ outcome: 'imported', imageName: 'jammy-server-cloudimg-amd64' });
+  });
+
+  it('a raw .img is rejected with format-needs-conversion and the command to run', async () => {
+    const key = 'images/ubuntu/22.04/build-output.img';
+    const r = await put(key, signed('\x55\xaa', 510));
+    expect(r).toMatchObject({ outcome: 'rejected', errorCode: 'format-needs-conversion' });
+    expect(r.reason).toMatch(/raw disk .*qemu-img convert -O qcow2.*build-output\.qcow2/);
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'rejected', 'ens:error': 'format-needs-conversion' });
+  });
+});
+
+describe('disks ENS cannot take as they are get a visible outcome, not silence', () => {
+  const cases: [string, Buffer, string][] = [
+    ['disk.raw', signed('\x55\xaa', 510), 'raw'],
+    ['disk.vmdk', signed('KDMV'), 'vmdk'],
+    ['disk.vhd', signed('conectix'), 'vhd'],
+    ['disk.vhdx', signed('vhdxfile'), 'vhdx'],
+    ['appliance.ova', signed('ustar', 257), 'ova'],
+  ];
+  for (const [name, body, format] of cases) {
+    it(`${name}: rejected, tagged, the log says what to do`, async () => {
+      const key = `images/ubuntu/22.04/${name}`;
+      const r = await put(key, body);
+      expect(r).toMatchObject({ outcome: 'rejected', errorCode: 'format-needs-conversion' });
+      expect(r.reason).toContain(`holds a ${format} disk`);
+      expect((await oss.getObjectTagging(key)).tag['ens:error']).toBe('format-needs-conversion');
+    });
+  }
+});
