@@ -100,6 +100,12 @@ export async function runDemo(options: DemoOptions): Promise<LocalStack> {
   await stack.settle();
   await showObject(stack, client, good, out);
   await showObject(stack, client, bad, out);
+  out(`\n── chat robot at ${stack.webhook.endpoint} (importer.yaml notify: on failed, rejected, available)`);
+  for (const n of stack.webhook.received) {
+    const b = n.body as { outcome?: string; key?: string; errorCode?: string };
+    out(`   ${b.outcome}  ${b.key}${b.errorCode ? `  (${b.errorCode})` : ''}`);
+  }
+  if (!stack.webhook.received.length) out('   nothing received');
 
   if (options.serve) {
     out(`

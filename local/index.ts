@@ -8,6 +8,7 @@ import { FcApiServer } from './fc/server';
 import type { PolicyDocument } from './ram-policy';
 import { loadSYaml, type FunctionSpec } from './fc/s-yaml';
 import { OssStandIn } from './oss/server';
+import { WebhookReceiver } from './webhook';
 
 export { CredentialStore } from './credentials';
 export type { AccessKey } from './credentials';
@@ -20,13 +21,13 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 export const FUNCTION_ROLE = 'ens-importer-function';
 
 /** Fixed ports `npm start` uses (documented in the README). */
-export const DEFAULT_PORTS = { oss: 9100, ens: 9101, fc: 9102 } as const;
+export const DEFAULT_PORTS = { oss: 9100, ens: 9101, fc: 9102, webhook: 9103 } as const;
 
 /** The state prefix s.yaml deploys with; the stand-ins do not know the product's layout. */
 const STATE_PREFIX = '.ens-importer/';
 
 export interface LocalStackOptions {
-  ports?: { oss?: number; ens?: number; fc?: number };
+  ports?: { oss?: number; ens?: number; fc?: number; webhook?: number };
   /** Buckets to create; the s.yaml trigger's bucket is always created. */
   buckets?: { name: string; region?: string }[];
   dataDir?: string;
@@ -71,6 +72,8 @@ export interface LocalStack {
   oss: OssStandIn;
   ens: EnsStandIn;
   fc: FcStandIn;
+  /** the chat robot importer.yaml's notifications go to (IMPORTER_NOTIFY_WEBHOOK) */
+  webhook: WebhookReceiver;
   endpoints: { oss: string; ens: string; fc: string };
   /** Every secret the stack knows, for asserting none leaks into a log. */
   secrets(): string[];
@@ -133,8 +136,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ...options.ens,
   }).start();
   // From source, the function's folder has no importer.yaml beside it: point at the project's.
+  const webhook = await new WebhookReceiver().start(options.ports?.webhook ?? 0);
   const functionEnv = {
     ...(options.functionCode !== 'bundle' ? { IMPORTER_RULES: resolve(PROJECT_ROOT, 'importer.yaml') } : {}),
+    // importer.yaml's notify.webhook reads this variable: the stack's receiver gets the notices
+    IMPORTER_NOTIFY_WEBHOOK: webhook.url,
     ...options.functionEnv,
   };
   const fc = new FcStandIn({
@@ -187,6 +193,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     oss,
     ens,
     fc,
+    webhook,
     endpoints: { oss: oss.endpoint, ens: ens.endpoint, fc: fcApi.endpoint },
     secrets: () => credentials.secrets(),
     issueSts: (token) => credentials.issueSts(token),
@@ -199,7 +206,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       [...(oss.buckets.get(bucket)?.objects.keys() ?? [])].filter((k) => k.startsWith(`${STATE_PREFIX}${sub}/`) && !/\.g\d+$/.test(k)),
     stop: async () => {
       fc.stop();
-      await Promise.all([oss.stop(), ens.stop(), fcApi.stop()]);
+      await Promise.all([oss.stop(), ens.stop(), fcApi.stop(), webhook.stop()]);
     },
   };
 }

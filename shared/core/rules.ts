@@ -1,3 +1,4 @@
+import { notifySchema, type NotifyConfig } from './notification';
 import { RE2JS } from 're2js';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod/mini';
@@ -48,6 +49,7 @@ const rulesFileSchema = z.strictObject({
     DEFAULT_LIMITS,
   ),
   defaults: z._default(fieldValues, {}),
+  notify: z.optional(notifySchema),
   rules: z._default(z.array(ruleSchema).check(z.minLength(1)), [{ name: 'default', match: {}, set: {}, skip: false }]),
 });
 
@@ -65,6 +67,7 @@ export interface CompiledRule {
 
 export interface Rules {
   limits: RulesFile['limits'];
+  notify?: NotifyConfig;
   defaults: Partial<Record<ParamField, string>>;
   rules: CompiledRule[];
 }
@@ -135,7 +138,12 @@ export function compileRules(doc: unknown, source = 'importer.yaml'): Rules {
     return { name: r.name, prefix: r.match.prefix, suffix: r.match.suffix, pattern, convention: convention!, set: r.set, skip: r.skip };
   });
   if (problems.length) throw new RulesError(problems.map((p) => `${source}: ${p}`));
-  return { limits: parsed.data.limits, defaults: parsed.data.defaults, rules };
+  return {
+    limits: parsed.data.limits,
+    defaults: parsed.data.defaults,
+    rules,
+    ...(parsed.data.notify ? { notify: parsed.data.notify } : {}),
+  };
 }
 
 export function parseRules(text: string, source = 'importer.yaml'): Rules {

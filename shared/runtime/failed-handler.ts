@@ -6,7 +6,8 @@ import type { ObjectResult } from '../core/outcome';
 import { endFailedVersion } from '../import/final-failure';
 import { DEFAULTS, readImportConfig } from './config';
 import { invocationScope, type InvocationContext } from './fc-runtime';
-import { TransientFailureError } from './import-handler';
+import { isFinalFailure, noticeOf, TransientFailureError } from './import-handler';
+import { createNotifier } from './notifier';
 
 /**
  * FC entry for `ens-import-failed`, the import function's on-failure destination: each
@@ -60,6 +61,8 @@ export async function handleFailedImport(
       });
     }
   }
+  const notify = createNotifier(config.rules.notify, process.env, scope.log, scope.deadline);
+  for (const r of results) if (isFinalFailure(r)) await notify({ ...noticeOf(r), by: 'on-failure' });
   if (results.some((r) => r.outcome === 'failed' && r.retryable)) throw new TransientFailureError(results);
   return { results };
 }

@@ -4,6 +4,7 @@ import { parseEventPayload } from '../core/event';
 import type { ObjectResult } from '../core/outcome';
 import { processObjectEvent } from '../import/pipeline';
 import { DEFAULTS, readImportConfig, type ImporterConfig } from './config';
+import { createNotifier } from './notifier';
 import { invocationScope, type InvocationContext } from './fc-runtime';
 
 export class TransientFailureError extends Error {
@@ -65,6 +66,20 @@ export async function handleImportEvent(
     );
   }
   // a failure an operator must fix (RAM, versioning) is final now: FC's retry would only repeat it
+  const notify = createNotifier(config.rules.notify, process.env, scope.log, scope.deadline);
+  for (const r of results) if (isFinalFailure(r)) await notify({ ...noticeOf(r), by: 'import' });
   if (results.some((r) => r.outcome === 'failed' && r.retryable)) throw new TransientFailureError(results);
   return { results };
 }
+
+/** An outcome no retry will change: rejected, or failed for an operator to fix. */
+export const isFinalFailure = (r: ObjectResult): boolean => r.outcome === 'rejected' || (r.outcome === 'failed' && !r.retryable);
+
+export const noticeOf = (r: ObjectResult) => ({
+  outcome: r.outcome as 'failed' | 'rejected',
+  bucket: r.bucket,
+  key: r.key,
+  imageId: r.imageId,
+  errorCode: r.errorCode,
+  reason: r.reason,
+});

@@ -4,6 +4,7 @@ import { expireWaitingManifests } from '../import/manifest-waiting';
 import { processObjectEvent } from '../import/pipeline';
 import { trackImports, type TrackSummary } from '../track/tracker';
 import { DEFAULTS, readImportConfig, readTrackConfig } from './config';
+import { createNotifier } from './notifier';
 import { invocationScope, type InvocationContext } from './fc-runtime';
 
 /** FC entry for the timer-driven tracker. */
@@ -19,7 +20,9 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
   const lockStore = createObjectStore(target, { deadline: hardDeadline });
   const ens = createEnsApi(settings.ensEndpoint, scope.credentials);
   const { log, requestId, deadline } = scope;
+  const importConfig = readImportConfig(process.env, handlerDir);
   return trackImports({
+    notify: createNotifier(importConfig.rules.notify, process.env, log, deadline),
     settings,
     store,
     lockStore,
@@ -28,10 +31,6 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
     requestId,
     runDeadline: deadline,
     expireWaitingManifests: () =>
-      expireWaitingManifests(
-        region,
-        { config: readImportConfig(process.env, handlerDir), store, ens, log, requestId, deadline },
-        processObjectEvent,
-      ),
+      expireWaitingManifests(region, { config: importConfig, store, ens, log, requestId, deadline }, processObjectEvent),
   });
 }

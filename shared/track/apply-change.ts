@@ -52,6 +52,7 @@ export async function applyChange(
     errorCode: error,
     ageSec,
   });
+  await deps.notify?.({ outcome: state, bucket: record.bucket, key: record.key, imageId: p.imageId, errorCode: error, by: 'tracker' });
 }
 
 /** The tags only while the object still holds this version: a newer upload has its own. */

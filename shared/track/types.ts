@@ -1,3 +1,4 @@
+import type { Notify } from '../runtime/notifier';
 import type { EnsApi } from '../adapters/ens';
 import type { ObjectStore } from '../adapters/object-store';
 import type { Clock } from '../core/clock';
@@ -31,6 +32,8 @@ export interface TrackerDeps {
   clock?: Clock;
   /** Run the manifests whose wait for missing disks is over (they import or are rejected). */
   expireWaitingManifests?: () => Promise<number>;
+  /** importer.yaml's notifications: told of each import that became available or failed */
+  notify?: Notify;
 }
 
 export interface PendingImport {
