@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { runDemo } from '../local/demo';
+import { DEFAULT_PORTS } from '../local/index';
 import { redact } from '../shared/core/redact';
 import { registerBackfill } from './commands/backfill';
 import { registerImport } from './commands/import';
@@ -47,8 +48,12 @@ program
   .description('start the local stack (OSS, ENS and FC stand-ins) with the functions wired from s.yaml, run the demo uploads, and serve')
   .option('--no-serve', 'exit after the demo instead of serving on the fixed ports')
   .option('--data-dir <dir>', 'keep object bodies in files under this folder instead of memory (large uploads)')
-  .action(async (opts: { serve: boolean; dataDir?: string }) => {
-    const stack = await runDemo({ serve: opts.serve, dataDir: opts.dataDir });
+  .option('--port <n>', 'first of the four ports (OSS, ENS, FC API, webhook); 0 takes free ports', String(DEFAULT_PORTS.oss))
+  .action(async (opts: { serve: boolean; dataDir?: string; port: string }) => {
+    const base = Number(opts.port);
+    if (!Number.isInteger(base) || base < 0 || base > 65532) throw new UsageError(`--port takes a port number, not "${opts.port}"`);
+    const ports = base === 0 ? { oss: 0, ens: 0, fc: 0, webhook: 0 } : { oss: base, ens: base + 1, fc: base + 2, webhook: base + 3 };
+    const stack = await runDemo({ serve: opts.serve, dataDir: opts.dataDir, ports });
     if (!opts.serve) {
       const results = stack.importResults();
       await stack.stop();

@@ -67,7 +67,7 @@ async function showObject(stack: LocalStack, client: OSS, key: string, out: (s: 
 
 export interface DemoOptions {
   serve: boolean;
-  ports?: typeof DEFAULT_PORTS;
+  ports?: { oss: number; ens: number; fc: number; webhook: number };
   out?: (s: string) => void;
   dataDir?: string;
 }
@@ -87,6 +87,7 @@ export async function runDemo(options: DemoOptions): Promise<LocalStack> {
   out('ens-image-importer: local stack');
   out(`  OSS  ${stack.endpoints.oss}   bucket ${stack.bucket} (${stack.region})`);
   out(`  ENS  ${stack.endpoints.ens}   API 2017-11-10`);
+  out(`  FC API  ${stack.endpoints.fc}   webhook ${stack.webhook.endpoint}`);
   out(
     `  FC   function ${fn.functionName} from ${fn.code}, OSS trigger ${trigger.events.join(', ')} on ${trigger.prefix ?? ''}*${trigger.suffix ?? ''}`,
   );
