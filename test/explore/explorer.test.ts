@@ -19,6 +19,8 @@ describe('fault explorer: every schedule keeps exactly-once, truthful tags and n
     it(name, async () => {
       const clean = await runScenario(scenario, new Map());
       expect(clean.violations).toEqual([]);
+      const passed = clean.results.map((r) => `${r.key} ${r.outcome}`);
+      expect(passed).toEqual(expect.arrayContaining(clean.mustPass));
       const positions = clean.world.calls;
       const failures: string[] = [];
       const check = async (faults: Map<number, FaultKind>) => {

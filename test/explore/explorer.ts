@@ -2,6 +2,7 @@ import { createLogger } from '../../shared/runtime/logger';
 import { readImportConfig, type ImporterConfig } from '../../shared/runtime/config';
 import type { ObjectEvent } from '../../shared/core/event';
 import type { ObjectResult } from '../../shared/core/outcome';
+import { endFailedVersion } from '../../shared/import/final-failure';
 import { processObjectEvent } from '../../shared/import/pipeline';
 import { stateLayout } from '../../shared/state/layout';
 import { parseRecord } from '../../shared/state/records';
@@ -34,6 +35,8 @@ export interface ScenarioWorld {
   upload(key: string, body: Buffer, afterMs: number, meta?: Record<string, string>): string;
   /** keys whose current version must end as one image (true) or none (false) */
   expect: Map<string, boolean>;
+  /** `key outcome` pairs the fault-free run must pass through (the path the scenario is about) */
+  mustPass: string[];
 }
 
 export type Scenario = (s: ScenarioWorld) => void;
@@ -42,6 +45,7 @@ export interface Run {
   world: World;
   violations: string[];
   results: ObjectResult[];
+  mustPass: string[];
 }
 
 const config: ImporterConfig = { ...readImportConfig({}, process.cwd()), ensTimeoutMs: 30_000 };
@@ -57,12 +61,48 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
   let invocations = 0;
   let busy = 0;
 
+  /** ens-import-failed, as FC runs it: asynchronously, retried on a throw or a crash. */
+  const giveUp = (event: ObjectEvent, attempt: number): void => {
+    busy += 1;
+    const caller: Caller = { id: `fail-${++invocations}`, deadline: clock.now() + FUNCTION_TIMEOUT_MS - MARGIN_MS, crashed: false };
+    const again = () => {
+      if (attempt < 3) clock.at(clock.now() + FC_RETRY_DELAY_MS, () => giveUp(event, attempt + 1));
+    };
+    clock.at(clock.now() + FUNCTION_TIMEOUT_MS, () => {
+      if (caller.crashed) {
+        busy -= 1;
+        again();
+      }
+    });
+    const deps = {
+      config,
+      store: world.store(caller, caller.deadline),
+      ens: world.ens(caller),
+      log: silent,
+      requestId: caller.id,
+      deadline: caller.deadline,
+      clock,
+    };
+    void endFailedVersion(event, 'FC gave up (ServiceUnavailable)', deps).then(
+      (r) => {
+        busy -= 1;
+        results.push(r);
+      },
+      () => {
+        busy -= 1;
+        again();
+      },
+    );
+  };
+
   const invoke = (event: ObjectEvent, attempt: number): void => {
     busy += 1;
     const began = clock.now();
     const caller: Caller = { id: `inv-${++invocations}`, deadline: began + FUNCTION_TIMEOUT_MS - MARGIN_MS, crashed: false };
+    // FC retries 3 times, then sends the event to the on-failure destination
     const retry = (at: number) => {
       if (attempt < 3) clock.at(at + FC_RETRY_DELAY_MS, () => invoke(event, attempt + 1));
+      else clock.at(at + FC_RETRY_DELAY_MS, () => giveUp(event, 0));
     };
     // FC kills the instance at its timeout: a crashed invocation ends there
     clock.at(began + FUNCTION_TIMEOUT_MS, () => {
@@ -93,10 +133,12 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
   };
 
   const expect = new Map<string, boolean>();
+  const mustPass: string[] = [];
   let lastEventAt = start;
   scenario({
     world,
     expect,
+    mustPass,
     upload(key, body, afterMs, meta = {}) {
       const upload = `up-${key}-${afterMs}`;
       lastEventAt = Math.max(lastEventAt, start + afterMs);
@@ -181,7 +223,7 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
   if (verdict.skipped) violations.push(`a tracker run after the world went quiet was refused: ${verdict.skipped}`);
   if (!finished) violations.push('the world did not go quiet (step budget exhausted)');
   violations.push(...checkInvariants(world, expect));
-  return { world, violations, results };
+  return { world, violations, results, mustPass };
 }
 
 /** The importer's promises, checked on the quiet world. */

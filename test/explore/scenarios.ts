@@ -88,4 +88,16 @@ export const SCENARIOS: Record<string, Scenario> = {
     s.deliver({ key, upload: second }, 60 * MIN + 1);
     s.expect.set(key, true);
   },
+  'ENS down through every FC retry: failed by the on-failure function, then an operator retry': (s) => {
+    const key = 'images/ubuntu/22.04/outage.qcow2';
+    s.world.ensDownUntil = s.world.clock.now() + 20 * MIN;
+    const up = s.upload(key, image('outage'), 0);
+    s.deliver({ key, upload: up }, 1);
+    // FC redelivers the original event after it all: it must stay failed, not import
+    s.deliver({ key, upload: up }, 30 * MIN);
+    // `ens-importer retry`: the trigger's event with a new upload id
+    s.deliver({ key, upload: `${up}-retry` }, 60 * MIN);
+    s.expect.set(key, true);
+    s.mustPass.push(`${key} failed`, `${key} duplicate`, `${key} imported`);
+  },
 };

@@ -53,6 +53,8 @@ export class World {
   hiddenFromListing = new Set<string>();
   /** image names whose import ENS fails (Pack_failed) */
   failingNames = new Set<string>();
+  /** ENS answers every ImportImage with ServiceUnavailable until then (an outage) */
+  ensDownUntil = 0;
   private imageSeq = 0;
 
   constructor(
@@ -118,7 +120,13 @@ export class World {
         throw transientError(false);
       case 'slow':
         // the answer comes after the client gave up; the effect lands all the same
-        this.clock.at(this.clock.now() + timeoutMs + 5, () => void effect());
+        this.clock.at(this.clock.now() + timeoutMs + 5, () => {
+          try {
+            effect();
+          } catch {
+            // the late answer was a refusal (an outage): nothing landed
+          }
+        });
         await this.clock.sleep(timeoutMs);
         throw transientError(false);
       default:
@@ -224,6 +232,7 @@ export class World {
           'ImportImage',
           t,
           () => {
+            if (this.clock.now() < this.ensDownUntil) throw ensError(true);
             const id = `m-${(++this.imageSeq).toString(36).padStart(6, '0')}`;
             const key = params.OSSObject ?? '';
             this.images.push({
