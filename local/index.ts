@@ -45,7 +45,7 @@ export interface LocalStackOptions {
   eventKeyEncoding?: 'raw' | 'url';
   /** OSS accepts V1 signatures only from accounts and buckets created before the V4-only dates */
   allowV1Signatures?: boolean;
-  ens?: Pick<EnsOptions, 'schedule' | 'allowedPlatforms' | 'rateLimits'>;
+  ens?: Pick<EnsOptions, 'schedule' | 'allowedPlatforms' | 'rateLimits' | 'listingOrder'>;
   accountId?: string;
   /**
    * Called for each trigger delivery with the function that queues it; by default it is

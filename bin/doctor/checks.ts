@@ -1,6 +1,7 @@
 import { createEnsApi, type Credentials } from '../../shared/adapters/ens';
 import { createFcInspector, type FcInspector } from '../../shared/adapters/fc';
-import { createObjectStore, readBucketPolicy, type OssCallError } from '../../shared/adapters/oss';
+import { createObjectStore, type OssCallError } from '../../shared/adapters/oss';
+import { readBucketPolicy } from '../../shared/adapters/oss-bucket';
 import { readRolePolicies } from '../../shared/adapters/ram';
 import { FUNCTION_ACTIONS } from '../../shared/core/permission';
 import type { Rules } from '../../shared/core/rules';

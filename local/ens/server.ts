@@ -24,6 +24,11 @@ export interface EnsOptions {
   objectExists?: (region: string, bucket: string, key: string) => boolean;
   schedule?: Partial<ImageSchedule>;
   allowedPlatforms?: string[];
+  /**
+   * The order DescribeSelfImages lists images in; the API page states none, so both can be
+   * tried (default: oldest first, as images were made).
+   */
+  listingOrder?: 'oldest-first' | 'newest-first';
   /** Calls per second allowed per action (Throttling.User beyond). */
   rateLimits?: Record<string, number>;
   faultSeed?: number;
@@ -285,6 +290,7 @@ export class EnsStandIn extends StandInServer {
     const all = [...this.images.values()].filter(
       (i) => !i.deleted && (!p.ImageId || i.imageId.includes(p.ImageId)) && (!p.ImageName || i.imageName.includes(p.ImageName)),
     );
+    if (this.options.listingOrder === 'newest-first') all.reverse();
     const page = all.slice((pageNumber - 1) * pageSize, pageNumber * pageSize);
     return {
       Code: 0,

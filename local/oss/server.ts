@@ -9,7 +9,7 @@ import { notificationRecord, subscriptionMatches, type Subscription } from './ev
 import { getVersioning, putVersioning, getPolicy, putPolicy, deletePolicy } from './operations/bucket';
 import { listObjects } from './operations/listing';
 import { abortMultipart, completeMultipart, initiateMultipart, uploadPart } from './operations/multipart';
-import { copyObject, deleteObject, getObject, putObject } from './operations/objects';
+import { copyObject, deleteObject, getObject, putObject, deleteMultiple } from './operations/objects';
 import { deleteTagging, getTagging, putTagging } from './operations/tagging';
 import type { OssAnswer, OssRequest, OssState } from './request';
 import { routeRequest } from './router';
@@ -65,6 +65,7 @@ const OPERATIONS: Record<string, Operation> = {
   GetBucketPolicy: (_s, b) => getPolicy(b),
   PutBucketPolicy: (_s, b, r) => putPolicy(b, r),
   DeleteBucketPolicy: (_s, b) => deletePolicy(b),
+  DeleteMultipleObjects: (s, b, r) => deleteMultiple(s, b, r),
   InitiateMultipartUpload: (_s, b, r) => initiateMultipart(b, r),
   UploadPart: uploadPart,
   CompleteMultipartUpload: completeMultipart,
@@ -239,7 +240,13 @@ export class OssStandIn extends StandInServer implements OssState {
         request.bucketName ?? '',
         request.key,
       );
-      if (!this.options.credentials.allows(request.accessKeyId, action, resource))
+      request.authorizeKey = (a, key) => {
+        const r = `acs:oss:*:${this.options.credentials.accountId}:${request.bucketName}/${key}`;
+        if (!this.options.credentials.allows(request.accessKeyId!, a, r))
+          throw new OssError(403, 'AccessDenied', `You are not allowed ${a} on ${r} by the RAM policy of this key.`);
+      };
+      // DeleteMultipleObjects is authorised key by key, in the operation
+      if (request.operation !== 'DeleteMultipleObjects' && !this.options.credentials.allows(request.accessKeyId, action, resource))
         // the code is OSS's; the wording is ours
         throw new OssError(403, 'AccessDenied', `You are not allowed ${action} on ${resource} by the RAM policy of this key.`);
       const operation = OPERATIONS[request.operation];

@@ -61,6 +61,8 @@ export interface ObjectStore {
   getText(key: string): Promise<string | undefined>;
   putText(key: string, body: string): Promise<void>;
   delete(key: string): Promise<void>;
+  /** DeleteMultipleObjects: up to 1,000 keys in one request; keys already gone are fine. */
+  deleteMany(keys: string[]): Promise<void>;
   /** One page of ListObjectsV2. */
   listPage(prefix: string, continuationToken?: string, maxKeys?: number): Promise<{ objects: ListedObject[]; nextToken?: string }>;
   /** GetBucketVersioning: a versioned bucket ignores x-oss-forbid-overwrite. */
@@ -78,6 +80,7 @@ export interface RawObjectStore {
   getText(key: string, timeoutMs: number): Promise<string | undefined>;
   putText(key: string, body: string, timeoutMs: number): Promise<void>;
   delete(key: string, timeoutMs: number): Promise<void>;
+  deleteMany(keys: string[], timeoutMs: number): Promise<void>;
   listPage(
     prefix: string,
     continuationToken: string | undefined,
@@ -135,6 +138,7 @@ export function withDeadline(raw: RawObjectStore, policy: DeadlinePolicy): Objec
     getText: (key) => run('GetObject', (t) => raw.getText(key, t)),
     putText: (key, body) => run('PutObject', (t) => raw.putText(key, body, t)),
     delete: (key) => run('DeleteObject', (t) => raw.delete(key, t)),
+    deleteMany: (keys) => run('DeleteMultipleObjects', (t) => raw.deleteMany(keys, t)),
     listPage: (prefix, token, maxKeys) => run('ListObjectsV2', (t) => raw.listPage(prefix, token, maxKeys, t)),
     getVersioning: () => run('GetBucketVersioning', (t) => raw.getVersioning(t)),
   };

@@ -17,7 +17,8 @@ export { OssCallError, type ObjectHead, type ObjectStore } from './object-store'
 
 /** The only file that talks to OSS: the object operations over ali-oss. */
 
-interface OssClientLike {
+export interface OssClientLike {
+  deleteMulti(names: string[], options?: object): Promise<unknown>;
   get(name: string, options?: object): Promise<{ content: Buffer; res: { status: number; headers: Record<string, string> } }>;
   head(name: string, options?: object): Promise<{ res: { status: number; headers: Record<string, string> } }>;
   put(name: string, body: Buffer, options?: object): Promise<unknown>;
@@ -64,7 +65,7 @@ export function ossClientOptions(t: OssTarget): OSS.Options {
   } as OSS.Options;
 }
 
-function clientFor(t: OssTarget): OssClientLike {
+export function clientFor(t: OssTarget): OssClientLike {
   const cacheKey = `${t.endpoint ?? ''}|${t.internal ?? ''}|${t.region}|${t.bucket}|${t.credentials.accessKeyId}|${t.credentials.securityToken ?? ''}`;
   let client = clients.get(cacheKey);
   if (!client) {
@@ -195,6 +196,11 @@ export class AliOssStore implements RawObjectStore {
     );
   }
 
+  async deleteMany(keys: string[], timeout: number): Promise<void> {
+    if (!keys.length) return;
+    await this.answerOr(() => this.client.deleteMulti(keys, { quiet: true, timeout }), never, undefined);
+  }
+
   async delete(key: string, timeout: number): Promise<void> {
     await this.answerOr(() => this.client.delete(key, { timeout }), never, undefined);
   }
@@ -233,15 +239,4 @@ export class AliOssStore implements RawObjectStore {
 /** The store the function, the tracker and the CLI use: ali-oss with the shared deadline policy. */
 export function createObjectStore(t: OssTarget, policy: Partial<DeadlinePolicy> = {}): ObjectStore {
   return withDeadline(new AliOssStore(t), { deadline: Number.POSITIVE_INFINITY, ...policy });
-}
-
-/** The bucket's policy document, or undefined when it has none (NoSuchBucketPolicy). */
-export async function readBucketPolicy(t: OssTarget): Promise<unknown | undefined> {
-  const client = clientFor(t) as unknown as { getBucketPolicy(name: string): Promise<{ policy: unknown }> };
-  try {
-    return (await client.getBucketPolicy(t.bucket)).policy ?? undefined;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'NoSuchBucketPolicy') return undefined;
-    throw toOssError(err, [t.credentials.accessKeySecret, t.credentials.securityToken]);
-  }
 }

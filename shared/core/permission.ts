@@ -11,6 +11,7 @@ export const OSS_RAM_ACTION: Readonly<Record<string, string>> = {
   PutObjectTagging: 'oss:PutObjectTagging',
   PutObject: 'oss:PutObject',
   DeleteObject: 'oss:DeleteObject',
+  DeleteMultipleObjects: 'oss:DeleteObject',
   ListObjectsV2: 'oss:ListObjects',
   GetBucketVersioning: 'oss:GetBucketVersioning',
 };

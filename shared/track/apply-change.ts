@@ -12,7 +12,7 @@ export async function applyChange(
   error: string | undefined,
   ensStatus: string | undefined,
   run: TrackRun,
-): Promise<void> {
+): Promise<boolean> {
   const { deps, retry, clock } = run;
   const { store, log } = deps;
   const text = await retry(() => store.getText(p.recordKey));
@@ -24,9 +24,17 @@ export async function applyChange(
         ? 'no import record'
         : 'the import record does not parse';
     log.warn({ event: 'state-object-invalid', key: p.pendingKey, imageId: p.imageId, reason: why });
-    await retry(() => store.delete(p.pendingKey));
-    return;
+    run.removePending(p.pendingKey);
+    return false;
   }
+  // a run that stopped before its index entries went: the record holds it; the tags (idempotent)
+  // and the entry are what may be left
+  if (record.state === state && record.imageId === p.imageId) {
+    await tagIfCurrent(record, p.imageId, state, error, run);
+    run.removePending(p.pendingKey);
+    return false;
+  }
+
   const at = new Date(clock.now()).toISOString();
   const updated: ImportRecord = {
     ...record,
@@ -39,7 +47,7 @@ export async function applyChange(
   await tagIfCurrent(record, p.imageId, state, error, run);
   for (const disk of record.disks ?? [])
     await retry(() => writeImporterTags(store, log, { key: disk, ifUnowned: true }, state, { imageId: p.imageId, error }));
-  await retry(() => store.delete(p.pendingKey));
+  run.removePending(p.pendingKey);
   const ageSec = Math.round((clock.now() - p.since) / 1000);
   log.info({
     event: 'import-status',
@@ -53,6 +61,7 @@ export async function applyChange(
     ageSec,
   });
   await deps.notify?.({ outcome: state, bucket: record.bucket, key: record.key, imageId: p.imageId, errorCode: error, by: 'tracker' });
+  return true;
 }
 
 /** The tags only while the object still holds this version: a newer upload has its own. */

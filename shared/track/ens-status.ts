@@ -1,4 +1,5 @@
 import type { SelfImage } from '../adapters/ens';
+import type { AccountListing } from './account-listing';
 import type { PendingImport, TrackerSettings, TrackRun } from './types';
 
 // The stand-in keeps its own copy of these statuses (local/ens/images.ts): an emulator
@@ -21,47 +22,34 @@ export function classifyImport(
 }
 
 /** ImageId → ENS status ('' when ENS does not know it); ids not reached this run are absent. */
-export async function describeStatuses(pending: PendingImport[], run: TrackRun): Promise<Map<string, string>> {
+export async function describeStatuses(pending: PendingImport[], run: TrackRun, listing: AccountListing): Promise<Map<string, string>> {
   const { deps, summary, retry, clock } = run;
   const { settings, ens } = deps;
   const status = new Map<string, string>();
-  const wanted = new Set(pending.map((p) => p.imageId));
-  const sinceOf = new Map(pending.map((p) => [p.imageId, p.since]));
-  const byId = async (id: string): Promise<void> => {
-    summary.describeCalls += 1;
-    const r = await retry((msLeft) => ens.describeSelfImages({ ImageId: id, PageSize: settings.pageSize }, Math.min(msLeft, 10_000)));
-    const hit = r.images.find((i: SelfImage) => i.ImageId === id);
-    status.set(id, hit ? hit.Status : '');
-  };
-  if (!wanted.size) return status;
-  // page through the account's images until every pending id is seen, or ask by ImageId
-  // when that takes fewer calls
-  let total = Number.POSITIVE_INFINITY;
-  let listedAll = false;
-  for (let pageNumber = 1; (pageNumber - 1) * settings.pageSize < total && clock.now() < deps.runDeadline; pageNumber++) {
-    const unseen = [...wanted].filter((id) => !status.has(id));
-    if (!unseen.length) break;
-    const pagesLeft = Math.ceil((total - (pageNumber - 1) * settings.pageSize) / settings.pageSize);
-    if (pageNumber > 1 && unseen.length < pagesLeft) break;
-    summary.describeCalls += 1;
-    const r = await retry((msLeft) =>
-      ens.describeSelfImages({ PageNumber: pageNumber, PageSize: settings.pageSize }, Math.min(msLeft, 10_000)),
-    );
-    total = r.totalCount;
-    for (const image of r.images) if (wanted.has(image.ImageId)) status.set(image.ImageId, image.Status);
-    if (pageNumber * settings.pageSize >= total) listedAll = true;
+  if (!pending.length) return status;
+  await listing.seek(
+    pending.map((p) => p.imageId),
+    Math.min(...pending.map((p) => p.since)),
+  );
+  for (const p of pending) {
+    const known = listing.statuses.get(p.imageId);
+    if (known !== undefined) status.set(p.imageId, known);
   }
   // Not seen in the listing: ask by id. Only an id ENS does not know by id is missing.
-  for (const id of wanted) {
-    if (status.has(id)) continue;
+  for (const p of pending) {
+    if (status.has(p.imageId)) continue;
     if (clock.now() >= deps.runDeadline) break;
-    const since = sinceOf.get(id)!;
-    // young and unseen: it will show in a later run's listing; no call needed yet
-    if (listedAll && clock.now() - since <= settings.missingGraceMs) {
-      status.set(id, 'Creating');
+    // young and unseen in a complete listing: it will show in a later run's; no call needed yet
+    if (listing.listedAll && clock.now() - p.since <= settings.missingGraceMs) {
+      status.set(p.imageId, 'Creating');
       continue;
     }
-    await byId(id);
+    summary.describeCalls += 1;
+    const r = await retry((msLeft) =>
+      ens.describeSelfImages({ ImageId: p.imageId, PageSize: settings.pageSize }, Math.min(msLeft, 10_000)),
+    );
+    const hit = r.images.find((i: SelfImage) => i.ImageId === p.imageId);
+    status.set(p.imageId, hit ? hit.Status : '');
   }
   return status;
 }

@@ -1,6 +1,7 @@
 import { EnsCallError } from '../adapters/ens';
-import { OssCallError, listAll } from '../adapters/object-store';
-import { realClock } from '../core/clock';
+import { OssCallError } from '../adapters/object-store';
+import { AccountListing } from './account-listing';
+import { realClock, type Clock } from '../core/clock';
 import { retryTransient } from '../core/retry';
 import { stateLayout } from '../state/layout';
 import { applyChange } from './apply-change';
@@ -25,22 +26,7 @@ const actionOf = (err: unknown): string | undefined => (err as { action?: string
 
 export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
   const clock = deps.clock ?? realClock;
-  const policy = { deadline: deps.runDeadline, now: clock.now, sleep: clock.sleep, random: clock.random, baseMs: 200, maxMs: 5000 };
-  const run: TrackRun = {
-    deps,
-    clock,
-    layout: stateLayout(deps.settings.statePrefix),
-    summary: {
-      event: 'track-summary',
-      pending: 0,
-      changed: 0,
-      counts: { importing: 0, available: 0, failed: 0 },
-      describeCalls: 0,
-      complete: false,
-      errors: 0,
-    },
-    retry: (fn) => retryTransient((_a, msLeft) => fn(msLeft), isTransient, policy).then((r) => r.value),
-  };
+  const run = newRun(deps, clock);
   const { summary, deps: d } = run;
   let lock: Awaited<ReturnType<typeof acquireTrackerLock>>;
   try {
@@ -68,34 +54,92 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
     summary.errors += 1;
     d.log.error({ event: 'track-error', errorCode: codeOf(err), missingAction: actionOf(err), reason: (err as Error).message });
   } finally {
+    // what was applied leaves the index even when the run ends on an error
+    await run.flushRemovals().catch(() => undefined);
     await releaseTrackerLock(run);
   }
   d.log.info({ ...summary });
   return summary;
 }
 
-/** The pending index, from listings alone; a name that is not an index entry is removed. */
-async function listPending(run: TrackRun): Promise<PendingImport[]> {
+/** One run's context: its summary, its retry policy, and the index entries it will remove. */
+function newRun(deps: TrackerDeps, clock: Clock): TrackRun {
+  const removals: string[] = [];
+  const policy = { deadline: deps.runDeadline, now: clock.now, sleep: clock.sleep, random: clock.random, baseMs: 200, maxMs: 5000 };
+  const run: TrackRun = {
+    deps,
+    clock,
+    layout: stateLayout(deps.settings.statePrefix),
+    summary: {
+      event: 'track-summary',
+      pending: 0,
+      changed: 0,
+      counts: { importing: 0, available: 0, failed: 0 },
+      describeCalls: 0,
+      complete: false,
+      errors: 0,
+    },
+    retry: (fn) => retryTransient((_a, msLeft) => fn(msLeft), isTransient, policy).then((r) => r.value),
+    removePending: (key) => void removals.push(key),
+    // through the lock's store: its calls may use the margin after the run's deadline, so what
+    // a run applied leaves the index even when the run stops at its deadline
+    flushRemovals: async () => {
+      const store = deps.lockStore ?? deps.store;
+      while (removals.length) {
+        const batch = removals.splice(0, 1000);
+        await store.deleteMany(batch);
+      }
+    },
+  };
+  return run;
+}
+
+/**
+ * The pending index a listing page at a time (up to 1,000 entries), so a run's memory follows
+ * one page, not the index; a name that is not an index entry is removed.
+ */
+/** index entries a page: a 1,000-key ListObjectsV2 answer parses into a tree of several MiB */
+const PENDING_PAGE = 1000;
+
+async function* pendingPages(run: TrackRun): AsyncGenerator<PendingImport[]> {
   const { deps, layout, clock } = run;
-  const pending: PendingImport[] = [];
-  for await (const o of listAll(deps.store, layout.pendingPrefix, deps.runDeadline, clock.now)) {
-    const parsed = layout.parsePendingKey(o.key);
-    if (parsed) pending.push({ imageId: parsed.imageId, recordKey: parsed.claimKey, pendingKey: o.key, since: Date.parse(o.lastModified) });
-    else {
-      deps.log.warn({ event: 'state-object-invalid', key: o.key, reason: 'not a pending-index name; removed' });
-      await run.retry(() => deps.store.delete(o.key));
+  let token: string | undefined;
+  do {
+    const page = await run.retry(() => deps.store.listPage(layout.pendingPrefix, token, PENDING_PAGE));
+    token = page.nextToken;
+    const pending: PendingImport[] = [];
+    for (const o of page.objects) {
+      const parsed = layout.parsePendingKey(o.key);
+      if (parsed)
+        pending.push({ imageId: parsed.imageId, recordKey: parsed.claimKey, pendingKey: o.key, since: Date.parse(o.lastModified) });
+      else {
+        deps.log.warn({ event: 'state-object-invalid', key: o.key, reason: 'not a pending-index name; removed' });
+        run.removePending(o.key);
+      }
     }
-  }
-  return pending;
+    yield pending;
+  } while (token && clock.now() < deps.runDeadline);
 }
 
 async function followPending(run: TrackRun): Promise<void> {
+  const listing = new AccountListing(run);
+  for await (const page of pendingPages(run)) {
+    await followPage(page, run, listing);
+    // the page's finished entries leave the index together (DeleteMultipleObjects)
+    await run.flushRemovals();
+    if (run.clock.now() >= run.deps.runDeadline) break;
+  }
+}
+
+async function followPage(pending: PendingImport[], run: TrackRun, listing: AccountListing): Promise<void> {
   const { deps, clock, summary } = run;
-  const pending = await listPending(run);
-  summary.pending = pending.length;
-  // an image not seen in the listing is asked for by ImageId before it is called missing
-  const status = await describeStatuses(pending, run);
-  if (pending.length) summary.oldestPendingAgeSec = Math.round((clock.now() - Math.min(...pending.map((p) => p.since))) / 1000);
+  summary.pending += pending.length;
+  // an image not seen in the account listing is asked for by ImageId before it is called missing
+  const status = await describeStatuses(pending, run, listing);
+  if (pending.length) {
+    const oldest = Math.round((clock.now() - Math.min(...pending.map((p) => p.since))) / 1000);
+    summary.oldestPendingAgeSec = Math.max(summary.oldestPendingAgeSec ?? 0, oldest);
+  }
   const changes: { p: PendingImport; state: 'available' | 'failed'; error?: string; known?: string }[] = [];
   for (const p of pending) {
     if (!status.has(p.imageId)) {
@@ -114,8 +158,7 @@ async function followPending(run: TrackRun): Promise<void> {
     while (next < changes.length && clock.now() < deps.runDeadline) {
       const c = changes[next++]!;
       try {
-        await applyChange(c.p, c.state, c.error, c.known, run);
-        summary.changed += 1;
+        if (await applyChange(c.p, c.state, c.error, c.known, run)) summary.changed += 1;
       } catch (err) {
         summary.errors += 1;
         deps.log.error({

@@ -64,4 +64,8 @@ export interface TrackRun {
   summary: TrackSummary;
   /** the run's retry policy: transient OSS and ENS errors, until the run's deadline */
   retry: <T>(fn: (msLeft: number) => Promise<T>) => Promise<T>;
+  /** queue a finished (or invalid) pending-index entry for removal with the page's others */
+  removePending: (key: string) => void;
+  /** remove what is queued, 1,000 keys a request */
+  flushRemovals: () => Promise<void>;
 }

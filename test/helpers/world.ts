@@ -211,6 +211,13 @@ export class World {
             nextToken: keys.length > maxKeys ? page.at(-1) : undefined,
           };
         }),
+      deleteMany: (keys, t) =>
+        c('DeleteMultipleObjects', t, () => {
+          for (const key of keys) {
+            this.writes.push({ op: 'delete', key });
+            objects.delete(key);
+          }
+        }),
       getVersioning: (t) => c('GetBucketVersioning', t, () => undefined),
     };
     return withDeadline(raw, { deadline, clock: this.clock });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readBody } from '../../http';
 import { OssError } from '../errors';
 import { resolveRange } from '../range';
@@ -122,4 +123,24 @@ export async function copyObject(state: OssState, bucket: Bucket, req: OssReques
     xml: { root: 'CopyObjectResult', body: { ETag: `"${obj.etag}"`, LastModified: obj.lastModified.toISOString() } },
     event: { name: 'ObjectCreated:CopyObject', object: obj, deltaSize: obj.size - (previous?.size ?? 0) },
   };
+}
+
+const unescapeXml = (s: string): string =>
+  s.replace(/&(lt|gt|quot|apos|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' })[e]!);
+
+/** DeleteMultipleObjects: up to 1,000 keys, Content-MD5 required, each key authorised alone. */
+export async function deleteMultiple(state: OssState, bucket: Bucket, req: OssRequest): Promise<OssAnswer> {
+  const body = await readBody(req.body, 2 << 20);
+  const md5 = req.headers['content-md5'];
+  if (!md5) throw new OssError(400, 'MissingArgument', 'Missing Some Required Arguments.', { ArgumentName: 'Content-MD5' });
+  if (md5 !== createHash('md5').update(body).digest('base64'))
+    throw new OssError(400, 'InvalidDigest', 'The Content-MD5 you specified was invalid.');
+  const xml = body.toString('utf8');
+  const keys = [...xml.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => unescapeXml(m[1]!));
+  if (!keys.length || keys.length > 1000)
+    throw new OssError(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');
+  for (const key of keys) req.authorizeKey?.('oss:DeleteObject', key);
+  for (const key of keys) deleteObject(state, bucket, { ...req, key });
+  const quiet = /<Quiet>true<\/Quiet>/.test(xml);
+  return { status: 200, xml: { root: 'DeleteResult', body: quiet ? {} : { Deleted: keys.map((Key) => ({ Key })) } } };
 }

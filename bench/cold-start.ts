@@ -1,0 +1,77 @@
+// Cold start as FC pays it: whole fresh processes, timed from spawn to the first event done
+// (and to the handler loaded), paired and interleaved so the machine's drift hits every variant.
+import { spawn } from 'node:child_process';
+import { cpSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const CHILD = resolve(import.meta.dirname, 'child.cjs');
+
+export interface ColdVariant {
+  name: string;
+  /** child.cjs arguments; `noop` and `baseline` print only `loaded` */
+  args: string[];
+}
+
+/** Spawn → each `{"mark": …}` line the child prints, in ms of the parent's clock. */
+export function timeProcess(args: string[], env: Record<string, string>): Promise<Record<string, number>> {
+  return new Promise((done, fail) => {
+    const t0 = performance.now();
+    const marks: Record<string, number> = {};
+    const child = spawn(process.execPath, [CHILD, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let buffered = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      const now = performance.now() - t0;
+      buffered += d.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        const m = /^\{"mark":"(\w+)"/.exec(line);
+        if (m) marks[m[1]!] = now;
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('exit', (code) => (code === 0 ? done(marks) : fail(new Error(`cold-start child ${args.join(' ')} exited ${code}: ${err}`))));
+  });
+}
+
+/** The shipped folder without its code cache: what a build on another Node major ships. */
+export function folderWithoutCache(shipped: string, into: string): string {
+  rmSync(into, { recursive: true, force: true });
+  cpSync(shipped, into, { recursive: true });
+  rmSync(join(into, 'bundle.cache'), { force: true });
+  return join(into, 'index.js');
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+/**
+ * Each round runs every variant once, in a rotated order; `prepare(i, variant)` gives the
+ * arguments (a fresh object to import each time). Ratios are taken round by round, then the
+ * median, so a slow minute slows both sides of a pair.
+ */
+export async function measureColdStarts(
+  variants: string[],
+  rounds: number,
+  prepare: (round: number, variant: string) => string[],
+  env: Record<string, string>,
+) {
+  const times: Record<string, { loaded: number[]; first: number[] }> = {};
+  for (const v of variants) times[v] = { loaded: [], first: [] };
+  for (let i = 0; i < rounds; i++) {
+    const order = variants.map((_, k) => variants[(k + i) % variants.length]!);
+    for (const v of order) {
+      const marks = await timeProcess(prepare(i, v), env);
+      times[v]!.loaded.push(marks.loaded!);
+      if (marks.first !== undefined) times[v]!.first.push(marks.first);
+    }
+  }
+  const medianOf = (v: string, m: 'loaded' | 'first') => (times[v]![m].length ? round(median(times[v]![m]), 1) : undefined);
+  const ratio = (a: string, am: 'loaded' | 'first', b: string, bm: 'loaded' | 'first') =>
+    round(median(times[a]![am].map((x, k) => x / times[b]![bm][k]!)));
+  return { times, medianOf, ratio };
+}
