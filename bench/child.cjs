@@ -4,6 +4,18 @@
 // processes from spawn to each mark.
 const started = performance.now();
 const [mode, bundle, eventsFile, count] = process.argv.slice(2);
+/**
+ * Peak RSS of this process: VmHWM (the mm's high-water mark, new at exec). getrusage's maxrss
+ * is not used: Linux carries it across fork and exec, so a child of a large parent reports
+ * the parent's size.
+ */
+function peakRssBytes(sampled) {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {}
+  return Math.max(sampled, process.memoryUsage.rss());
+}
 const mark = (name) => process.stdout.write(`${JSON.stringify({ mark: name, ms: performance.now() - started })}\n`);
 
 async function main() {
@@ -40,9 +52,10 @@ async function main() {
     });
     clearInterval(sampler);
     if (profiler) require('node:fs').writeFileSync(process.env.BENCH_CPU_PROF, JSON.stringify((await post('Profiler.stop')).profile));
-    const peakRssBytes = Math.max(peak, process.resourceUsage().maxRSS * 1024);
     const cpu = process.cpuUsage();
-    process.stdout.write(`${JSON.stringify({ summary, peakRssBytes, cpuMs: Math.round((cpu.user + cpu.system) / 1000) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ summary, peakRssBytes: peakRssBytes(peak), cpuMs: Math.round((cpu.user + cpu.system) / 1000) })}\n`,
+    );
     return;
   }
   const { handler } = require(bundle);
@@ -69,7 +82,7 @@ async function main() {
     }
     if (i % 50 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }
-  peakRss = Math.max(peakRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
+  peakRss = peakRssBytes(peakRss);
   process.stdout.write(
     `${JSON.stringify({ loadedMs, firstEventMs: firstMs, sinceProcessStartMs: performance.now(), peakRssBytes: peakRss, outcomes })}\n`,
   );

@@ -41,6 +41,8 @@ export interface LocalStackOptions {
   maxAsyncRetryAttempts?: number;
   retryBaseMs?: number;
   asyncConcurrency?: number;
+  /** each concurrent invocation of a bundle in its own instance (its own module state), as on FC */
+  isolateInstances?: boolean;
   echoLogs?: boolean;
   eventKeyEncoding?: 'raw' | 'url';
   /** OSS accepts V1 signatures only from accounts and buckets created before the V4-only dates */
@@ -141,12 +143,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ...(options.functionCode !== 'bundle' ? { IMPORTER_RULES: resolve(PROJECT_ROOT, 'importer.yaml') } : {}),
     // importer.yaml's notify.webhook reads this variable: the stack's receiver gets the notices
     IMPORTER_NOTIFY_WEBHOOK: webhook.url,
+    // ImportImage pacing is per FC instance; without isolated instances every invocation here
+    // shares one module (one pacer), so pacing would throttle the whole stack: off then
+    ...(options.isolateInstances ? {} : { IMPORTER_ENS_IMPORT_QPS: '0' }),
     ...options.functionEnv,
   };
   const fc = new FcStandIn({
     credentials,
     retryBaseMs: options.retryBaseMs,
     asyncConcurrency: options.asyncConcurrency,
+    isolateInstances: options.isolateInstances,
     echoLogs: options.echoLogs,
     env: { OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...functionEnv },
   });
@@ -162,6 +168,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       env: { ...spec.environmentVariables, OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...functionEnv },
       maxAsyncRetryAttempts: options.maxAsyncRetryAttempts ?? spec.maxAsyncRetryAttempts,
       onFailure: spec.onFailure,
+      reservedConcurrency: spec.reservedConcurrency,
       role: spec.role,
       triggers: spec.triggers,
       timers: spec.timerTriggers.filter((t) => t.enable).map((t) => ({ name: t.name, payload: t.payload })),

@@ -36,6 +36,8 @@ export interface LocalFunction {
   timeoutSeconds?: number;
   env?: Record<string, string>;
   maxAsyncRetryAttempts?: number;
+  /** FC 3.0's concurrencyConfig.reservedConcurrency: async invocations of it in flight at most */
+  reservedConcurrency?: number;
   /** what FC 3.0's GetFunction and ListTriggers answer about it */
   role?: string;
   triggers?: DeployedTrigger[];
@@ -76,6 +78,11 @@ export interface FcOptions {
   echoLogs?: boolean;
   /** extra environment for every function (endpoints of the stand-ins) */
   env?: Record<string, string>;
+  /**
+   * Give each concurrent invocation of a bundled function its own instance (its own copy of
+   * the module's state), as FC's instances are separate processes. Off: one shared copy.
+   */
+  isolateInstances?: boolean;
 }
 
 interface QueuedEvent {
@@ -102,6 +109,10 @@ export class FcStandIn {
   private readonly stsKeys = new Map<string, Required<AccessKey>>();
   private readonly queue: QueuedEvent[] = [];
   private inFlight = 0;
+  private readonly inFlightOf = new Map<string, number>();
+  /** idle instances per function (isolateInstances) */
+  private readonly idle = new Map<string, Handler[]>();
+  readonly instancesStarted = new Map<string, number>();
   private idleWaiters: (() => void)[] = [];
   private timer?: NodeJS.Timeout;
   private stopped = false;
@@ -139,6 +150,26 @@ export class FcStandIn {
     return loaded;
   }
 
+  /** An idle instance of the function, or a new one (a fresh copy of a bundle's module state). */
+  private async instanceOf(fn: LocalFunction): Promise<Handler> {
+    const [file] = resolveEntry(fn);
+    if (!this.options.isolateInstances || !/\.c?js$/.test(file)) return this.loadHandler(fn);
+    const idle = this.idle.get(fn.name)?.pop();
+    if (idle) return idle;
+    this.instancesStarted.set(fn.name, (this.instancesStarted.get(fn.name) ?? 0) + 1);
+    const load = createRequire(import.meta.url);
+    delete load.cache[load.resolve(file)];
+    const mod = load(file);
+    return (mod[resolveEntry(fn)[1]] ?? mod.default?.handler) as Handler;
+  }
+
+  private release(fn: LocalFunction, handler: Handler): void {
+    if (!this.options.isolateInstances) return;
+    const list = this.idle.get(fn.name) ?? [];
+    list.push(handler);
+    this.idle.set(fn.name, list);
+  }
+
   /** Synchronous invocation: the handler's result, or its error thrown. */
   async invoke(name: string, payload: Buffer | string, attempt = 0, async = false): Promise<unknown> {
     const fn = this.functions.get(name);
@@ -153,7 +184,7 @@ export class FcStandIn {
     let handler: Handler;
     try {
       // what the code prints while it loads belongs to the first invocation's log, as on FC
-      handler = await captureOutput(requestId, record, () => this.loadHandler(fn));
+      handler = await captureOutput(requestId, record, () => this.instanceOf(fn));
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.invocations.push({
@@ -182,7 +213,10 @@ export class FcStandIn {
       accountId: this.options.credentials.accountId,
       logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
     };
-    Object.assign(process.env, this.options.env, fn.env, {
+    // NODE_OPTIONS is for the node FC starts; an in-process function has no use for it, and
+    // processes this one spawns must not inherit it
+    const { NODE_OPTIONS: _nodeOptions, ...fnEnv } = fn.env ?? {};
+    Object.assign(process.env, this.options.env, fnEnv, {
       FC_FUNCTION_NAME: name,
       FC_REGION: context.region,
       FC_ACCOUNT_ID: context.accountId,
@@ -197,10 +231,13 @@ export class FcStandIn {
         }),
       ]);
       this.invocations.push({ function: name, requestId, attempt, async, ok: true, result, durationMs: Date.now() - started });
+      this.release(fn, handler);
       return result;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.invocations.push({ function: name, requestId, attempt, async, ok: false, error: message, durationMs: Date.now() - started });
+      // a failed invocation's instance is kept too (FC reuses it); a timed-out one is not
+      if (!/timed out/.test(message)) this.release(fn, handler);
       throw err;
     } finally {
       clearTimeout(timer);
@@ -227,19 +264,22 @@ export class FcStandIn {
     const limit = this.options.asyncConcurrency ?? 10;
     clearTimeout(this.timer);
     this.timer = undefined;
+    const room = (fn: string) => (this.inFlightOf.get(fn) ?? 0) < (this.functions.get(fn)?.reservedConcurrency ?? Number.POSITIVE_INFINITY);
     while (this.inFlight < limit) {
       const now = Date.now();
-      const i = this.queue.findIndex((e) => e.notBefore <= now);
+      const i = this.queue.findIndex((e) => e.notBefore <= now && room(e.fn));
       if (i < 0) break;
       const [event] = this.queue.splice(i, 1);
       this.inFlight += 1;
+      this.inFlightOf.set(event!.fn, (this.inFlightOf.get(event!.fn) ?? 0) + 1);
       void this.run(event!).finally(() => {
         this.inFlight -= 1;
+        this.inFlightOf.set(event!.fn, (this.inFlightOf.get(event!.fn) ?? 1) - 1);
         this.pump();
       });
     }
-    if (this.queue.length && this.inFlight < limit) {
-      const next = Math.min(...this.queue.map((e) => e.notBefore));
+    if (this.queue.length && this.inFlight < limit && this.queue.some((e) => room(e.fn))) {
+      const next = Math.min(...this.queue.filter((e) => room(e.fn)).map((e) => e.notBefore));
       this.timer = setTimeout(() => this.pump(), Math.max(1, next - Date.now()));
     }
     if (!this.queue.length && this.inFlight === 0) {

@@ -13,6 +13,8 @@ export interface FunctionSpec {
   timeoutSeconds: number;
   environmentVariables: Record<string, string>;
   maxAsyncRetryAttempts: number;
+  /** concurrencyConfig.reservedConcurrency: the function's instances at most */
+  reservedConcurrency?: number;
   /** the function FC sends an event to when its retries are spent (asyncInvokeConfig.destinationConfig.onFailure) */
   onFailure?: string;
   ossTriggers: OssTriggerSpec[];
@@ -87,6 +89,7 @@ export function loadSYaml(path: string, config: Record<string, string> = {}): Fu
       ),
       maxAsyncRetryAttempts: Number(p.asyncInvokeConfig?.maxAsyncRetryAttempts ?? 3),
       role: p.role ? String(p.role) : undefined,
+      reservedConcurrency: p.concurrencyConfig?.reservedConcurrency ? Number(p.concurrencyConfig.reservedConcurrency) : undefined,
       triggers: triggers.map((t) => ({
         triggerName: String(t.triggerName),
         triggerType: String(t.triggerType),

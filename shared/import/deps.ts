@@ -18,6 +18,8 @@ export interface PipelineDeps {
   clock?: Clock;
   /** Test seam: called at each named step; a promise that never settles is a crash there. */
   onStep?: (step: string) => void | Promise<void>;
+  /** this instance's next ImportImage slot (the function's share of ENS's rate) */
+  pace?: (deadline: number) => Promise<void>;
 }
 
 /** What an import session needs: the pipeline's adapters, the state layout and a clock. */
@@ -31,4 +33,6 @@ export interface SessionDeps {
   deadline: number;
   /** Test seam: called at each named step; a promise that never settles is a crash there. */
   onStep?: (step: string) => void | Promise<void>;
+  /** this instance's next ImportImage slot (the function's share of ENS's rate) */
+  pace?: (deadline: number) => Promise<void>;
 }

@@ -108,6 +108,7 @@ export class ImportSession {
       if (earlier) return { adopted: this.adopt(earlier, 'an ImportImage whose answer was lost had created the image', this.attempts) };
       this.evidence.uncertain = undefined;
     }
+    await this.deps.pace?.(this.deps.deadline);
     this.attempts += 1;
     const sentAt = new Date(this.now).toISOString();
     try {

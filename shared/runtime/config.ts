@@ -79,6 +79,10 @@ export interface ImporterConfig {
   safetyMarginMs: number;
   ensTimeoutMs: number;
   ensMaxAttempts: number;
+  /** ImportImage calls per second the function may make in all (ENS's limit for the account); 0: unpaced */
+  ensImportQps: number;
+  /** the function's instances at most (s.yaml concurrencyConfig.reservedConcurrency) */
+  instances: number;
   manifestWaitMs: number;
 }
 
@@ -115,6 +119,8 @@ export function readImportConfig(environment: NodeJS.ProcessEnv, handlerDir: str
     safetyMarginMs: DEFAULTS.safetyMarginMs,
     ensTimeoutMs: env.positive('IMPORTER_ENS_TIMEOUT_MS', DEFAULTS.ensTimeoutMs, 'milliseconds'),
     ensMaxAttempts: Math.floor(env.positive('IMPORTER_ENS_MAX_ATTEMPTS', DEFAULTS.ensMaxAttempts, 'calls')),
+    ensImportQps: env.nonNegative('IMPORTER_ENS_IMPORT_QPS', 0, 'calls per second'),
+    instances: Math.floor(env.nonNegative('IMPORTER_INSTANCES', 0, 'instances')),
     manifestWaitMs: env.positive('IMPORTER_MANIFEST_WAIT_MINUTES', DEFAULTS.manifestWaitMinutes, 'minutes') * 60_000,
   };
 }

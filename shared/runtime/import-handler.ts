@@ -5,6 +5,8 @@ import type { ObjectResult } from '../core/outcome';
 import { processObjectEvent } from '../import/pipeline';
 import { DEFAULTS, readImportConfig, type ImporterConfig } from './config';
 import { createNotifier } from './notifier';
+import { Pacer, pacingIntervalMs } from '../core/pacer';
+import { realClock } from '../core/clock';
 import { invocationScope, type InvocationContext } from './fc-runtime';
 
 export class TransientFailureError extends Error {
@@ -25,8 +27,22 @@ const CONFIG_VARIABLES = [
   'IMPORTER_DRY_RUN',
   'IMPORTER_ENS_TIMEOUT_MS',
   'IMPORTER_MANIFEST_WAIT_MINUTES',
+  'IMPORTER_ENS_IMPORT_QPS',
+  'IMPORTER_INSTANCES',
+  'IMPORTER_ENS_MAX_ATTEMPTS',
 ];
 let cached: { config: ImporterConfig; fingerprint: string } | undefined;
+/** records of one event handled at once */
+const RECORD_CONCURRENCY = 4;
+let pacer: Pacer | undefined;
+
+/** One pacer per instance (module state lives as long as the FC instance). */
+function pacerFor(config: ImporterConfig): Pacer | undefined {
+  const ms = pacingIntervalMs(config.ensImportQps, config.instances);
+  if (!ms) return undefined;
+  if (pacer?.intervalMs !== ms) pacer = new Pacer(ms, realClock);
+  return pacer;
+}
 
 /** Read once per instance; again only when the environment changes (the local stack's FC sets it per function). */
 function configFor(env: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
@@ -50,22 +66,39 @@ export async function handleImportEvent(
     return { results: [] };
   }
   const ens = createEnsApi(config.ensEndpoint, scope.credentials);
-  const results: ObjectResult[] = [];
-  for (const entry of parsed.entries) {
+  const pacer = pacerFor(config);
+  const pace = pacer ? (deadline: number) => pacer.slot(deadline) : undefined;
+  const handle = async (entry: (typeof parsed.entries)[number]): Promise<ObjectResult | undefined> => {
     if (!entry.ok) {
       scope.log.error({ outcome: 'skipped', errorCode: 'invalid-event', reason: entry.reason });
-      continue;
+      return undefined;
     }
     const { region, bucket } = entry.event;
     const store = createObjectStore(
       { region, bucket, endpoint: config.ossEndpoint, internal: true, credentials: scope.credentials },
       { deadline: scope.deadline },
     );
-    results.push(
-      await processObjectEvent(entry.event, { config, store, ens, log: scope.log, requestId: scope.requestId, deadline: scope.deadline }),
-    );
-  }
-  // a failure an operator must fix (RAM, versioning) is final now: FC's retry would only repeat it
+    return processObjectEvent(entry.event, {
+      config,
+      store,
+      ens,
+      log: scope.log,
+      requestId: scope.requestId,
+      deadline: scope.deadline,
+      pace,
+    });
+  };
+  // an event of many records: a few at once (each logged when done), in the event's order
+  const slots: (ObjectResult | undefined)[] = new Array(parsed.entries.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < parsed.entries.length) {
+      const i = next++;
+      slots[i] = await handle(parsed.entries[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(RECORD_CONCURRENCY, parsed.entries.length) }, worker));
+  const results = slots.filter((r): r is ObjectResult => r !== undefined);
   const notify = createNotifier(config.rules.notify, process.env, scope.log, scope.deadline);
   for (const r of results) if (isFinalFailure(r)) await notify({ ...noticeOf(r), by: 'import' });
   if (results.some((r) => r.outcome === 'failed' && r.retryable)) throw new TransientFailureError(results);

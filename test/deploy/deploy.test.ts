@@ -58,14 +58,29 @@ describe('s.yaml', () => {
     }
   });
 
+  it('caps the import function at the instances its pacing assumes (fc3 concurrencyConfig), and bounds V8 under 128 MB', () => {
+    const spec = specs.find((s) => s.functionName === 'ens-import-image')!;
+    expect(spec.reservedConcurrency).toBeGreaterThan(0);
+    // each instance spaces its ImportImage calls by instances/qps: the cap must be that count
+    expect(Number(spec.environmentVariables.IMPORTER_INSTANCES)).toBe(spec.reservedConcurrency);
+    expect(Number(spec.environmentVariables.IMPORTER_ENS_IMPORT_QPS)).toBeGreaterThan(0);
+    for (const s of specs) {
+      const heap = /--max-old-space-size=(\d+)/.exec(s.environmentVariables.NODE_OPTIONS ?? '');
+      expect(heap && Number(heap[1]) < s.memorySize, `${s.functionName}: V8's heap bound under memorySize`).toBe(true);
+    }
+  });
+
   it('sets the environment design.md names', () => {
     const env = specs.find((s) => s.functionName === 'ens-import-image')!.environmentVariables;
     expect(Object.keys(env).sort()).toEqual([
       'ENS_ENDPOINT',
       'IMPORTER_DRY_RUN',
+      'IMPORTER_ENS_IMPORT_QPS',
+      'IMPORTER_INSTANCES',
       'IMPORTER_MANIFEST_WAIT_MINUTES',
       'IMPORTER_STATE_PREFIX',
       'IMPORTER_WATCHED_PREFIX',
+      'NODE_OPTIONS',
     ]);
     // the manifest confinement follows the trigger's own prefix
     expect(env.IMPORTER_WATCHED_PREFIX).toBe(vars.prefix);

@@ -181,3 +181,26 @@ describe('disk format sniffing', () => {
     expect(formatOfKey('a/b.iso')).toBeUndefined();
   });
 });
+
+describe('the ImportImage pacer', () => {
+  it('spaces one instance’s calls by instances/qps seconds, starts at a random phase, never waits past the deadline', async () => {
+    const { Pacer, pacingIntervalMs } = await import('../../shared/core/pacer');
+    expect(pacingIntervalMs(10, 20)).toBe(2_000);
+    expect(pacingIntervalMs(0, 20)).toBe(0);
+    expect(pacingIntervalMs(10, 0)).toBe(0);
+    let now = 1_000_000;
+    const slept: number[] = [];
+    const sleep = async (ms: number) => {
+      slept.push(ms);
+      now += ms;
+    };
+    const clock = { now: () => now, random: () => 0.5, sleep };
+    const pacer = new Pacer(2_000, clock as never);
+    await pacer.slot(now + 60_000); // first: half an interval in
+    await pacer.slot(now + 60_000);
+    now += 5_000; // idle for a while: the next call need not wait
+    await pacer.slot(now + 60_000);
+    await pacer.slot(now + 500); // the deadline is nearer than the slot: wait only until it
+    expect(slept).toEqual([1_000, 2_000, 500]);
+  });
+});
