@@ -1,6 +1,4 @@
 import { Command, CommanderError } from 'commander';
-import { runDemo } from '../local/demo';
-import { DEFAULT_PORTS } from '../local/index';
 import { redact } from '../shared/core/redact';
 import { registerBackfill } from './commands/backfill';
 import { registerImport } from './commands/import';
@@ -48,11 +46,13 @@ program
   .description('start the local stack (OSS, ENS and FC stand-ins) with the functions wired from s.yaml, run the demo uploads, and serve')
   .option('--no-serve', 'exit after the demo instead of serving on the fixed ports')
   .option('--data-dir <dir>', 'keep object bodies in files under this folder instead of memory (large uploads)')
-  .option('--port <n>', 'first of the four ports (OSS, ENS, FC API, webhook); 0 takes free ports', String(DEFAULT_PORTS.oss))
+  // local/index.ts DEFAULT_PORTS; the stack is loaded only for this command (the others start faster)
+  .option('--port <n>', 'first of the four ports (OSS, ENS, FC API, webhook); 0 takes free ports', '9100')
   .action(async (opts: { serve: boolean; dataDir?: string; port: string }) => {
     const base = Number(opts.port);
     if (!Number.isInteger(base) || base < 0 || base > 65532) throw new UsageError(`--port takes a port number, not "${opts.port}"`);
     const ports = base === 0 ? { oss: 0, ens: 0, fc: 0, webhook: 0 } : { oss: base, ens: base + 1, fc: base + 2, webhook: base + 3 };
+    const { runDemo } = await import('../local/demo');
     const stack = await runDemo({ serve: opts.serve, dataDir: opts.dataDir, ports });
     if (!opts.serve) {
       const results = stack.importResults();

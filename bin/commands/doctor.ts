@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadSYaml } from '../../local/fc/s-yaml';
+import { declaredFunctions } from '../deployment';
 import {
   checkBucket,
   checkEns,
@@ -34,7 +34,7 @@ export function registerDoctor(program: Command): void {
         process.env.IMPORTER_RAM_ENDPOINT ?? 'https://ram.aliyuncs.com',
       ),
   ).action(async (opts: DoctorOptions) => {
-    const functions = existsSync(opts.sYaml) ? loadSYaml(resolve(opts.sYaml), { AccountID: opts.accountId ?? '' }) : [];
+    const functions = existsSync(opts.sYaml) ? declaredFunctions(resolve(opts.sYaml), opts.accountId ?? '') : [];
     const bucket = opts.bucket ?? functions.flatMap((f) => f.ossTriggers)[0]?.bucket;
     if (!bucket) throw new UsageError('give --bucket, or run doctor beside the deployed s.yaml');
     const results: CheckResult[] = [];

@@ -5,7 +5,7 @@ import type { ObjectStore } from '../../shared/adapters/oss';
 import { TAG_IMAGE_ID, TAG_STATUS, TAG_ERROR } from '../../shared/core/tags';
 import { stateLayout } from '../../shared/state/layout';
 import { parseRecord } from '../../shared/state/records';
-import { loadSYaml } from '../../local/fc/s-yaml';
+import { declaredFunctions } from '../deployment';
 import { EXIT, UsageError, age, parseOssUrl, printTable, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
 
 export interface ObjectState {
@@ -26,7 +26,7 @@ export const DEFAULT_SUFFIXES = ['.qcow2', '.ens-image.json'];
 export function watchedSuffixes(sYamlPath: string | undefined): string[] {
   const path = sYamlPath ?? (existsSync('s.yaml') ? 's.yaml' : undefined);
   if (!path) return DEFAULT_SUFFIXES;
-  const suffixes = loadSYaml(resolve(path)).flatMap((f) => f.ossTriggers.map((t) => t.suffix ?? ''));
+  const suffixes = declaredFunctions(resolve(path)).flatMap((f) => f.ossTriggers.map((t) => t.suffix ?? ''));
   return suffixes.length ? [...new Set(suffixes)] : DEFAULT_SUFFIXES;
 }
 

@@ -5,7 +5,7 @@ import { readBucketPolicy } from '../../shared/adapters/oss-bucket';
 import { readRolePolicies } from '../../shared/adapters/ram';
 import { FUNCTION_ACTIONS } from '../../shared/core/permission';
 import type { Rules } from '../../shared/core/rules';
-import type { FunctionSpec } from '../../local/fc/s-yaml';
+import type { DeclaredFunction } from '../deployment';
 
 /** One line of `ens-importer doctor`: what was checked, what was found, what to do. */
 export interface CheckResult {
@@ -24,7 +24,7 @@ export interface DoctorInput {
   ensEndpoint: string;
   ramEndpoint: string;
   fc: { accountId: string; endpoint?: string } | undefined;
-  functions: FunctionSpec[];
+  functions: DeclaredFunction[];
   rules: { rules?: Rules; error?: string; source?: string };
 }
 
