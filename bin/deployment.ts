@@ -20,6 +20,13 @@ export interface DeclaredFunction {
   ossTriggers: DeclaredTrigger[];
 }
 
+type Trigger = {
+  triggerName?: string;
+  triggerType?: string;
+  sourceArn?: string;
+  triggerConfig?: { events?: unknown[]; filter?: { key?: { prefix?: string; suffix?: string } } };
+};
+
 type Doc = { vars?: Record<string, unknown>; resources?: Record<string, { component?: string; props?: Record<string, unknown> }> };
 
 /** `${vars.x}` and `${config('AccountID')}` as Serverless Devs renders them. */
@@ -35,16 +42,17 @@ export function declaredFunctions(path: string, accountId = ''): DeclaredFunctio
   return Object.entries(doc.resources ?? {})
     .filter(([, r]) => r.component === 'fc3' && r.props)
     .map(([name, r]) => {
-      const p = r.props as { functionName?: string; triggers?: Record<string, any>[] };
+      const p = r.props as { functionName?: string; triggers?: Trigger[] };
       const ossTriggers = (p.triggers ?? [])
         .filter((t) => t.triggerType === 'oss')
         .map((t) => {
           const arn = render(t.sourceArn, vars, accountId);
           const key = t.triggerConfig?.filter?.key ?? {};
+
           return {
             name: String(t.triggerName),
             bucket: arn.split(':').pop() ?? '',
-            events: ((t.triggerConfig?.events ?? []) as unknown[]).map(String),
+            events: (t.triggerConfig?.events ?? []).map(String),
             prefix: render(key.prefix, vars, accountId) || undefined,
             suffix: render(key.suffix, vars, accountId) || undefined,
           };
