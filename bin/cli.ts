@@ -8,6 +8,7 @@ import { registerStatus } from './commands/status';
 import { registerWhy } from './commands/why';
 import { registerRetry } from './commands/retry';
 import { registerDoctor } from './commands/doctor';
+import { registerConvert } from './commands/convert';
 import { EXIT, UsageError, useProfile } from './settings';
 import { readFileSync } from 'node:fs';
 
@@ -40,6 +41,7 @@ registerStatus(program);
 registerWhy(program);
 registerRetry(program);
 registerDoctor(program);
+registerConvert(program);
 
 program
   .command('local')

@@ -1,0 +1,97 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../local/index';
+import { Qcow2Writer } from '../../shared/convert/qcow2-writer';
+import { rawClusters } from '../../shared/convert/raw-reader';
+import { inspectQcow2 } from '../../shared/core/qcow2';
+
+/** The converter's output, proven by qemu-img: `check` finds no error, `compare` finds the guest identical. */
+
+const dir = mkdtempSync(join(tmpdir(), 'convert-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const qemu = (args: string[]) => spawnSync('qemu-img', args, { encoding: 'utf8' });
+function sparseRaw(name: string, size: number, writes: [number, number, number][]): string {
+  const file = join(dir, name);
+  truncateSync(openAndClose(file), size);
+  const fd = openSync(file, 'r+');
+  for (const [offset, length, byte] of writes) writeSync(fd, Buffer.alloc(length, byte), 0, length, offset);
+  closeSync(fd);
+  return file;
+}
+function openAndClose(file: string): string {
+  closeSync(openSync(file, 'w'));
+  return file;
+}
+const MiB = 2 ** 20;
+
+describe('ens-importer convert (raw → qcow2)', () => {
+  const cases: [string, number, [number, number, number][]][] = [
+    [
+      'an odd size, data at both ends',
+      300 * MiB + 1234,
+      [
+        [0, MiB, 0xab],
+        [300 * MiB, 1234, 0x5],
+      ],
+    ],
+    [
+      'three L2 spans, an empty one between',
+      1300 * MiB,
+      [
+        [10 * MiB, 3 * MiB, 1],
+        [1100 * MiB, 64 * 1024 + 1, 2],
+      ],
+    ],
+    ['all zeros', 64 * MiB, []],
+  ];
+  for (const [title, size, writes] of cases) {
+    it(title, () => {
+      const raw = sparseRaw(`${title.replace(/\W+/g, '-')}.raw`, size, writes);
+      const out = `${raw}.qcow2`;
+      const r = execFileSync(process.execPath, [resolve(PROJECT_ROOT, 'bin/ens-importer.mjs'), 'convert', raw, out, '--json'], {
+        encoding: 'utf8',
+      });
+      const report = JSON.parse(r);
+      expect(report.virtualBytes).toBe(Math.ceil(size / 512) * 512);
+      const check = qemu(['check', '--output=json', out]);
+      expect(check.status, check.stdout + check.stderr).toBe(0);
+      expect(JSON.parse(check.stdout)).toMatchObject({ 'check-errors': 0 });
+      const compare = qemu(['compare', '-f', 'raw', '-F', 'qcow2', raw, out]);
+      expect(compare.status, compare.stdout + compare.stderr).toBe(0);
+      // sparse: only the clusters that hold data are stored
+      const written = writes.reduce((n, [o, l]) => n + Math.ceil((o + l) / 65536) - Math.floor(o / 65536), 0);
+      expect(report.dataClusters).toBe(written);
+      // and the importer's own inspector takes it
+      const head = readFileSync(out).subarray(0, 65536);
+      expect(inspectQcow2(head, report.totalBytes, { maxVirtualSizeGiB: 2048, allowQcow2Features: [] }).refusals).toEqual([]);
+    });
+  }
+
+  it('pads the head region to a multipart upload’s minimum part, still a clean image', async () => {
+    const raw = sparseRaw('padded.raw', 10 * MiB, [[MiB, MiB, 7]]);
+    const chunks: Buffer[] = [];
+    const writer = new Qcow2Writer(10 * MiB, (c) => void chunks.push(c), 100 * 1024);
+    expect(writer.headBytes).toBe(2 * 65536);
+    for await (const c of rawClusters([readFileSync(raw)])) await writer.cluster(c);
+    const { head } = await writer.finish();
+    const out = join(dir, 'padded.qcow2');
+    const fd = openSync(out, 'w');
+    writeSync(fd, Buffer.concat([head, ...chunks]));
+    closeSync(fd);
+    expect(qemu(['check', out]).status).toBe(0);
+    expect(qemu(['compare', '-f', 'raw', '-F', 'qcow2', raw, out]).status).toBe(0);
+  });
+
+  it('refuses more data than the virtual size, and a short input', async () => {
+    const w = new Qcow2Writer(65536, () => undefined);
+    await w.cluster(Buffer.alloc(65536, 1));
+    await expect(w.cluster(Buffer.alloc(1))).rejects.toThrow(/more data/);
+    const short = new Qcow2Writer(3 * 65536, () => undefined);
+    await short.cluster(Buffer.alloc(65536));
+    await expect(short.finish()).rejects.toThrow(/short input/);
+  });
+});
