@@ -1,7 +1,7 @@
 import { CLUSTER } from './qcow2-writer';
 
 /** A raw disk: its bytes are the guest's, in order, regrouped into 64 KiB clusters (the last may be short). */
-export async function* rawClusters(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+export async function* rawClusters(source: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   let held = 0;
   for await (const chunk of source) {

@@ -67,7 +67,7 @@ describe('ens-importer convert (raw → qcow2)', () => {
       expect(report.dataClusters).toBe(written);
       // and the importer's own inspector takes it
       const head = readFileSync(out).subarray(0, 65536);
-      expect(inspectQcow2(head, report.totalBytes, { maxVirtualSizeGiB: 2048, allowQcow2Features: [] }).refusals).toEqual([]);
+      expect(inspectQcow2(head, report.totalBytes, { maxVirtualSizeBytes: 2048n * 2n ** 30n }).refusals).toEqual([]);
     });
   }
 
