@@ -1,33 +1,76 @@
-import { open, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
-import { rawClusters } from '../shared/convert/raw-reader';
+import { open, stat } from 'node:fs/promises';
 import { Qcow2Writer, type Qcow2Layout } from '../shared/convert/qcow2-writer';
+import { rawClusters } from '../shared/convert/raw-reader';
+import type { RandomAccess } from '../shared/convert/refusal';
+import { vhdClusters } from '../shared/convert/vhd-reader';
+
+/** The importer's default limit on a disk's virtual size (importer.yaml limits.maxVirtualSizeGiB). */
+const MAX_VIRTUAL = 2048 * 2 ** 30;
+
+export type SourceFormat = 'raw' | 'vhd';
+
+/** A VHD by its suffix or its footer (a fixed VHD has it only at the end); anything else is raw. */
+async function formatOf(input: string, file: RandomAccess): Promise<SourceFormat> {
+  if (/\.vhd$/i.test(input)) return 'vhd';
+  if (file.size >= 512 && (await file.read(file.size - 512, 8)).toString('latin1') === 'conectix') return 'vhd';
+  return 'raw';
+}
 
 /**
- * A raw disk file to a qcow2 file, one pass: the body is written from the end of the head
- * region on, then the head (header and L1) at offset 0.
+ * A disk file to a qcow2 file, one pass over the guest: the body is written from the end of the
+ * head region on, then the head (header and L1) at offset 0.
  */
-export async function convertRawFile(input: string, output: string, progress?: (bytes: number) => void): Promise<Qcow2Layout> {
-  // qemu sees a raw disk in whole 512-byte sectors (the last one zero-filled): so does the image
-  const size = Math.ceil((await stat(input)).size / 512) * 512;
+export async function convertFile(
+  input: string,
+  output: string,
+  progress?: (bytes: number) => void,
+): Promise<Qcow2Layout & { format: SourceFormat; virtualBytes: number }> {
+  const fileSize = (await stat(input)).size;
+  const src = await open(input, 'r');
   const out = await open(output, 'w');
   try {
+    const file: RandomAccess = {
+      size: fileSize,
+      read: async (offset, length) => {
+        const buf = Buffer.alloc(length);
+        const { bytesRead } = await src.read(buf, 0, length, offset);
+        return bytesRead === length ? buf : buf.subarray(0, bytesRead);
+      },
+    };
+    const format = await formatOf(input, file);
+    const vhd = format === 'vhd' ? vhdClusters(file, MAX_VIRTUAL) : undefined;
+    // VHD: the size is the footer's, known once the generator has read it (its first step)
+    const first = vhd ? await vhd.next() : undefined;
+    const virtualBytes = vhd ? await sizeOfVhd(file) : Math.ceil(fileSize / 512) * 512;
     let position = 0;
-    const writer = new Qcow2Writer(size, async (chunk) => {
+    const writer = new Qcow2Writer(virtualBytes, async (chunk) => {
       await out.write(chunk, 0, chunk.length, position);
       position += chunk.length;
     });
     position = writer.headBytes;
     let read = 0;
-    for await (const cluster of rawClusters(createReadStream(input, { highWaterMark: 1 << 20 }))) {
+    const feed = async (cluster: Buffer) => {
       await writer.cluster(cluster);
       read += cluster.length;
       progress?.(read);
+    };
+    if (vhd) {
+      if (first && !first.done) await feed(first.value);
+      for await (const cluster of vhd) await feed(cluster);
+    } else {
+      // qemu sees a raw disk in whole 512-byte sectors (the last one zero-filled): so does the image
+      for await (const cluster of rawClusters(createReadStream(input, { highWaterMark: 1 << 20 }))) await feed(cluster);
     }
     const { head, layout } = await writer.finish();
     await out.write(head, 0, head.length, 0);
-    return layout;
+    return { ...layout, format, virtualBytes };
   } finally {
     await out.close();
+    await src.close();
   }
+}
+
+async function sizeOfVhd(file: RandomAccess): Promise<number> {
+  return Number((await file.read(file.size - 512, 512)).readBigUInt64BE(48));
 }

@@ -95,3 +95,98 @@ describe('ens-importer convert (raw → qcow2)', () => {
     await expect(short.finish()).rejects.toThrow(/short input/);
   });
 });
+
+describe('VHD (fixed and dynamic) → qcow2', () => {
+  for (const subformat of ['dynamic', 'fixed']) {
+    it(`a ${subformat} VHD made by qemu-img converts to an identical guest`, () => {
+      const raw = sparseRaw(`vhd-${subformat}.raw`, 100 * MiB, [
+        [0, MiB, 0xab],
+        [50 * MiB + 512, 3 * MiB, 0x11],
+        [99 * MiB, MiB, 5],
+      ]);
+      const vhd = `${raw}.vhd`;
+      execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', '-o', `subformat=${subformat}`, raw, vhd]);
+      const out = `${vhd}.qcow2`;
+      const report = JSON.parse(
+        execFileSync(process.execPath, [resolve(PROJECT_ROOT, 'bin/ens-importer.mjs'), 'convert', vhd, out, '--json'], {
+          encoding: 'utf8',
+        }),
+      );
+      expect(report.format).toBe('vhd');
+      expect(qemu(['check', out]).status).toBe(0);
+      const compare = qemu(['compare', '-f', 'vpc', '-F', 'qcow2', vhd, out]);
+      expect(compare.status, compare.stdout + compare.stderr).toBe(0);
+    });
+  }
+});
+
+describe('hostile VHDs are refused with their own code, never a hang or an unbounded read', () => {
+  const memory = (bytes: Buffer) => ({
+    size: bytes.length,
+    read: async (offset: number, length: number) => bytes.subarray(offset, offset + length),
+  });
+  const sum = (b: Buffer, at: number) => {
+    let s = 0;
+    for (let i = 0; i < b.length; i++) if (i < at || i >= at + 4) s = (s + b[i]!) >>> 0;
+    b.writeUInt32BE(~s >>> 0, at);
+  };
+  const made = (() => {
+    let cached: Buffer | undefined;
+    return () => {
+      if (cached) return Buffer.from(cached);
+      const raw = sparseRaw('hostile.raw', 8 * MiB, [[0, 4 * MiB, 1]]);
+      execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vpc', '-o', 'subformat=dynamic', raw, `${raw}.vhd`]);
+      cached = readFileSync(`${raw}.vhd`);
+      return Buffer.from(cached);
+    };
+  })();
+  const footerAt = (b: Buffer) => b.length - 512;
+  const headerAt = (b: Buffer) => Number(b.readBigUInt64BE(footerAt(b) + 16));
+  const batAt = (b: Buffer) => Number(b.readBigUInt64BE(headerAt(b) + 16));
+  const refused = async (b: Buffer, limit = 2 ** 40) => {
+    const { vhdClusters } = await import('../../shared/convert/vhd-reader');
+    try {
+      for await (const _ of vhdClusters(memory(b), limit)) void _;
+      return 'converted';
+    } catch (err) {
+      return (err as { code?: string }).code ?? String(err);
+    }
+  };
+
+  it('a clean one converts', async () => expect(await refused(made())).toBe('converted'));
+  it('no footer', async () => expect(await refused(Buffer.alloc(4096))).toBe('vhd-footer-missing'));
+  it('a footer whose checksum is wrong', async () => {
+    const b = made();
+    b.writeUInt8(b.readUInt8(footerAt(b) + 48) ^ 1, footerAt(b) + 48);
+    expect(await refused(b)).toBe('vhd-footer-checksum');
+  });
+  it('a differencing disk', async () => {
+    const b = made();
+    b.writeUInt32BE(4, footerAt(b) + 60);
+    sum(b.subarray(footerAt(b), footerAt(b) + 512), 64);
+    expect(await refused(b)).toBe('vhd-differencing');
+  });
+  it('a virtual size over the limit', async () => expect(await refused(made(), MiB)).toBe('vhd-bad-size'));
+  it('a block size that is not a power of two', async () => {
+    const b = made();
+    b.writeUInt32BE(3 * 65536, headerAt(b) + 32);
+    sum(b.subarray(headerAt(b), headerAt(b) + 1024), 36);
+    expect(await refused(b)).toBe('vhd-bad-block-size');
+  });
+  it('a block table entry pointing past the end of the file', async () => {
+    const b = made();
+    b.writeUInt32BE(0x7fffffff, batAt(b));
+    expect(await refused(b)).toBe('vhd-block-outside');
+  });
+  it('two blocks at the same place', async () => {
+    const b = made();
+    b.writeUInt32BE(b.readUInt32BE(batAt(b)), batAt(b) + 4);
+    expect(await refused(b)).toBe('vhd-blocks-overlap');
+  });
+  it('a table that runs past the end of the file', async () => {
+    const b = made();
+    b.writeBigUInt64BE(BigInt(b.length), headerAt(b) + 16);
+    sum(b.subarray(headerAt(b), headerAt(b) + 1024), 36);
+    expect(await refused(b)).toBe('vhd-bad-table');
+  });
+});

@@ -40,6 +40,7 @@ describe('the docs name', () => {
     const codes = [
       ...found(/(?:errorCode|code|error): '([A-Za-z][\w.-]+)'/g),
       ...found(/CallError\('([A-Za-z][\w.-]+)'/g),
+      ...found(/Refusal\('([a-z][\w.-]+)'/g),
       ...found(/'((?:manifest|retries)-[a-z-]+)'/g),
       // ENS's failure statuses become ens:error as they are
       ...[...(/FAILED = new Set\(\[([^\]]*)\]/.exec(code)?.[1] ?? '').matchAll(/'(\w+)'/g)].map((m) => m[1]!),

@@ -1,0 +1,119 @@
+import { CLUSTER } from './qcow2-writer';
+import { ConvertRefusal, type RandomAccess } from './refusal';
+
+/**
+ * VHD (Microsoft Virtual Hard Disk, "vpc" to qemu): a fixed disk is its data followed by a
+ * 512-byte footer; a dynamic one has a header, a block allocation table and blocks of
+ * `blockSize` bytes, each after a sector bitmap. Every table read is bounds-checked; an
+ * unallocated block or an unset sector reads as zeros. The guest is yielded cluster by cluster.
+ */
+
+const FOOTER = 512;
+const UNALLOCATED = 0xffffffff;
+const MAX_BLOCK = 256 * 1024 * 1024;
+
+export interface VhdInfo {
+  type: 'fixed' | 'dynamic';
+  virtualSize: number;
+}
+
+function checksum(bytes: Buffer, skipAt: number): number {
+  let sum = 0;
+  for (let i = 0; i < bytes.length; i++) if (i < skipAt || i >= skipAt + 4) sum = (sum + bytes[i]!) >>> 0;
+  return ~sum >>> 0;
+}
+
+export function parseVhdFooter(footer: Buffer, fileSize: number, maxVirtualBytes: number): VhdInfo & { dataOffset: bigint } {
+  if (footer.length < FOOTER || footer.toString('latin1', 0, 8) !== 'conectix')
+    throw new ConvertRefusal('vhd-footer-missing', 'no VHD footer ("conectix") in the last 512 bytes');
+  if (checksum(footer.subarray(0, FOOTER), 64) !== footer.readUInt32BE(64))
+    throw new ConvertRefusal('vhd-footer-checksum', 'the VHD footer checksum does not match');
+  const diskType = footer.readUInt32BE(60);
+  if (diskType === 4) throw new ConvertRefusal('vhd-differencing', 'a differencing VHD needs its parent: merge it first');
+  if (diskType !== 2 && diskType !== 3)
+    throw new ConvertRefusal('vhd-bad-type', `VHD disk type ${diskType} is not fixed (2) or dynamic (3)`);
+  const size = footer.readBigUInt64BE(48);
+  if (size === 0n || size > BigInt(maxVirtualBytes))
+    throw new ConvertRefusal('vhd-bad-size', `VHD virtual size ${size} is 0 or above the limit (${maxVirtualBytes})`);
+  const virtualSize = Number(size);
+  if (diskType === 2 && virtualSize + FOOTER > fileSize)
+    throw new ConvertRefusal(
+      'vhd-truncated',
+      `a fixed VHD of ${virtualSize} bytes needs ${virtualSize + FOOTER}, the file has ${fileSize}`,
+    );
+  return { type: diskType === 2 ? 'fixed' : 'dynamic', virtualSize, dataOffset: footer.readBigUInt64BE(16) };
+}
+
+interface Dynamic {
+  bat: Buffer;
+  blockSize: number;
+  bitmapBytes: number;
+}
+
+async function readDynamic(src: RandomAccess, dataOffset: bigint, virtualSize: number): Promise<Dynamic> {
+  const limit = src.size - FOOTER;
+  if (dataOffset < 512n || dataOffset + 1024n > BigInt(limit))
+    throw new ConvertRefusal('vhd-bad-header-offset', `the dynamic header offset ${dataOffset} is outside the file`);
+  const h = await src.read(Number(dataOffset), 1024);
+  if (h.toString('latin1', 0, 8) !== 'cxsparse') throw new ConvertRefusal('vhd-bad-header', 'no dynamic disk header ("cxsparse")');
+  if (checksum(h, 36) !== h.readUInt32BE(36)) throw new ConvertRefusal('vhd-header-checksum', 'the dynamic header checksum does not match');
+  const tableOffset = h.readBigUInt64BE(16);
+  const entries = h.readUInt32BE(28);
+  const blockSize = h.readUInt32BE(32);
+  if (blockSize < 512 || blockSize > MAX_BLOCK || (blockSize & (blockSize - 1)) !== 0 || blockSize % CLUSTER !== 0)
+    throw new ConvertRefusal('vhd-bad-block-size', `block size ${blockSize} is not a power of two from 64 KiB to 256 MiB`);
+  if (BigInt(entries) * BigInt(blockSize) < BigInt(virtualSize))
+    throw new ConvertRefusal('vhd-bad-table', `${entries} blocks of ${blockSize} bytes do not cover ${virtualSize} bytes`);
+  const needed = Math.ceil(virtualSize / blockSize);
+  if (tableOffset + BigInt(needed * 4) > BigInt(limit))
+    throw new ConvertRefusal('vhd-bad-table', `the block allocation table at ${tableOffset} runs past the end of the file`);
+  const bat = await src.read(Number(tableOffset), needed * 4);
+  const bitmapBytes = Math.ceil(blockSize / 512 / 8 / 512) * 512;
+  // every allocated block inside the file, and no two overlapping
+  const starts: number[] = [];
+  for (let i = 0; i < needed; i++) {
+    const sector = bat.readUInt32BE(i * 4);
+    if (sector === UNALLOCATED) continue;
+    const start = sector * 512;
+    if (start + bitmapBytes + blockSize > limit)
+      throw new ConvertRefusal('vhd-block-outside', `block ${i} at byte ${start} runs past the end of the file`);
+    starts.push(start);
+  }
+  starts.sort((a, b) => a - b);
+  for (let i = 1; i < starts.length; i++)
+    if (starts[i]! < starts[i - 1]! + bitmapBytes + blockSize)
+      throw new ConvertRefusal('vhd-blocks-overlap', `two blocks overlap at byte ${starts[i]}`);
+  return { bat, blockSize, bitmapBytes };
+}
+
+/** The guest's clusters, in order. */
+export async function* vhdClusters(src: RandomAccess, maxVirtualBytes: number): AsyncGenerator<Buffer, VhdInfo> {
+  if (src.size < FOOTER) throw new ConvertRefusal('vhd-footer-missing', 'the file is shorter than a VHD footer');
+  const info = parseVhdFooter(await src.read(src.size - FOOTER, FOOTER), src.size, maxVirtualBytes);
+  const { virtualSize } = info;
+  if (info.type === 'fixed') {
+    for (let at = 0; at < virtualSize; at += CLUSTER) yield await src.read(at, Math.min(CLUSTER, virtualSize - at));
+    return info;
+  }
+  const d = await readDynamic(src, info.dataOffset, virtualSize);
+  for (let block = 0; block * d.blockSize < virtualSize; block++) {
+    const sector = d.bat.readUInt32BE(block * 4);
+    const blockBytes = Math.min(d.blockSize, virtualSize - block * d.blockSize);
+    if (sector === UNALLOCATED) {
+      for (let at = 0; at < blockBytes; at += CLUSTER) yield Buffer.alloc(Math.min(CLUSTER, blockBytes - at));
+      continue;
+    }
+    const base = sector * 512;
+    const bitmap = await src.read(base, d.bitmapBytes);
+    for (let at = 0; at < blockBytes; at += CLUSTER) {
+      const data = Buffer.from(await src.read(base + d.bitmapBytes + at, Math.min(CLUSTER, blockBytes - at)));
+      // a sector whose bit is clear is not in the file: it reads as zeros
+      for (let s = 0; s < data.length / 512; s++) {
+        const n = at / 512 + s;
+        if (!(bitmap[n >> 3]! & (0x80 >> (n & 7)))) data.fill(0, s * 512, (s + 1) * 512);
+      }
+      yield data;
+    }
+  }
+  return info;
+}
