@@ -3,16 +3,18 @@ import { open, stat } from 'node:fs/promises';
 import { Qcow2Writer, type Qcow2Layout } from '../shared/convert/qcow2-writer';
 import { rawClusters } from '../shared/convert/raw-reader';
 import type { RandomAccess } from '../shared/convert/refusal';
-import { vhdClusters } from '../shared/convert/vhd-reader';
+import { vhdReader } from '../shared/convert/vhd-reader';
+import { vmdkReader } from '../shared/convert/vmdk-reader';
 
 /** The importer's default limit on a disk's virtual size (importer.yaml limits.maxVirtualSizeGiB). */
 const MAX_VIRTUAL = 2048 * 2 ** 30;
 
-export type SourceFormat = 'raw' | 'vhd';
+export type SourceFormat = 'raw' | 'vhd' | 'vmdk';
 
-/** A VHD by its suffix or its footer (a fixed VHD has it only at the end); anything else is raw. */
+/** VMDK and VHD by their suffix or signature (a fixed VHD has its footer only at the end); anything else is raw. */
 async function formatOf(input: string, file: RandomAccess): Promise<SourceFormat> {
   if (/\.vhd$/i.test(input)) return 'vhd';
+  if (/\.vmdk$/i.test(input) || (file.size >= 4 && (await file.read(0, 4)).toString('latin1') === 'KDMV')) return 'vmdk';
   if (file.size >= 512 && (await file.read(file.size - 512, 8)).toString('latin1') === 'conectix') return 'vhd';
   return 'raw';
 }
@@ -39,10 +41,14 @@ export async function convertFile(
       },
     };
     const format = await formatOf(input, file);
-    const vhd = format === 'vhd' ? vhdClusters(file, MAX_VIRTUAL) : undefined;
-    // VHD: the size is the footer's, known once the generator has read it (its first step)
-    const first = vhd ? await vhd.next() : undefined;
-    const virtualBytes = vhd ? await sizeOfVhd(file) : Math.ceil(fileSize / 512) * 512;
+    const source =
+      format === 'vhd'
+        ? await vhdReader(file, MAX_VIRTUAL)
+        : format === 'vmdk'
+          ? await vmdkReader(file, MAX_VIRTUAL)
+          : // qemu sees a raw disk in whole 512-byte sectors (the last one zero-filled): so does the image
+            { virtualSize: Math.ceil(fileSize / 512) * 512, clusters: rawClusters(createReadStream(input, { highWaterMark: 1 << 20 })) };
+    const virtualBytes = source.virtualSize;
     let position = 0;
     const writer = new Qcow2Writer(virtualBytes, async (chunk) => {
       await out.write(chunk, 0, chunk.length, position);
@@ -55,13 +61,7 @@ export async function convertFile(
       read += cluster.length;
       progress?.(read);
     };
-    if (vhd) {
-      if (first && !first.done) await feed(first.value);
-      for await (const cluster of vhd) await feed(cluster);
-    } else {
-      // qemu sees a raw disk in whole 512-byte sectors (the last one zero-filled): so does the image
-      for await (const cluster of rawClusters(createReadStream(input, { highWaterMark: 1 << 20 }))) await feed(cluster);
-    }
+    for await (const cluster of source.clusters) await feed(cluster);
     const { head, layout } = await writer.finish();
     await out.write(head, 0, head.length, 0);
     return { ...layout, format, virtualBytes };
@@ -69,8 +69,4 @@ export async function convertFile(
     await out.close();
     await src.close();
   }
-}
-
-async function sizeOfVhd(file: RandomAccess): Promise<number> {
-  return Number((await file.read(file.size - 512, 512)).readBigUInt64BE(48));
 }

@@ -117,3 +117,13 @@ export async function* vhdClusters(src: RandomAccess, maxVirtualBytes: number): 
   }
   return info;
 }
+
+/** The guest's size (from the footer), then its clusters in order. */
+export async function vhdReader(
+  src: RandomAccess,
+  maxVirtualBytes: number,
+): Promise<{ virtualSize: number; clusters: AsyncGenerator<Buffer, VhdInfo> }> {
+  if (src.size < FOOTER) throw new ConvertRefusal('vhd-footer-missing', 'the file is shorter than a VHD footer');
+  const info = parseVhdFooter(await src.read(src.size - FOOTER, FOOTER), src.size, maxVirtualBytes);
+  return { virtualSize: info.virtualSize, clusters: vhdClusters(src, maxVirtualBytes) };
+}

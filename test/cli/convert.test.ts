@@ -190,3 +190,98 @@ describe('hostile VHDs are refused with their own code, never a hang or an unbou
     expect(await refused(b)).toBe('vhd-bad-table');
   });
 });
+
+describe('VMDK (monolithicSparse, streamOptimized) → qcow2, and hostile VMDKs refused', () => {
+  const made: Record<string, Buffer> = {};
+  const vmdk = (subformat: string): Buffer => {
+    if (!made[subformat]) {
+      const raw = sparseRaw(`vmdk-${subformat}.raw`, 100 * MiB, [
+        [0, MiB, 0xab],
+        [50 * MiB + 4096, 3 * MiB, 0x11],
+        [99 * MiB, MiB, 5],
+      ]);
+      execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', `subformat=${subformat}`, raw, `${raw}.vmdk`]);
+      made[subformat] = readFileSync(`${raw}.vmdk`);
+    }
+    return Buffer.from(made[subformat]!);
+  };
+  for (const subformat of ['monolithicSparse', 'streamOptimized']) {
+    it(`${subformat} made by qemu-img converts to an identical guest`, () => {
+      const file = join(dir, `${subformat}.vmdk`);
+      const fd = openSync(file, 'w');
+      writeSync(fd, vmdk(subformat));
+      closeSync(fd);
+      const out = `${file}.qcow2`;
+      const report = JSON.parse(
+        execFileSync(process.execPath, [resolve(PROJECT_ROOT, 'bin/ens-importer.mjs'), 'convert', file, out, '--json'], {
+          encoding: 'utf8',
+        }),
+      );
+      expect(report).toMatchObject({ format: 'vmdk', virtualBytes: 100 * MiB });
+      expect(qemu(['check', out]).status).toBe(0);
+      const compare = qemu(['compare', '-f', 'vmdk', '-F', 'qcow2', file, out]);
+      expect(compare.status, compare.stdout + compare.stderr).toBe(0);
+    });
+  }
+
+  const refusal = async (b: Buffer, limit = 2 ** 40) => {
+    const { vmdkReader } = await import('../../shared/convert/vmdk-reader');
+    const src = { size: b.length, read: async (o: number, l: number) => b.subarray(o, o + l) };
+    try {
+      for await (const _ of (await vmdkReader(src, limit)).clusters) void _;
+      return 'converted';
+    } catch (err) {
+      return (err as { code?: string }).code ?? String(err);
+    }
+  };
+  /** the byte offset of grain table entry `e` of the first table */
+  const gtEntryAt = (b: Buffer, e: number) => b.readUInt32LE(Number(b.readBigUInt64LE(56)) * 512) * 512 + e * 4;
+
+  it('clean ones convert', async () => {
+    expect(await refusal(vmdk('monolithicSparse'))).toBe('converted');
+    expect(await refusal(vmdk('streamOptimized'))).toBe('converted');
+  });
+  it('not a sparse extent', async () => expect(await refusal(Buffer.alloc(4096))).toBe('vmdk-bad-magic'));
+  it('a capacity over the limit', async () => expect(await refusal(vmdk('monolithicSparse'), MiB)).toBe('vmdk-bad-size'));
+  it('a grain size that is not a power of two', async () => {
+    const b = vmdk('monolithicSparse');
+    b.writeBigUInt64LE(100n, 20);
+    expect(await refusal(b)).toBe('vmdk-bad-grain-size');
+  });
+  it('a grain directory outside the file', async () => {
+    const b = vmdk('monolithicSparse');
+    b.writeBigUInt64LE(BigInt(b.length), 56);
+    expect(await refusal(b)).toBe('vmdk-bad-table');
+  });
+  it('a grain pointing past the end of the file', async () => {
+    const b = vmdk('monolithicSparse');
+    b.writeUInt32LE(0x7fffff00, gtEntryAt(b, 0));
+    expect(await refusal(b)).toBe('vmdk-grain-outside');
+  });
+  it('two grains in one place', async () => {
+    const b = vmdk('monolithicSparse');
+    b.writeUInt32LE(b.readUInt32LE(gtEntryAt(b, 0)), gtEntryAt(b, 1));
+    expect(await refusal(b)).toBe('vmdk-grains-overlap');
+  });
+  it('a grain off its grain boundary', async () => {
+    const b = vmdk('monolithicSparse');
+    b.writeUInt32LE(b.readUInt32LE(gtEntryAt(b, 0)) + 1, gtEntryAt(b, 0));
+    expect(await refusal(b)).toBe('vmdk-grain-misaligned');
+  });
+  it('a compressed grain whose marker names another place', async () => {
+    const b = vmdk('streamOptimized');
+    b.writeUInt32LE(b.readUInt32LE(gtEntryAt(b, 0)), gtEntryAt(b, 1));
+    expect(await refusal(b)).toBe('vmdk-grain-misplaced');
+  });
+  it('a compressed grain that inflates past its grain', async () => {
+    const b = vmdk('streamOptimized');
+    b.writeBigUInt64LE(8n, 20); // 4 KiB grains: the 64 KiB ones written no longer fit
+    expect(await refusal(b)).toBe('vmdk-grain-too-large');
+  });
+  it('a compressed grain that is not deflate', async () => {
+    const b = vmdk('streamOptimized');
+    const at = b.readUInt32LE(gtEntryAt(b, 0)) * 512 + 12;
+    b.fill(0xff, at, at + 16);
+    expect(await refusal(b)).toBe('vmdk-grain-corrupt');
+  });
+});
