@@ -5,15 +5,17 @@ import { rawClusters } from '../shared/convert/raw-reader';
 import type { RandomAccess } from '../shared/convert/refusal';
 import { vhdReader } from '../shared/convert/vhd-reader';
 import { vmdkReader } from '../shared/convert/vmdk-reader';
+import { vhdxReader } from '../shared/convert/vhdx-reader';
 
 /** The importer's default limit on a disk's virtual size (importer.yaml limits.maxVirtualSizeGiB). */
 const MAX_VIRTUAL = 2048 * 2 ** 30;
 
-export type SourceFormat = 'raw' | 'vhd' | 'vmdk';
+export type SourceFormat = 'raw' | 'vhd' | 'vhdx' | 'vmdk';
 
 /** VMDK and VHD by their suffix or signature (a fixed VHD has its footer only at the end); anything else is raw. */
 async function formatOf(input: string, file: RandomAccess): Promise<SourceFormat> {
   if (/\.vhd$/i.test(input)) return 'vhd';
+  if (/\.vhdx$/i.test(input) || (file.size >= 8 && (await file.read(0, 8)).toString('latin1') === 'vhdxfile')) return 'vhdx';
   if (/\.vmdk$/i.test(input) || (file.size >= 4 && (await file.read(0, 4)).toString('latin1') === 'KDMV')) return 'vmdk';
   if (file.size >= 512 && (await file.read(file.size - 512, 8)).toString('latin1') === 'conectix') return 'vhd';
   return 'raw';
@@ -46,8 +48,10 @@ export async function convertFile(
         ? await vhdReader(file, MAX_VIRTUAL)
         : format === 'vmdk'
           ? await vmdkReader(file, MAX_VIRTUAL)
-          : // qemu sees a raw disk in whole 512-byte sectors (the last one zero-filled): so does the image
-            { virtualSize: Math.ceil(fileSize / 512) * 512, clusters: rawClusters(createReadStream(input, { highWaterMark: 1 << 20 })) };
+          : format === 'vhdx'
+            ? await vhdxReader(file, MAX_VIRTUAL)
+            : // qemu sees a raw disk in whole 512-byte sectors (the last one zero-filled): so does the image
+              { virtualSize: Math.ceil(fileSize / 512) * 512, clusters: rawClusters(createReadStream(input, { highWaterMark: 1 << 20 })) };
     const virtualBytes = source.virtualSize;
     let position = 0;
     const writer = new Qcow2Writer(virtualBytes, async (chunk) => {

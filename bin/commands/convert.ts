@@ -9,7 +9,7 @@ export function registerConvert(program: Command): void {
   program
     .command('convert <input> <output>')
     .description(
-      'a raw, VHD (fixed, dynamic) or VMDK (monolithicSparse, streamOptimized) disk file to a qcow2 file (v3, 64 KiB clusters, zero clusters not stored), in one pass, with a progress bar',
+      'a raw, VHD (fixed, dynamic), VHDX or VMDK (monolithicSparse, streamOptimized) disk file to a qcow2 file (v3, 64 KiB clusters, zero clusters not stored), in one pass, with a progress bar',
     )
     .option('--json', 'machine-readable JSON on stdout')
     .action(async (input: string, output: string, opts: { json?: boolean }) => {

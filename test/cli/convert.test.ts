@@ -285,3 +285,98 @@ describe('VMDK (monolithicSparse, streamOptimized) → qcow2, and hostile VMDKs 
     expect(await refusal(b)).toBe('vmdk-grain-corrupt');
   });
 });
+
+describe('VHDX → qcow2, and hostile VHDXs refused', () => {
+  let cached: Buffer | undefined;
+  const vhdx = (): Buffer => {
+    if (!cached) {
+      const raw = sparseRaw('vhdx.raw', 100 * MiB, [
+        [0, MiB, 0xab],
+        [50 * MiB + 4096, 3 * MiB, 0x11],
+        [99 * MiB, MiB, 5],
+      ]);
+      execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vhdx', raw, `${raw}.vhdx`]);
+      cached = readFileSync(`${raw}.vhdx`);
+    }
+    return Buffer.from(cached);
+  };
+  it('a VHDX made by qemu-img converts to an identical guest', () => {
+    const file = join(dir, 'made.vhdx');
+    const fd = openSync(file, 'w');
+    writeSync(fd, vhdx());
+    closeSync(fd);
+    const out = `${file}.qcow2`;
+    const report = JSON.parse(
+      execFileSync(process.execPath, [resolve(PROJECT_ROOT, 'bin/ens-importer.mjs'), 'convert', file, out, '--json'], { encoding: 'utf8' }),
+    );
+    expect(report).toMatchObject({ format: 'vhdx', virtualBytes: 100 * MiB });
+    expect(qemu(['check', out]).status).toBe(0);
+    const compare = qemu(['compare', '-f', 'vhdx', '-F', 'qcow2', file, out]);
+    expect(compare.status, compare.stdout + compare.stderr).toBe(0);
+  });
+
+  const refusal = async (b: Buffer, limit = 2 ** 40) => {
+    const { vhdxReader } = await import('../../shared/convert/vhdx-reader');
+    const src = { size: b.length, read: async (o: number, l: number) => b.subarray(o, o + l) };
+    try {
+      for await (const _ of (await vhdxReader(src, limit)).clusters) void _;
+      return 'converted';
+    } catch (err) {
+      return (err as { code?: string }).code ?? String(err);
+    }
+  };
+  const KiB = 1024;
+  // the BAT region's offset, from the first region table (entry 0 in qemu's files)
+  const batAt = (b: Buffer) => Number(b.readBigUInt64LE(192 * KiB + 16 + 16));
+  /** CRC-32C over a structure with its checksum field zeroed, written back (what a forger would do) */
+  const reseal = async (b: Buffer, at: number, length: number) => {
+    const t = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+      t[n] = c >>> 0;
+    }
+    b.writeUInt32LE(0, at + 4);
+    let c = 0xffffffff;
+    for (let i = at; i < at + length; i++) c = t[(c ^ b[i]!) & 0xff]! ^ (c >>> 8);
+    b.writeUInt32LE((c ^ 0xffffffff) >>> 0, at + 4);
+  };
+
+  it('a clean one converts', async () => expect(await refusal(vhdx())).toBe('converted'));
+  it('not a VHDX', async () => expect(await refusal(Buffer.alloc(2 * 1024 * KiB))).toBe('vhdx-bad-signature'));
+  it('both headers damaged', async () => {
+    const b = vhdx();
+    b[64 * KiB + 20] = b[64 * KiB + 20]! ^ 1;
+    b[128 * KiB + 20] = b[128 * KiB + 20]! ^ 1;
+    expect(await refusal(b)).toBe('vhdx-bad-header');
+  });
+  it('a log not yet replayed', async () => {
+    const b = vhdx();
+    for (const at of [64 * KiB, 128 * KiB]) {
+      b[at + 48] = 1;
+      await reseal(b, at, 4 * KiB);
+    }
+    expect(await refusal(b)).toBe('vhdx-log-not-replayed');
+  });
+  it('a region outside the file', async () => {
+    const b = vhdx();
+    for (const at of [192 * KiB, 256 * KiB]) {
+      b.writeBigUInt64LE(BigInt(b.length), at + 32);
+      await reseal(b, at, 64 * KiB);
+    }
+    expect(await refusal(b)).toBe('vhdx-region-outside');
+  });
+  it('a virtual size over the limit', async () => expect(await refusal(vhdx(), MiB)).toBe('vhdx-bad-size'));
+  it('a block pointing past the end of the file', async () => {
+    const b = vhdx();
+    b.writeBigUInt64LE((BigInt(b.length) << 20n) | 6n, batAt(b));
+    expect(await refusal(b)).toBe('vhdx-block-outside');
+  });
+  it('two blocks in one place', async () => {
+    const b = vhdx();
+    // block 0 holds data; block 1 is made to point at the same place
+    const first = b.readBigUInt64LE(batAt(b));
+    b.writeBigUInt64LE(first, batAt(b) + 8);
+    expect(await refusal(b)).toBe('vhdx-blocks-overlap');
+  });
+});
