@@ -10,6 +10,7 @@ import { buildFunctions } from '../scripts/build';
 import { objectCreatedEvent } from '../shared/core/event';
 import { folderWithoutCache, measureColdStarts } from './cold-start';
 import { burst } from './burst';
+import { convertFigures } from './convert';
 import { backfillFigures } from './backfill';
 import { trackerAtScale } from './tracker-scale';
 import { parse as parseYaml } from 'yaml';
@@ -253,6 +254,9 @@ async function main(): Promise<void> {
 
   // 9. Backfill: requests per new object and objects per second, in process and through FC.
   results.backfill = await backfillFigures(quick ? 100 : 500, qcow2);
+
+  // 10. The converter (#15) against qemu-img convert, local file to local file.
+  results.convert = await convertFigures(quick);
   rmSync(dir, { recursive: true, force: true });
 
   const cs = results.coldStart as any;
