@@ -15,20 +15,7 @@ export async function claimOrWait(
   event: ObjectEvent,
   version: VersionRef,
 ): Promise<ClaimOutcome> {
-  const claimOnce = () =>
-    claimVersion(
-      deps.store,
-      layout,
-      {
-        version,
-        uploadRequestId: event.requestId,
-        eventName: event.eventName,
-        requestId: deps.requestId,
-        deadline: deps.deadline,
-        now: clock.now(),
-      },
-      deps.deadline - clock.now() + 60_000,
-    );
+  const claimOnce = () => claimForEvent(deps, layout, clock, event, version);
   let claim = await claimOnce();
   for (let wait = 500; claim.kind === 'held'; wait = Math.min(wait * 2, 5_000)) {
     const holderEnds = claim.record ? Date.parse(claim.record.claimDeadline) + 1 : clock.now() + wait;
@@ -38,4 +25,27 @@ export async function claimOrWait(
     claim = await claimOnce();
   }
   return claim;
+}
+
+/** One claim attempt on the version an event reports, with the invocation's identity and deadline. */
+export function claimForEvent(
+  deps: PipelineDeps,
+  layout: StateLayout,
+  clock: Clock,
+  event: ObjectEvent,
+  version: VersionRef,
+): Promise<ClaimOutcome> {
+  return claimVersion(
+    deps.store,
+    layout,
+    {
+      version,
+      uploadRequestId: event.requestId,
+      eventName: event.eventName,
+      requestId: deps.requestId,
+      deadline: deps.deadline,
+      now: clock.now(),
+    },
+    deps.deadline - clock.now() + 60_000,
+  );
 }

@@ -1,10 +1,10 @@
-import { realClock } from '../core/clock';
+import { realClock, type Clock } from '../core/clock';
 import { isImportable, type ObjectEvent } from '../core/event';
 import { failureCode } from '../core/failure-record';
 import type { ObjectResult } from '../core/outcome';
 import { TAG_ERROR } from '../core/tags';
-import { claimVersion } from '../state/claim';
-import { stateLayout } from '../state/layout';
+import { stateLayout, type StateLayout } from '../state/layout';
+import { claimForEvent } from './claim-wait';
 import { withHistory, type ImportRecord } from '../state/records';
 import type { PipelineDeps } from './deps';
 import { ImportSession } from './import-session';
@@ -40,26 +40,14 @@ export async function endFailedVersion(event: ObjectEvent, lastError: string, de
   if (!etag) return done({ errorCode: 'object-missing', reason: 'the object no longer exists' });
   const tags = (await deps.store.getTags(event.key)) ?? {};
   const code = failureCode(tags[TAG_ERROR], lastError);
-  const claim = await claimVersion(
-    deps.store,
-    layout,
-    {
-      version: { bucket: event.bucket, key: event.key, etag, size: event.size },
-      uploadRequestId: event.requestId,
-      eventName: event.eventName,
-      requestId: deps.requestId,
-      deadline: deps.deadline,
-      now: clock.now(),
-    },
-    deps.deadline - clock.now() + 60_000,
-  );
+  const claim = await claimForEvent(deps, layout, clock, event, { bucket: event.bucket, key: event.key, etag, size: event.size });
   if (claim.kind === 'held')
     return done({ errorCode: 'claim-busy', reason: 'a live invocation holds this version; it decides the outcome' });
   if (claim.kind === 'done')
     return done({ outcome: 'duplicate', imageId: claim.record.imageId, reason: `already ${claim.record.state} for this ETag` });
   const session = new ImportSession(claim.key, claim.record, { ...deps, layout, clock });
   if (claim.record.imageId) {
-    await handToTracker(claim.key, claim.record, deps);
+    await handToTracker(claim.key, claim.record, deps, layout, clock);
     return done({ outcome: 'imported', imageId: claim.record.imageId, reason: 'the image existed; handed to the tracker' });
   }
   const reason = `FC gave up after its retries: ${lastError}`.slice(0, 4096);
@@ -68,9 +56,7 @@ export async function endFailedVersion(event: ObjectEvent, lastError: string, de
 }
 
 /** Imported before the last attempt died: the pending entry hands it to the tracker. */
-async function handToTracker(claimKey: string, record: ImportRecord, deps: PipelineDeps): Promise<void> {
-  const clock = deps.clock ?? realClock;
-  const layout = stateLayout(deps.config.statePrefix);
+async function handToTracker(claimKey: string, record: ImportRecord, deps: PipelineDeps, layout: StateLayout, clock: Clock): Promise<void> {
   const imageId = record.imageId!;
   await deps.store.putText(layout.pendingKey(claimKey, imageId), '');
   await writeImporterTags(deps.store, deps.log, { key: record.key }, 'importing', { imageId });
