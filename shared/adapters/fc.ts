@@ -39,12 +39,17 @@ export class FcInvokeError extends Error {
   }
 }
 
-export function createFcInvoker(t: FcTarget): FcInvoker {
-  const secrets = [t.credentials.accessKeySecret, t.credentials.securityToken, t.credentials.accessKeyId];
-  const fail = (err: unknown): never => {
+/** An FC SDK error as an FcInvokeError: its code, and its first line with the keys removed. */
+function failWith(credentials: Credentials, fallbackCode: string): (err: unknown) => never {
+  const secrets = [credentials.accessKeySecret, credentials.securityToken, credentials.accessKeyId];
+  return (err) => {
     const e = err as { code?: string; message?: string };
-    throw new FcInvokeError(e.code ?? 'InvokeFailed', redact(String(e.message ?? err), secrets).split('\n')[0]!);
+    throw new FcInvokeError(e.code ?? fallbackCode, redact(String(e.message ?? err), secrets).split('\n')[0]!);
   };
+}
+
+export function createFcInvoker(t: FcTarget): FcInvoker {
+  const fail = failWith(t.credentials, 'InvokeFailed');
   return t.api === '2016-08-15' ? fc2Invoker(t, fail) : fc3Invoker(t, fail);
 }
 
@@ -107,11 +112,7 @@ export interface FcInspector {
 }
 
 export function createFcInspector(t: Omit<FcTarget, 'api' | 'service'>): FcInspector {
-  const secrets = [t.credentials.accessKeySecret, t.credentials.securityToken, t.credentials.accessKeyId];
-  const fail = (err: unknown): never => {
-    const e = err as { code?: string; message?: string };
-    throw new FcInvokeError(e.code ?? 'FcError', redact(String(e.message ?? err), secrets).split('\n')[0]!);
-  };
+  const fail = failWith(t.credentials, 'FcError');
   const client = fc3Client(t);
   return {
     async functionRole(name) {

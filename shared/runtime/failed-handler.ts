@@ -4,9 +4,9 @@ import { parseEventPayload } from '../core/event';
 import { parseFailedInvocation } from '../core/failure-record';
 import type { ObjectResult } from '../core/outcome';
 import { endFailedVersion } from '../import/final-failure';
-import { DEFAULTS, readImportConfig } from './config';
+import { DEFAULTS } from './config';
 import { invocationScope, type InvocationContext } from './fc-runtime';
-import { isFinalFailure, noticeOf, TransientFailureError } from './import-handler';
+import { configFor, isFinalFailure, noticeOf, TransientFailureError } from './import-handler';
 import { createNotifier } from './notifier';
 
 /**
@@ -19,7 +19,7 @@ export async function handleFailedImport(
   context: InvocationContext,
   handlerDir: string,
 ): Promise<{ results: ObjectResult[] }> {
-  const config = readImportConfig(process.env, handlerDir);
+  const config = configFor(process.env, handlerDir);
   const scope = invocationScope(context, 'import-failed', config.safetyMarginMs ?? DEFAULTS.safetyMarginMs);
   const failed = parseFailedInvocation(event);
   const parsed = parseEventPayload(failed.payload);

@@ -45,7 +45,7 @@ function pacerFor(config: ImporterConfig): Pacer | undefined {
 }
 
 /** Read once per instance; again only when the environment changes (the local stack's FC sets it per function). */
-function configFor(env: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
+export function configFor(env: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
   const fingerprint = `${handlerDir}|${CONFIG_VARIABLES.map((k) => env[k] ?? '').join('|')}`;
   if (cached?.fingerprint !== fingerprint) cached = { config: readImportConfig(env, handlerDir), fingerprint };
   return cached.config;
