@@ -16,12 +16,7 @@ function cli(stack: LocalStack, args: string[]): Promise<string> {
         env: {
           PATH: process.env.PATH ?? '',
           HOME: process.env.HOME ?? '',
-          ALIBABA_CLOUD_ACCESS_KEY_ID: stack.credentials.accessKeyId,
-          ALIBABA_CLOUD_ACCESS_KEY_SECRET: stack.credentials.accessKeySecret,
-          ALIBABA_CLOUD_ACCOUNT_ID: stack.accountId,
-          OSS_ENDPOINT: stack.endpoints.oss,
-          ENS_ENDPOINT: stack.endpoints.ens,
-          IMPORTER_FC_ENDPOINT: stack.endpoints.fc,
+          ...stack.operatorEnv(),
         },
       },
       // the exit code says what happened to the objects; the JSON on stdout has it all

@@ -2,21 +2,14 @@
 // ImportImage calls a second: the time against the rate floor, throttled calls per import,
 // and invocations that ran past their deadline. FC instances are separate (isolateInstances),
 // capped by s.yaml's reservedConcurrency, each pacing its own ImportImage calls.
-import OSS from 'ali-oss';
 import { startLocalStack } from '../local/index';
+import { ossClient } from '../test/helpers/clients';
 
 export async function burst(uploads: number, qps: number, body: Buffer) {
   const stack = await startLocalStack({ functionCode: 'bundle', isolateInstances: true, asyncConcurrency: 1000, retryBaseMs: 1000 });
   try {
     stack.ens.rateLimits.ImportImage = qps;
-    const client = new OSS({
-      authorizationV4: true,
-      region: `oss-${stack.region}`,
-      bucket: stack.bucket,
-      endpoint: stack.endpoints.oss,
-      accessKeyId: stack.credentials.accessKeyId,
-      accessKeySecret: stack.credentials.accessKeySecret,
-    } as OSS.Options);
+    const client = ossClient(stack);
     const t0 = performance.now();
     for (let i = 0; i < uploads; i += 100)
       await Promise.all(

@@ -90,6 +90,8 @@ export interface LocalStack {
   objectText(key: string, bucket?: string): string | undefined;
   /** The keys under a part of the state prefix (`claims/`, `pending/`, …), takeover markers left out. */
   stateKeys(sub: 'claims' | 'pending' | 'waiting', bucket?: string): string[];
+  /** The environment `ens-importer` needs to work against this stack (keys and endpoints). */
+  operatorEnv(): Record<string, string>;
   /** What the RAM API says the functions' role holds (doctor reads it); binds no key. */
   describeRole(policies: PolicyDocument[]): void;
 }
@@ -203,6 +205,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     webhook,
     endpoints: { oss: oss.endpoint, ens: ens.endpoint, fc: fcApi.endpoint },
     secrets: () => credentials.secrets(),
+    operatorEnv: () => ({
+      ALIBABA_CLOUD_ACCESS_KEY_ID: credentials.rootKey.accessKeyId,
+      ALIBABA_CLOUD_ACCESS_KEY_SECRET: credentials.rootKey.accessKeySecret,
+      ALIBABA_CLOUD_ACCOUNT_ID: credentials.accountId,
+      OSS_ENDPOINT: oss.endpoint,
+      ENS_ENDPOINT: ens.endpoint,
+      // the RAM reads doctor makes are served on the POP (ENS) port
+      IMPORTER_RAM_ENDPOINT: ens.endpoint,
+      IMPORTER_FC_ENDPOINT: fcApi.endpoint,
+    }),
     issueSts: (token) => credentials.issueSts(token),
     describeRole: (policies) => credentials.describeRole(FUNCTION_ROLE, policies),
     settle: () => fc.drain(),

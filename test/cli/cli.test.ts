@@ -23,12 +23,7 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
         env: {
           PATH: process.env.PATH,
           HOME: process.env.HOME,
-          ALIBABA_CLOUD_ACCESS_KEY_ID: stack.credentials.accessKeyId,
-          ALIBABA_CLOUD_ACCESS_KEY_SECRET: stack.credentials.accessKeySecret,
-          ALIBABA_CLOUD_ACCOUNT_ID: stack.accountId,
-          OSS_ENDPOINT: stack.endpoints.oss,
-          ENS_ENDPOINT: stack.endpoints.ens,
-          IMPORTER_FC_ENDPOINT: stack.endpoints.fc,
+          ...stack.operatorEnv(),
         },
         maxBuffer: 64 * 1024 * 1024,
         timeout: 120_000,

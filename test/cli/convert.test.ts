@@ -7,11 +7,30 @@ import { PROJECT_ROOT } from '../../local/index';
 import { Qcow2Writer } from '../../shared/convert/qcow2-writer';
 import { rawClusters } from '../../shared/convert/raw-reader';
 import { inspectQcow2 } from '../../shared/core/qcow2';
+import type { RandomAccess } from '../../shared/convert/refusal';
+import { vhdReader } from '../../shared/convert/vhd-reader';
+import { vhdxReader } from '../../shared/convert/vhdx-reader';
+import { vmdkReader } from '../../shared/convert/vmdk-reader';
 
 /** The converter's output, proven by qemu-img: `check` finds no error, `compare` finds the guest identical. */
 
 const dir = mkdtempSync(join(tmpdir(), 'convert-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** What a reader makes of bytes in memory: 'converted', or the code it refused with. */
+async function readerVerdict(
+  reader: (src: RandomAccess, limit: number) => Promise<{ clusters: AsyncGenerator<Buffer> }>,
+  b: Buffer,
+  limit: number,
+): Promise<string> {
+  const src: RandomAccess = { size: b.length, read: async (o, l) => b.subarray(o, o + l) };
+  try {
+    for await (const _ of (await reader(src, limit)).clusters) void _;
+    return 'converted';
+  } catch (err) {
+    return (err as { code?: string }).code ?? String(err);
+  }
+}
 
 const qemu = (args: string[]) => spawnSync('qemu-img', args, { encoding: 'utf8' });
 function sparseRaw(name: string, size: number, writes: [number, number, number][]): string {
@@ -121,10 +140,6 @@ describe('VHD (fixed and dynamic) → qcow2', () => {
 });
 
 describe('hostile VHDs are refused with their own code, never a hang or an unbounded read', () => {
-  const memory = (bytes: Buffer) => ({
-    size: bytes.length,
-    read: async (offset: number, length: number) => bytes.subarray(offset, offset + length),
-  });
   const sum = (b: Buffer, at: number) => {
     let s = 0;
     for (let i = 0; i < b.length; i++) if (i < at || i >= at + 4) s = (s + b[i]!) >>> 0;
@@ -143,15 +158,7 @@ describe('hostile VHDs are refused with their own code, never a hang or an unbou
   const footerAt = (b: Buffer) => b.length - 512;
   const headerAt = (b: Buffer) => Number(b.readBigUInt64BE(footerAt(b) + 16));
   const batAt = (b: Buffer) => Number(b.readBigUInt64BE(headerAt(b) + 16));
-  const refused = async (b: Buffer, limit = 2 ** 40) => {
-    const { vhdClusters } = await import('../../shared/convert/vhd-reader');
-    try {
-      for await (const _ of vhdClusters(memory(b), limit)) void _;
-      return 'converted';
-    } catch (err) {
-      return (err as { code?: string }).code ?? String(err);
-    }
-  };
+  const refused = (b: Buffer, limit = 2 ** 40) => readerVerdict(vhdReader, b, limit);
 
   it('a clean one converts', async () => expect(await refused(made())).toBe('converted'));
   it('no footer', async () => expect(await refused(Buffer.alloc(4096))).toBe('vhd-footer-missing'));
@@ -224,16 +231,7 @@ describe('VMDK (monolithicSparse, streamOptimized) → qcow2, and hostile VMDKs 
     });
   }
 
-  const refusal = async (b: Buffer, limit = 2 ** 40) => {
-    const { vmdkReader } = await import('../../shared/convert/vmdk-reader');
-    const src = { size: b.length, read: async (o: number, l: number) => b.subarray(o, o + l) };
-    try {
-      for await (const _ of (await vmdkReader(src, limit)).clusters) void _;
-      return 'converted';
-    } catch (err) {
-      return (err as { code?: string }).code ?? String(err);
-    }
-  };
+  const refusal = (b: Buffer, limit = 2 ** 40) => readerVerdict(vmdkReader, b, limit);
   /** the byte offset of grain table entry `e` of the first table */
   const gtEntryAt = (b: Buffer, e: number) => b.readUInt32LE(Number(b.readBigUInt64LE(56)) * 512) * 512 + e * 4;
 
@@ -315,16 +313,7 @@ describe('VHDX → qcow2, and hostile VHDXs refused', () => {
     expect(compare.status, compare.stdout + compare.stderr).toBe(0);
   });
 
-  const refusal = async (b: Buffer, limit = 2 ** 40) => {
-    const { vhdxReader } = await import('../../shared/convert/vhdx-reader');
-    const src = { size: b.length, read: async (o: number, l: number) => b.subarray(o, o + l) };
-    try {
-      for await (const _ of (await vhdxReader(src, limit)).clusters) void _;
-      return 'converted';
-    } catch (err) {
-      return (err as { code?: string }).code ?? String(err);
-    }
-  };
+  const refusal = (b: Buffer, limit = 2 ** 40) => readerVerdict(vhdxReader, b, limit);
   const KiB = 1024;
   // the BAT region's offset, from the first region table (entry 0 in qemu's files)
   const batAt = (b: Buffer) => Number(b.readBigUInt64LE(192 * KiB + 16 + 16));

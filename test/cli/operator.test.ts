@@ -34,13 +34,7 @@ function cli(
   const base = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
-    ALIBABA_CLOUD_ACCESS_KEY_ID: stack.credentials.accessKeyId,
-    ALIBABA_CLOUD_ACCESS_KEY_SECRET: stack.credentials.accessKeySecret,
-    ALIBABA_CLOUD_ACCOUNT_ID: stack.accountId,
-    OSS_ENDPOINT: stack.endpoints.oss,
-    ENS_ENDPOINT: stack.endpoints.ens,
-    IMPORTER_RAM_ENDPOINT: stack.endpoints.ens,
-    IMPORTER_FC_ENDPOINT: stack.endpoints.fc,
+    ...stack.operatorEnv(),
     ...env,
   };
   const bin = resolve(PROJECT_ROOT, 'bin/ens-importer.mjs');
