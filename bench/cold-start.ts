@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { median, round } from './stats';
 
 const CHILD = resolve(import.meta.dirname, 'child.cjs');
 
@@ -46,9 +47,6 @@ export function folderWithoutCache(shipped: string, into: string): string {
   return join(into, 'index.js');
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
-
 /**
  * Each round runs every variant once, in a rotated order; `prepare(i, variant)` gives the
  * arguments (a fresh object to import each time). Ratios are taken round by round, then the
@@ -72,6 +70,6 @@ export async function measureColdStarts(
   }
   const medianOf = (v: string, m: 'loaded' | 'first') => (times[v]![m].length ? round(median(times[v]![m]), 1) : undefined);
   const ratio = (a: string, am: 'loaded' | 'first', b: string, bm: 'loaded' | 'first') =>
-    round(median(times[a]![am].map((x, k) => x / times[b]![bm][k]!)));
+    round(median(times[a]![am].map((x, k) => x / times[b]![bm][k]!)), 2);
   return { times, medianOf, ratio };
 }

@@ -11,13 +11,12 @@ import { objectCreatedEvent } from '../shared/core/event';
 import { folderWithoutCache, measureColdStarts } from './cold-start';
 import { burst } from './burst';
 import { convertFigures } from './convert';
+import { median, round } from './stats';
 import { backfillFigures } from './backfill';
 import { trackerAtScale } from './tracker-scale';
 import { parse as parseYaml } from 'yaml';
 
 const quick = process.argv.includes('--quick');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 const sample = (name: string) => readFileSync(resolve(PROJECT_ROOT, 'local/samples', name));
 const { gunzipSync } = await import('node:zlib');
 const qcow2 = gunzipSync(sample('ubuntu-server.qcow2.gz'));
