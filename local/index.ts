@@ -19,6 +19,7 @@ export { FcStandIn } from './fc/runtime';
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** the functions' role, as deploy/README and s.yaml name it */
 export const FUNCTION_ROLE = 'ens-importer-function';
+const CONVERT_FUNCTION = 'ens-convert-image';
 
 /** Fixed ports `npm start` uses (documented in the README). */
 export const DEFAULT_PORTS = { oss: 9100, ens: 9101, fc: 9102, webhook: 9103 } as const;
@@ -86,6 +87,8 @@ export interface LocalStack {
   stop(): Promise<void>;
   /** Every object result the import function returned so far (for the demo, tests and bench). */
   importResults(): { key: string; outcome: string; [field: string]: unknown }[];
+  /** what ens-convert-image returned, object by object */
+  convertResults(): { key: string; outcome: string; [field: string]: unknown }[];
   /** An object's body as text, whatever its storage (memory or file); undefined when absent. */
   objectText(key: string, bucket?: string): string | undefined;
   /** The keys under a part of the state prefix (`claims/`, `pending/`, …), takeover markers left out. */
@@ -219,7 +222,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     describeRole: (policies) => credentials.describeRole(FUNCTION_ROLE, policies),
     settle: () => fc.drain(),
     importResults: () =>
-      fc.invocations.flatMap((i) => (i.result as { results?: { key: string; outcome: string }[] } | undefined)?.results ?? []),
+      fc.invocations
+        .filter((i) => i.function !== CONVERT_FUNCTION)
+        .flatMap((i) => (i.result as { results?: { key: string; outcome: string }[] } | undefined)?.results ?? []),
+    convertResults: () =>
+      fc.invocations
+        .filter((i) => i.function === CONVERT_FUNCTION)
+        .flatMap((i) => (i.result as { results?: { key: string; outcome: string }[] } | undefined)?.results ?? []),
     objectText: (key, bucket = main.name) => oss.readText(bucket, key),
     stateKeys: (sub, bucket = main.name) =>
       [...(oss.buckets.get(bucket)?.objects.keys() ?? [])].filter((k) => k.startsWith(`${STATE_PREFIX}${sub}/`) && !/\.g\d+$/.test(k)),

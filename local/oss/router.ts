@@ -39,6 +39,7 @@ function operationOf(m: string, headers: IncomingHttpHeaders, key: string, q: UR
   if (!key) {
     if (q.has('versioning')) return m === 'PUT' ? 'PutBucketVersioning' : 'GetBucketVersioning';
     if (q.has('delete') && m === 'POST') return 'DeleteMultipleObjects';
+    if (q.has('uploads') && m === 'GET') return 'ListMultipartUploads';
     if (q.has('policy')) return { PUT: 'PutBucketPolicy', GET: 'GetBucketPolicy', DELETE: 'DeleteBucketPolicy' }[m] ?? 'Unknown';
     if (m === 'GET') return q.get('list-type') === '2' ? 'ListObjectsV2' : 'ListObjects';
     return `${m}Bucket`;

@@ -8,7 +8,7 @@ import { OssError } from './errors';
 import { notificationRecord, subscriptionMatches, type Subscription } from './events';
 import { getVersioning, putVersioning, getPolicy, putPolicy, deletePolicy } from './operations/bucket';
 import { listObjects } from './operations/listing';
-import { abortMultipart, completeMultipart, initiateMultipart, uploadPart } from './operations/multipart';
+import { abortMultipart, completeMultipart, initiateMultipart, listMultipartUploads, uploadPart } from './operations/multipart';
 import { copyObject, deleteObject, getObject, putObject, deleteMultiple } from './operations/objects';
 import { deleteTagging, getTagging, putTagging } from './operations/tagging';
 import type { OssAnswer, OssRequest, OssState } from './request';
@@ -70,6 +70,7 @@ const OPERATIONS: Record<string, Operation> = {
   UploadPart: uploadPart,
   CompleteMultipartUpload: completeMultipart,
   AbortMultipartUpload: abortMultipart,
+  ListMultipartUploads: (_s, b, r) => listMultipartUploads(b, r),
 };
 
 export class OssStandIn extends StandInServer implements OssState {

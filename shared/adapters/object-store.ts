@@ -104,15 +104,15 @@ export interface DeadlinePolicy {
 const MIN_CALL_MS = 50;
 
 /**
- * Every operation gets the time left before the deadline (never more than one call's
- * timeout) and a few quick retries of transient failures while time remains. All
- * operations are idempotent or, for create-if-absent, made safe by the caller.
+ * One OSS operation under the policy: each attempt gets the time left before the deadline
+ * (never more than one call's timeout), transient failures a few quick retries while time
+ * remains. Shared by the object store and the converter's transfer.
  */
-export function withDeadline(raw: RawObjectStore, policy: DeadlinePolicy): ObjectStore {
+export function deadlineRunner(policy: DeadlinePolicy) {
   const clock = policy.clock ?? realClock;
   const callTimeoutMs = policy.callTimeoutMs ?? 30_000;
   const attempts = policy.attempts ?? 3;
-  const run = async <T>(op: string, fn: (timeoutMs: number) => Promise<T>): Promise<T> => {
+  return async <T>(op: string, fn: (timeoutMs: number) => Promise<T>): Promise<T> => {
     for (let attempt = 1; ; attempt++) {
       const left = policy.deadline - clock.now();
       if (left < MIN_CALL_MS) throw new OssCallError('DeadlineExceeded', `no time left for OSS ${op}`, -2, true);
@@ -128,6 +128,15 @@ export function withDeadline(raw: RawObjectStore, policy: DeadlinePolicy): Objec
       }
     }
   };
+}
+
+/**
+ * Every operation gets the time left before the deadline (never more than one call's
+ * timeout) and a few quick retries of transient failures while time remains. All
+ * operations are idempotent or, for create-if-absent, made safe by the caller.
+ */
+export function withDeadline(raw: RawObjectStore, policy: DeadlinePolicy): ObjectStore {
+  const run = deadlineRunner(policy);
   return {
     bucket: raw.bucket,
     readHead: (key, bytes) => run('GetObject', (t) => raw.readHead(key, bytes, t)),

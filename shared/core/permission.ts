@@ -14,6 +14,11 @@ export const OSS_RAM_ACTION: Readonly<Record<string, string>> = {
   DeleteMultipleObjects: 'oss:DeleteObject',
   ListObjectsV2: 'oss:ListObjects',
   GetBucketVersioning: 'oss:GetBucketVersioning',
+  InitiateMultipartUpload: 'oss:PutObject',
+  UploadPart: 'oss:PutObject',
+  CompleteMultipartUpload: 'oss:PutObject',
+  AbortMultipartUpload: 'oss:AbortMultipartUpload',
+  ListMultipartUploads: 'oss:ListMultipartUploads',
 };
 
 /** OSS answers 403 AccessDenied; POP APIs answer Forbidden.RAM, NoPermission or Forbidden.* */

@@ -7,7 +7,9 @@ export const IMPORTER_TAG_KEYS = [TAG_IMAGE_ID, TAG_STATUS, TAG_ERROR] as const;
 export const MAX_TAGS = 10;
 
 /** `retrying`: a transient failure, FC retries the event; `failed`: retries are over, or an operator must act */
-export type ImportStatus = 'importing' | 'retrying' | 'available' | 'failed' | 'rejected';
+export type ImportStatus = 'importing' | 'retrying' | 'available' | 'failed' | 'rejected' | ConversionStatus;
+/** a source in another format: being converted, or converted (its qcow2 is then imported) */
+export type ConversionStatus = 'converting' | 'converted';
 
 /**
  * What ali-oss sends (it checks before sending): ASCII letters, digits, space and

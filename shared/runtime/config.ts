@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
+import { DEFAULT_OUTPUT_TEMPLATE, outputTemplateProblem } from '../core/conversion';
 import { builtInRules, parseRules, type Rules } from '../core/rules';
+import type { ConverterConfig } from '../converter/deps';
 
 /**
  * Every setting, its default and its unit, in one place. The import function, the tracker
@@ -152,5 +154,23 @@ export function readTrackConfig(environment: NodeJS.ProcessEnv, contextRegion: s
     missingGraceMs: env.nonNegative('IMPORTER_MISSING_GRACE_MINUTES', DEFAULTS.missingGraceMinutes, 'minutes') * 60_000,
     pageSize: DEFAULTS.describePageSize,
     applyConcurrency: env.positive('IMPORTER_TRACKER_CONCURRENCY', DEFAULTS.trackerApplyConcurrency, 'objects at once'),
+  };
+}
+
+/** The converter's settings: where outputs go, and the rules file's size limit. */
+export function readConverterConfig(environment: NodeJS.ProcessEnv, handlerDir: string): ConverterConfig {
+  const env = envReader(environment);
+  const watchedPrefix = env.string('IMPORTER_WATCHED_PREFIX', DEFAULTS.watchedPrefix)!;
+  const outputTemplate = env.string('IMPORTER_CONVERT_OUTPUT', DEFAULT_OUTPUT_TEMPLATE)!;
+  const problem = outputTemplateProblem(outputTemplate, watchedPrefix);
+  if (problem) throw new ConfigError(`IMPORTER_CONVERT_OUTPUT "${outputTemplate}": ${problem}`);
+  const { rules } = loadRules(env.string('IMPORTER_RULES'), handlerDir);
+  return {
+    statePrefix: statePrefixFrom(env),
+    watchedPrefix,
+    outputTemplate,
+    maxVirtualBytes: Math.floor(rules.limits.maxVirtualSizeGiB * 2 ** 30),
+    marginMs: env.positive('IMPORTER_CONVERT_MARGIN_SECONDS', 20, 'seconds') * 1000,
+    ossEndpoint: env.string('OSS_ENDPOINT'),
   };
 }

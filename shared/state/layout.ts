@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
  * builds a state key.
  *
  *   claims/<hash>.json            claim, then import record, of one (bucket, key, ETag); kept
+ *   conversions/<hash>.json       claim, then conversion record, of one source version; kept
  *   claims/<hash>.json.g<n>       takeover marker of generation n; removed after use
  *   pending/<hash>~<imageId>      one empty object per import the tracker still follows
  *   waiting/<disk>/<manifest>.json  a manifest waiting for a disk (one per pair: disks may be shared)
@@ -13,6 +14,8 @@ import { createHash } from 'node:crypto';
 export interface StateLayout {
   readonly prefix: string;
   claimKey(bucket: string, key: string, etag: string): string;
+  /** the converter's claim of a source version (its own lease: a `.img` has both) */
+  conversionKey(bucket: string, key: string, etag: string): string;
   claimHash(claimKey: string): string;
   pendingKey(claimKey: string, imageId: string): string;
   /** the pending entries of one claim (at most one in practice) */
@@ -40,6 +43,7 @@ export function stateLayout(prefix: string): StateLayout {
   return {
     prefix,
     claimKey: (bucket, key, etag) => `${claims}${digest([bucket, key, etag])}.json`,
+    conversionKey: (bucket, key, etag) => `${prefix}conversions/${digest([bucket, key, etag])}.json`,
     claimHash,
     pendingKey: (claimKey, imageId) => `${pending}${claimHash(claimKey)}~${imageId}`,
     pendingPrefixOf: (claimKey) => `${pending}${claimHash(claimKey)}~`,

@@ -126,3 +126,22 @@ export function abortMultipart(state: OssState, bucket: Bucket, req: OssRequest)
   bucket.uploads.delete(upload.uploadId);
   return { status: 204 };
 }
+
+/** ListMultipartUploads: the uploads begun and neither completed nor aborted, by key then initiation. */
+export function listMultipartUploads(bucket: Bucket, req: OssRequest): OssAnswer {
+  const prefix = req.query.get('prefix') ?? '';
+  const max = Math.min(Number(req.query.get('max-uploads') ?? 1000) || 1000, 1000);
+  const all = [...bucket.uploads.values()]
+    .filter((u) => u.key.startsWith(prefix))
+    .sort((a, b) => (a.key === b.key ? a.initiated.getTime() - b.initiated.getTime() : a.key < b.key ? -1 : 1));
+  const page = all.slice(0, max);
+  const body = {
+    Bucket: bucket.name,
+    Prefix: prefix,
+    MaxUploads: String(max),
+    IsTruncated: String(all.length > max),
+    ...(all.length > max ? { NextKeyMarker: page.at(-1)!.key, NextUploadIdMarker: page.at(-1)!.uploadId } : {}),
+    Upload: page.map((u) => ({ Key: u.key, UploadId: u.uploadId, Initiated: u.initiated.toISOString(), StorageClass: 'Standard' })),
+  };
+  return { status: 200, xml: { root: 'ListMultipartUploadsResult', body } };
+}

@@ -80,6 +80,12 @@ export function objectHeaders(obj: StoredObject): Record<string, string> {
 
 export function getObject(bucket: Bucket, req: OssRequest, head: boolean): OssAnswer {
   const obj = requireObject(bucket, req.key);
+  // OSS GetObject/HeadObject: If-Match names the ETag the reader expects; another version is 412
+  const ifMatch = req.headers['if-match'];
+  if (typeof ifMatch === 'string' && ifMatch.replace(/"/g, '').toUpperCase() !== obj.etag)
+    throw new OssError(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold.', {
+      Condition: 'If-Match',
+    });
   const span = head
     ? { start: 0, end: obj.size - 1, partial: false }
     : resolveRange(req.headers.range, obj.size, req.headers['x-oss-range-behavior'] === 'standard');

@@ -1,0 +1,114 @@
+import { Readable } from 'node:stream';
+import { deadlineRunner, OssCallError, type DeadlinePolicy } from './object-store';
+import { clientFor, toOssError, type OssTarget } from './oss';
+
+/**
+ * The converter's side of OSS: ranged reads of one version of the source (If-Match, so an
+ * overwrite mid-way is noticed, never mixed in) and a multipart upload of the output. Each call
+ * runs under the invocation's deadline policy, as the object store's do.
+ */
+
+export interface UploadedPart {
+  number: number;
+  etag: string;
+}
+
+export interface PendingUpload {
+  key: string;
+  uploadId: string;
+  initiated: string;
+}
+
+export interface ObjectTransfer {
+  /** bytes [offset, offset + length) of the version with this ETag; PreconditionFailed when it is gone */
+  readRange(key: string, etag: string, offset: number, length: number): Promise<Buffer>;
+  /** a new multipart upload; FileAlreadyExists when the key exists (x-oss-forbid-overwrite) */
+  initiate(key: string, meta: Record<string, string>): Promise<string>;
+  uploadPart(key: string, uploadId: string, part: number, body: Buffer): Promise<UploadedPart>;
+  /** the object's ETag; FileAlreadyExists when another writer created the key meanwhile */
+  complete(key: string, uploadId: string, parts: UploadedPart[]): Promise<string>;
+  /** false when the upload is no longer there (completed or aborted already) */
+  abort(key: string, uploadId: string): Promise<boolean>;
+  /** the unfinished uploads to exactly this key */
+  pendingUploads(key: string): Promise<PendingUpload[]>;
+}
+
+interface MultipartClient {
+  get(name: string, options?: object): Promise<{ content: Buffer }>;
+  initMultipartUpload(name: string, options?: object): Promise<{ uploadId: string }>;
+  _uploadPart(
+    name: string,
+    uploadId: string,
+    partNo: number,
+    data: { stream: Readable; size: number },
+    options?: object,
+  ): Promise<{ etag: string }>;
+  completeMultipartUpload(
+    name: string,
+    uploadId: string,
+    parts: UploadedPart[],
+    options?: object,
+  ): Promise<{ etag?: string; res: { headers: Record<string, string> } }>;
+  abortMultipartUpload(name: string, uploadId: string, options?: object): Promise<unknown>;
+  listUploads(query: object, options?: object): Promise<{ uploads: { name: string; uploadId: string; initiated: string }[] }>;
+}
+
+const codeOf = (err: unknown): string | undefined => (err as { code?: string })?.code;
+const cleanEtag = (etag: unknown): string =>
+  String(etag ?? '')
+    .replace(/"/g, '')
+    .toUpperCase();
+
+export function createObjectTransfer(target: OssTarget, policy: DeadlinePolicy): ObjectTransfer {
+  const client = clientFor(target) as unknown as MultipartClient;
+  const secrets = [target.credentials.accessKeySecret, target.credentials.securityToken];
+  const run = deadlineRunner(policy);
+  const call = <T>(op: string, fn: (timeout: number) => Promise<T>) =>
+    run(op, async (timeout) => {
+      try {
+        return await fn(timeout);
+      } catch (err) {
+        throw toOssError(err, secrets);
+      }
+    });
+  const forbid = { 'x-oss-forbid-overwrite': 'true' };
+  return {
+    readRange: (key, etag, offset, length) =>
+      call('GetObject', async (timeout) => {
+        const headers = { Range: `bytes=${offset}-${offset + length - 1}`, 'If-Match': `"${etag}"` };
+        return (await client.get(key, { headers, timeout })).content;
+      }),
+    initiate: (key, meta) =>
+      call(
+        'InitiateMultipartUpload',
+        async (timeout) => (await client.initMultipartUpload(key, { headers: forbid, meta, timeout })).uploadId,
+      ),
+    uploadPart: (key, uploadId, part, body) =>
+      call('UploadPart', async (timeout) => {
+        const r = await client._uploadPart(key, uploadId, part, { stream: Readable.from([body]), size: body.length }, { timeout });
+        return { number: part, etag: r.etag };
+      }),
+    complete: (key, uploadId, parts) =>
+      call('CompleteMultipartUpload', async (timeout) => {
+        const r = await client.completeMultipartUpload(key, uploadId, parts, { headers: forbid, timeout });
+        return cleanEtag(r.etag ?? r.res.headers.etag);
+      }),
+    abort: (key, uploadId) =>
+      call('AbortMultipartUpload', async (timeout) => {
+        try {
+          await client.abortMultipartUpload(key, uploadId, { timeout });
+          return true;
+        } catch (err) {
+          if (codeOf(err) === 'NoSuchUpload') return false;
+          throw err;
+        }
+      }),
+    pendingUploads: (key) =>
+      call('ListMultipartUploads', async (timeout) => {
+        const r = await client.listUploads({ prefix: key, 'max-uploads': 1000 }, { timeout });
+        return r.uploads.filter((u) => u.name === key).map((u) => ({ key: u.name, uploadId: u.uploadId, initiated: u.initiated }));
+      }),
+  };
+}
+
+export { OssCallError };

@@ -1,0 +1,103 @@
+import type { ObjectStore } from '../adapters/object-store';
+import type { ObjectTransfer } from '../adapters/oss-transfer';
+import type { Clock } from '../core/clock';
+import type { Logger } from '../runtime/logger';
+import { conversionHistory, type ConversionRecord, type ConversionState } from '../state/conversion-record';
+
+/** Skew allowed between OSS's clock (an upload's Initiated) and ours. */
+const SKEW_MS = 5 * 60_000;
+
+/**
+ * One claimed source version: every change of its record is written before the step it
+ * enables (the upload id before the first part), so whoever takes over knows what to undo.
+ */
+export class ConversionSession {
+  constructor(
+    readonly claimKey: string,
+    public record: ConversionRecord,
+    private readonly deps: { store: ObjectStore; transfer: ObjectTransfer; log: Logger; clock: Clock },
+  ) {}
+
+  private at(): string {
+    return new Date(this.deps.clock.now()).toISOString();
+  }
+
+  private async write(next: ConversionRecord): Promise<void> {
+    await this.deps.store.putText(this.claimKey, JSON.stringify(next));
+    this.record = next;
+  }
+
+  /**
+   * Uploads to the output that an earlier attempt on this version left unfinished: the one its
+   * record names, and any begun since it started (an initiate whose answer was lost).
+   */
+  async abortLeftovers(): Promise<number> {
+    const { transfer, log } = this.deps;
+    const since = Date.parse(this.record.firstClaimedAt) - SKEW_MS;
+    const ids = new Set<string>(this.record.uploadId ? [this.record.uploadId] : []);
+    for (const u of await transfer.pendingUploads(this.record.outputKey)) if (Date.parse(u.initiated) >= since) ids.add(u.uploadId);
+    let aborted = 0;
+    for (const id of ids) {
+      if (await transfer.abort(this.record.outputKey, id)) {
+        aborted += 1;
+        log.warn({
+          event: 'multipart-aborted',
+          bucket: this.record.bucket,
+          key: this.record.outputKey,
+          uploadId: id,
+          reason: 'left by an earlier attempt on this version',
+        });
+      }
+    }
+    if (this.record.uploadId) await this.write({ ...this.record, uploadId: undefined });
+    return aborted;
+  }
+
+  noteUpload(uploadId: string): Promise<void> {
+    return this.write({ ...this.record, uploadId });
+  }
+
+  converted(fields: { outputEtag: string; format: string; virtualSize?: number; outputBytes?: number; note?: string }): Promise<void> {
+    const at = this.at();
+    const { note, ...rest } = fields;
+    return this.write({
+      ...this.record,
+      ...rest,
+      state: 'converted',
+      uploadId: undefined,
+      errorCode: undefined,
+      reason: undefined,
+      convertedAt: at,
+      history: conversionHistory(this.record, 'converted', at, note),
+    });
+  }
+
+  end(state: Exclude<ConversionState, 'converting' | 'converted'>, errorCode: string, reason: string, format?: string): Promise<void> {
+    const at = this.at();
+    return this.write({
+      ...this.record,
+      state,
+      ...(format ? { format } : {}),
+      uploadId: undefined,
+      errorCode,
+      reason: reason.slice(0, 8192),
+      history: conversionHistory(this.record, state, at, errorCode),
+    });
+  }
+
+  /** Give the version back after a transient failure: expired at once, the next delivery takes it over. */
+  async release(why: string, uploadStillOpen: string | undefined): Promise<void> {
+    const at = this.at();
+    try {
+      await this.write({
+        ...this.record,
+        claimDeadline: new Date(0).toISOString(),
+        uploadId: uploadStillOpen,
+        history: conversionHistory(this.record, 'converting', at, `released: ${why}`),
+      });
+    } catch (err) {
+      // the claim then expires at the holder's deadline and the next attempt takes it over
+      this.deps.log.error({ event: 'claim-release-failed', key: this.record.key, reason: String((err as Error).message) });
+    }
+  }
+}

@@ -1,0 +1,89 @@
+import { OssCallError } from '../adapters/object-store';
+import { MIN_PART_BYTES, outputMeta, sourceOf } from '../core/conversion';
+import { MultipartOutput } from '../convert/multipart-output';
+import { Qcow2Writer } from '../convert/qcow2-writer';
+import { ConvertRefusal } from '../convert/refusal';
+import type { DiskSource } from '../convert/disk-source';
+import type { ConversionSession } from './conversion-session';
+import type { ConvertDeps } from './deps';
+
+/** Converting would not finish before the function's timeout. */
+export class ConvertTimeout extends Error {
+  override name = 'ConvertTimeout';
+}
+
+export interface BodyResult {
+  outputEtag: string;
+  outputBytes: number;
+  parts: number;
+  /** the output already existed as this version's (a completed upload whose answer was lost) */
+  adopted: boolean;
+}
+
+/**
+ * The disk's clusters through the qcow2 writer into a multipart upload of the output. The
+ * upload id is recorded before the first part; whatever ends the conversion early leaves it
+ * to the caller to abort (`open` tells it which).
+ */
+export async function convertBody(
+  source: DiskSource,
+  session: ConversionSession,
+  sourceMeta: Record<string, string>,
+  deps: ConvertDeps,
+  open: { uploadId?: string },
+  extraMeta: Record<string, string> = {},
+): Promise<BodyResult> {
+  const { transfer, clock, config } = { ...deps, clock: deps.clock! };
+  const { outputKey, key, etag } = session.record;
+  const uploadId = await transfer.initiate(outputKey, outputMeta(sourceMeta, key, etag, extraMeta));
+  open.uploadId = uploadId;
+  await session.noteUpload(uploadId);
+  await deps.onStep?.('after-initiate');
+  const out = new MultipartOutput(transfer, outputKey, uploadId);
+  const writer = new Qcow2Writer(source.virtualSize, (chunk) => out.write(chunk), MIN_PART_BYTES);
+  const stopAt = deps.deadline - config.marginMs;
+  let n = 0;
+  try {
+    for await (const cluster of source.clusters) {
+      await writer.cluster(cluster);
+      if (++n % 256 === 0 && clock.now() > stopAt)
+        throw new ConvertTimeout(
+          `converted ${n * 64} KiB of ${source.virtualSize} bytes when the function's time ran out; raise the convert-image timeout in s.yaml`,
+        );
+    }
+    const { head } = await writer.finish();
+    await deps.onStep?.('before-complete');
+    const outputEtag = await out.complete(head);
+    open.uploadId = undefined;
+    return { outputEtag, outputBytes: out.bytes, parts: out.parts.length, adopted: false };
+  } catch (err) {
+    await out.settle();
+    // a completion whose answer was lost: retried, it finds the upload gone or the key taken
+    if (
+      err instanceof OssCallError &&
+      (err.code === 'NoSuchUpload' || err.code === 'FileAlreadyExists') &&
+      out.parts.some((p) => p.number === 1)
+    ) {
+      const ours = await ownOutput(deps, outputKey, key, etag);
+      if (ours) {
+        open.uploadId = undefined;
+        return { outputEtag: ours, outputBytes: out.bytes, parts: out.parts.length, adopted: true };
+      }
+      throw new ConvertRefusal('convert-output-exists', `${outputKey} was created by another upload while this one converted`);
+    }
+    throw err;
+  }
+}
+
+/** The output's ETag when it exists and names this source version in its metadata. */
+export async function ownOutput(
+  deps: Pick<ConvertDeps, 'store'>,
+  outputKey: string,
+  key: string,
+  etag: string,
+): Promise<string | undefined> {
+  const head = await deps.store.readHead(outputKey, 1);
+  if (!head) return undefined;
+  const source = sourceOf(head.meta);
+  return source?.key === key && source.etag === etag ? head.etag : undefined;
+}

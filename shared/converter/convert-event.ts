@@ -1,0 +1,172 @@
+import { OssCallError, type ObjectHead } from '../adapters/object-store';
+import { realClock, type Clock } from '../core/clock';
+import { outputKeyFor } from '../core/conversion';
+import { isImportable, type ObjectEvent } from '../core/event';
+import { isPermissionCode } from '../core/permission';
+import { ConvertRefusal } from '../convert/refusal';
+import { markRetrying, writeImporterTags } from '../import/object-tags';
+import { claimConversion, type ConversionClaim } from '../state/conversion-claim';
+import { stateLayout } from '../state/layout';
+import { ConversionSession } from './conversion-session';
+import { convertSource } from './convert-source';
+import { ConvertTimeout } from './convert-body';
+import type { ConvertDeps } from './deps';
+
+/**
+ * One upload in another format to its qcow2, once per source version: claim it, undo what an
+ * earlier attempt left, convert into a multipart upload, record and tag the outcome. The
+ * qcow2's own upload event then imports it.
+ */
+
+export type ConvertOutcome = 'converted' | 'duplicate' | 'skipped' | 'rejected' | 'failed';
+
+export interface ConvertResult {
+  outcome: ConvertOutcome;
+  bucket: string;
+  key: string;
+  etag?: string;
+  size?: number;
+  format?: string;
+  outputKey?: string;
+  outputEtag?: string;
+  virtualSize?: number;
+  outputBytes?: number;
+  parts?: number;
+  sourceRequests?: number;
+  errorCode?: string;
+  reason?: string;
+  missingAction?: string;
+  retryable?: boolean;
+  requestId: string;
+  durationMs: number;
+}
+
+type Partial_ = Omit<Partial<ConvertResult>, 'bucket' | 'key' | 'requestId' | 'durationMs'>;
+
+export async function convertObjectEvent(event: ObjectEvent, given: ConvertDeps): Promise<ConvertResult> {
+  const clock = given.clock ?? realClock;
+  const deps = { ...given, clock };
+  const started = clock.now();
+  const base = { bucket: event.bucket, key: event.key, etag: event.etag, size: event.size, requestId: deps.requestId };
+  const finish = (r: Partial_): ConvertResult => {
+    const result: ConvertResult = { outcome: 'skipped', ...base, ...r, durationMs: clock.now() - started };
+    const level = result.outcome === 'failed' ? 'error' : result.outcome === 'rejected' ? 'warn' : 'info';
+    deps.log[level]({ ...result });
+    return result;
+  };
+  const layout = stateLayout(deps.config.statePrefix);
+  if (!isImportable(event.eventName)) return finish({ errorCode: 'event-kind', reason: `${event.eventName} does not complete an upload` });
+  if (layout.isStateKey(event.key))
+    return finish({ errorCode: 'state-object', reason: `keys under ${layout.prefix} are the importer's own state` });
+  let session: ConversionSession | undefined;
+  const open: { uploadId?: string } = {};
+  try {
+    const head = await deps.store.readHead(event.key, 4096);
+    if (!head)
+      return finish({
+        outcome: 'rejected',
+        errorCode: 'object-missing',
+        reason: 'the object no longer exists (deleted or renamed after the upload)',
+      });
+    if (event.etag && head.etag !== event.etag)
+      return finish({
+        errorCode: 'superseded',
+        reason: `the object was overwritten (ETag now ${head.etag}); the newer upload's event converts it`,
+      });
+    const claim = await claimOrWait(event, head, deps, clock);
+    if (claim.kind === 'held')
+      return finish({
+        outcome: 'failed',
+        retryable: true,
+        errorCode: 'claim-busy',
+        reason: `another invocation (${claim.record?.requestId ?? 'unknown'}) is converting this version; FC's retry will find it finished or free`,
+      });
+    if (claim.kind === 'done')
+      return finish({
+        outcome: 'duplicate',
+        errorCode: claim.record.errorCode,
+        outputKey: claim.record.outputKey,
+        outputEtag: claim.record.outputEtag,
+        reason: `this version was already ${claim.record.state}${claim.record.state === 'converted' ? ` to ${claim.record.outputKey}` : ''}`,
+      });
+    session = new ConversionSession(claim.key, claim.record, { ...deps, clock });
+    await deps.onStep?.('after-claim');
+    await writeImporterTags(deps.store, deps.log, { key: event.key, tagCount: head.tagCount }, 'converting', {});
+    await session.abortLeftovers();
+    const done = await convertSource(head, session, deps, open);
+    await writeImporterTags(deps.store, deps.log, { key: event.key }, 'converted', {});
+    return finish({ outcome: 'converted', etag: head.etag, size: head.size, ...done });
+  } catch (err) {
+    return finish(await failed(err, event, session, open, deps));
+  }
+}
+
+async function claimOrWait(event: ObjectEvent, head: ObjectHead, deps: ConvertDeps, clock: Clock): Promise<ConversionClaim> {
+  const layout = stateLayout(deps.config.statePrefix);
+  const once = () =>
+    claimConversion(
+      deps.store,
+      layout,
+      {
+        version: { bucket: event.bucket, key: event.key, etag: head.etag, size: head.size },
+        outputKey: outputKeyFor(event.key, deps.config.outputTemplate),
+        uploadRequestId: event.requestId,
+        requestId: deps.requestId,
+        deadline: deps.deadline,
+        now: clock.now(),
+      },
+      deps.deadline - clock.now() + 60_000,
+    );
+  let claim = await once();
+  // a live claim is a concurrent delivery; its holder's deadline is not later than ours
+  for (let wait = 500; claim.kind === 'held'; wait = Math.min(wait * 2, 5_000)) {
+    const holderEnds = claim.record ? Date.parse(claim.record.claimDeadline) + 1 : clock.now() + wait;
+    const pause = Math.max(1, Math.min(wait, holderEnds - clock.now()));
+    if (clock.now() + pause >= deps.deadline) return claim;
+    await clock.sleep(pause);
+    claim = await once();
+  }
+  return claim;
+}
+
+/** What ended a conversion early: said on the record and the object, the open upload aborted. */
+async function failed(
+  err: unknown,
+  event: ObjectEvent,
+  session: ConversionSession | undefined,
+  open: { uploadId?: string },
+  deps: ConvertDeps,
+): Promise<Partial_> {
+  const aborted =
+    open.uploadId && session
+      ? await deps.transfer.abort(session.record.outputKey, open.uploadId).then(
+          () => true,
+          () => false,
+        )
+      : true;
+  const stillOpen = aborted ? undefined : open.uploadId;
+  const message = err instanceof Error ? err.message : String(err);
+  const tag = (status: 'rejected' | 'failed', code: string) =>
+    writeImporterTags(deps.store, deps.log, { key: event.key }, status, { error: code }).catch(() => undefined);
+  if (err instanceof ConvertRefusal) {
+    await session?.end('rejected', err.code, message);
+    await tag('rejected', err.code);
+    return { outcome: 'rejected', errorCode: err.code, reason: message, outputKey: session?.record.outputKey };
+  }
+  if (err instanceof ConvertTimeout || (err instanceof OssCallError && isPermissionCode(err.code))) {
+    const code = err instanceof OssCallError ? err.code : 'convert-timeout';
+    const action = err instanceof OssCallError ? err.action : undefined;
+    const reason = action ? `${message} (the function's role lacks ${action}; grant it, then run ens-importer retry)` : message;
+    await session?.end('failed', code, reason).catch(() => session?.release(code, stillOpen));
+    await tag('failed', code);
+    return { outcome: 'failed', errorCode: code, reason, missingAction: action, retryable: false };
+  }
+  if (err instanceof OssCallError && err.code === 'PreconditionFailed') {
+    await session?.end('rejected', 'superseded', 'the source was overwritten while it was converted');
+    return { errorCode: 'superseded', reason: "the source was overwritten while it was converted; the newer upload's event converts it" };
+  }
+  const code = err instanceof OssCallError ? err.code : 'InternalError';
+  await session?.release(`${code}: ${message}`, stillOpen);
+  if (session) await markRetrying(deps.store, deps.log, event.key, code);
+  return { outcome: 'failed', errorCode: code, reason: message, retryable: true };
+}

@@ -1,0 +1,64 @@
+import type { ObjectHead } from '../adapters/object-store';
+import { sniffDiskFormat } from '../core/disk-format';
+import { formatOf, openDiskSource } from '../convert/disk-source';
+import { blockCachedSource } from '../convert/ranged-source';
+import { ConvertRefusal } from '../convert/refusal';
+import type { ConversionSession } from './conversion-session';
+import { convertBody, ownOutput } from './convert-body';
+import type { ConvertDeps } from './deps';
+
+export interface Converted {
+  format: string;
+  outputKey: string;
+  outputEtag: string;
+  virtualSize?: number;
+  outputBytes?: number;
+  parts?: number;
+  sourceRequests: number;
+}
+
+/**
+ * The claimed source version to its qcow2: an output this version already made is adopted,
+ * anyone else's is never overwritten; otherwise the disk is read with ranged GETs and written.
+ */
+export async function convertSource(
+  head: ObjectHead,
+  session: ConversionSession,
+  deps: ConvertDeps,
+  open: { uploadId?: string },
+): Promise<Converted> {
+  const { outputKey, key, etag } = session.record;
+  const source = blockCachedSource(head.size, (offset, length) => deps.transfer.readRange(key, etag, offset, length));
+  const existing = await ownOutput(deps, outputKey, key, etag);
+  if (existing) {
+    // completed by an attempt that ended before it could record it
+    await session.converted({ outputEtag: existing, format: session.record.format ?? 'unknown', note: 'output found complete' });
+    return { format: session.record.format ?? 'unknown', outputKey, outputEtag: existing, sourceRequests: 0 };
+  }
+  if (await deps.store.head(outputKey))
+    throw new ConvertRefusal(
+      'convert-output-exists',
+      `${outputKey} already exists and was not made from this upload; the converter never overwrites it (rename or remove it, then upload again)`,
+    );
+  if (sniffDiskFormat(head.bytes) === 'qcow2')
+    throw new ConvertRefusal('convert-already-qcow2', `the object is already qcow2: upload it as ${outputKey} instead`);
+  const format = await formatOf(key, source);
+  const disk = await openDiskSource(format, source, deps.config.maxVirtualBytes);
+  const body = await convertBody(disk, session, head.meta, deps, open);
+  await session.converted({
+    outputEtag: body.outputEtag,
+    format,
+    virtualSize: disk.virtualSize,
+    outputBytes: body.outputBytes,
+    note: body.adopted ? 'completion answer lost; output found' : undefined,
+  });
+  return {
+    format,
+    outputKey,
+    outputEtag: body.outputEtag,
+    virtualSize: disk.virtualSize,
+    outputBytes: body.outputBytes,
+    parts: body.parts,
+    sourceRequests: source.requests,
+  };
+}

@@ -1,0 +1,62 @@
+import * as z from 'zod/mini';
+import { MAX_STATE_OBJECT_BYTES } from './records';
+
+/**
+ * The converter's record of one source version, under the state prefix like the import
+ * record and as untrusted: every read is a validated parse, a failed parse is stale.
+ */
+
+export const CONVERSION_STATES = ['converting', 'converted', 'rejected', 'failed'] as const;
+export type ConversionState = (typeof CONVERSION_STATES)[number];
+
+const isoTime = () => z.string().check(z.refine((s) => Number.isFinite(Date.parse(s)), 'not a time'));
+const text = (max = 2048) => z.string().check(z.maxLength(max));
+
+const schema = z.object({
+  state: z.enum(CONVERSION_STATES),
+  bucket: text(63),
+  key: text(1024),
+  etag: text(256),
+  size: z.optional(z.number()),
+  generation: z.number().check(z.int(), z.gte(0)),
+  claimedAt: isoTime(),
+  claimDeadline: isoTime(),
+  /** when the first attempt on this version began: uploads to the output since then are ours */
+  firstClaimedAt: isoTime(),
+  requestId: z.optional(text(128)),
+  uploadRequestId: z.optional(text(128)),
+  format: z.optional(text(16)),
+  /** the qcow2 this version becomes (or became) */
+  outputKey: text(1024),
+  outputEtag: z.optional(text(256)),
+  /** the multipart upload in progress: aborted by whoever takes the claim over */
+  uploadId: z.optional(text(256)),
+  virtualSize: z.optional(z.number()),
+  outputBytes: z.optional(z.number()),
+  errorCode: z.optional(text(128)),
+  reason: z.optional(text(8192)),
+  convertedAt: z.optional(isoTime()),
+  attempt: z.number().check(z.int(), z.gte(1)),
+  history: z.array(z.object({ state: z.enum(CONVERSION_STATES), at: isoTime(), note: z.optional(text()) })).check(z.maxLength(100)),
+});
+
+export type ConversionRecord = z.infer<typeof schema>;
+
+export function parseConversion(body: string | undefined): ConversionRecord | undefined {
+  if (body === undefined || body.length > MAX_STATE_OBJECT_BYTES) return undefined;
+  try {
+    const r = schema.safeParse(JSON.parse(body));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function conversionHistory(
+  record: ConversionRecord,
+  state: ConversionState,
+  at: string,
+  note?: string,
+): ConversionRecord['history'] {
+  return [...record.history, { state, at, ...(note ? { note: note.slice(0, 2048) } : {}) }].slice(-50);
+}

@@ -1,0 +1,84 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalStack, type LocalStack } from '../../local/index';
+import { ossClient } from '../helpers/clients';
+
+/**
+ * Uploads in other formats, end to end on the local stack: the OSS trigger runs ens-convert-image,
+ * whose multipart upload of the qcow2 fires the import trigger, which imports it into ENS.
+ */
+
+const MiB = 2 ** 20;
+const dir = mkdtempSync(join(tmpdir(), 'convert-e2e-'));
+let stack: LocalStack;
+let oss: any;
+beforeAll(async () => {
+  stack = await startLocalStack({ retryBaseMs: 20 });
+  oss = ossClient(stack);
+});
+afterAll(async () => {
+  await stack.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A raw guest of `size` bytes with a few recognisable runs of data, the rest zeros. */
+function guest(name: string, size: number): string {
+  const raw = join(dir, `${name}.raw`);
+  const b = Buffer.alloc(size);
+  b.fill(0x5a, 0, MiB);
+  b.fill(0xc3, size / 2, size / 2 + 70_000);
+  b.write('end of disk', size - 11);
+  writeFileSync(raw, b);
+  return raw;
+}
+const qemuConvert = (raw: string, format: string, options: string[] = []) => {
+  const out = `${raw}.${format}`;
+  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', format, ...options, raw, out]);
+  return out;
+};
+/** The guest size qemu-img sees in a file (a VHD rounds it to its CHS geometry). */
+const virtualSizeOf = (file: string, format: string): number =>
+  JSON.parse(execFileSync('qemu-img', ['info', '--output=json', '-f', format, file], { encoding: 'utf8' }))['virtual-size'];
+const convertOf = (key: string) => stack.convertResults().filter((r) => r.key === key);
+const importOf = (key: string) => stack.importResults().filter((r) => r.key === key);
+const tags = async (key: string) => (await oss.getObjectTagging(key)).tag as Record<string, string>;
+
+/** The qcow2 the converter wrote, proven identical to the guest by qemu-img. */
+async function provenOutput(outputKey: string, raw: string): Promise<void> {
+  const file = join(dir, `${outputKey.replace(/\W/g, '_')}.qcow2`);
+  writeFileSync(file, (await oss.get(outputKey)).content);
+  expect(spawnSync('qemu-img', ['check', file]).status).toBe(0);
+  const compare = spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', raw, file], { encoding: 'utf8' });
+  expect(compare.stdout + compare.stderr).toMatch(/identical/i);
+}
+
+describe('upload a disk in another format, get an ENS image', () => {
+  const cases: [string, string, string[]][] = [
+    ['web.vhd', 'vpc', ['-o', 'subformat=dynamic']],
+    ['fixed.vhd', 'vpc', ['-o', 'subformat=fixed']],
+    ['appliance.vmdk', 'vmdk', ['-o', 'subformat=streamOptimized']],
+    ['hyperv.vhdx', 'vhdx', []],
+    ['build.raw', 'raw', []],
+  ];
+  for (const [name, format, options] of cases) {
+    it(`${name}: converted beside it, imported, the source tagged converted`, async () => {
+      const raw = guest(name, 24 * MiB);
+      const file = format === 'raw' ? raw : qemuConvert(raw, format, options);
+      const key = `images/ubuntu/22.04/${name}`;
+      await oss.put(key, readFileSync(file), { meta: { 'ens-os-version': '22.04' } });
+      await stack.settle();
+      const outputKey = key.replace(/\.[^.]+$/, '.qcow2');
+      expect(convertOf(key)).toMatchObject([{ outcome: 'converted', outputKey, virtualSize: virtualSizeOf(file, format) }]);
+      expect(importOf(outputKey)).toMatchObject([{ outcome: 'imported', imageName: name.replace(/\.[^.]+$/, '') }]);
+      expect(await tags(key)).toEqual({ 'ens:status': 'converted' });
+      expect((await tags(outputKey))['ens:image-id']).toMatch(/^m-/);
+      const head = await oss.head(outputKey);
+      expect(head.meta).toMatchObject({ 'ens-os-version': '22.04', 'importer-source': encodeURIComponent(key) });
+      expect((await oss.listUploads({})).uploads).toEqual([]);
+      await provenOutput(outputKey, raw);
+    });
+  }
+});
