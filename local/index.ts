@@ -92,7 +92,7 @@ export interface LocalStack {
   /** An object's body as text, whatever its storage (memory or file); undefined when absent. */
   objectText(key: string, bucket?: string): string | undefined;
   /** The keys under a part of the state prefix (`claims/`, `pending/`, …), takeover markers left out. */
-  stateKeys(sub: 'claims' | 'pending' | 'waiting', bucket?: string): string[];
+  stateKeys(sub: 'claims' | 'pending' | 'waiting' | 'conversions', bucket?: string): string[];
   /** The environment `ens-importer` needs to work against this stack (keys and endpoints). */
   operatorEnv(): Record<string, string>;
   /** What the RAM API says the functions' role holds (doctor reads it); binds no key. */

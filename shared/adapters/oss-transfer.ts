@@ -25,8 +25,8 @@ export interface ObjectTransfer {
   /** a new multipart upload; FileAlreadyExists when the key exists (x-oss-forbid-overwrite) */
   initiate(key: string, meta: Record<string, string>): Promise<string>;
   uploadPart(key: string, uploadId: string, part: number, body: Buffer): Promise<UploadedPart>;
-  /** the object's ETag; FileAlreadyExists when another writer created the key meanwhile */
-  complete(key: string, uploadId: string, parts: UploadedPart[]): Promise<string>;
+  /** FileAlreadyExists when another writer created the key meanwhile */
+  complete(key: string, uploadId: string, parts: UploadedPart[]): Promise<void>;
   /** false when the upload is no longer there (completed or aborted already) */
   abort(key: string, uploadId: string): Promise<boolean>;
   /** the unfinished uploads to exactly this key */
@@ -90,8 +90,7 @@ export function createObjectTransfer(target: OssTarget, policy: DeadlinePolicy):
       }),
     complete: (key, uploadId, parts) =>
       call('CompleteMultipartUpload', async (timeout) => {
-        const r = await client.completeMultipartUpload(key, uploadId, parts, { headers: forbid, timeout });
-        return cleanEtag(r.etag ?? r.res.headers.etag);
+        await client.completeMultipartUpload(key, uploadId, parts, { headers: forbid, timeout });
       }),
     abort: (key, uploadId) =>
       call('AbortMultipartUpload', async (timeout) => {

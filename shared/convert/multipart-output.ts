@@ -45,13 +45,13 @@ export class MultipartOutput {
     this.inFlight = upload;
   }
 
-  /** The rest of the body, then the head as part 1, then the upload completed: the object's ETag. */
-  async complete(head: Buffer): Promise<string> {
+  /** The rest of the body, then the head as part 1, then the upload completed. */
+  async complete(head: Buffer): Promise<void> {
     await this.flush();
     await this.inFlight;
     this.parts.push(await this.transfer.uploadPart(this.key, this.uploadId, 1, head));
     this.bytes += head.length;
-    return this.transfer.complete(
+    await this.transfer.complete(
       this.key,
       this.uploadId,
       [...this.parts].sort((a, b) => a.number - b.number),

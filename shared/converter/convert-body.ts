@@ -53,8 +53,11 @@ export async function convertBody(
     }
     const { head } = await writer.finish();
     await deps.onStep?.('before-complete');
-    const outputEtag = await out.complete(head);
+    await out.complete(head);
     open.uploadId = undefined;
+    // the completion's answer carries the ETag in its body only: read it back, which also proves the object is there
+    const outputEtag = (await deps.store.head(outputKey))?.etag;
+    if (!outputEtag) throw new ConvertRefusal('convert-output-missing', `${outputKey} was removed right after it was written`);
     return { outputEtag, outputBytes: out.bytes, parts: out.parts.length, adopted: false };
   } catch (err) {
     await out.settle();

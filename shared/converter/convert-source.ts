@@ -45,6 +45,7 @@ export async function convertSource(
   const format = await formatOf(key, source);
   const disk = await openDiskSource(format, source, deps.config.maxVirtualBytes);
   const body = await convertBody(disk, session, head.meta, deps, open);
+  await deps.onStep?.('after-output');
   await session.converted({
     outputEtag: body.outputEtag,
     format,
