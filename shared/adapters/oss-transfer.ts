@@ -43,21 +43,12 @@ interface MultipartClient {
     data: { stream: Readable; size: number },
     options?: object,
   ): Promise<{ etag: string }>;
-  completeMultipartUpload(
-    name: string,
-    uploadId: string,
-    parts: UploadedPart[],
-    options?: object,
-  ): Promise<{ etag?: string; res: { headers: Record<string, string> } }>;
+  completeMultipartUpload(name: string, uploadId: string, parts: UploadedPart[], options?: object): Promise<unknown>;
   abortMultipartUpload(name: string, uploadId: string, options?: object): Promise<unknown>;
   listUploads(query: object, options?: object): Promise<{ uploads: { name: string; uploadId: string; initiated: string }[] }>;
 }
 
 const codeOf = (err: unknown): string | undefined => (err as { code?: string })?.code;
-const cleanEtag = (etag: unknown): string =>
-  String(etag ?? '')
-    .replace(/"/g, '')
-    .toUpperCase();
 
 export function createObjectTransfer(target: OssTarget, policy: DeadlinePolicy): ObjectTransfer {
   const client = clientFor(target) as unknown as MultipartClient;
