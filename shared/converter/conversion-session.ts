@@ -34,27 +34,28 @@ export class ConversionSession {
   async abortLeftovers(): Promise<number> {
     const { transfer, log } = this.deps;
     const since = Date.parse(this.record.firstClaimedAt) - SKEW_MS;
-    const ids = new Set<string>(this.record.uploadId ? [this.record.uploadId] : []);
-    for (const u of await transfer.pendingUploads(this.record.outputKey)) if (Date.parse(u.initiated) >= since) ids.add(u.uploadId);
+    const uploads = new Map<string, string>();
+    if (this.record.uploadId) uploads.set(this.record.uploadId, this.record.uploadKey ?? this.record.outputKey);
+    for (const key of new Set([this.record.outputKey, ...(this.record.outputs ?? [])]))
+      for (const u of await transfer.pendingUploads(key)) if (Date.parse(u.initiated) >= since) uploads.set(u.uploadId, key);
     let aborted = 0;
-    for (const id of ids) {
-      if (await transfer.abort(this.record.outputKey, id)) {
+    for (const [id, key] of uploads) {
+      if (await transfer.abort(key, id)) {
         aborted += 1;
-        log.warn({
-          event: 'multipart-aborted',
-          bucket: this.record.bucket,
-          key: this.record.outputKey,
-          uploadId: id,
-          reason: 'left by an earlier attempt on this version',
-        });
+        const reason = 'left by an earlier attempt on this version';
+        log.warn({ event: 'multipart-aborted', bucket: this.record.bucket, key, uploadId: id, reason });
       }
     }
-    if (this.record.uploadId) await this.write({ ...this.record, uploadId: undefined });
+    if (this.record.uploadId) await this.write({ ...this.record, uploadId: undefined, uploadKey: undefined });
     return aborted;
   }
 
-  noteUpload(uploadId: string): Promise<void> {
-    return this.write({ ...this.record, uploadId });
+  noteUpload(uploadId: string, uploadKey: string): Promise<void> {
+    return this.write({ ...this.record, uploadId, uploadKey });
+  }
+
+  noteOutputs(outputs: string[]): Promise<void> {
+    return this.write({ ...this.record, outputs });
   }
 
   converted(fields: { outputEtag: string; format: string; virtualSize?: number; outputBytes?: number; note?: string }): Promise<void> {

@@ -1,5 +1,5 @@
 import { OssCallError } from '../adapters/object-store';
-import { MIN_PART_BYTES, outputMeta, sourceOf } from '../core/conversion';
+import { MIN_PART_BYTES, sourceOf } from '../core/conversion';
 import { MultipartOutput } from '../convert/multipart-output';
 import { Qcow2Writer } from '../convert/qcow2-writer';
 import { ConvertRefusal } from '../convert/refusal';
@@ -28,16 +28,17 @@ export interface BodyResult {
 export async function convertBody(
   source: DiskSource,
   session: ConversionSession,
-  sourceMeta: Record<string, string>,
   deps: ConvertDeps,
-  open: { uploadId?: string },
-  extraMeta: Record<string, string> = {},
+  open: { uploadId?: string; uploadKey?: string },
+  output: { key: string; meta: Record<string, string> },
 ): Promise<BodyResult> {
   const { transfer, clock, config } = { ...deps, clock: deps.clock! };
-  const { outputKey, key, etag } = session.record;
-  const uploadId = await transfer.initiate(outputKey, outputMeta(sourceMeta, key, etag, extraMeta));
+  const { key, etag } = session.record;
+  const outputKey = output.key;
+  const uploadId = await transfer.initiate(outputKey, output.meta);
   open.uploadId = uploadId;
-  await session.noteUpload(uploadId);
+  open.uploadKey = outputKey;
+  await session.noteUpload(uploadId, outputKey);
   await deps.onStep?.('after-initiate');
   const out = new MultipartOutput(transfer, outputKey, uploadId);
   const writer = new Qcow2Writer(source.virtualSize, (chunk) => out.write(chunk), MIN_PART_BYTES);

@@ -2,6 +2,7 @@ import { OssCallError, type ObjectHead } from '../adapters/object-store';
 import { realClock, type Clock } from '../core/clock';
 import { outputKeyFor } from '../core/conversion';
 import { isImportable, type ObjectEvent } from '../core/event';
+import { decodeMetaValue } from '../core/metadata';
 import { isPermissionCode } from '../core/permission';
 import { ConvertRefusal } from '../convert/refusal';
 import { markRetrying, writeImporterTags } from '../import/object-tags';
@@ -59,7 +60,7 @@ export async function convertObjectEvent(event: ObjectEvent, given: ConvertDeps)
   if (layout.isStateKey(event.key))
     return finish({ errorCode: 'state-object', reason: `keys under ${layout.prefix} are the importer's own state` });
   let session: ConversionSession | undefined;
-  const open: { uploadId?: string } = {};
+  const open: { uploadId?: string; uploadKey?: string } = {};
   try {
     const head = await deps.store.readHead(event.key, 4096);
     if (!head)
@@ -73,6 +74,8 @@ export async function convertObjectEvent(event: ObjectEvent, given: ConvertDeps)
         errorCode: 'superseded',
         reason: `the object was overwritten (ETag now ${head.etag}); the newer upload's event converts it`,
       });
+    if (decodeMetaValue(head.meta['ens-import'] ?? '').toLowerCase() === 'skip')
+      return finish({ errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' });
     const claim = await claimOrWait(event, head, deps, clock);
     if (claim.kind === 'held')
       return finish({
@@ -134,12 +137,12 @@ async function failed(
   err: unknown,
   event: ObjectEvent,
   session: ConversionSession | undefined,
-  open: { uploadId?: string },
+  open: { uploadId?: string; uploadKey?: string },
   deps: ConvertDeps,
 ): Promise<Partial_> {
   const aborted =
     open.uploadId && session
-      ? await deps.transfer.abort(session.record.outputKey, open.uploadId).then(
+      ? await deps.transfer.abort(open.uploadKey ?? session.record.outputKey, open.uploadId).then(
           () => true,
           () => false,
         )

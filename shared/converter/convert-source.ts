@@ -1,10 +1,12 @@
 import type { ObjectHead } from '../adapters/object-store';
+import { outputMeta } from '../core/conversion';
 import { sniffDiskFormat } from '../core/disk-format';
 import { formatOf, openDiskSource } from '../convert/disk-source';
 import { blockCachedSource } from '../convert/ranged-source';
 import { ConvertRefusal } from '../convert/refusal';
 import type { ConversionSession } from './conversion-session';
 import { convertBody, ownOutput } from './convert-body';
+import { convertOva } from './convert-ova';
 import type { ConvertDeps } from './deps';
 
 export interface Converted {
@@ -15,6 +17,8 @@ export interface Converted {
   outputBytes?: number;
   parts?: number;
   sourceRequests: number;
+  /** an OVA's disks, in order */
+  disks?: string[];
 }
 
 /**
@@ -25,7 +29,7 @@ export async function convertSource(
   head: ObjectHead,
   session: ConversionSession,
   deps: ConvertDeps,
-  open: { uploadId?: string },
+  open: { uploadId?: string; uploadKey?: string },
 ): Promise<Converted> {
   const { outputKey, key, etag } = session.record;
   const source = blockCachedSource(head.size, (offset, length) => deps.transfer.readRange(key, etag, offset, length));
@@ -42,9 +46,13 @@ export async function convertSource(
     );
   if (sniffDiskFormat(head.bytes) === 'qcow2')
     throw new ConvertRefusal('convert-already-qcow2', `the object is already qcow2: upload it as ${outputKey} instead`);
+  if (/\.ova$/i.test(key) || sniffDiskFormat(head.bytes) === 'ova') {
+    const done = await convertOva(head, source, session, deps, open);
+    return { ...done, sourceRequests: source.requests };
+  }
   const format = await formatOf(key, source);
   const disk = await openDiskSource(format, source, deps.config.maxVirtualBytes);
-  const body = await convertBody(disk, session, head.meta, deps, open);
+  const body = await convertBody(disk, session, deps, open, { key: outputKey, meta: outputMeta(head.meta, key, etag) });
   await deps.onStep?.('after-output');
   await session.converted({
     outputEtag: body.outputEtag,

@@ -81,7 +81,8 @@ export async function claimConversion(
             firstClaimedAt: previous.firstClaimedAt,
             // the output key of the first attempt stays the output (the setting may have changed)
             outputKey: previous.outputKey,
-            ...(previous.state === 'converting' && previous.uploadId ? { uploadId: previous.uploadId } : {}),
+            ...(previous.state === 'converting' && previous.uploadId ? { uploadId: previous.uploadId, uploadKey: previous.uploadKey } : {}),
+            ...(previous.state === 'converting' && previous.outputs ? { outputs: previous.outputs } : {}),
             attempt: previous.state === 'converting' ? previous.attempt : previous.attempt + 1,
             history: conversionHistory(
               previous,

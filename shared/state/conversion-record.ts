@@ -29,8 +29,12 @@ const schema = z.object({
   /** the qcow2 this version becomes (or became) */
   outputKey: text(1024),
   outputEtag: z.optional(text(256)),
+  /** every object this version writes, when more than one (an OVA's disks, then its manifest) */
+  outputs: z.optional(z.array(text(1024)).check(z.maxLength(32))),
   /** the multipart upload in progress: aborted by whoever takes the claim over */
   uploadId: z.optional(text(256)),
+  /** the key that upload writes (an OVA writes several) */
+  uploadKey: z.optional(text(1024)),
   virtualSize: z.optional(z.number()),
   outputBytes: z.optional(z.number()),
   errorCode: z.optional(text(128)),

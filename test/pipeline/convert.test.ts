@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../local/index';
 import { ossClient } from '../helpers/clients';
+import { makeOva, ovfDescriptor } from '../helpers/ova';
 
 /**
  * Uploads in other formats, end to end on the local stack: the OSS trigger runs ens-convert-image,
@@ -81,4 +82,66 @@ describe('upload a disk in another format, get an ENS image', () => {
       await provenOutput(outputKey, raw);
     });
   }
+});
+
+describe('OVA: the OVF descriptor and its VMDKs', () => {
+  /** A streamOptimized VMDK made by qemu-img from a guest of `mib` MiB filled with `byte`. */
+  const vmdkOf = (name: string, mib: number, byte: number) => {
+    const raw = join(dir, `${name}.raw`);
+    const b = Buffer.alloc(mib * MiB);
+    b.fill(byte, 0, MiB);
+    writeFileSync(raw, b);
+    const vmdk = join(dir, `${name}.vmdk`);
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', raw, vmdk]);
+    return { raw, vmdk };
+  };
+
+  it('one disk: converted to <name>.qcow2 and imported', async () => {
+    const disk = vmdkOf('solo-disk1', 8, 0x11);
+    const ova = makeOva(dir, 'solo', ovfDescriptor([{ id: 'vmdisk1', file: 'solo-disk1.vmdk', capacity: 8 * MiB }]), [disk.vmdk]);
+    const key = 'images/ubuntu/22.04/solo.ova';
+    await oss.put(key, readFileSync(ova));
+    await stack.settle();
+    expect(convertOf(key)).toMatchObject([{ outcome: 'converted', format: 'ova', outputKey: 'images/ubuntu/22.04/solo.qcow2' }]);
+    expect(importOf('images/ubuntu/22.04/solo.qcow2')).toMatchObject([{ outcome: 'imported', imageName: 'solo' }]);
+    await provenOutput('images/ubuntu/22.04/solo.qcow2', disk.raw);
+  });
+
+  it('two disks: each a qcow2, the manifest lists them system disk first (the hardware order), one multi-disk image', async () => {
+    const system = vmdkOf('pair-system', 8, 0x22);
+    const data = vmdkOf('pair-data', 4, 0x33);
+    // the DiskSection lists the data disk first; the hardware attaches the system disk first
+    const ovf = ovfDescriptor(
+      [
+        { id: 'data', file: 'pair-data.vmdk', capacity: 4 * MiB },
+        { id: 'system', file: 'pair-system.vmdk', capacity: 8 * MiB },
+      ],
+      ['system', 'data'],
+    );
+    const key = 'images/ubuntu/22.04/pair.ova';
+    await oss.put(key, readFileSync(makeOva(dir, 'pair', ovf, [data.vmdk, system.vmdk])), { meta: { 'ens-os-version': '22.04' } });
+    await stack.settle();
+    const folder = 'images/ubuntu/22.04/';
+    expect(convertOf(key)).toMatchObject([{ outcome: 'converted', disks: [`${folder}pair-disk1.qcow2`, `${folder}pair-disk2.qcow2`] }]);
+    const manifest = JSON.parse((await oss.get(`${folder}pair.ens-image.json`)).content.toString());
+    expect(manifest).toEqual({ disks: ['./pair-disk1.qcow2', './pair-disk2.qcow2'], osVersion: '22.04' });
+    expect(importOf(`${folder}pair.ens-image.json`)).toMatchObject([{ outcome: 'imported', imageName: 'pair' }]);
+    const image = [...stack.ens.images.values()].find((i) => i.params.ImageName === 'pair')!;
+    expect(JSON.stringify(image.params)).toContain('pair-disk1.qcow2');
+    await provenOutput(`${folder}pair-disk1.qcow2`, system.raw);
+    await provenOutput(`${folder}pair-disk2.qcow2`, data.raw);
+  });
+
+  it('an OVF that names a disk the archive does not hold: rejected ova-disk-missing', async () => {
+    const disk = vmdkOf('gap-disk1', 4, 0x44);
+    const ovf = ovfDescriptor([
+      { id: 'a', file: 'gap-disk1.vmdk', capacity: 4 * MiB },
+      { id: 'b', file: 'not-there.vmdk', capacity: 4 * MiB },
+    ]);
+    const key = 'images/ubuntu/22.04/gap.ova';
+    await oss.put(key, readFileSync(makeOva(dir, 'gap', ovf, [disk.vmdk])));
+    await stack.settle();
+    expect(convertOf(key)).toMatchObject([{ outcome: 'rejected', errorCode: 'ova-disk-missing' }]);
+    expect((await tags(key))['ens:error']).toBe('ova-disk-missing');
+  });
 });

@@ -1,0 +1,95 @@
+import type { ObjectHead } from '../adapters/object-store';
+import { outputKeyFor, outputMeta } from '../core/conversion';
+import { MANIFEST_SUFFIX } from '../core/manifest';
+import { decodeMetaValue } from '../core/metadata';
+import { META_KEY, PARAM_FIELDS } from '../core/param-fields';
+import { formatOf, openDiskSource } from '../convert/disk-source';
+import { MAX_OVF_BYTES, parseOvf } from '../convert/ovf';
+import { ConvertRefusal, type RandomAccess } from '../convert/refusal';
+import { memberSource, tarIndex, type TarEntry } from '../convert/tar-index';
+import type { ConversionSession } from './conversion-session';
+import { convertBody, ownOutput } from './convert-body';
+import type { Converted } from './convert-source';
+import type { ConvertDeps } from './deps';
+
+/**
+ * An OVA (a tar of an OVF descriptor and its disks): one disk becomes `<name>.qcow2`; several
+ * become `<name>-disk<n>.qcow2` (marked `ens-import: manifest`) and a manifest
+ * `<name>.ens-image.json` listing them in the order the OVF attaches them, system disk first,
+ * written last so the import finds every disk there.
+ */
+export async function convertOva(
+  head: ObjectHead,
+  source: RandomAccess,
+  session: ConversionSession,
+  deps: ConvertDeps,
+  open: { uploadId?: string; uploadKey?: string },
+): Promise<Converted> {
+  const { key, etag } = session.record;
+  const disks = await ovaDisks(source);
+  const single = disks.length === 1;
+  const diskKeys = single
+    ? [session.record.outputKey]
+    : disks.map((_, i) => outputKeyFor(`${key.replace(/\.[^./]+$/, '')}-disk${i + 1}.ova`, deps.config.outputTemplate));
+  const manifestKey = single ? undefined : session.record.outputKey.replace(/\.qcow2$/, MANIFEST_SUFFIX);
+  await session.noteOutputs(manifestKey ? [...diskKeys, manifestKey] : diskKeys);
+  let virtualSize = 0;
+  let outputBytes = 0;
+  let parts = 0;
+  for (const [i, disk] of disks.entries()) {
+    const diskKey = diskKeys[i]!;
+    if (await ownOutput(deps, diskKey, key, etag)) continue; // written by an attempt that ended before recording it
+    if (await deps.store.head(diskKey))
+      throw new ConvertRefusal('convert-output-exists', `${diskKey} already exists and was not made from this upload`);
+    const member = memberSource(source, disk.entry);
+    const image = await openDiskSource(await formatOf(disk.entry.name, member), member, deps.config.maxVirtualBytes);
+    const meta = single ? outputMeta(head.meta, key, etag) : outputMeta({}, key, etag, { 'ens-import': 'manifest' });
+    const body = await convertBody(image, session, deps, open, { key: diskKey, meta });
+    virtualSize += image.virtualSize;
+    outputBytes += body.outputBytes;
+    parts += body.parts;
+  }
+  if (manifestKey) await writeManifest(manifestKey, diskKeys, head, deps);
+  const outputEtag = (await deps.store.head(manifestKey ?? diskKeys[0]!))?.etag ?? '';
+  await session.converted({ outputEtag, format: 'ova', virtualSize, outputBytes, note: `${disks.length} disk(s)` });
+  return {
+    format: 'ova',
+    outputKey: session.record.outputKey,
+    outputEtag,
+    virtualSize,
+    outputBytes,
+    parts,
+    sourceRequests: 0,
+    disks: diskKeys,
+  };
+}
+
+/** The package's disks in attach order, each found in the archive. */
+async function ovaDisks(source: RandomAccess): Promise<{ href: string; entry: TarEntry }[]> {
+  const entries = await tarIndex(source);
+  const ovfs = entries.filter((e) => e.name.toLowerCase().endsWith('.ovf'));
+  if (ovfs.length !== 1)
+    throw new ConvertRefusal('ova-ovf-missing', `the archive holds ${ovfs.length} .ovf descriptors; an OVA has exactly one`);
+  if (ovfs[0]!.size > MAX_OVF_BYTES)
+    throw new ConvertRefusal('ova-ovf-invalid', `the descriptor is ${ovfs[0]!.size} bytes; at most ${MAX_OVF_BYTES}`);
+  const ovf = parseOvf((await source.read(ovfs[0]!.offset, ovfs[0]!.size)).toString('utf8'));
+  return ovf.map((d) => {
+    const entry = entries.find((e) => e.name === d.href || e.name === d.href.replace(/^\.\//, ''));
+    if (!entry) throw new ConvertRefusal('ova-disk-missing', `the OVF names ${d.href} (disk ${d.diskId}), which the archive does not hold`);
+    return { href: d.href, entry };
+  });
+}
+
+/** The manifest, created once: one already there is ours when it says the same, else refused. */
+async function writeManifest(manifestKey: string, diskKeys: string[], head: ObjectHead, deps: ConvertDeps): Promise<void> {
+  const dir = manifestKey.slice(0, manifestKey.lastIndexOf('/') + 1);
+  const manifest: Record<string, unknown> = { disks: diskKeys.map((k) => (k.startsWith(dir) ? `./${k.slice(dir.length)}` : k)) };
+  for (const field of PARAM_FIELDS) {
+    const raw = head.meta[META_KEY[field]];
+    if (raw !== undefined) manifest[field] = decodeMetaValue(raw);
+  }
+  const body = `${JSON.stringify(manifest, null, 2)}\n`;
+  if (await deps.store.createIfAbsent(manifestKey, body)) return;
+  if ((await deps.store.getText(manifestKey)) !== body)
+    throw new ConvertRefusal('convert-output-exists', `${manifestKey} already exists and is not this package's manifest`);
+}
