@@ -55,8 +55,8 @@ export function parseOvf(xml: string): OvfDisk[] {
   } catch (err) {
     throw new ConvertRefusal('ova-ovf-invalid', `the OVF descriptor is not well-formed XML: ${(err as Error).message}`);
   }
-  const envelope = doc.Envelope as Node | undefined;
-  if (!envelope) throw new ConvertRefusal('ova-ovf-invalid', 'the OVF descriptor has no Envelope');
+  if (doc.Envelope === undefined) throw new ConvertRefusal('ova-ovf-invalid', 'the OVF descriptor has no Envelope');
+  const envelope = (typeof doc.Envelope === 'object' && doc.Envelope ? doc.Envelope : {}) as Node;
   const files = new Map(list((envelope.References as Node | undefined)?.File).map((f) => [attr(f, 'id'), attr(f, 'href')]));
   for (const f of list((envelope.References as Node | undefined)?.File))
     if (attr(f, 'compression'))
