@@ -195,6 +195,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 
   const fcApi = await new FcApiServer(fc, credentials).start(options.ports?.fc ?? 0);
+  // the import function hands a .img to the converter through FC's API: this stack's
+  for (const f of fc.functions.values()) f.env = { IMPORTER_FC_ENDPOINT: fcApi.endpoint, ...f.env };
   const main = buckets.find((b) => functions.some((f) => f.ossTriggers.some((t) => t.bucket === b.name))) ?? buckets[0]!;
   return {
     accountId: credentials.accountId,

@@ -58,6 +58,8 @@ export async function readObjectStory(store: ObjectStore, region: string, key: s
 export function verdictOf(region: string, bucket: string, key: string, head: ObjectHead, config: ImporterConfig): ObjectStory['verdict'] {
   const t = objectTarget({ region, bucket, key, head }, config);
   if (t.kind === 'skip') return { verdict: 'skip', problems: [{ code: t.errorCode, message: t.reason }] };
+  if (t.kind === 'convert')
+    return { verdict: 'skip', problems: [{ code: 'handed-to-converter', message: `a ${t.format} disk: the converter writes its qcow2` }] };
   if (t.kind === 'reject')
     return { verdict: 'reject', rule: t.details.rule, params: t.details.params, inspection: t.details.inspection, problems: t.problems };
   return { verdict: 'import', rule: t.details.rule, params: t.details.params, inspection: t.details.inspection, problems: [] };

@@ -8,6 +8,7 @@ import { ConvertRefusal } from '../convert/refusal';
 import { markRetrying, writeImporterTags } from '../import/object-tags';
 import { claimConversion, type ConversionClaim } from '../state/conversion-claim';
 import { stateLayout } from '../state/layout';
+import { readCurrentHead } from '../import/object-head';
 import { ConversionSession } from './conversion-session';
 import { convertSource } from './convert-source';
 import { ConvertTimeout } from './convert-body';
@@ -62,7 +63,10 @@ export async function convertObjectEvent(event: ObjectEvent, given: ConvertDeps)
   let session: ConversionSession | undefined;
   const open: { uploadId?: string; uploadKey?: string } = {};
   try {
-    const head = await deps.store.readHead(event.key, 4096);
+    // an event's key may arrive URL-encoded: the object that exists is the one converted
+    const read = await readCurrentHead(deps.store, event.key, 4096);
+    const head = read.kind === 'read' ? read.head : undefined;
+    if (read.kind === 'read') event = { ...event, key: read.key };
     if (!head)
       return finish({
         outcome: 'rejected',

@@ -1,6 +1,7 @@
 import type { EnsApi } from '../adapters/ens';
 import type { ObjectStore } from '../adapters/object-store';
 import type { Clock } from '../core/clock';
+import type { ObjectEvent } from '../core/event';
 import type { StateLayout } from '../state/layout';
 import type { ImporterConfig } from '../runtime/config';
 import type { Logger } from '../runtime/logger';
@@ -20,6 +21,8 @@ export interface PipelineDeps {
   onStep?: (step: string) => void | Promise<void>;
   /** this instance's next ImportImage slot (the function's share of ENS's rate) */
   pace?: (deadline: number) => Promise<void>;
+  /** an asynchronous invocation of the converter with this event (config.converterFunction) */
+  handOff?: (event: ObjectEvent) => Promise<void>;
 }
 
 /** What an import session needs: the pipeline's adapters, the state layout and a clock. */

@@ -186,6 +186,15 @@ export class ImportSession {
     await this.clearMarkers();
   }
 
+  /** Handed to the converter: this version is done here; the qcow2 it becomes is imported on its own. */
+  async handOff(format: string, converter: string): Promise<void> {
+    const at = new Date(this.now).toISOString();
+    const reason = `a ${format} disk named .img: handed to ${converter}, which converts it to qcow2 for import`;
+    this.record = { ...this.record, state: 'converting', reason, history: withHistory(this.record, 'converting', at, converter) };
+    await this.deps.store.putText(this.claimKey, JSON.stringify(this.record));
+    await this.clearMarkers();
+  }
+
   /**
    * End this version as failed, for an operator to fix (a RAM refusal, or FC's retries
    * spent). The evidence that ImportImage may have been sent stays in the record, so a

@@ -16,6 +16,7 @@ import { ImportSession } from './import-session';
 import { clearWaiting, ManifestRetryError, wakeWaitingManifest } from './manifest-waiting';
 import { bucketVersioning, mayBeEncoded, readCurrentHead, type HeadStep } from './object-head';
 import { duplicateOf } from './duplicate';
+import { handToConverter } from './hand-off';
 import { manifestTarget, objectTarget, type Target } from './targets';
 
 /**
@@ -182,6 +183,7 @@ async function importClaimed(run: ObjectRun, session: ImportSession, known: Head
     if (!isManifestKey(read.key)) await wakeWaitingManifest(event, read.key, deps, processObjectEvent);
     return { errorCode: target.errorCode, reason: target.reason };
   }
+  if (target.kind === 'convert') return handToConverter(event, read.key, read.head.etag, read.head.size, target.format, session, deps);
   result.imageName = target.kind === 'import' ? target.params.ImageName : target.imageName;
   if (target.kind === 'reject') {
     const reason = target.problems.map((p) => p.message).join('; ');
@@ -234,6 +236,8 @@ async function dryRun(run: ObjectRun, known: HeadStep | undefined): Promise<Fini
   if (read.kind === 'gone') return OBJECT_MISSING;
   const target = await resolveTarget(run, read);
   if (target.kind === 'skip') return { errorCode: target.errorCode, reason: target.reason };
+  if (target.kind === 'convert')
+    return { errorCode: 'dry-run', reason: `IMPORTER_DRY_RUN=true: would hand this ${target.format} disk to the converter` };
   if (target.kind === 'reject')
     return { outcome: 'rejected', errorCode: target.problems[0]!.code, reason: target.problems.map((p) => p.message).join('; ') };
   return { imageName: target.params.ImageName, errorCode: 'dry-run', reason: 'IMPORTER_DRY_RUN=true: would import' };

@@ -55,7 +55,13 @@ export interface SkipTarget {
   reason: string;
 }
 
-export type Target = ImportTarget | RejectTarget | SkipTarget;
+/** A disk in another format that the converter takes (a `.img` that is not qcow2). */
+export interface ConvertTarget {
+  kind: 'convert';
+  format: string;
+}
+
+export type Target = ImportTarget | RejectTarget | SkipTarget | ConvertTarget;
 
 const NO_DETAILS: TargetDetails = { rule: '', params: {}, inspection: {} };
 
@@ -71,6 +77,7 @@ export function objectTarget(input: TargetInput, config: ImporterConfig): Target
   const tagged = [{ key, tagCount: head.tagCount }];
   const keyFormat = formatOfKey(key);
   const format = keyFormat === 'sniff' ? sniffDiskFormat(head.bytes) : keyFormat;
+  if (keyFormat === 'sniff' && format !== 'qcow2' && config.converterFunction) return { kind: 'convert', format: format! };
   if (format && format !== 'qcow2') {
     const problems = [{ code: 'format-needs-conversion', message: conversionAdvice(format, key) }];
     return { kind: 'reject', problems, details: { ...NO_DETAILS, inspection: { format } }, tagged };

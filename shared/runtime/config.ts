@@ -86,6 +86,10 @@ export interface ImporterConfig {
   /** the function's instances at most (s.yaml concurrencyConfig.reservedConcurrency) */
   instances: number;
   manifestWaitMs: number;
+  /** the converter a `.img` that is not qcow2 is handed to; unset: such an upload is rejected with advice */
+  converterFunction?: string;
+  /** FC's endpoint for that hand-off; unset: the account's regional endpoint */
+  fcEndpoint?: string;
 }
 
 /** The rules file: IMPORTER_RULES (relative to `baseDir`), else importer.yaml beside it, else built in. */
@@ -124,6 +128,8 @@ export function readImportConfig(environment: NodeJS.ProcessEnv, handlerDir: str
     ensImportQps: env.nonNegative('IMPORTER_ENS_IMPORT_QPS', 0, 'calls per second'),
     instances: Math.floor(env.nonNegative('IMPORTER_INSTANCES', 0, 'instances')),
     manifestWaitMs: env.positive('IMPORTER_MANIFEST_WAIT_MINUTES', DEFAULTS.manifestWaitMinutes, 'minutes') * 60_000,
+    converterFunction: env.string('IMPORTER_CONVERTER_FUNCTION'),
+    fcEndpoint: env.string('IMPORTER_FC_ENDPOINT'),
   };
 }
 

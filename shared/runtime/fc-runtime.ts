@@ -12,6 +12,7 @@ export interface InvocationContext {
   credentials?: Partial<Credentials>;
   function?: { name?: string; timeout?: number };
   region?: string;
+  accountId?: string;
   logger?: { info(...a: unknown[]): void };
 }
 

@@ -1,6 +1,8 @@
 import { createEnsApi } from '../adapters/ens';
 import { createObjectStore } from '../adapters/oss';
-import { parseEventPayload } from '../core/event';
+import { parseEventPayload, type ObjectEvent } from '../core/event';
+import type { Credentials } from '../adapters/ens';
+import { handOffPayload } from '../import/hand-off';
 import type { ObjectResult } from '../core/outcome';
 import { processObjectEvent } from '../import/pipeline';
 import { DEFAULTS, readImportConfig, type ImporterConfig } from './config';
@@ -30,6 +32,8 @@ const CONFIG_VARIABLES = [
   'IMPORTER_ENS_IMPORT_QPS',
   'IMPORTER_INSTANCES',
   'IMPORTER_ENS_MAX_ATTEMPTS',
+  'IMPORTER_CONVERTER_FUNCTION',
+  'IMPORTER_FC_ENDPOINT',
 ];
 let cached: { config: ImporterConfig; fingerprint: string } | undefined;
 /** records of one event handled at once */
@@ -86,6 +90,7 @@ export async function handleImportEvent(
       requestId: scope.requestId,
       deadline: scope.deadline,
       pace,
+      handOff: config.converterFunction ? (e) => invokeConverter(e, config, context, scope.credentials) : undefined,
     });
   };
   // an event of many records: a few at once (each logged when done), in the event's order
@@ -103,6 +108,19 @@ export async function handleImportEvent(
   for (const r of results) if (isFinalFailure(r)) await notify({ ...noticeOf(r), by: 'import' });
   if (results.some((r) => r.outcome === 'failed' && r.retryable)) throw new TransientFailureError(results);
   return { results };
+}
+
+/** The FC SDKs load only when a `.img` needs the converter: the import's cold start does not carry them. */
+async function invokeConverter(
+  e: ObjectEvent,
+  config: ImporterConfig,
+  context: InvocationContext,
+  credentials: Credentials,
+): Promise<void> {
+  const { createFcInvoker } = await import('../adapters/fc');
+  const accountId = context.accountId ?? process.env.FC_ACCOUNT_ID ?? '';
+  const fc = createFcInvoker({ api: '2023-03-30', accountId, region: e.region, endpoint: config.fcEndpoint, credentials });
+  await fc.invokeAsync(config.converterFunction!, handOffPayload(e, accountId));
 }
 
 /** An outcome no retry will change: rejected, or failed for an operator to fix. */

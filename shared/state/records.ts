@@ -6,10 +6,11 @@ import * as z from 'zod/mini';
  * object that fails it is stale, never authority.
  */
 
-export const RECORD_STATES = ['claimed', 'importing', 'available', 'failed', 'rejected'] as const;
+/** `converting`: handed to the converter (a `.img` that is not qcow2); its qcow2 is imported on its own */
+export const RECORD_STATES = ['claimed', 'importing', 'available', 'failed', 'rejected', 'converting'] as const;
 export type RecordState = (typeof RECORD_STATES)[number];
 /** the states after which this version needs nothing more from the importer */
-export const FINAL_STATES: readonly RecordState[] = ['importing', 'available', 'failed', 'rejected'];
+export const FINAL_STATES: readonly RecordState[] = ['importing', 'available', 'failed', 'rejected', 'converting'];
 
 /** no state object worth reading is larger than this */
 export const MAX_STATE_OBJECT_BYTES = 256 * 1024;

@@ -169,7 +169,7 @@ describe('RAM policies', () => {
             expect(r).toMatch(
               file === 'trigger-policy.json'
                 ? /^acs:fc:[^:]+:\*:functions\/ens-import-image$/
-                : /^acs:fc:[^:]+:\*:functions\/ens-import-failed$/,
+                : /^acs:fc:[^:]+:\*:functions\/(ens-import-failed|ens-convert-image)$/,
             );
         }
         if (actions.some((a) => ['oss:PutObject', 'oss:DeleteObject'].includes(a))) {

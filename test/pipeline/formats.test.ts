@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../local/index';
 import { ossClient } from '../helpers/clients';
 import { fixture } from '../helpers/fixtures';
+import { recordFor } from '../helpers/state';
 
 /** Uploads the qcow2 triggers did not see before: `.img` sniffed, other disks told what to do. */
 
@@ -33,12 +34,19 @@ describe('.img uploads', () => {
     expect(r).toMatchObject({ outcome: 'imported', imageName: 'jammy-server-cloudimg-amd64' });
   });
 
-  it('a raw .img is rejected with format-needs-conversion and the command to run', async () => {
+  it('a raw .img is handed to the converter (recorded), whose qcow2 is imported', async () => {
     const key = 'images/ubuntu/22.04/build-output.img';
-    const r = await put(key, signed('\x55\xaa', 510));
-    expect(r).toMatchObject({ outcome: 'rejected', errorCode: 'format-needs-conversion' });
-    expect(r.reason).toMatch(/raw disk .*qemu-img convert -O qcow2.*build-output\.qcow2/);
-    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'rejected', 'ens:error': 'format-needs-conversion' });
+    const body = Buffer.alloc(3 * 2 ** 20);
+    body.write('\x55\xaa', 510, 'latin1');
+    body.fill(0x42, 2 ** 20, 2 * 2 ** 20);
+    const r = await put(key, body);
+    expect(r).toMatchObject({ outcome: 'skipped', errorCode: 'handed-to-converter' });
+    expect(r.reason).toMatch(/raw disk named \.img: handed to ens-convert-image/);
+    expect(recordFor(stack, key)).toMatchObject({ state: 'converting' });
+    expect(stack.convertResults().filter((c) => c.key === key)).toMatchObject([{ outcome: 'converted', format: 'raw' }]);
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'converted' });
+    const output = stack.importResults().filter((x) => x.key === 'images/ubuntu/22.04/build-output.qcow2');
+    expect(output).toMatchObject([{ outcome: 'imported', imageName: 'build-output' }]);
   });
 });
 
