@@ -18,8 +18,10 @@ export class CredentialStore {
   readonly accountId: string;
   readonly rootKey: AccessKey;
   private readonly keys = new Map<string, AccessKey>();
-  /** the functions' role: its policies bind every STS key; none attached means no limit */
-  private rolePolicies: PolicyDocument[] = [];
+  /** the policies bound to each role's STS keys; a role with none attached has no limit */
+  private readonly bound = new Map<string, PolicyDocument[]>();
+  /** which role each STS key was issued for */
+  private readonly keyRole = new Map<string, string>();
   /** roles by name, for the RAM API (doctor reads them) */
   readonly roles = new Map<string, PolicyDocument[]>();
 
@@ -32,8 +34,8 @@ export class CredentialStore {
     this.keys.set(this.rootKey.accessKeyId, this.rootKey);
   }
 
-  /** Issue STS keys as FC does for a function's role. */
-  issueSts(token?: string): Required<AccessKey> {
+  /** Issue STS keys as FC does for a function's role (the functions' shared role unless named). */
+  issueSts(token?: string, role = 'ens-importer-function'): Required<AccessKey> {
     const key = {
       accessKeyId: `STS.local${randomBytes(8).toString('hex')}`,
       accessKeySecret: randomBytes(18).toString('base64url'),
@@ -41,6 +43,7 @@ export class CredentialStore {
       securityToken: token ?? `CAIS${randomBytes(48).toString('base64url')}`,
     };
     this.keys.set(key.accessKeyId, key);
+    this.keyRole.set(key.accessKeyId, role);
     return key;
   }
 
@@ -59,16 +62,17 @@ export class CredentialStore {
     this.roles.set(roleName, policies);
   }
 
-  /** Bind the functions' STS keys to a role's policies, as RAM does for an assumed role. */
+  /** Bind a role's STS keys to its policies, as RAM does for an assumed role. */
   attachRolePolicies(roleName: string, policies: PolicyDocument[]): void {
-    this.rolePolicies = policies;
+    this.bound.set(roleName, policies);
     this.roles.set(roleName, policies);
   }
 
   /** May this key do this? The account's own key may do anything; an STS key what its role allows. */
   allows(accessKeyId: string, action: string, resource: string): boolean {
-    if (accessKeyId === this.rootKey.accessKeyId || !this.rolePolicies.length) return true;
-    return policyAllows(this.rolePolicies, action, resource);
+    const policies = this.bound.get(this.keyRole.get(accessKeyId) ?? '');
+    if (accessKeyId === this.rootKey.accessKeyId || !policies?.length) return true;
+    return policyAllows(policies, action, resource);
   }
 
   /** Every secret value the stack knows: tests assert none of them reach a log. */

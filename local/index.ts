@@ -20,6 +20,7 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
 /** the functions' role, as deploy/README and s.yaml name it */
 export const FUNCTION_ROLE = 'ens-importer-function';
 const CONVERT_FUNCTION = 'ens-convert-image';
+export const CONVERTER_ROLE = 'ens-importer-converter';
 
 /** Fixed ports `npm start` uses (documented in the README). */
 export const DEFAULT_PORTS = { oss: 9100, ens: 9101, fc: 9102, webhook: 9103 } as const;
@@ -111,9 +112,13 @@ function functionEntry(spec: FunctionSpec, code: 'source' | 'bundle'): string {
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const credentials = new CredentialStore(options.accountId, options.rootKey);
   const shippedPolicy = JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'deploy/ram/function-policy.json'), 'utf8')) as PolicyDocument;
+  const converterPolicy = JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'deploy/ram/converter-policy.json'), 'utf8')) as PolicyDocument;
   credentials.describeRole(FUNCTION_ROLE, [shippedPolicy]);
-  if (options.rolePolicies)
+  credentials.describeRole(CONVERTER_ROLE, [converterPolicy]);
+  if (options.rolePolicies) {
     credentials.attachRolePolicies(FUNCTION_ROLE, options.rolePolicies === true ? [shippedPolicy] : options.rolePolicies);
+    credentials.attachRolePolicies(CONVERTER_ROLE, [converterPolicy]);
+  }
   const sYamlPath = options.sYaml === false ? undefined : (options.sYaml ?? resolve(PROJECT_ROOT, 's.yaml'));
   const functions = sYamlPath ? loadSYaml(sYamlPath, { AccountID: credentials.accountId }) : [];
 

@@ -128,7 +128,9 @@ export class FcStandIn {
   credentialsFor(name: string, rotate = false): Required<AccessKey> {
     let key = this.stsKeys.get(name);
     if (!key || rotate) {
-      key = this.options.credentials.issueSts();
+      // FC hands each function keys of its own role (s.yaml `role`, acs:ram::<account>:role/<name>)
+      const role = /:role\/(.+)$/.exec(this.functions.get(name)?.role ?? '')?.[1];
+      key = this.options.credentials.issueSts(undefined, role);
       this.stsKeys.set(name, key);
     }
     return key;

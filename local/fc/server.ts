@@ -137,6 +137,14 @@ export class FcApiServer extends StandInServer {
     if (req.method !== 'POST' || !m) return fail(404, 'PathNotFound', `${req.method} ${rawPath} is not supported by the local FC API`);
     const fn = decodeURIComponent(m[1]!);
     if (!this.fc.functions.has(fn)) return fail(404, 'FunctionNotFound', `function ${fn} does not exist`);
+    // RAM: a role's STS keys may invoke only the functions its policy names
+    const region = this.fc.functions.get(fn)!.region ?? 'cn-beijing';
+    if (!this.credentials.allows(auth.accessKeyId, 'fc:InvokeFunction', `acs:fc:${region}:${this.credentials.accountId}:functions/${fn}`))
+      return fail(
+        403,
+        'AccessDenied',
+        `You are not authorized to do action fc:InvokeFunction on resource acs:fc:${region}:${this.credentials.accountId}:functions/${fn}`,
+      );
     await this.invokeFor(res, fn, body, h['x-fc-invocation-type'], rid);
   }
 

@@ -2,6 +2,8 @@ import type { ObjectStore } from '../adapters/object-store';
 import type { ObjectTransfer } from '../adapters/oss-transfer';
 import type { Clock } from '../core/clock';
 import type { Logger } from '../runtime/logger';
+import { clearMarkers } from '../state/claim';
+import type { StateLayout } from '../state/layout';
 import { conversionHistory, type ConversionRecord, type ConversionState } from '../state/conversion-record';
 
 /** Skew allowed between OSS's clock (an upload's Initiated) and ours. */
@@ -15,7 +17,7 @@ export class ConversionSession {
   constructor(
     readonly claimKey: string,
     public record: ConversionRecord,
-    private readonly deps: { store: ObjectStore; transfer: ObjectTransfer; log: Logger; clock: Clock },
+    private readonly deps: { store: ObjectStore; transfer: ObjectTransfer; log: Logger; clock: Clock; layout: StateLayout },
   ) {}
 
   private at(): string {
@@ -25,6 +27,7 @@ export class ConversionSession {
   private async write(next: ConversionRecord): Promise<void> {
     await this.deps.store.putText(this.claimKey, JSON.stringify(next));
     this.record = next;
+    if (next.state !== 'converting') await clearMarkers(this.deps.store, this.deps.layout, this.claimKey, next.generation);
   }
 
   /**

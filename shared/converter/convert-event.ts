@@ -8,7 +8,7 @@ import { ConvertRefusal } from '../convert/refusal';
 import { markRetrying, writeImporterTags } from '../import/object-tags';
 import { claimConversion, type ConversionClaim } from '../state/conversion-claim';
 import { stateLayout } from '../state/layout';
-import { readCurrentHead } from '../import/object-head';
+import { bucketVersioning, readCurrentHead } from '../import/object-head';
 import { ConversionSession } from './conversion-session';
 import { convertSource } from './convert-source';
 import { ConvertTimeout } from './convert-body';
@@ -60,52 +60,63 @@ export async function convertObjectEvent(event: ObjectEvent, given: ConvertDeps)
   if (!isImportable(event.eventName)) return finish({ errorCode: 'event-kind', reason: `${event.eventName} does not complete an upload` });
   if (layout.isStateKey(event.key))
     return finish({ errorCode: 'state-object', reason: `keys under ${layout.prefix} are the importer's own state` });
-  let session: ConversionSession | undefined;
-  const open: { uploadId?: string; uploadKey?: string } = {};
+  const run: Run = { open: {} };
   try {
-    // an event's key may arrive URL-encoded: the object that exists is the one converted
-    const read = await readCurrentHead(deps.store, event.key, 4096);
-    const head = read.kind === 'read' ? read.head : undefined;
-    if (read.kind === 'read') event = { ...event, key: read.key };
-    if (!head)
-      return finish({
-        outcome: 'rejected',
-        errorCode: 'object-missing',
-        reason: 'the object no longer exists (deleted or renamed after the upload)',
-      });
-    if (event.etag && head.etag !== event.etag)
-      return finish({
-        errorCode: 'superseded',
-        reason: `the object was overwritten (ETag now ${head.etag}); the newer upload's event converts it`,
-      });
-    if (decodeMetaValue(head.meta['ens-import'] ?? '').toLowerCase() === 'skip')
-      return finish({ errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' });
-    const claim = await claimOrWait(event, head, deps, clock);
-    if (claim.kind === 'held')
-      return finish({
-        outcome: 'failed',
-        retryable: true,
-        errorCode: 'claim-busy',
-        reason: `another invocation (${claim.record?.requestId ?? 'unknown'}) is converting this version; FC's retry will find it finished or free`,
-      });
-    if (claim.kind === 'done')
-      return finish({
-        outcome: 'duplicate',
-        errorCode: claim.record.errorCode,
-        outputKey: claim.record.outputKey,
-        outputEtag: claim.record.outputEtag,
-        reason: `this version was already ${claim.record.state}${claim.record.state === 'converted' ? ` to ${claim.record.outputKey}` : ''}`,
-      });
-    session = new ConversionSession(claim.key, claim.record, { ...deps, clock });
-    await deps.onStep?.('after-claim');
-    await writeImporterTags(deps.store, deps.log, { key: event.key, tagCount: head.tagCount }, 'converting', {});
-    await session.abortLeftovers();
-    const done = await convertSource(head, session, deps, open);
-    await writeImporterTags(deps.store, deps.log, { key: event.key }, 'converted', {});
-    return finish({ outcome: 'converted', etag: head.etag, size: head.size, ...done });
+    return finish(await convertEvent(event, deps, run));
   } catch (err) {
-    return finish(await failed(err, event, session, open, deps));
+    return finish(await failed(err, event, run.session, run.open, deps));
   }
+}
+
+/** What a failure must undo: the claimed session, and the multipart upload open at the time. */
+interface Run {
+  session?: ConversionSession;
+  open: { uploadId?: string; uploadKey?: string };
+}
+
+async function convertEvent(given: ObjectEvent, deps: ConvertDeps & { clock: Clock }, run: Run): Promise<Partial_> {
+  // an event's key may arrive URL-encoded: the object that exists is the one converted
+  const read = await readCurrentHead(deps.store, given.key, 4096);
+  if (read.kind === 'gone')
+    return {
+      outcome: 'rejected',
+      errorCode: 'object-missing',
+      reason: 'the object no longer exists (deleted or renamed after the upload)',
+    };
+  const { head } = read;
+  const event = { ...given, key: read.key };
+  if (event.etag && head.etag !== event.etag)
+    return { errorCode: 'superseded', reason: `the object was overwritten (ETag now ${head.etag}); the newer upload's event converts it` };
+  if (decodeMetaValue(head.meta['ens-import'] ?? '').toLowerCase() === 'skip')
+    return { errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' };
+  const versioning = await bucketVersioning(deps.store, deps.clock.now());
+  if (versioning)
+    return {
+      outcome: 'failed',
+      errorCode: 'bucket-versioning',
+      reason: `bucket ${event.bucket} has versioning ${versioning}: OSS ignores x-oss-forbid-overwrite there, so no conversion can be claimed once`,
+    };
+  const claim = await claimOrWait(event, head, deps, deps.clock);
+  if (claim.kind === 'held')
+    return {
+      outcome: 'failed',
+      retryable: true,
+      errorCode: 'claim-busy',
+      reason: `another invocation (${claim.record?.requestId ?? 'unknown'}) is converting this version; FC's retry will find it finished or free`,
+    };
+  if (claim.kind === 'done') {
+    const r = claim.record;
+    const reason = `this version was already ${r.state}${r.state === 'converted' ? ` to ${r.outputKey}` : ''}`;
+    return { outcome: 'duplicate', errorCode: r.errorCode, outputKey: r.outputKey, outputEtag: r.outputEtag, reason };
+  }
+  const session = new ConversionSession(claim.key, claim.record, { ...deps, layout: stateLayout(deps.config.statePrefix) });
+  run.session = session;
+  await deps.onStep?.('after-claim');
+  await writeImporterTags(deps.store, deps.log, { key: event.key, tagCount: head.tagCount }, 'converting', {});
+  await session.abortLeftovers();
+  const done = await convertSource(head, session, deps, run.open);
+  await writeImporterTags(deps.store, deps.log, { key: event.key }, 'converted', {});
+  return { outcome: 'converted', etag: head.etag, size: head.size, ...done };
 }
 
 async function claimOrWait(event: ObjectEvent, head: ObjectHead, deps: ConvertDeps, clock: Clock): Promise<ConversionClaim> {

@@ -1,5 +1,6 @@
 import { objectCreatedEvent, type ObjectEvent } from '../core/event';
 import type { ObjectResult } from '../core/outcome';
+import { isPermissionCode } from '../core/permission';
 import type { ImportSession } from './import-session';
 import type { PipelineDeps } from './deps';
 
@@ -18,7 +19,16 @@ export async function handToConverter(
   deps: PipelineDeps,
 ): Promise<Partial<ObjectResult>> {
   const converter = deps.config.converterFunction!;
-  await deps.handOff!({ ...event, key, etag, size });
+  try {
+    await deps.handOff!({ ...event, key, etag, size });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (!isPermissionCode(code)) throw err;
+    // a role that may not invoke the converter: for an operator to grant, no retry helps
+    const reason = `${(err as Error).message} (the function's role lacks fc:InvokeFunction on ${converter}; grant it, then run ens-importer retry)`;
+    await session.fail([{ key }], code!, reason);
+    return { outcome: 'failed', errorCode: code, reason, missingAction: 'fc:InvokeFunction', retryable: false };
+  }
   await session.handOff(format, converter);
   return {
     errorCode: 'handed-to-converter',

@@ -2,7 +2,7 @@ import { EnsCallError, type ImportResult } from '../adapters/ens';
 import { findEarlierImage } from './adoption';
 import { writeImporterTags } from './object-tags';
 import { RetriesExhaustedError, retryTransient } from '../core/retry';
-import { hasEvidence } from '../state/claim';
+import { clearMarkers, hasEvidence } from '../state/claim';
 import { withHistory, type ImportRecord } from '../state/records';
 import type { ImportTarget, RejectTarget } from './targets';
 import type { SessionDeps } from './deps';
@@ -158,12 +158,8 @@ export class ImportSession {
     return { ...(e.sentSince ? { sentSince: e.sentSince } : {}), ...(e.uncertain ? { uncertain: e.uncertain } : {}) };
   }
 
-  /** Takeover markers this version's history left (a taker that died before removing its own). */
-  private async clearMarkers(): Promise<void> {
-    const { store, layout } = this.deps;
-    for (let g = this.record.generation; g >= 1 && g > this.record.generation - 5; g--) {
-      await store.delete(layout.markerKey(this.claimKey, g)).catch(() => undefined);
-    }
+  private clearMarkers(): Promise<void> {
+    return clearMarkers(this.deps.store, this.deps.layout, this.claimKey, this.record.generation);
   }
 
   /** Refused, before the call (target) or by ENS: tags first, then the record that ends the claim. */
@@ -187,10 +183,9 @@ export class ImportSession {
   }
 
   /** Handed to the converter: this version is done here; the qcow2 it becomes is imported on its own. */
-  async handOff(format: string, converter: string): Promise<void> {
-    const at = new Date(this.now).toISOString();
-    const reason = `a ${format} disk named .img: handed to ${converter}, which converts it to qcow2 for import`;
-    this.record = { ...this.record, state: 'converting', reason, history: withHistory(this.record, 'converting', at, converter) };
+  async handOff(reason: string, converter: string): Promise<void> {
+    const history = withHistory(this.record, 'converting', new Date(this.now).toISOString(), converter);
+    this.record = { ...this.record, state: 'converting', reason, history };
     await this.deps.store.putText(this.claimKey, JSON.stringify(this.record));
     await this.clearMarkers();
   }

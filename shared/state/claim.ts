@@ -46,6 +46,11 @@ const isNewUpload = (record: ImportRecord, uploadRequestId: string | undefined):
 /** FC's longest function timeout is 24 h; no honest claim is held longer */
 export const MAX_HOLD_MS = 24 * 3_600_000 + 60_000;
 
+/** Takeover markers a lease's history left (a taker that died before removing its own): cleared once it ends. */
+export async function clearMarkers(store: ObjectStore, layout: StateLayout, leaseKey: string, generation: number): Promise<void> {
+  for (let g = generation; g >= 1 && g > generation - 5; g--) await store.delete(layout.markerKey(leaseKey, g)).catch(() => undefined);
+}
+
 export const hasEvidence = (r: ImportRecord): boolean => Boolean(r.sentSince || r.imageId || r.uncertain);
 
 export async function claimVersion(store: ObjectStore, layout: StateLayout, c: ClaimRequest, staleMarkerMs: number): Promise<ClaimOutcome> {

@@ -65,33 +65,8 @@ export async function claimConversion(
     holder: codec.holder(fresh),
     now: () => c.now,
     staleMarkerMs,
-    decide(current) {
-      if (!current) return 'take';
-      if (current.state === 'converting') {
-        const until = Date.parse(current.claimDeadline);
-        return until > c.now && until < c.now + MAX_HOLD_MS ? 'keep' : 'take';
-      }
-      return current.state !== 'converted' && isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
-    },
-    successor: (previous, generation) =>
-      previous
-        ? {
-            ...fresh,
-            generation,
-            firstClaimedAt: previous.firstClaimedAt,
-            // the output key of the first attempt stays the output (the setting may have changed)
-            outputKey: previous.outputKey,
-            ...(previous.state === 'converting' && previous.uploadId ? { uploadId: previous.uploadId, uploadKey: previous.uploadKey } : {}),
-            ...(previous.state === 'converting' && previous.outputs ? { outputs: previous.outputs } : {}),
-            attempt: previous.state === 'converting' ? previous.attempt : previous.attempt + 1,
-            history: conversionHistory(
-              previous,
-              'converting',
-              at,
-              previous.state === 'converting' ? `taken over from ${previous.requestId ?? 'unknown'}` : `new upload after ${previous.state}`,
-            ),
-          }
-        : { ...fresh, generation },
+    decide: (current) => decide(current, c),
+    successor: (previous, generation) => successor(previous, generation, fresh, at),
   });
   switch (outcome.kind) {
     case 'acquired':
@@ -105,4 +80,37 @@ export async function claimConversion(
     case 'lost':
       return { kind: 'held', key };
   }
+}
+
+function decide(current: ConversionRecord | undefined, c: ConversionClaimRequest): 'take' | 'keep' {
+  if (!current) return 'take';
+  if (current.state === 'converting') {
+    // a deadline further out than any invocation lives is forged or broken: stale
+    const until = Date.parse(current.claimDeadline);
+    return until > c.now && until < c.now + MAX_HOLD_MS ? 'keep' : 'take';
+  }
+  // rejected or failed: a new upload of the same bytes is a new attempt; converted stays converted
+  return current.state !== 'converted' && isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
+}
+
+/** A takeover inherits the open upload (to abort it), the outputs and when the first attempt began. */
+function successor(previous: ConversionRecord | undefined, generation: number, fresh: ConversionRecord, at: string): ConversionRecord {
+  if (!previous) return { ...fresh, generation };
+  const takenOver = previous.state === 'converting';
+  return {
+    ...fresh,
+    generation,
+    firstClaimedAt: previous.firstClaimedAt,
+    // the first attempt's output stays the output (the setting may have changed since)
+    outputKey: previous.outputKey,
+    ...(takenOver && previous.uploadId ? { uploadId: previous.uploadId, uploadKey: previous.uploadKey } : {}),
+    ...(takenOver && previous.outputs ? { outputs: previous.outputs } : {}),
+    attempt: takenOver ? previous.attempt : previous.attempt + 1,
+    history: conversionHistory(
+      previous,
+      'converting',
+      at,
+      takenOver ? `taken over from ${previous.requestId ?? 'unknown'}` : `new upload after ${previous.state}`,
+    ),
+  };
 }

@@ -26,7 +26,12 @@ beforeAll(async () => {
 describe('s.yaml', () => {
   it('is Serverless Devs 3 with fc3 nodejs20 functions whose handler exists in dist/ after a build', () => {
     expect(raw.edition).toBe('3.0.0');
-    expect(specs.map((s) => s.functionName).sort()).toEqual(['ens-import-failed', 'ens-import-image', 'ens-track-imports']);
+    expect(specs.map((s) => s.functionName).sort()).toEqual([
+      'ens-convert-image',
+      'ens-import-failed',
+      'ens-import-image',
+      'ens-track-imports',
+    ]);
     for (const s of specs) {
       expect(s.runtime).toBe('nodejs20');
       const [file, fn] = s.handler.split('.');
@@ -74,6 +79,7 @@ describe('s.yaml', () => {
     const env = specs.find((s) => s.functionName === 'ens-import-image')!.environmentVariables;
     expect(Object.keys(env).sort()).toEqual([
       'ENS_ENDPOINT',
+      'IMPORTER_CONVERTER_FUNCTION',
       'IMPORTER_DRY_RUN',
       'IMPORTER_ENS_IMPORT_QPS',
       'IMPORTER_INSTANCES',
@@ -84,6 +90,8 @@ describe('s.yaml', () => {
     ]);
     // the manifest confinement follows the trigger's own prefix
     expect(env.IMPORTER_WATCHED_PREFIX).toBe(vars.prefix);
+    // a .img that is not qcow2 goes to a function this file deploys
+    expect(specs.map((s) => s.functionName)).toContain(env.IMPORTER_CONVERTER_FUNCTION);
     for (const k of Object.keys(env)) expect(k.startsWith('FC_')).toBe(false);
     expect(JSON.stringify(env).length).toBeLessThan(4096);
   });
@@ -168,7 +176,7 @@ describe('RAM policies', () => {
           else
             expect(r).toMatch(
               file === 'trigger-policy.json'
-                ? /^acs:fc:[^:]+:\*:functions\/ens-import-image$/
+                ? /^acs:fc:[^:]+:\*:functions\/(ens-import-image|ens-convert-image)$/
                 : /^acs:fc:[^:]+:\*:functions\/(ens-import-failed|ens-convert-image)$/,
             );
         }
@@ -198,5 +206,31 @@ describe('RAM policies', () => {
     expect(policy('trigger-policy.json').Statement.flatMap((s: any) => [s.Action].flat())).toEqual(['fc:InvokeFunction']);
     expect(policy('function-trust.json').Statement[0].Principal.Service).toEqual(['fc.aliyuncs.com']);
     expect(policy('trigger-trust.json').Statement[0].Principal.Service).toEqual(['oss.aliyuncs.com']);
+  });
+
+  it('give the converter its own role: it writes under the watched prefix (its qcow2s), the others never do', () => {
+    const converter = specs.find((s) => s.functionName === 'ens-convert-image')!;
+    expect(converter.role).toMatch(/:role\/ens-importer-converter$/);
+    for (const s of specs) if (s !== converter) expect(s.role).toMatch(/:role\/ens-importer-function$/);
+    expect(converter.ossTriggers.map((t) => t.suffix).sort()).toEqual(['.ova', '.raw', '.vhd', '.vhdx', '.vmdk']);
+    const statements = policy('converter-policy.json').Statement as { Action: string[]; Resource: string[] }[];
+    expect(statements.flatMap((s) => s.Action).sort()).toEqual([
+      'oss:AbortMultipartUpload',
+      'oss:DeleteObject',
+      'oss:GetBucketVersioning',
+      'oss:GetObject',
+      'oss:GetObject',
+      'oss:GetObjectTagging',
+      'oss:ListMultipartUploads',
+      'oss:PutObject',
+      'oss:PutObject',
+      'oss:PutObjectTagging',
+    ]);
+    for (const s of statements)
+      for (const r of s.Resource)
+        expect([`acs:oss:*:*:${bucket}`, `acs:oss:*:*:${bucket}/${vars.prefix}*`, `acs:oss:*:*:${bucket}/${statePrefix}*`]).toContain(r);
+    // deletes only its own state (lease markers), never an upload
+    for (const s of statements)
+      if (s.Action.includes('oss:DeleteObject')) expect(s.Resource).toEqual([`acs:oss:*:*:${bucket}/${statePrefix}*`]);
   });
 });

@@ -105,6 +105,22 @@ describe('a RAM refusal is failed (the operator fixes it), not rejected, with th
     expect(recordOf(stack, key)).toMatchObject({ state: 'failed', errorCode: 'Forbidden.RAM' });
   });
 
+  it('fc:InvokeFunction missing: a .img that needs converting ends failed, naming the action (FC answered 403)', async () => {
+    const { stack, oss } = await start({ retryBaseMs: 20, rolePolicies: [policyWithout('fc:InvokeFunction')] });
+    const key = 'images/ubuntu/22.04/no-invoke-grant.img';
+    await oss.put(key, Buffer.alloc(1 << 20, 1));
+    await stack.settle();
+    expect(stack.importResults().at(-1)).toMatchObject({
+      outcome: 'failed',
+      errorCode: 'AccessDenied',
+      missingAction: 'fc:InvokeFunction',
+      retryable: false,
+    });
+    expect(stack.convertResults()).toEqual([]);
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'failed', 'ens:error': 'AccessDenied' });
+    expect(recordOf(stack, key)).toMatchObject({ state: 'failed', errorCode: 'AccessDenied' });
+  });
+
   it('oss:PutObjectTagging missing: the image is imported, the record holds it, the log names the action', async () => {
     const { stack, oss } = await start({ retryBaseMs: 20, rolePolicies: [policyWithout('oss:PutObjectTagging')] });
     const key = 'images/ubuntu/22.04/no-tag-grant.qcow2';
@@ -131,6 +147,28 @@ describe('a RAM refusal is failed (the operator fixes it), not rejected, with th
     await oss.put(other, fixture('v2.qcow2'));
     await stack.settle();
     expect((await oss.getObjectTagging(other)).tag).toEqual({ 'ens:status': 'failed', 'ens:error': 'ServiceUnavailable' });
+    const denied = stack.fc.logs.filter((l) => /AccessDenied|Forbidden/.test(l.message));
+    expect(denied.map((l) => l.message)).toEqual([]);
+  });
+
+  it("the converter's own role grants everything it does, and the import role may hand a .img over", async () => {
+    const { stack, oss } = await start({ retryBaseMs: 20, rolePolicies: true, maxAsyncRetryAttempts: 0 });
+    const raw = Buffer.alloc(2 * 2 ** 20);
+    raw.fill(9, 0, 2 ** 20);
+    await oss.put('images/ubuntu/22.04/granted.raw', raw);
+    await oss.put('images/ubuntu/22.04/granted-build.img', raw);
+    await stack.settle();
+    expect(stack.convertResults().map((r) => [r.key, r.outcome])).toEqual(
+      expect.arrayContaining([
+        ['images/ubuntu/22.04/granted.raw', 'converted'],
+        ['images/ubuntu/22.04/granted-build.img', 'converted'],
+      ]),
+    );
+    const imported = stack
+      .importResults()
+      .filter((r) => r.outcome === 'imported')
+      .map((r) => r.key);
+    expect(imported).toEqual(expect.arrayContaining(['images/ubuntu/22.04/granted.qcow2', 'images/ubuntu/22.04/granted-build.qcow2']));
     const denied = stack.fc.logs.filter((l) => /AccessDenied|Forbidden/.test(l.message));
     expect(denied.map((l) => l.message)).toEqual([]);
   });
