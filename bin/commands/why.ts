@@ -43,6 +43,20 @@ function printStory(s: ObjectStory, sls: { logstore: string; query: string }): v
         ...params.map(([name, v]) => [`  ${name}`, v.value, v.original ? `${v.source} (was "${v.original}")` : v.source]),
       ]);
   } else out('\nimport record: none (the function has not finished this version)');
+  if (s.convertedFrom) out(`\nconverted from: oss://${s.bucket}/${s.convertedFrom.key} (ETag ${s.convertedFrom.etag})`);
+  const c = s.conversion;
+  if (c) {
+    const outputs = c.outputs ?? [c.outputKey];
+    out(
+      `\nconversion record (attempt ${c.attempt}): ${c.state}${c.errorCode ? ` (${c.errorCode})` : ''} → ${outputs.map((k) => `oss://${s.bucket}/${k}`).join(', ')}`,
+    );
+    if (c.reason) out(`  reason: ${c.reason}`);
+    for (const h of c.history) out(`  ${h.at}  ${h.state}${h.note ? `  ${h.note}` : ''}`);
+    if (c.state === 'converted')
+      out(
+        `  the image: ens-importer why oss://${s.bucket}/${c.outputKey.replace(/\.qcow2$/, outputs.length > 1 ? '.ens-image.json' : '.qcow2')}`,
+      );
+  }
   const v = s.verdict;
   if (v) {
     out(`\nverdict now: ${v.verdict}${v.rule ? ` (rule "${v.rule}")` : ''}`);

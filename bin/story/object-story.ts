@@ -5,6 +5,8 @@ import { objectTarget } from '../../shared/import/targets';
 import type { ImporterConfig } from '../../shared/runtime/config';
 import { stateLayout } from '../../shared/state/layout';
 import { parseRecord, type ImportRecord } from '../../shared/state/records';
+import { parseConversion, type ConversionRecord } from '../../shared/state/conversion-record';
+import { sourceOf } from '../../shared/core/conversion';
 
 /** Everything the importer knows about one object: read only, from OSS alone. */
 export interface ObjectStory {
@@ -21,6 +23,10 @@ export interface ObjectStory {
   imageId?: string;
   error?: string;
   record?: ImportRecord;
+  /** a source in another format: its conversion to qcow2 */
+  conversion?: ConversionRecord;
+  /** a converted qcow2: the upload it was made from */
+  convertedFrom?: { key: string; etag: string };
   /** what the pipeline would decide for these bytes now (rules, metadata, qcow2 header) */
   verdict?: {
     verdict: 'import' | 'reject' | 'skip';
@@ -37,6 +43,8 @@ export async function readObjectStory(store: ObjectStore, region: string, key: s
   const tags = (await store.getTags(key)) ?? {};
   const claimKey = stateLayout(config.statePrefix).claimKey(store.bucket, key, head.etag);
   const record = parseRecord(await store.getText(claimKey));
+  const conversion = parseConversion(await store.getText(stateLayout(config.statePrefix).conversionKey(store.bucket, key, head.etag)));
+  const convertedFrom = sourceOf(head.meta);
   return {
     bucket: store.bucket,
     key,
@@ -50,6 +58,8 @@ export async function readObjectStory(store: ObjectStore, region: string, key: s
     imageId: tags[TAG_IMAGE_ID] ?? record?.imageId,
     error: tags[TAG_ERROR] ?? record?.errorCode,
     ...(record ? { record } : {}),
+    ...(conversion ? { conversion } : {}),
+    ...(convertedFrom ? { convertedFrom } : {}),
     // a manifest's verdict needs its disks: the record holds it once the function has run
     ...(isManifestKey(key) ? {} : { verdict: verdictOf(region, store.bucket, key, head, config) }),
   };

@@ -158,6 +158,11 @@ export class ImportSession {
     return { ...(e.sentSince ? { sentSince: e.sentSince } : {}), ...(e.uncertain ? { uncertain: e.uncertain } : {}) };
   }
 
+  /** The source this qcow2 was converted from, kept in every record this attempt writes. */
+  linkSource(from: { key: string; etag: string }): void {
+    this.record = { ...this.record, convertedFrom: from };
+  }
+
   private clearMarkers(): Promise<void> {
     return clearMarkers(this.deps.store, this.deps.layout, this.claimKey, this.record.generation);
   }
@@ -190,11 +195,7 @@ export class ImportSession {
     await this.clearMarkers();
   }
 
-  /**
-   * End this version as failed, for an operator to fix (a RAM refusal, or FC's retries
-   * spent). The evidence that ImportImage may have been sent stays in the record, so a
-   * later retry looks before it imports.
-   */
+  /** Failed, for an operator to fix (RAM, or FC's retries spent); the evidence of a sent ImportImage stays for a retry to look first. */
   async fail(tagged: readonly { key: string }[], code: string, reason: string): Promise<ImportRecord> {
     const { store, log } = this.deps;
     for (const t of tagged) {

@@ -17,6 +17,7 @@ import { clearWaiting, ManifestRetryError, wakeWaitingManifest } from './manifes
 import { bucketVersioning, mayBeEncoded, readCurrentHead, type HeadStep } from './object-head';
 import { duplicateOf } from './duplicate';
 import { handToConverter } from './hand-off';
+import { sourceOf } from '../core/conversion';
 import { manifestTarget, objectTarget, type Target } from './targets';
 
 /**
@@ -177,6 +178,8 @@ async function importClaimed(run: ObjectRun, session: ImportSession, known: Head
       reason: `the object was overwritten (ETag now ${read.head.etag}); the newer upload's event imports it`,
     };
   }
+  const from = sourceOf(read.head.meta);
+  if (from) session.linkSource(from);
   const target = await resolveTarget(run, read);
   if (target.kind === 'skip') {
     await session.release(target.errorCode);

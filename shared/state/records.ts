@@ -50,6 +50,8 @@ const recordSchema = z.object({
   importedAt: z.optional(isoTime()),
   adopted: z.optional(z.boolean()),
   disks: z.optional(z.array(text(1024)).check(z.maxLength(64))),
+  /** the upload this qcow2 was converted from (its metadata says so): source → qcow2 → image */
+  convertedFrom: z.optional(z.object({ key: text(1024), etag: text(256) })),
   /** 1 for the first upload of this version; a new upload after failed/rejected adds one */
   attempt: z.optional(z.number().check(z.int(), z.gte(1))),
   history: z.optional(z.array(historyEntry).check(z.maxLength(MAX_HISTORY * 2))),

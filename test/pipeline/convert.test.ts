@@ -1,9 +1,11 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../local/index';
+import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../../local/index';
+import { recordFor } from '../helpers/state';
 import { ossClient } from '../helpers/clients';
 import { makeOva, ovfDescriptor } from '../helpers/ova';
 
@@ -80,8 +82,24 @@ describe('upload a disk in another format, get an ENS image', () => {
       expect(head.meta).toMatchObject({ 'ens-os-version': '22.04', 'importer-source': encodeURIComponent(key) });
       expect((await oss.listUploads({})).uploads).toEqual([]);
       await provenOutput(outputKey, raw);
+      // source → qcow2 → image: the import record names the upload it was converted from
+      expect(recordFor(stack, outputKey)).toMatchObject({ state: 'importing', convertedFrom: { key, etag: convertOf(key)[0]!.etag } });
     });
   }
+
+  it('ens-importer why follows the link both ways', async () => {
+    const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...stack.operatorEnv() };
+    // asynchronously: the stack answers from this process
+    const why = async (url: string) =>
+      (await promisify(execFile)(process.execPath, [join(PROJECT_ROOT, 'bin/ens-importer.mjs'), 'why', url], { env, encoding: 'utf8' }))
+        .stdout;
+    const source = await why(`oss://${stack.bucket}/images/ubuntu/22.04/web.vhd`);
+    expect(source).toMatch(/conversion record \(attempt 1\): converted → oss:\/\/ens-images\/images\/ubuntu\/22\.04\/web\.qcow2/);
+    expect(source).toContain('ens-importer why oss://ens-images/images/ubuntu/22.04/web.qcow2');
+    const output = await why(`oss://${stack.bucket}/images/ubuntu/22.04/web.qcow2`);
+    expect(output).toMatch(/converted from: oss:\/\/ens-images\/images\/ubuntu\/22\.04\/web\.vhd/);
+    expect(output).toMatch(/image: m-/);
+  });
 });
 
 describe('OVA: the OVF descriptor and its VMDKs', () => {
