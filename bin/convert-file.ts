@@ -1,52 +1,143 @@
 import { open, stat } from 'node:fs/promises';
+import { createObjectTransfer } from '../shared/adapters/oss-transfer';
+import { MIN_PART_BYTES, outputMeta } from '../shared/core/conversion';
 import { formatOf, openDiskSource, type SourceFormat } from '../shared/convert/disk-source';
+import { MultipartOutput } from '../shared/convert/multipart-output';
+import { MAX_OVF_BYTES, parseOvf } from '../shared/convert/ovf';
 import { Qcow2Writer, type Qcow2Layout } from '../shared/convert/qcow2-writer';
-import type { RandomAccess } from '../shared/convert/refusal';
+import { blockCachedSource } from '../shared/convert/ranged-source';
+import { ConvertRefusal, type RandomAccess } from '../shared/convert/refusal';
+import { memberSource, tarIndex } from '../shared/convert/tar-index';
+import { createObjectStore, type OssTarget } from '../shared/adapters/oss';
 
 /** The importer's default limit on a disk's virtual size (importer.yaml limits.maxVirtualSizeGiB). */
 const MAX_VIRTUAL = 2048 * 2 ** 30;
 
 export type { SourceFormat };
 
-/**
- * A disk file to a qcow2 file, one pass over the guest: the body is written from the end of the
- * head region on, then the head (header and L1) at offset 0.
- */
-export async function convertFile(
-  input: string,
-  output: string,
+/** Where the qcow2 goes: its body from `begin`'s offset on, in order, then the head at offset 0. */
+interface QcowSink {
+  minHeadBytes: number;
+  /** the head's size: where the body starts */
+  begin(headBytes: number): void;
+  write(chunk: Buffer): Promise<void>;
+  finish(head: Buffer): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export interface ConvertInput {
+  name: string;
+  src: RandomAccess;
+  /** an object's metadata and ETag, carried onto an OSS output */
+  meta?: Record<string, string>;
+  etag?: string;
+  close(): Promise<void>;
+}
+
+/** A disk to a qcow2, one pass over the guest; an OVA's one disk (several: upload it, the converter writes a manifest). */
+export async function convertDisk(
+  input: ConvertInput,
+  sink: QcowSink,
   progress?: (bytes: number) => void,
-): Promise<Qcow2Layout & { format: SourceFormat; virtualBytes: number }> {
-  const fileSize = (await stat(input)).size;
-  const src = await open(input, 'r');
-  const out = await open(output, 'w');
+): Promise<Qcow2Layout & { format: SourceFormat | 'ova'; virtualBytes: number }> {
+  let { name, src } = input;
+  const ova = /\.ova$/i.test(name);
+  if (ova) ({ name, src } = await onlyDisk(src));
+  const source = await openDiskSource(await formatOf(name, src), src, MAX_VIRTUAL);
+  const writer = new Qcow2Writer(source.virtualSize, (chunk) => sink.write(chunk), sink.minHeadBytes);
+  sink.begin(writer.headBytes);
+  let read = 0;
   try {
-    const file: RandomAccess = {
-      size: fileSize,
-      read: async (offset, length) => {
-        const buf = Buffer.alloc(length);
-        const { bytesRead } = await src.read(buf, 0, length, offset);
-        return bytesRead === length ? buf : buf.subarray(0, bytesRead);
-      },
-    };
-    const source = await openDiskSource(await formatOf(input, file), file, MAX_VIRTUAL);
-    let position = 0;
-    const writer = new Qcow2Writer(source.virtualSize, async (chunk) => {
-      await out.write(chunk, 0, chunk.length, position);
-      position += chunk.length;
-    });
-    position = writer.headBytes;
-    let read = 0;
     for await (const cluster of source.clusters) {
       await writer.cluster(cluster);
       read += cluster.length;
       progress?.(read);
     }
     const { head, layout } = await writer.finish();
-    await out.write(head, 0, head.length, 0);
-    return { ...layout, format: source.format, virtualBytes: source.virtualSize };
-  } finally {
-    await out.close();
-    await src.close();
+    await sink.finish(head);
+    return { ...layout, format: ova ? 'ova' : source.format, virtualBytes: source.virtualSize };
+  } catch (err) {
+    await sink.abort();
+    throw err;
   }
+}
+
+async function onlyDisk(src: RandomAccess): Promise<{ name: string; src: RandomAccess }> {
+  const entries = await tarIndex(src);
+  const ovf = entries.find((e) => e.name.toLowerCase().endsWith('.ovf'));
+  if (!ovf || ovf.size > MAX_OVF_BYTES) throw new ConvertRefusal('ova-ovf-missing', 'the archive holds no usable .ovf descriptor');
+  const disks = parseOvf((await src.read(ovf.offset, ovf.size)).toString('utf8'));
+  if (disks.length > 1)
+    throw new ConvertRefusal(
+      'ova-too-many-disks',
+      `the package has ${disks.length} disks: upload it under the watched prefix, where the converter writes each disk and a manifest`,
+    );
+  const entry = entries.find((e) => e.name === disks[0]!.href.replace(/^\.\//, ''));
+  if (!entry) throw new ConvertRefusal('ova-disk-missing', `the OVF names ${disks[0]!.href}, which the archive does not hold`);
+  return { name: entry.name, src: memberSource(src, entry) };
+}
+
+export async function fileInput(path: string): Promise<ConvertInput> {
+  const size = (await stat(path)).size;
+  const fd = await open(path, 'r');
+  const read = async (offset: number, length: number) => {
+    const buf = Buffer.alloc(length);
+    const { bytesRead } = await fd.read(buf, 0, length, offset);
+    return bytesRead === length ? buf : buf.subarray(0, bytesRead);
+  };
+  return { name: path, src: { size, read }, close: () => fd.close() };
+}
+
+export async function fileSink(path: string): Promise<QcowSink> {
+  const out = await open(path, 'w');
+  let position = 0;
+  return {
+    minHeadBytes: 0,
+    begin: (headBytes) => void (position = headBytes),
+    async write(chunk) {
+      await out.write(chunk, 0, chunk.length, position);
+      position += chunk.length;
+    },
+    async finish(head) {
+      await out.write(head, 0, head.length, 0);
+      await out.close();
+    },
+    abort: () => out.close(),
+  };
+}
+
+/** An object of OSS read with ranged GETs of its current version (If-Match: an overwrite is noticed). */
+export async function objectInput(target: OssTarget, key: string): Promise<ConvertInput> {
+  const head = await createObjectStore(target).readHead(key, 1);
+  if (!head) throw new ConvertRefusal('object-missing', `oss://${target.bucket}/${key} does not exist`);
+  const transfer = createObjectTransfer(target, { deadline: Number.POSITIVE_INFINITY });
+  const src = blockCachedSource(head.size, (o, l) => transfer.readRange(key, head.etag, o, l));
+  return { name: key, src, meta: head.meta, etag: head.etag, close: async () => undefined };
+}
+
+/** A multipart upload of the qcow2 (never over an existing object); aborted on any failure. */
+export function objectSink(target: OssTarget, key: string, input: ConvertInput): QcowSink {
+  const transfer = createObjectTransfer(target, { deadline: Number.POSITIVE_INFINITY });
+  let out: MultipartOutput | undefined;
+  const meta = input.etag ? outputMeta(input.meta ?? {}, input.name, input.etag) : {};
+  const initiate = () =>
+    transfer.initiate(key, meta).catch((err: { code?: string }) => {
+      if (err.code !== 'FileAlreadyExists') throw err;
+      throw new ConvertRefusal(
+        'convert-output-exists',
+        `oss://${target.bucket}/${key} already exists; the converter never replaces an object`,
+      );
+    });
+  const started = async () => (out ??= new MultipartOutput(transfer, key, await initiate()));
+  return {
+    minHeadBytes: MIN_PART_BYTES,
+    begin: () => undefined,
+    write: async (chunk) => (await started()).write(chunk),
+    finish: async (head) => (await started()).complete(head),
+    async abort() {
+      if (!out) return;
+      await out.settle();
+      await transfer.abort(key, out.uploadId).catch(() => undefined);
+    },
+  };
 }

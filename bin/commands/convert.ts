@@ -1,45 +1,74 @@
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
-import { stat } from 'node:fs/promises';
-import { convertFile } from '../convert-file';
+import { convertDisk, fileInput, fileSink, objectInput, objectSink, type ConvertInput } from '../convert-file';
 import { ConvertRefusal } from '../../shared/convert/refusal';
-import { EXIT, UsageError } from '../settings';
+import { EXIT, parseOssUrl, resolveCredentials, UsageError, withGlobalOptions, type GlobalOptions } from '../settings';
 
 export function registerConvert(program: Command): void {
-  program
-    .command('convert <input> <output>')
-    .description(
-      'a raw, VHD (fixed, dynamic), VHDX or VMDK (monolithicSparse, streamOptimized) disk file to a qcow2 file (v3, 64 KiB clusters, zero clusters not stored), in one pass, with a progress bar',
-    )
-    .option('--json', 'machine-readable JSON on stdout')
-    .action(async (input: string, output: string, opts: { json?: boolean }) => {
-      if (input.startsWith('oss://') || output.startsWith('oss://')) throw new UsageError('convert takes local files for now');
-      const size = (await stat(input)).size;
-      const bar =
-        process.stderr.isTTY && !opts.json
-          ? new SingleBar({ format: 'convert [{bar}] {percentage}% {value}/{total} MiB', hideCursor: true }, Presets.shades_classic)
-          : undefined;
-      bar?.start(Math.ceil(size / 2 ** 20), 0);
-      const started = performance.now();
-      let layout: Awaited<ReturnType<typeof convertFile>>;
-      try {
-        layout = await convertFile(input, output, (bytes) => bar?.update(Math.floor(bytes / 2 ** 20)));
-      } catch (err) {
-        bar?.stop();
-        if (!(err instanceof ConvertRefusal)) throw err;
-        if (opts.json) console.log(JSON.stringify({ input, refused: err.code, reason: err.message }, null, 2));
-        else console.error(`refused (${err.code}): ${err.message}`);
-        process.exitCode = EXIT.refused;
-        return;
-      }
+  withGlobalOptions(
+    program
+      .command('convert <input> <output>')
+      .description(
+        'a raw, VHD (fixed, dynamic), VHDX, VMDK (monolithicSparse, streamOptimized) or one-disk OVA to a qcow2 (v3, 64 KiB clusters, zero clusters not stored), in one pass, with a progress bar; each side a local file or oss://bucket/key (read with ranged GETs, written as a multipart upload that never replaces an object)',
+      ),
+  ).action(async (input: string, output: string, opts: GlobalOptions) => {
+    const target = async (url: string) => {
+      const { bucket, key } = parseOssUrl(url);
+      if (!key) throw new UsageError(`${url} names no object`);
+      return {
+        target: {
+          region: opts.region,
+          bucket,
+          endpoint: opts.ossEndpoint,
+          internal: opts.internal,
+          credentials: await resolveCredentials(),
+        },
+        key,
+      };
+    };
+    const source: ConvertInput = input.startsWith('oss://')
+      ? await (async () => {
+          const t = await target(input);
+          return objectInput(t.target, t.key);
+        })()
+      : await fileInput(input);
+    if (output.startsWith('oss://') && !/\.qcow2$/.test(output))
+      throw new UsageError('an OSS output must end in .qcow2 (the suffix the import trigger watches)');
+    const sink = output.startsWith('oss://')
+      ? await (async () => {
+          const t = await target(output);
+          return objectSink(t.target, t.key, source);
+        })()
+      : await fileSink(output);
+    const bar =
+      process.stderr.isTTY && !opts.json
+        ? new SingleBar({ format: 'convert [{bar}] {percentage}% {value}/{total} MiB', hideCursor: true }, Presets.shades_classic)
+        : undefined;
+    bar?.start(Math.ceil(source.src.size / 2 ** 20), 0);
+    const started = performance.now();
+    let layout: Awaited<ReturnType<typeof convertDisk>>;
+    try {
+      layout = await convertDisk(source, sink, (bytes) =>
+        bar?.update(Math.min(Math.floor(bytes / 2 ** 20), Math.ceil(source.src.size / 2 ** 20))),
+      );
+    } catch (err) {
       bar?.stop();
-      const seconds = (performance.now() - started) / 1000;
-      const report = { input, output, ...layout, seconds: Math.round(seconds * 100) / 100 };
-      if (opts.json) console.log(JSON.stringify(report, null, 2));
-      else
-        console.log(
-          `${output}: ${layout.totalBytes} bytes for a ${layout.virtualBytes}-byte ${layout.format} disk (${layout.dataClusters} data clusters stored), ${report.seconds} s`,
-        );
-      process.exitCode = EXIT.ok;
-    });
+      if (!(err instanceof ConvertRefusal)) throw err;
+      if (opts.json) console.log(JSON.stringify({ input, refused: err.code, reason: err.message }, null, 2));
+      else console.error(`refused (${err.code}): ${err.message}`);
+      process.exitCode = EXIT.refused;
+      return;
+    } finally {
+      await source.close();
+    }
+    bar?.stop();
+    const seconds = (performance.now() - started) / 1000;
+    const report = { input, output, ...layout, seconds: Math.round(seconds * 100) / 100 };
+    if (opts.json) console.log(JSON.stringify(report, null, 2));
+    else
+      console.log(
+        `${output}: ${layout.totalBytes} bytes for a ${layout.virtualBytes}-byte ${layout.format} disk (${layout.dataClusters} data clusters stored), ${report.seconds} s`,
+      );
+    process.exitCode = EXIT.ok;
+  });
 }

@@ -102,6 +102,45 @@ describe('upload a disk in another format, get an ENS image', () => {
   });
 });
 
+describe('ens-importer convert with oss:// on either side', () => {
+  const env = () => ({ PATH: process.env.PATH, HOME: process.env.HOME, ...stack.operatorEnv() });
+  const cli = (...args: string[]) =>
+    promisify(execFile)(process.execPath, [join(PROJECT_ROOT, 'bin/ens-importer.mjs'), 'convert', ...args, '--json'], {
+      env: env(),
+      encoding: 'utf8',
+    }).then(
+      (r) => ({ code: 0, out: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, out: e.stdout }),
+    );
+
+  it('a VHDX in the bucket to a qcow2 beside it (ranged GETs in, multipart out): the import takes it', async () => {
+    const raw = guest('cli', 20 * MiB);
+    const vhdx = qemuConvert(raw, 'vhdx');
+    // not under a converter trigger's suffix: only the CLI converts it
+    await oss.put('staging/cli.vhdx', readFileSync(vhdx), { meta: { 'ens-os-version': '22.04' } });
+    const r = await cli(`oss://${stack.bucket}/staging/cli.vhdx`, `oss://${stack.bucket}/images/ubuntu/22.04/cli.qcow2`);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ format: 'vhdx', virtualBytes: virtualSizeOf(vhdx, 'vhdx') });
+    await stack.settle();
+    expect(importOf('images/ubuntu/22.04/cli.qcow2')).toMatchObject([{ outcome: 'imported', imageName: 'cli' }]);
+    expect((await oss.head('images/ubuntu/22.04/cli.qcow2')).meta).toMatchObject({
+      'ens-os-version': '22.04',
+      'importer-source': 'staging%2Fcli.vhdx',
+    });
+    await provenOutput('images/ubuntu/22.04/cli.qcow2', raw);
+  });
+
+  it('an object to a local file, and never over an existing object (exit 3, convert-output-exists, no upload left)', async () => {
+    const local = join(dir, 'from-oss.qcow2');
+    expect((await cli(`oss://${stack.bucket}/staging/cli.vhdx`, local)).code).toBe(0);
+    expect(spawnSync('qemu-img', ['check', local]).status).toBe(0);
+    const again = await cli(`oss://${stack.bucket}/staging/cli.vhdx`, `oss://${stack.bucket}/images/ubuntu/22.04/cli.qcow2`);
+    expect(again.code).toBe(3);
+    expect(JSON.parse(again.out)).toMatchObject({ refused: 'convert-output-exists' });
+    expect((await oss.listUploads({})).uploads).toEqual([]);
+  });
+});
+
 describe('OVA: the OVF descriptor and its VMDKs', () => {
   /** A streamOptimized VMDK made by qemu-img from a guest of `mib` MiB filled with `byte`. */
   const vmdkOf = (name: string, mib: number, byte: number) => {
