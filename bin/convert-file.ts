@@ -93,7 +93,9 @@ export async function fileSink(path: string): Promise<QcowSink> {
   let position = 0;
   return {
     minHeadBytes: 0,
-    begin: (headBytes) => void (position = headBytes),
+    begin(headBytes) {
+      position = headBytes;
+    },
     async write(chunk) {
       await out.write(chunk, 0, chunk.length, position);
       position += chunk.length;
