@@ -66,7 +66,7 @@ async function main() {
   const context = () => ({
     requestId: `bench-${Math.random().toString(36).slice(2)}`,
     credentials: { accessKeyId: process.env.BENCH_AK, accessKeySecret: process.env.BENCH_SK },
-    function: { name: 'ens-import-image', timeout: 120, memory: 128 },
+    function: { name: process.env.BENCH_FUNCTION || 'ens-import-image', timeout: Number(process.env.BENCH_TIMEOUT || 120), memory: 128 },
     region: 'cn-beijing',
     logger: { info() {}, warn() {}, error() {} },
   });

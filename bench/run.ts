@@ -11,6 +11,8 @@ import { objectCreatedEvent } from '../shared/core/event';
 import { folderWithoutCache, measureColdStarts } from './cold-start';
 import { burst } from './burst';
 import { convertFigures } from './convert';
+import { convertInFunction } from './convert-function';
+import { child, sYamlNodeOptions } from './child-process';
 import { median, round } from './stats';
 import { backfillFigures } from './backfill';
 import { trackerAtScale } from './tracker-scale';
@@ -21,20 +23,6 @@ const sample = (name: string) => readFileSync(resolve(PROJECT_ROOT, 'local/sampl
 const { gunzipSync } = await import('node:zlib');
 const qcow2 = gunzipSync(sample('ubuntu-server.qcow2.gz'));
 const badQcow2 = gunzipSync(sample('with-backing-file.qcow2.gz'));
-
-function child(args: string[], env: Record<string, string>): Promise<any> {
-  return new Promise((done, fail) => {
-    execFile(
-      process.execPath,
-      [resolve(PROJECT_ROOT, 'bench/child.cjs'), ...args],
-      { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH, ...env }, maxBuffer: 1 << 24 },
-      (err, stdout, stderr) => {
-        if (err) fail(new Error(`${err.message}\n${stderr}`));
-        else done(JSON.parse(stdout.trim().split('\n').pop()!));
-      },
-    );
-  });
-}
 
 const eventFor = (stack: LocalStack, key: string) => {
   const o = stack.oss.getObject(stack.bucket, key)!;
@@ -55,11 +43,6 @@ function requestsFor(stack: LocalStack, from: { oss: number; ens: number }) {
 }
 
 /** The NODE_OPTIONS s.yaml gives the functions (vars.nodeoptions). */
-function sYamlNodeOptions(): string {
-  const doc = parseYaml(readFileSync(resolve(PROJECT_ROOT, 's.yaml'), 'utf8')) as { vars: { nodeoptions: string } };
-  return doc.vars.nodeoptions;
-}
-
 async function main(): Promise<void> {
   await buildFunctions();
   const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version, quick };
@@ -256,6 +239,8 @@ async function main(): Promise<void> {
 
   // 10. The converter (#15) against qemu-img convert, local file to local file.
   results.convert = await convertFigures(quick);
+  // 11. The converter as FC runs it: the convert-image bundle, ranged GETs in, multipart out.
+  results.convertInFunction = await convertInFunction(quick);
   rmSync(dir, { recursive: true, force: true });
 
   const cs = results.coldStart as any;
@@ -263,6 +248,9 @@ async function main(): Promise<void> {
   const b = results.burst as any;
   const tr = results.tracker as any;
   const bf = results.backfill as any;
+  const cv = results.convert as any;
+  const cf = Object.values(results.convertInFunction as Record<string, any>).filter((v) => typeof v === 'object');
+  const convertPeak = Math.max(...cf.map((v) => v.peakRssMiB));
   const target = (t: string, measured: number, met: boolean, note = '') => ({ target: t, measured, met, ...(note ? { note } : {}) });
   const targets = {
     newObjectRequests: target('≤ 5 requests', newObject.total, newObject.total <= 5),
@@ -305,6 +293,13 @@ async function main(): Promise<void> {
       'the API filters by one ImageId and documents no order: newest first it costs ' +
         tr.fewPendingInABigAccount.newestFirst.describeCalls,
     ),
+    convertRaw: target('≤ 1.5 × qemu-img convert (4 GiB raw, 75% zeros)', cv.raw4GiB75PctZeros.ratio, cv.raw4GiB75PctZeros.ratio <= 1.5),
+    convertVmdk: target(
+      '≤ 1.5 × qemu-img convert (2 GiB streamOptimized VMDK)',
+      cv.streamOptimizedVmdk2GiB.ratio,
+      cv.streamOptimizedVmdk2GiB.ratio <= 1.5,
+    ),
+    convertMemory: target('peak RSS < 200 MiB at any size (convert-image, two sizes)', convertPeak, convertPeak < 200),
     backfillRequests: target('≤ 5 requests per new object (--via local)', bf.local.requestsPerObject, bf.local.requestsPerObject <= 5),
   };
   results.targets = targets;
