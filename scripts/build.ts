@@ -67,6 +67,22 @@ const noBrowserDetection: Plugin = {
   },
 };
 
+/**
+ * The import function reaches FC only to hand a `.img` that is not qcow2 to the converter: the
+ * FC SDKs (about 1 MiB) ship as their own file beside the bundle, loaded on that first hand-off,
+ * so the import's cold start does not carry them.
+ */
+const lazyFcAdapter: Plugin = {
+  name: 'lazy-fc-adapter',
+  setup(b) {
+    // a stub the bundle evaluates only when first imported; it requires the file at run time
+    // (a real import() would not run inside the loader's vm.Script)
+    b.onResolve({ filter: /\/adapters\/fc$/ }, (a) => (a.kind === 'dynamic-import' ? { path: 'fc', namespace: 'lazy-fc' } : undefined));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-fc' }, () => ({ contents: "module.exports = require('./fc-invoker.js');", loader: 'js' }));
+    b.onResolve({ filter: /^\.\/fc-invoker\.js$/ }, (a) => ({ path: a.path, external: true }));
+  },
+};
+
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const functionsDir = join(root, 'functions');
 
@@ -109,7 +125,7 @@ export async function buildFunctions(): Promise<string[]> {
         legalComments: 'none',
         // urllib loads proxy-agent only when a proxy is configured
         external: ['proxy-agent'],
-        plugins: [lazyIconv, noBrowserDetection],
+        plugins: [lazyIconv, noBrowserDetection, lazyFcAdapter],
         // source modules read import.meta.url; in the CommonJS bundle it is this file's URL
         define: { 'import.meta.url': '__bundleUrl' },
         banner: { js: 'const __bundleUrl = require("url").pathToFileURL(__filename).href;' },
@@ -128,6 +144,20 @@ export async function buildFunctions(): Promise<string[]> {
         legalComments: 'none',
         logLevel: 'warning',
       });
+      if (name === 'import-image')
+        await build({
+          entryPoints: [join(root, 'shared/adapters/fc.ts')],
+          outfile: join(out, 'fc-invoker.js'),
+          bundle: true,
+          platform: 'node',
+          target: 'node20',
+          format: 'cjs',
+          minify: true,
+          legalComments: 'none',
+          external: ['proxy-agent'],
+          plugins: [lazyIconv, noBrowserDetection],
+          logLevel: 'warning',
+        });
       // FC loads index.js as CommonJS; say so, since this repository's package.json says "module"
       writeFileSync(join(out, 'package.json'), '{"type":"commonjs"}\n');
       writeFileSync(join(out, 'index.js'), LOADER);

@@ -35,6 +35,20 @@ describe('the built bundle', () => {
     expect(stack.fc.logs.some((l) => l.message.includes('"rule":"images"'))).toBe(true);
   });
 
+  it('hands a .img that is not qcow2 to the bundled converter, the FC SDKs loaded from their own file only then', async () => {
+    const body = Buffer.alloc(2 << 20);
+    body.fill(3, 0, 1 << 20);
+    await ossClient(stack).put('images/ubuntu/22.04/bundled-build.img', body);
+    await stack.settle();
+    expect(stack.importResults().filter((r) => r.key === 'images/ubuntu/22.04/bundled-build.img')).toMatchObject([
+      { outcome: 'skipped', errorCode: 'handed-to-converter' },
+    ]);
+    expect(stack.convertResults()).toMatchObject([{ outcome: 'converted', format: 'raw' }]);
+    expect(stack.importResults().filter((r) => r.key === 'images/ubuntu/22.04/bundled-build.qcow2')).toMatchObject([
+      { outcome: 'imported' },
+    ]);
+  });
+
   it('says at cold start whether V8 took the code cache (built on this Node 20, it does)', async () => {
     const { execFileSync } = await import('node:child_process');
     const out = execFileSync(process.execPath, ['-e', `require(${JSON.stringify(join(dir, 'code'))})`], {
