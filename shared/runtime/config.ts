@@ -90,6 +90,8 @@ export interface ImporterConfig {
   converterFunction?: string;
   /** FC's endpoint for that hand-off; unset: the account's regional endpoint */
   fcEndpoint?: string;
+  /** the converter's output template (IMPORTER_CONVERT_OUTPUT): the on-failure function ends conversions too */
+  convertOutput?: string;
 }
 
 /** The rules file: IMPORTER_RULES (relative to `baseDir`), else importer.yaml beside it, else built in. */
@@ -130,6 +132,7 @@ export function readImportConfig(environment: NodeJS.ProcessEnv, handlerDir: str
     manifestWaitMs: env.positive('IMPORTER_MANIFEST_WAIT_MINUTES', DEFAULTS.manifestWaitMinutes, 'minutes') * 60_000,
     converterFunction: env.string('IMPORTER_CONVERTER_FUNCTION'),
     fcEndpoint: env.string('IMPORTER_FC_ENDPOINT'),
+    convertOutput: env.string('IMPORTER_CONVERT_OUTPUT'),
   };
 }
 

@@ -4,10 +4,27 @@ import { parseEventPayload } from '../core/event';
 import { parseFailedInvocation } from '../core/failure-record';
 import type { ObjectResult } from '../core/outcome';
 import { endFailedVersion } from '../import/final-failure';
+import { endFailedConversion, isConversionEvent } from '../converter/final-failure';
+import { DEFAULT_OUTPUT_TEMPLATE } from '../core/conversion';
+import type { ObjectEvent } from '../core/event';
+import type { PipelineDeps } from '../import/deps';
+import { stateLayout } from '../state/layout';
 import { DEFAULTS } from './config';
 import { invocationScope, type InvocationContext } from './fc-runtime';
 import { configFor, isFinalFailure, noticeOf, TransientFailureError } from './import-handler';
 import { createNotifier } from './notifier';
+
+/** The converter's events end through the conversion's claim, the import's through its own. */
+async function endFailed(event: ObjectEvent, lastError: string, deps: PipelineDeps): Promise<ObjectResult> {
+  const layout = stateLayout(deps.config.statePrefix);
+  const etag = event.etag ?? (await deps.store.head(event.key))?.etag;
+  if (!etag || !(await isConversionEvent(event, etag, deps.store, layout))) return endFailedVersion(event, lastError, deps);
+  const outputTemplate = deps.config.convertOutput ?? DEFAULT_OUTPUT_TEMPLATE;
+  const r = await endFailedConversion(event, etag, lastError, { ...deps, layout, outputTemplate });
+  const result: ObjectResult = { bucket: event.bucket, key: event.key, etag, requestId: deps.requestId, attempts: 0, durationMs: 0, ...r };
+  deps.log[result.outcome === 'failed' ? 'error' : 'info']({ event: 'conversion-given-up', ...result, lastError });
+  return result;
+}
 
 /**
  * FC entry for `ens-import-failed`, the import function's on-failure destination: each
@@ -38,7 +55,7 @@ export async function handleFailedImport(
     );
     const deps = { config, store, ens, log: scope.log, requestId: scope.requestId, deadline: scope.deadline };
     try {
-      results.push(await endFailedVersion(entry.event, failed.lastError, deps));
+      results.push(await endFailed(entry.event, failed.lastError, deps));
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       scope.log.error({

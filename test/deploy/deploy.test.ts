@@ -215,6 +215,7 @@ describe('RAM policies', () => {
     expect(converter.ossTriggers.map((t) => t.suffix).sort()).toEqual(['.ova', '.raw', '.vhd', '.vhdx', '.vmdk']);
     const statements = policy('converter-policy.json').Statement as { Action: string[]; Resource: string[] }[];
     expect(statements.flatMap((s) => s.Action).sort()).toEqual([
+      'fc:InvokeFunction',
       'oss:AbortMultipartUpload',
       'oss:DeleteObject',
       'oss:GetBucketVersioning',
@@ -228,7 +229,14 @@ describe('RAM policies', () => {
     ]);
     for (const s of statements)
       for (const r of s.Resource)
-        expect([`acs:oss:*:*:${bucket}`, `acs:oss:*:*:${bucket}/${vars.prefix}*`, `acs:oss:*:*:${bucket}/${statePrefix}*`]).toContain(r);
+        expect([
+          `acs:oss:*:*:${bucket}`,
+          `acs:oss:*:*:${bucket}/${vars.prefix}*`,
+          `acs:oss:*:*:${bucket}/${statePrefix}*`,
+          // FC sends a conversion it gave up on to the on-failure function with the converter's role
+          'acs:fc:cn-beijing:*:functions/ens-import-failed',
+        ]).toContain(r);
+    expect(converter.onFailure).toBe('ens-import-failed');
     // deletes only its own state (lease markers), never an upload
     for (const s of statements)
       if (s.Action.includes('oss:DeleteObject')) expect(s.Resource).toEqual([`acs:oss:*:*:${bucket}/${statePrefix}*`]);

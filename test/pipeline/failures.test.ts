@@ -151,6 +151,34 @@ describe('a RAM refusal is failed (the operator fixes it), not rejected, with th
     expect(denied.map((l) => l.message)).toEqual([]);
   });
 
+  it('a conversion OSS keeps failing: retrying while FC retries, then ens-import-failed ends it failed', async () => {
+    const { stack, oss } = await start({ retryBaseMs: 20, rolePolicies: true, maxAsyncRetryAttempts: 1 });
+    stack.oss.faults.inject('UploadPart', { status: 503, code: 'ServiceUnavailable', message: 'Please reduce your request rate.' });
+    const key = 'images/ubuntu/22.04/stuck.raw';
+    await oss.put(key, Buffer.alloc(2 << 20, 5));
+    await stack.settle();
+    // two invocations (the first and FC's one retry), each failed transiently and threw
+    const lines = logsOf(stack, 'ens-convert-image').filter((l) => l.key === key);
+    expect(lines.map((l) => [l.outcome, l.errorCode, l.retryable])).toEqual([
+      ['failed', 'ServiceUnavailable', true],
+      ['failed', 'ServiceUnavailable', true],
+    ]);
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'failed', 'ens:error': 'ServiceUnavailable' });
+    const record = stack
+      .stateKeys('conversions')
+      .map((k) => JSON.parse(stack.objectText(k)!))
+      .find((r) => r.key === key);
+    expect(record).toMatchObject({ state: 'failed', errorCode: 'ServiceUnavailable' });
+    expect(stack.fc.logs.some((l) => l.function === 'ens-import-failed' && l.message.includes('"conversion-given-up"'))).toBe(true);
+    // every attempt aborted its own upload: nothing is left open
+    expect((await oss.listUploads({})).uploads).toEqual([]);
+    // once OSS is healthy, the same bytes uploaded again convert (a new attempt)
+    stack.oss.faults.clear('UploadPart');
+    await oss.put(key, Buffer.alloc(2 << 20, 5));
+    await stack.settle();
+    expect(stack.convertResults().at(-1)).toMatchObject({ outcome: 'converted' });
+  });
+
   it("the converter's own role grants everything it does, and the import role may hand a .img over", async () => {
     const { stack, oss } = await start({ retryBaseMs: 20, rolePolicies: true, maxAsyncRetryAttempts: 0 });
     const raw = Buffer.alloc(2 * 2 ** 20);
