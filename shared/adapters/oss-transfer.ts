@@ -22,11 +22,11 @@ export interface PendingUpload {
 export interface ObjectTransfer {
   /** bytes [offset, offset + length) of the version with this ETag; PreconditionFailed when it is gone */
   readRange(key: string, etag: string, offset: number, length: number): Promise<Buffer>;
-  /** a new multipart upload; FileAlreadyExists when the key exists (x-oss-forbid-overwrite) */
-  initiate(key: string, meta: Record<string, string>): Promise<string>;
+  /** a new multipart upload; FileAlreadyExists when the key exists (x-oss-forbid-overwrite), unless `replace` */
+  initiate(key: string, meta: Record<string, string>, replace?: boolean): Promise<string>;
   uploadPart(key: string, uploadId: string, part: number, body: Buffer): Promise<UploadedPart>;
   /** FileAlreadyExists when another writer created the key meanwhile */
-  complete(key: string, uploadId: string, parts: UploadedPart[]): Promise<void>;
+  complete(key: string, uploadId: string, parts: UploadedPart[], replace?: boolean): Promise<void>;
   /** false when the upload is no longer there (completed or aborted already) */
   abort(key: string, uploadId: string): Promise<boolean>;
   /** the unfinished uploads to exactly this key */
@@ -69,19 +69,19 @@ export function createObjectTransfer(target: OssTarget, policy: DeadlinePolicy):
         const headers = { Range: `bytes=${offset}-${offset + length - 1}`, 'If-Match': `"${etag}"` };
         return (await client.get(key, { headers, timeout })).content;
       }),
-    initiate: (key, meta) =>
+    initiate: (key, meta, replace = false) =>
       call(
         'InitiateMultipartUpload',
-        async (timeout) => (await client.initMultipartUpload(key, { headers: forbid, meta, timeout })).uploadId,
+        async (timeout) => (await client.initMultipartUpload(key, { headers: replace ? {} : forbid, meta, timeout })).uploadId,
       ),
     uploadPart: (key, uploadId, part, body) =>
       call('UploadPart', async (timeout) => {
         const r = await client._uploadPart(key, uploadId, part, { stream: Readable.from([body]), size: body.length }, { timeout });
         return { number: part, etag: r.etag };
       }),
-    complete: (key, uploadId, parts) =>
+    complete: (key, uploadId, parts, replace = false) =>
       call('CompleteMultipartUpload', async (timeout) => {
-        await client.completeMultipartUpload(key, uploadId, parts, { headers: forbid, timeout });
+        await client.completeMultipartUpload(key, uploadId, parts, { headers: replace ? {} : forbid, timeout });
       }),
     abort: (key, uploadId) =>
       call('AbortMultipartUpload', async (timeout) => {

@@ -18,6 +18,8 @@ export class MultipartOutput {
     private readonly transfer: ObjectTransfer,
     readonly key: string,
     readonly uploadId: string,
+    /** the key holds this source's output of an earlier version: completing replaces it */
+    private readonly replace = false,
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
@@ -55,6 +57,7 @@ export class MultipartOutput {
       this.key,
       this.uploadId,
       [...this.parts].sort((a, b) => a.number - b.number),
+      this.replace,
     );
   }
 

@@ -30,17 +30,17 @@ export async function convertBody(
   session: ConversionSession,
   deps: ConvertDeps,
   open: { uploadId?: string; uploadKey?: string },
-  output: { key: string; meta: Record<string, string> },
+  output: { key: string; meta: Record<string, string>; replace?: boolean },
 ): Promise<BodyResult> {
   const { transfer, clock, config } = { ...deps, clock: deps.clock! };
   const { key, etag } = session.record;
   const outputKey = output.key;
-  const uploadId = await transfer.initiate(outputKey, output.meta);
+  const uploadId = await transfer.initiate(outputKey, output.meta, output.replace);
   open.uploadId = uploadId;
   open.uploadKey = outputKey;
   await session.noteUpload(uploadId, outputKey);
   await deps.onStep?.('after-initiate');
-  const out = new MultipartOutput(transfer, outputKey, uploadId);
+  const out = new MultipartOutput(transfer, outputKey, uploadId, output.replace);
   const writer = new Qcow2Writer(source.virtualSize, (chunk) => out.write(chunk), MIN_PART_BYTES);
   const stopAt = deps.deadline - config.marginMs;
   let n = 0;
@@ -68,10 +68,10 @@ export async function convertBody(
       (err.code === 'NoSuchUpload' || err.code === 'FileAlreadyExists') &&
       out.parts.some((p) => p.number === 1)
     ) {
-      const ours = await ownOutput(deps, outputKey, key, etag);
-      if (ours) {
+      const found = await outputState(deps, outputKey, key, etag);
+      if (found.kind === 'this-version') {
         open.uploadId = undefined;
-        return { outputEtag: ours, outputBytes: out.bytes, parts: out.parts.length, adopted: true };
+        return { outputEtag: found.etag, outputBytes: out.bytes, parts: out.parts.length, adopted: true };
       }
       throw new ConvertRefusal('convert-output-exists', `${outputKey} was created by another upload while this one converted`);
     }
@@ -79,15 +79,20 @@ export async function convertBody(
   }
 }
 
-/** The output's ETag when it exists and names this source version in its metadata. */
-export async function ownOutput(
-  deps: Pick<ConvertDeps, 'store'>,
-  outputKey: string,
-  key: string,
-  etag: string,
-): Promise<string | undefined> {
+export type OutputState =
+  | { kind: 'absent' }
+  /** made from this very version (an attempt that ended before recording it) */
+  | { kind: 'this-version'; etag: string }
+  /** made from an earlier version of the same key: a corrected upload replaces it */
+  | { kind: 'earlier-version' }
+  /** anyone else's: never replaced */
+  | { kind: 'foreign' };
+
+/** What the output key holds, by the source its metadata names. */
+export async function outputState(deps: Pick<ConvertDeps, 'store'>, outputKey: string, key: string, etag: string): Promise<OutputState> {
   const head = await deps.store.readHead(outputKey, 1);
-  if (!head) return undefined;
+  if (!head) return { kind: 'absent' };
   const source = sourceOf(head.meta);
-  return source?.key === key && source.etag === etag ? head.etag : undefined;
+  if (source?.key !== key) return { kind: 'foreign' };
+  return source.etag === etag ? { kind: 'this-version', etag: head.etag } : { kind: 'earlier-version' };
 }

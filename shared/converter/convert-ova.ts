@@ -8,7 +8,7 @@ import { MAX_OVF_BYTES, parseOvf } from '../convert/ovf';
 import { ConvertRefusal, type RandomAccess } from '../convert/refusal';
 import { memberSource, tarIndex, type TarEntry } from '../convert/tar-index';
 import type { ConversionSession } from './conversion-session';
-import { convertBody, ownOutput } from './convert-body';
+import { convertBody, outputState } from './convert-body';
 import type { Converted } from './convert-source';
 import type { ConvertDeps } from './deps';
 
@@ -36,20 +36,23 @@ export async function convertOva(
   let virtualSize = 0;
   let outputBytes = 0;
   let parts = 0;
+  let replaced = false;
   for (const [i, disk] of disks.entries()) {
     const diskKey = diskKeys[i]!;
-    if (await ownOutput(deps, diskKey, key, etag)) continue; // written by an attempt that ended before recording it
-    if (await deps.store.head(diskKey))
+    const existing = await outputState(deps, diskKey, key, etag);
+    if (existing.kind === 'this-version') continue; // written by an attempt that ended before recording it
+    if (existing.kind === 'foreign')
       throw new ConvertRefusal('convert-output-exists', `${diskKey} already exists and was not made from this upload`);
+    replaced ||= existing.kind === 'earlier-version';
     const member = memberSource(source, disk.entry);
     const image = await openDiskSource(await formatOf(disk.entry.name, member), member, deps.config.maxVirtualBytes);
     const meta = single ? outputMeta(head.meta, key, etag) : outputMeta({}, key, etag, { 'ens-import': 'manifest' });
-    const body = await convertBody(image, session, deps, open, { key: diskKey, meta });
+    const body = await convertBody(image, session, deps, open, { key: diskKey, meta, replace: existing.kind === 'earlier-version' });
     virtualSize += image.virtualSize;
     outputBytes += body.outputBytes;
     parts += body.parts;
   }
-  if (manifestKey) await writeManifest(manifestKey, diskKeys, head, deps);
+  if (manifestKey) await writeManifest(manifestKey, diskKeys, head, deps, replaced);
   const outputEtag = (await deps.store.head(manifestKey ?? diskKeys[0]!))?.etag ?? '';
   await session.converted({ outputEtag, format: 'ova', virtualSize, outputBytes, note: `${disks.length} disk(s)` });
   return {
@@ -81,7 +84,13 @@ async function ovaDisks(source: RandomAccess): Promise<{ href: string; entry: Ta
 }
 
 /** The manifest, created once: one already there is ours when it says the same, else refused. */
-async function writeManifest(manifestKey: string, diskKeys: string[], head: ObjectHead, deps: ConvertDeps): Promise<void> {
+async function writeManifest(
+  manifestKey: string,
+  diskKeys: string[],
+  head: ObjectHead,
+  deps: ConvertDeps,
+  replace: boolean,
+): Promise<void> {
   const dir = manifestKey.slice(0, manifestKey.lastIndexOf('/') + 1);
   const manifest: Record<string, unknown> = { disks: diskKeys.map((k) => (k.startsWith(dir) ? `./${k.slice(dir.length)}` : k)) };
   for (const field of PARAM_FIELDS) {
@@ -90,6 +99,9 @@ async function writeManifest(manifestKey: string, diskKeys: string[], head: Obje
   }
   const body = `${JSON.stringify(manifest, null, 2)}\n`;
   if (await deps.store.createIfAbsent(manifestKey, body)) return;
-  if ((await deps.store.getText(manifestKey)) !== body)
+  const current = await deps.store.getText(manifestKey);
+  // an earlier version of this package wrote it: the corrected upload's manifest replaces it
+  if (current !== body && replace) return deps.store.putText(manifestKey, body);
+  if (current !== body)
     throw new ConvertRefusal('convert-output-exists', `${manifestKey} already exists and is not this package's manifest`);
 }

@@ -5,7 +5,7 @@ import { formatOf, openDiskSource } from '../convert/disk-source';
 import { blockCachedSource } from '../convert/ranged-source';
 import { ConvertRefusal } from '../convert/refusal';
 import type { ConversionSession } from './conversion-session';
-import { convertBody, ownOutput } from './convert-body';
+import { convertBody, outputState } from './convert-body';
 import { convertOva } from './convert-ova';
 import type { ConvertDeps } from './deps';
 
@@ -33,13 +33,13 @@ export async function convertSource(
 ): Promise<Converted> {
   const { outputKey, key, etag } = session.record;
   const source = blockCachedSource(head.size, (offset, length) => deps.transfer.readRange(key, etag, offset, length));
-  const existing = await ownOutput(deps, outputKey, key, etag);
-  if (existing) {
+  const existing = await outputState(deps, outputKey, key, etag);
+  if (existing.kind === 'this-version') {
     // completed by an attempt that ended before it could record it
-    await session.converted({ outputEtag: existing, format: session.record.format ?? 'unknown', note: 'output found complete' });
-    return { format: session.record.format ?? 'unknown', outputKey, outputEtag: existing, sourceRequests: 0 };
+    await session.converted({ outputEtag: existing.etag, format: session.record.format ?? 'unknown', note: 'output found complete' });
+    return { format: session.record.format ?? 'unknown', outputKey, outputEtag: existing.etag, sourceRequests: 0 };
   }
-  if (await deps.store.head(outputKey))
+  if (existing.kind === 'foreign')
     throw new ConvertRefusal(
       'convert-output-exists',
       `${outputKey} already exists and was not made from this upload; the converter never overwrites it (rename or remove it, then upload again)`,
@@ -52,7 +52,11 @@ export async function convertSource(
   }
   const format = await formatOf(key, source);
   const disk = await openDiskSource(format, source, deps.config.maxVirtualBytes);
-  const body = await convertBody(disk, session, deps, open, { key: outputKey, meta: outputMeta(head.meta, key, etag) });
+  const body = await convertBody(disk, session, deps, open, {
+    key: outputKey,
+    meta: outputMeta(head.meta, key, etag),
+    replace: existing.kind === 'earlier-version',
+  });
   await deps.onStep?.('after-output');
   await session.converted({
     outputEtag: body.outputEtag,

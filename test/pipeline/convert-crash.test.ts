@@ -147,6 +147,20 @@ describe('converter crash points: the next delivery converges on one qcow2', () 
     expect(openUploads()).toEqual([]);
   });
 
+  it("a corrected upload of the same key replaces the qcow2 its earlier version made (and only that)", async () => {
+    const key = 'images/ubuntu/22.04/corrected.vhd';
+    stack.oss.seedObject('ens-images', key, vhd);
+    const first = await convertObjectEvent(eventFor(key), deps());
+    const corrected = Buffer.from(vhd);
+    corrected.fill(9, 1 << 20, 2 << 20); // other data in the guest, same geometry
+    stack.oss.seedObject('ens-images', key, corrected);
+    const second = await convertObjectEvent({ ...eventFor(key), requestId: 'upload-2' }, deps());
+    expect(second).toMatchObject({ outcome: 'converted' });
+    expect(second.outputEtag).not.toBe(first.outputEtag);
+    expect(output(key)!.etag).toBe(second.outputEtag);
+    expect(output(key)!.meta['importer-source-etag']).toBe(stack.oss.getObject('ens-images', key)!.etag);
+  });
+
   it('the source overwritten mid-way: the old version ends superseded, its upload aborted', async () => {
     const key = 'images/ubuntu/22.04/overwritten.vhd';
     stack.oss.seedObject('ens-images', key, vhd);
