@@ -147,7 +147,7 @@ describe('converter crash points: the next delivery converges on one qcow2', () 
     expect(openUploads()).toEqual([]);
   });
 
-  it("a corrected upload of the same key replaces the qcow2 its earlier version made (and only that)", async () => {
+  it('a corrected upload of the same key replaces the qcow2 its earlier version made (and only that)', async () => {
     const key = 'images/ubuntu/22.04/corrected.vhd';
     stack.oss.seedObject('ens-images', key, vhd);
     const first = await convertObjectEvent(eventFor(key), deps());
