@@ -73,6 +73,10 @@ export async function convertInFunction(quick: boolean) {
         requests: requests.length,
       };
     }
+    const largest = Object.values(out).at(-1) as { guestMBps: number };
+    const timeout = Number(/converttimeout: (\d+)/.exec(readFileSync(resolve(PROJECT_ROOT, 's.yaml'), 'utf8'))?.[1]);
+    const hundred = Math.round((100 * GiB) / 1e6 / largest.guestMBps);
+    out.hundredGiBAtThisRate = { seconds: hundred, convertTimeoutSeconds: timeout, fits: hundred < timeout };
     return {
       method:
         'the convert-image bundle in a fresh process (spawn to done), one event, the stand-in storing bodies on disk; peak RSS = VmHWM',

@@ -1,5 +1,4 @@
 // npm run bench: measures the importer on the local stack and writes bench/results.json.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,7 +15,6 @@ import { child, sYamlNodeOptions } from './child-process';
 import { median, round } from './stats';
 import { backfillFigures } from './backfill';
 import { trackerAtScale } from './tracker-scale';
-import { parse as parseYaml } from 'yaml';
 
 const quick = process.argv.includes('--quick');
 const sample = (name: string) => readFileSync(resolve(PROJECT_ROOT, 'local/samples', name));

@@ -20,12 +20,13 @@ export class MultipartOutput {
     readonly uploadId: string,
     /** the key holds this source's output of an earlier version: completing replaces it */
     private readonly replace = false,
+    private readonly sizeOf: (part: number) => number = partBytes,
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
     this.pending.push(chunk);
     this.held += chunk.length;
-    if (this.held >= partBytes(this.nextPart)) await this.flush();
+    if (this.held >= this.sizeOf(this.nextPart)) await this.flush();
   }
 
   private async flush(): Promise<void> {

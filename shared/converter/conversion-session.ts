@@ -8,6 +8,8 @@ import { conversionHistory, type ConversionRecord, type ConversionState } from '
 
 /** Skew allowed between OSS's clock (an upload's Initiated) and ours. */
 const SKEW_MS = 5 * 60_000;
+/** the same, around one call: OSS stamps Initiated by its clock */
+const STRAY_SKEW_MS = 30_000;
 
 /**
  * One claimed source version: every change of its record is written before the step it
@@ -51,6 +53,27 @@ export class ConversionSession {
     }
     if (this.record.uploadId) await this.write({ ...this.record, uploadId: undefined, uploadKey: undefined });
     return aborted;
+  }
+
+  /**
+   * Uploads to `key` begun while this attempt's InitiateMultipartUpload was in flight, other
+   * than `keep`: an initiate whose answer was lost and retried began them. Best effort: the next
+   * attempt on the version, or the bucket's lifecycle rule, gets what this misses.
+   */
+  async abortStrays(key: string, [from, to]: [number, number], keep: string | undefined): Promise<void> {
+    const { transfer, log } = this.deps;
+    try {
+      for (const u of await transfer.pendingUploads(key)) {
+        const at = Date.parse(u.initiated);
+        if (u.uploadId === keep || at < from - STRAY_SKEW_MS || at > to + STRAY_SKEW_MS) continue;
+        if (await transfer.abort(key, u.uploadId)) {
+          const reason = 'begun by an InitiateMultipartUpload whose answer was lost and retried';
+          log.warn({ event: 'multipart-aborted', bucket: this.record.bucket, key, uploadId: u.uploadId, reason });
+        }
+      }
+    } catch (err) {
+      log.warn({ event: 'multipart-abort-failed', bucket: this.record.bucket, key, reason: String((err as Error).message) });
+    }
   }
 
   noteUpload(uploadId: string, uploadKey: string): Promise<void> {

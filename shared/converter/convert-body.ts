@@ -7,6 +7,14 @@ import type { DiskSource } from '../convert/disk-source';
 import type { ConversionSession } from './conversion-session';
 import type { ConvertDeps } from './deps';
 
+/** The upload a conversion has open, and when it was begun: what a failure or a finish must clean up. */
+export interface OpenUpload {
+  uploadId?: string;
+  uploadKey?: string;
+  /** [before, after] the InitiateMultipartUpload call */
+  initiating?: [number, number];
+}
+
 /** Converting would not finish before the function's timeout. */
 export class ConvertTimeout extends Error {
   override name = 'ConvertTimeout';
@@ -29,18 +37,21 @@ export async function convertBody(
   source: DiskSource,
   session: ConversionSession,
   deps: ConvertDeps,
-  open: { uploadId?: string; uploadKey?: string },
+  open: OpenUpload,
   output: { key: string; meta: Record<string, string>; replace?: boolean },
 ): Promise<BodyResult> {
   const { transfer, clock, config } = { ...deps, clock: deps.clock! };
   const { key, etag } = session.record;
   const outputKey = output.key;
+  // an initiate whose answer was lost and retried leaves an upload begun in this window
+  open.initiating = [clock.now(), 0];
   const uploadId = await transfer.initiate(outputKey, output.meta, output.replace);
+  open.initiating[1] = clock.now();
   open.uploadId = uploadId;
   open.uploadKey = outputKey;
   await session.noteUpload(uploadId, outputKey);
   await deps.onStep?.('after-initiate');
-  const out = new MultipartOutput(transfer, outputKey, uploadId, output.replace);
+  const out = new MultipartOutput(transfer, outputKey, uploadId, output.replace, deps.sizes?.part);
   const writer = new Qcow2Writer(source.virtualSize, (chunk) => out.write(chunk), MIN_PART_BYTES);
   const stopAt = deps.deadline - config.marginMs;
   let n = 0;
@@ -56,6 +67,7 @@ export async function convertBody(
     await deps.onStep?.('before-complete');
     await out.complete(head);
     open.uploadId = undefined;
+    await session.abortStrays(outputKey, open.initiating, uploadId);
     // the completion's answer carries the ETag in its body only: read it back, which also proves the object is there
     const outputEtag = (await deps.store.head(outputKey))?.etag;
     if (!outputEtag) throw new ConvertRefusal('convert-output-missing', `${outputKey} was removed right after it was written`);

@@ -8,10 +8,12 @@ import { ConvertRefusal } from '../convert/refusal';
 import { markRetrying, writeImporterTags } from '../import/object-tags';
 import { claimConversion, type ConversionClaim } from '../state/conversion-claim';
 import { stateLayout } from '../state/layout';
+import { parseConversion } from '../state/conversion-record';
+import { TAG_STATUS } from '../core/tags';
 import { bucketVersioning, readCurrentHead } from '../import/object-head';
 import { ConversionSession } from './conversion-session';
 import { convertSource } from './convert-source';
-import { ConvertTimeout } from './convert-body';
+import { ConvertTimeout, type OpenUpload } from './convert-body';
 import type { ConvertDeps } from './deps';
 
 /**
@@ -71,7 +73,7 @@ export async function convertObjectEvent(event: ObjectEvent, given: ConvertDeps)
 /** What a failure must undo: the claimed session, and the multipart upload open at the time. */
 interface Run {
   session?: ConversionSession;
-  open: { uploadId?: string; uploadKey?: string };
+  open: OpenUpload;
 }
 
 async function convertEvent(given: ObjectEvent, deps: ConvertDeps & { clock: Clock }, run: Run): Promise<Partial_> {
@@ -85,8 +87,10 @@ async function convertEvent(given: ObjectEvent, deps: ConvertDeps & { clock: Clo
     };
   const { head } = read;
   const event = { ...given, key: read.key };
-  if (event.etag && head.etag !== event.etag)
+  if (event.etag && head.etag !== event.etag) {
+    await restoreCurrentTags(event, deps);
     return { errorCode: 'superseded', reason: `the object was overwritten (ETag now ${head.etag}); the newer upload's event converts it` };
+  }
   if (decodeMetaValue(head.meta['ens-import'] ?? '').toLowerCase() === 'skip')
     return { errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' };
   const versioning = await bucketVersioning(deps.store, deps.clock.now());
@@ -106,6 +110,9 @@ async function convertEvent(given: ObjectEvent, deps: ConvertDeps & { clock: Clo
     };
   if (claim.kind === 'done') {
     const r = claim.record;
+    // an attempt can end between its record and its tags: the record is the truth, said again
+    const error = r.errorCode ? { error: r.errorCode } : {};
+    await writeImporterTags(deps.store, deps.log, { key: event.key, tagCount: head.tagCount }, r.state, error);
     const reason = `this version was already ${r.state}${r.state === 'converted' ? ` to ${r.outputKey}` : ''}`;
     return { outcome: 'duplicate', errorCode: r.errorCode, outputKey: r.outputKey, outputEtag: r.outputEtag, reason };
   }
@@ -152,20 +159,47 @@ async function failed(
   err: unknown,
   event: ObjectEvent,
   session: ConversionSession | undefined,
-  open: { uploadId?: string; uploadKey?: string },
+  open: OpenUpload,
   deps: ConvertDeps,
 ): Promise<Partial_> {
-  const aborted =
-    open.uploadId && session
-      ? await deps.transfer.abort(open.uploadKey ?? session.record.outputKey, open.uploadId).then(
-          () => true,
-          () => false,
-        )
-      : true;
+  const stillOpen = await closeUploads(session, open, deps);
+  try {
+    return await settle(err, event, session, stillOpen, deps);
+  } catch (writeErr) {
+    // the outcome could not be written (OSS failing): FC's retry decides again; a record already
+    // final stays so, and the retry's duplicate path writes its tags
+    const code = writeErr instanceof OssCallError ? writeErr.code : 'InternalError';
+    const reason = `the outcome could not be written: ${(writeErr as Error).message}`;
+    if (session?.record.state === 'converting') await session.release(`${code}: ${reason}`, stillOpen);
+    return { outcome: 'failed', errorCode: code, reason, retryable: true };
+  }
+}
+
+/** The open upload aborted, and any a lost initiate answer began; the id still open if the abort failed. */
+async function closeUploads(session: ConversionSession | undefined, open: OpenUpload, deps: ConvertDeps): Promise<string | undefined> {
+  if (!session) return undefined;
+  const key = open.uploadKey ?? session.record.outputKey;
+  const aborted = open.uploadId
+    ? await deps.transfer.abort(key, open.uploadId).then(
+        () => true,
+        () => false,
+      )
+    : true;
   const stillOpen = aborted ? undefined : open.uploadId;
+  if (open.initiating) await session.abortStrays(key, [open.initiating[0], open.initiating[1] || deps.clock!.now()], stillOpen);
+  return stillOpen;
+}
+
+async function settle(
+  err: unknown,
+  event: ObjectEvent,
+  session: ConversionSession | undefined,
+  stillOpen: string | undefined,
+  deps: ConvertDeps,
+): Promise<Partial_> {
   const message = err instanceof Error ? err.message : String(err);
   const tag = (status: 'rejected' | 'failed', code: string) =>
-    writeImporterTags(deps.store, deps.log, { key: event.key }, status, { error: code }).catch(() => undefined);
+    writeImporterTags(deps.store, deps.log, { key: event.key }, status, { error: code });
   if (err instanceof ConvertRefusal) {
     await session?.end('rejected', err.code, message);
     await tag('rejected', err.code);
@@ -175,16 +209,33 @@ async function failed(
     const code = err instanceof OssCallError ? err.code : 'convert-timeout';
     const action = err instanceof OssCallError ? err.action : undefined;
     const reason = action ? `${message} (the function's role lacks ${action}; grant it, then run ens-importer retry)` : message;
-    await session?.end('failed', code, reason).catch(() => session?.release(code, stillOpen));
+    await session?.end('failed', code, reason);
     await tag('failed', code);
     return { outcome: 'failed', errorCode: code, reason, missingAction: action, retryable: false };
   }
   if (err instanceof OssCallError && err.code === 'PreconditionFailed') {
     await session?.end('rejected', 'superseded', 'the source was overwritten while it was converted');
+    await restoreCurrentTags(event, deps);
     return { errorCode: 'superseded', reason: "the source was overwritten while it was converted; the newer upload's event converts it" };
   }
   const code = err instanceof OssCallError ? err.code : 'InternalError';
   await session?.release(`${code}: ${message}`, stillOpen);
   if (session) await markRetrying(deps.store, deps.log, event.key, code);
   return { outcome: 'failed', errorCode: code, reason: message, retryable: true };
+}
+
+/**
+ * An older version's attempt may have tagged the key `converting` after the current version's
+ * conversion had finished: the current version's record, when final, says it again.
+ */
+export async function restoreCurrentTags(event: ObjectEvent, deps: ConvertDeps): Promise<void> {
+  const head = await deps.store.head(event.key);
+  if (!head) return;
+  const current = parseConversion(
+    await deps.store.getText(stateLayout(deps.config.statePrefix).conversionKey(event.bucket, event.key, head.etag)),
+  );
+  if (!current || current.state === 'converting') return;
+  const tags = (await deps.store.getTags(event.key)) ?? {};
+  if (tags[TAG_STATUS] !== current.state)
+    await writeImporterTags(deps.store, deps.log, { key: event.key }, current.state, current.errorCode ? { error: current.errorCode } : {});
 }

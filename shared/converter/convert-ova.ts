@@ -8,7 +8,7 @@ import { MAX_OVF_BYTES, parseOvf } from '../convert/ovf';
 import { ConvertRefusal, type RandomAccess } from '../convert/refusal';
 import { memberSource, tarIndex, type TarEntry } from '../convert/tar-index';
 import type { ConversionSession } from './conversion-session';
-import { convertBody, outputState } from './convert-body';
+import { convertBody, outputState, type OpenUpload } from './convert-body';
 import type { Converted } from './convert-source';
 import type { ConvertDeps } from './deps';
 
@@ -23,7 +23,7 @@ export async function convertOva(
   source: RandomAccess,
   session: ConversionSession,
   deps: ConvertDeps,
-  open: { uploadId?: string; uploadKey?: string },
+  open: OpenUpload,
 ): Promise<Converted> {
   const { key, etag } = session.record;
   const disks = await ovaDisks(source);

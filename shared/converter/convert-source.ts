@@ -5,7 +5,7 @@ import { formatOf, openDiskSource } from '../convert/disk-source';
 import { blockCachedSource } from '../convert/ranged-source';
 import { ConvertRefusal } from '../convert/refusal';
 import type { ConversionSession } from './conversion-session';
-import { convertBody, outputState } from './convert-body';
+import { convertBody, outputState, type OpenUpload } from './convert-body';
 import { convertOva } from './convert-ova';
 import type { ConvertDeps } from './deps';
 
@@ -25,14 +25,9 @@ export interface Converted {
  * The claimed source version to its qcow2: an output this version already made is adopted,
  * anyone else's is never overwritten; otherwise the disk is read with ranged GETs and written.
  */
-export async function convertSource(
-  head: ObjectHead,
-  session: ConversionSession,
-  deps: ConvertDeps,
-  open: { uploadId?: string; uploadKey?: string },
-): Promise<Converted> {
+export async function convertSource(head: ObjectHead, session: ConversionSession, deps: ConvertDeps, open: OpenUpload): Promise<Converted> {
   const { outputKey, key, etag } = session.record;
-  const source = blockCachedSource(head.size, (offset, length) => deps.transfer.readRange(key, etag, offset, length));
+  const source = blockCachedSource(head.size, (offset, length) => deps.transfer.readRange(key, etag, offset, length), deps.sizes?.block);
   const existing = await outputState(deps, outputKey, key, etag);
   if (existing.kind === 'this-version') {
     // completed by an attempt that ended before it could record it

@@ -27,4 +27,6 @@ export interface ConvertDeps {
   clock?: Clock;
   /** Test seam: called at each named step; a promise that never settles is a crash there. */
   onStep?: (step: string) => void | Promise<void>;
+  /** Test seam: smaller source blocks and parts, so the fault explorer moves little data */
+  sizes?: { block: number; part: (n: number) => number };
 }

@@ -218,11 +218,7 @@ export class ImportSession {
     return this.record;
   }
 
-  /**
-   * Give the version back after a transient failure. A claim is deleted only when nothing
-   * can have reached ENS; otherwise what is known is written into it and it is left
-   * expired, so the next attempt looks before it imports.
-   */
+  /** Back after a transient failure: deleted if nothing can have reached ENS, else left expired with what is known (the next attempt looks first). */
   async release(why: string): Promise<void> {
     const { store, log } = this.deps;
     const e = this.evidence;

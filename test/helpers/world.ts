@@ -86,13 +86,7 @@ export class World {
   }
 
   /** One remote call: latency 1 ms, and whatever the fault plan says for its number. */
-  private async call<T>(
-    caller: Caller,
-    op: string,
-    timeoutMs: number,
-    effect: () => T,
-    transientError: (answered: boolean) => Error,
-  ): Promise<T> {
+  async call<T>(caller: Caller, op: string, timeoutMs: number, effect: () => T, transientError: (answered: boolean) => Error): Promise<T> {
     if (caller.crashed) return new Promise<T>(() => undefined);
     const n = this.calls++;
     this.callLog.push(`${n} ${caller.id} ${op}`);
