@@ -97,7 +97,7 @@ export interface LocalStack {
   /** The environment `ens-importer` needs to work against this stack (keys and endpoints). */
   operatorEnv(): Record<string, string>;
   /** What the RAM API says the functions' role holds (doctor reads it); binds no key. */
-  describeRole(policies: PolicyDocument[]): void;
+  describeRole(policies: PolicyDocument[], role?: string): void;
 }
 
 /** Where the FC stand-in finds a function: its source in dev, else the bundle s.yaml names. */
@@ -226,7 +226,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       IMPORTER_FC_ENDPOINT: fcApi.endpoint,
     }),
     issueSts: (token) => credentials.issueSts(token),
-    describeRole: (policies) => credentials.describeRole(FUNCTION_ROLE, policies),
+    describeRole: (policies, role = FUNCTION_ROLE) => credentials.describeRole(role, policies),
     settle: () => fc.drain(),
     importResults: () =>
       fc.invocations

@@ -5,7 +5,7 @@ import { declaredFunctions } from '../deployment';
 import {
   checkBucket,
   checkEns,
-  checkRole,
+  checkRoles,
   checkRules,
   checkStatePolicy,
   checkTriggers,
@@ -73,7 +73,7 @@ export function registerDoctor(program: Command): void {
     if (results.some((r) => r.check === 'credentials' && !r.ok)) return report(results, opts);
     results.push(await checkStatePolicy(input));
     const fc = fcInspectorFor(input, opts.region);
-    if (fc) results.push(...(await checkTriggers(input, fc)), await checkRole(input, fc));
+    if (fc) results.push(...(await checkTriggers(input, fc)), ...(await checkRoles(input, fc)));
     else results.push({ check: 'functions', ok: false, detail: 'no account id: triggers and role not checked', fix: 'give --account-id' });
     results.push(await checkEns(input), checkRules(input));
     report(results, opts);

@@ -3,7 +3,7 @@ import { createFcInspector, type FcInspector } from '../../shared/adapters/fc';
 import { createObjectStore, type OssCallError } from '../../shared/adapters/oss';
 import { readBucketPolicy } from '../../shared/adapters/oss-bucket';
 import { readRolePolicies } from '../../shared/adapters/ram';
-import { FUNCTION_ACTIONS } from '../../shared/core/permission';
+import { CONVERTER_ACTIONS, FUNCTION_ACTIONS } from '../../shared/core/permission';
 import type { Rules } from '../../shared/core/rules';
 import type { DeclaredFunction } from '../deployment';
 
@@ -138,13 +138,25 @@ export async function checkTriggers(d: DoctorInput, fc: FcInspector): Promise<Ch
   return out;
 }
 
-/** The import function's role holds every action the functions make. */
-export async function checkRole(d: DoctorInput, fc: FcInspector): Promise<CheckResult> {
-  const name = 'function role';
+/** Whose role holds what: the import function's for every function but the converter, which has its own. */
+const ROLES = [
+  { name: 'function role', fn: 'ens-import-image', actions: [...FUNCTION_ACTIONS, 'fc:InvokeFunction'], policy: 'function-policy.json' },
+  { name: 'converter role', fn: 'ens-convert-image', actions: [...CONVERTER_ACTIONS], policy: 'converter-policy.json' },
+];
+
+export async function checkRoles(d: DoctorInput, fc: FcInspector): Promise<CheckResult[]> {
+  const out: CheckResult[] = [];
+  for (const r of ROLES) if (d.functions.some((f) => f.functionName === r.fn)) out.push(await checkRole(d, fc, r));
+  return out;
+}
+
+/** A function's role holds every action it makes. */
+async function checkRole(d: DoctorInput, fc: FcInspector, r: (typeof ROLES)[number]): Promise<CheckResult> {
+  const { name, fn, actions, policy } = r;
   try {
-    const arn = await fc.functionRole('ens-import-image');
+    const arn = await fc.functionRole(fn);
     const role = arn?.split('role/')[1];
-    if (!role) return fail(name, 'ens-import-image has no role', 'set role: in s.yaml (deploy/ram/function-policy.json)');
+    if (!role) return fail(name, `${fn} has no role`, `set role: in s.yaml (deploy/ram/${policy})`);
     const { documents } = await readRolePolicies(d.ramEndpoint, d.credentials, role);
     const allows = (action: string) =>
       documents.some((doc) =>
@@ -154,10 +166,10 @@ export async function checkRole(d: DoctorInput, fc: FcInspector): Promise<CheckR
             )
           : false,
       );
-    const missing = [...FUNCTION_ACTIONS, 'fc:InvokeFunction'].filter((a) => !allows(a));
+    const missing = actions.filter((a) => !allows(a));
     return missing.length
-      ? fail(name, `role ${role} lacks ${missing.join(', ')}`, 'attach deploy/ram/function-policy.json to the role')
-      : pass(name, `role ${role} holds all ${FUNCTION_ACTIONS.length + 1} actions`);
+      ? fail(name, `role ${role} lacks ${missing.join(', ')}`, `attach deploy/ram/${policy} to the role`)
+      : pass(name, `role ${role} holds all ${actions.length} actions`);
   } catch (err) {
     return fail(name, (err as Error).message, 'whoever runs doctor needs fc:GetFunction and ram:ListPoliciesForRole/GetPolicy');
   }

@@ -9,8 +9,7 @@ import { ConvertRefusal, type RandomAccess } from '../convert/refusal';
 import { memberSource, tarIndex, type TarEntry } from '../convert/tar-index';
 import type { ConversionSession } from './conversion-session';
 import { convertBody, outputState, type OpenUpload } from './convert-body';
-import type { Converted } from './convert-source';
-import type { ConvertDeps } from './deps';
+import type { ConvertDeps, Converted } from './deps';
 
 /**
  * An OVA (a tar of an OVF descriptor and its disks): one disk becomes `<name>.qcow2`; several

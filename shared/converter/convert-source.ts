@@ -7,19 +7,9 @@ import { ConvertRefusal } from '../convert/refusal';
 import type { ConversionSession } from './conversion-session';
 import { convertBody, outputState, type OpenUpload } from './convert-body';
 import { convertOva } from './convert-ova';
-import type { ConvertDeps } from './deps';
+import type { ConvertDeps, Converted } from './deps';
 
-export interface Converted {
-  format: string;
-  outputKey: string;
-  outputEtag: string;
-  virtualSize?: number;
-  outputBytes?: number;
-  parts?: number;
-  sourceRequests: number;
-  /** an OVA's disks, in order */
-  disks?: string[];
-}
+export type { Converted } from './deps';
 
 /**
  * The claimed source version to its qcow2: an output this version already made is adopted,

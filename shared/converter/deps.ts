@@ -30,3 +30,16 @@ export interface ConvertDeps {
   /** Test seam: smaller source blocks and parts, so the fault explorer moves little data */
   sizes?: { block: number; part: (n: number) => number };
 }
+
+/** What a conversion wrote, for its log line and result. */
+export interface Converted {
+  format: string;
+  outputKey: string;
+  outputEtag: string;
+  virtualSize?: number;
+  outputBytes?: number;
+  parts?: number;
+  sourceRequests: number;
+  /** an OVA's disks, in order */
+  disks?: string[];
+}

@@ -40,3 +40,16 @@ export const FUNCTION_ACTIONS = [
   'ens:ImportImage',
   'ens:DescribeSelfImages',
 ] as const;
+
+/** Every action the converter's own role needs, as deploy/ram/converter-policy.json grants them. */
+export const CONVERTER_ACTIONS = [
+  'oss:GetObject',
+  'oss:GetObjectTagging',
+  'oss:PutObjectTagging',
+  'oss:PutObject',
+  'oss:AbortMultipartUpload',
+  'oss:DeleteObject',
+  'oss:ListMultipartUploads',
+  'oss:GetBucketVersioning',
+  'fc:InvokeFunction',
+] as const;

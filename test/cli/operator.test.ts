@@ -165,6 +165,8 @@ describe('doctor', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/ok {4}trigger qcow2-upload/);
     expect(r.stdout).toMatch(/ok {4}function role: role ens-importer-function holds all/);
+    expect(r.stdout).toMatch(/ok {4}converter role: role ens-importer-converter holds all 9 actions/);
+    expect(r.stdout).toMatch(/ok {4}trigger vhd-upload/);
   });
 
   it('names each failing check and its fix', async () => {
@@ -173,6 +175,14 @@ describe('doctor', () => {
     const triggers = spec.triggers!;
     spec.triggers = triggers.filter((t) => t.triggerName !== 'qcow2-upload');
     stack.describeRole([{ Statement: [{ Effect: 'Allow', Action: ['oss:GetObject'], Resource: '*' }] }]);
+    const converterPolicy = JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'deploy/ram/converter-policy.json'), 'utf8'));
+    const withoutAbort = {
+      Statement: converterPolicy.Statement.map((s: { Action: string[] }) => ({
+        ...s,
+        Action: s.Action.filter((a) => a !== 'oss:AbortMultipartUpload'),
+      })),
+    };
+    stack.describeRole([withoutAbort], 'ens-importer-converter');
     stack.ens.faults.inject('DescribeSelfImages', { status: 503, code: 'ServiceUnavailable', times: 1 });
     await oss.deleteBucketPolicy(stack.bucket);
     const badRules = join(mkdtempSync(join(tmpdir(), 'rules-')), 'importer.yaml');
@@ -181,6 +191,8 @@ describe('doctor', () => {
     expect(r.code).toBe(1);
     expect(r.byName['trigger qcow2-upload']).toMatchObject({ ok: false, detail: expect.stringMatching(/missing/) });
     expect(r.byName['function role']).toMatchObject({ ok: false, detail: expect.stringMatching(/lacks .*ens:ImportImage/) });
+    expect(r.byName['converter role']).toMatchObject({ ok: false, detail: 'role ens-importer-converter lacks oss:AbortMultipartUpload' });
+    stack.describeRole([converterPolicy], 'ens-importer-converter');
     expect(r.byName.ENS?.ok).toBe(false);
     expect(r.byName['state-prefix policy']).toMatchObject({ ok: false, detail: 'the bucket has no policy' });
     expect(r.byName.rules?.ok).toBe(false);
