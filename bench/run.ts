@@ -247,7 +247,7 @@ async function main(): Promise<void> {
   const tr = results.tracker as any;
   const bf = results.backfill as any;
   const cv = results.convert as any;
-  const cf = Object.values(results.convertInFunction as Record<string, any>).filter((v) => typeof v === 'object');
+  const cf = Object.values(results.convertInFunction as Record<string, any>).filter((v) => typeof v?.peakRssMiB === 'number');
   const convertPeak = Math.max(...cf.map((v) => v.peakRssMiB));
   const target = (t: string, measured: number, met: boolean, note = '') => ({ target: t, measured, met, ...(note ? { note } : {}) });
   const targets = {
