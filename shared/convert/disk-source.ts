@@ -29,9 +29,17 @@ export async function formatOf(name: string, src: RandomAccess): Promise<SourceF
   return 'raw';
 }
 
-/** Sequential reads of a whole source, `block` bytes at a time. */
+/** Sequential reads of a whole source, `block` bytes at a time, the next one read while this one is used. */
 async function* blocks(src: RandomAccess, block: number): AsyncGenerator<Buffer> {
-  for (let at = 0; at < src.size; at += block) yield await src.read(at, Math.min(block, src.size - at));
+  const readAt = (at: number) => (at < src.size ? src.read(at, Math.min(block, src.size - at)) : undefined);
+  let next = readAt(0);
+  for (let at = 0; next; at += block) {
+    const current = await next;
+    next = readAt(at + block);
+    // a read that fails while this block is used surfaces at its own await, not unhandled
+    next?.catch(() => undefined);
+    yield current;
+  }
 }
 
 export async function openDiskSource(format: SourceFormat, src: RandomAccess, maxVirtualBytes: number): Promise<DiskSource> {
@@ -47,7 +55,7 @@ export async function openDiskSource(format: SourceFormat, src: RandomAccess, ma
       const virtualSize = Math.ceil(src.size / 512) * 512;
       if (virtualSize === 0 || virtualSize > maxVirtualBytes)
         throw new ConvertRefusal('raw-bad-size', `the raw disk is ${src.size} bytes: 0, or above the limit (${maxVirtualBytes})`);
-      return { format, virtualSize, clusters: rawClusters(blocks(src, 16 * CLUSTER)) };
+      return { format, virtualSize, clusters: rawClusters(blocks(src, 64 * CLUSTER)) };
     }
   }
 }

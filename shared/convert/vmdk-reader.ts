@@ -117,6 +117,8 @@ async function* grains(src: RandomAccess, h: Header): AsyncGenerator<Buffer> {
   if (h.gdOffset + tables * 4 > src.size) throw new ConvertRefusal('vmdk-bad-table', 'the grain directory runs past the end of the file');
   const gd = await src.read(h.gdOffset, tables * 4);
   const seen = new GrainSpace(h, src.size);
+  // one zero grain for every hole: nothing downstream writes into it, and the writer skips it
+  const zeros = Buffer.alloc(h.grainBytes);
   for (let t = 0; t < tables; t++) {
     const gtSector = gd.readUInt32LE(t * 4);
     const gtOffset = gtSector * SECTOR;
@@ -129,7 +131,7 @@ async function* grains(src: RandomAccess, h: Header): AsyncGenerator<Buffer> {
       const bytes = Math.min(h.grainBytes, h.capacity - grain * h.grainBytes);
       const sector = gt ? gt.readUInt32LE(e * 4) : 0;
       // 0: never written; 1: written as zeros
-      if (sector <= 1) yield Buffer.alloc(bytes);
+      if (sector <= 1) yield zeros.subarray(0, bytes);
       else {
         const data = await grainAt(src, h, grain, sector, seen);
         yield data.length >= bytes ? data.subarray(0, bytes) : Buffer.concat([data, Buffer.alloc(bytes - data.length)]);
