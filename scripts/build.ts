@@ -83,6 +83,22 @@ const lazyFcAdapter: Plugin = {
   },
 };
 
+/** A module shipped as its own file beside a bundle, loaded only when first required. */
+function sideFile(entry: string, outfile: string, options: { external?: string[]; plugins?: Plugin[] } = {}) {
+  return build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    ...options,
+  });
+}
+
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const functionsDir = join(root, 'functions');
 
@@ -133,30 +149,11 @@ export async function buildFunctions(): Promise<string[]> {
       });
       // urllib requires iconv-lite only to decode a non-UTF-8 body: ship it as its own file
       // (480 KiB) beside the bundle so the cold start does not carry it.
-      await build({
-        entryPoints: [createRequire(import.meta.url).resolve('iconv-lite')],
-        outfile: join(out, 'iconv-lite.js'),
-        bundle: true,
-        platform: 'node',
-        target: 'node20',
-        format: 'cjs',
-        minify: true,
-        legalComments: 'none',
-        logLevel: 'warning',
-      });
+      await sideFile(createRequire(import.meta.url).resolve('iconv-lite'), join(out, 'iconv-lite.js'));
       if (name === 'import-image')
-        await build({
-          entryPoints: [join(root, 'shared/adapters/fc.ts')],
-          outfile: join(out, 'fc-invoker.js'),
-          bundle: true,
-          platform: 'node',
-          target: 'node20',
-          format: 'cjs',
-          minify: true,
-          legalComments: 'none',
+        await sideFile(join(root, 'shared/adapters/fc.ts'), join(out, 'fc-invoker.js'), {
           external: ['proxy-agent'],
           plugins: [lazyIconv, noBrowserDetection],
-          logLevel: 'warning',
         });
       // FC loads index.js as CommonJS; say so, since this repository's package.json says "module"
       writeFileSync(join(out, 'package.json'), '{"type":"commonjs"}\n');

@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock';
 import type { ObjectEvent } from '../core/event';
-import { claimVersion, type ClaimOutcome, type VersionRef } from '../state/claim';
+import { claimVersion, claimWaitingOut, type ClaimOutcome, type VersionRef } from '../state/claim';
 import type { StateLayout } from '../state/layout';
 import type { PipelineDeps } from './deps';
 
@@ -15,16 +15,7 @@ export async function claimOrWait(
   event: ObjectEvent,
   version: VersionRef,
 ): Promise<ClaimOutcome> {
-  const claimOnce = () => claimForEvent(deps, layout, clock, event, version);
-  let claim = await claimOnce();
-  for (let wait = 500; claim.kind === 'held'; wait = Math.min(wait * 2, 5_000)) {
-    const holderEnds = claim.record ? Date.parse(claim.record.claimDeadline) + 1 : clock.now() + wait;
-    const pause = Math.max(1, Math.min(wait, holderEnds - clock.now()));
-    if (clock.now() + pause >= deps.deadline) return claim;
-    await clock.sleep(pause);
-    claim = await claimOnce();
-  }
-  return claim;
+  return claimWaitingOut(() => claimForEvent(deps, layout, clock, event, version), clock, deps.deadline);
 }
 
 /** One claim attempt on the version an event reports, with the invocation's identity and deadline. */

@@ -1,4 +1,5 @@
 import type { ObjectStore } from '../adapters/object-store';
+import type { Clock } from '../core/clock';
 import { acquireLease, type LeaseCodec } from './lease';
 import type { StateLayout } from './layout';
 import { parseRecord, withHistory, type ImportRecord } from './records';
@@ -51,6 +52,33 @@ export async function clearMarkers(store: ObjectStore, layout: StateLayout, leas
   for (let g = generation; g >= 1 && g > generation - 5; g--) await store.delete(layout.markerKey(leaseKey, g)).catch(() => undefined);
 }
 
+/** A claim's holder is alive until its deadline; a deadline further out than any invocation lives is forged or broken. */
+export const holderLive = (claimDeadline: string, now: number): boolean => {
+  const until = Date.parse(claimDeadline);
+  return until > now && until < now + MAX_HOLD_MS;
+};
+
+/**
+ * Claim, and while a live invocation holds the version, wait for it and claim again. The
+ * holder's deadline is never later than ours would be, so waiting for it to end fits; when
+ * our own time runs out first, the held outcome is returned.
+ */
+export async function claimWaitingOut<T extends { kind: string; record?: { claimDeadline: string } }>(
+  claimOnce: () => Promise<T>,
+  clock: Clock,
+  deadline: number,
+): Promise<T> {
+  let claim = await claimOnce();
+  for (let wait = 500; claim.kind === 'held'; wait = Math.min(wait * 2, 5_000)) {
+    const holderEnds = claim.record ? Date.parse(claim.record.claimDeadline) + 1 : clock.now() + wait;
+    const pause = Math.max(1, Math.min(wait, holderEnds - clock.now()));
+    if (clock.now() + pause >= deadline) return claim;
+    await clock.sleep(pause);
+    claim = await claimOnce();
+  }
+  return claim;
+}
+
 export const hasEvidence = (r: ImportRecord): boolean => Boolean(r.sentSince || r.imageId || r.uncertain);
 
 export async function claimVersion(store: ObjectStore, layout: StateLayout, c: ClaimRequest, staleMarkerMs: number): Promise<ClaimOutcome> {
@@ -98,11 +126,7 @@ export async function claimVersion(store: ObjectStore, layout: StateLayout, c: C
 
 function decide(current: ImportRecord | undefined, c: ClaimRequest): 'take' | 'keep' {
   if (!current) return 'take';
-  if (current.state === 'claimed') {
-    // a deadline further out than any invocation lives is forged or broken: stale
-    const until = Date.parse(current.claimDeadline);
-    return until > c.now && until < c.now + MAX_HOLD_MS ? 'keep' : 'take';
-  }
+  if (current.state === 'claimed') return holderLive(current.claimDeadline, c.now) ? 'keep' : 'take';
   if (current.state === 'failed' || current.state === 'rejected') return isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
   return 'keep';
 }

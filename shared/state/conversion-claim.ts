@@ -1,5 +1,5 @@
 import type { ObjectStore } from '../adapters/object-store';
-import { MAX_HOLD_MS, type VersionRef } from './claim';
+import { holderLive, type VersionRef } from './claim';
 import { conversionHistory, parseConversion, type ConversionRecord } from './conversion-record';
 import type { StateLayout } from './layout';
 import { acquireLease, type LeaseCodec } from './lease';
@@ -84,11 +84,7 @@ export async function claimConversion(
 
 function decide(current: ConversionRecord | undefined, c: ConversionClaimRequest): 'take' | 'keep' {
   if (!current) return 'take';
-  if (current.state === 'converting') {
-    // a deadline further out than any invocation lives is forged or broken: stale
-    const until = Date.parse(current.claimDeadline);
-    return until > c.now && until < c.now + MAX_HOLD_MS ? 'keep' : 'take';
-  }
+  if (current.state === 'converting') return holderLive(current.claimDeadline, c.now) ? 'keep' : 'take';
   // rejected or failed: a new upload of the same bytes is a new attempt; converted stays converted
   return current.state !== 'converted' && isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
 }

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { MAX_STATE_OBJECT_BYTES } from './records';
+import { isoTime, parseWith, text, versionLeaseFields } from './records';
 
 /**
  * The converter's record of one source version, under the state prefix like the import
@@ -9,22 +9,11 @@ import { MAX_STATE_OBJECT_BYTES } from './records';
 export const CONVERSION_STATES = ['converting', 'converted', 'rejected', 'failed'] as const;
 export type ConversionState = (typeof CONVERSION_STATES)[number];
 
-const isoTime = () => z.string().check(z.refine((s) => Number.isFinite(Date.parse(s)), 'not a time'));
-const text = (max = 2048) => z.string().check(z.maxLength(max));
-
 const schema = z.object({
   state: z.enum(CONVERSION_STATES),
-  bucket: text(63),
-  key: text(1024),
-  etag: text(256),
-  size: z.optional(z.number()),
-  generation: z.number().check(z.int(), z.gte(0)),
-  claimedAt: isoTime(),
-  claimDeadline: isoTime(),
+  ...versionLeaseFields,
   /** when the first attempt on this version began: uploads to the output since then are ours */
   firstClaimedAt: isoTime(),
-  requestId: z.optional(text(128)),
-  uploadRequestId: z.optional(text(128)),
   format: z.optional(text(16)),
   /** the qcow2 this version becomes (or became) */
   outputKey: text(1024),
@@ -46,15 +35,7 @@ const schema = z.object({
 
 export type ConversionRecord = z.infer<typeof schema>;
 
-export function parseConversion(body: string | undefined): ConversionRecord | undefined {
-  if (body === undefined || body.length > MAX_STATE_OBJECT_BYTES) return undefined;
-  try {
-    const r = schema.safeParse(JSON.parse(body));
-    return r.success ? r.data : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export const parseConversion = (body: string | undefined): ConversionRecord | undefined => parseWith(schema, body);
 
 export function conversionHistory(
   record: ConversionRecord,

@@ -16,13 +16,11 @@ export const FINAL_STATES: readonly RecordState[] = ['importing', 'available', '
 export const MAX_STATE_OBJECT_BYTES = 256 * 1024;
 const MAX_HISTORY = 50;
 
-const isoTime = () => z.string().check(z.refine((s) => Number.isFinite(Date.parse(s)), 'not a time'));
-const text = (max = 2048) => z.string().check(z.maxLength(max));
+export const isoTime = () => z.string().check(z.refine((s) => Number.isFinite(Date.parse(s)), 'not a time'));
+export const text = (max = 2048) => z.string().check(z.maxLength(max));
 
-const historyEntry = z.object({ state: z.enum(RECORD_STATES), at: isoTime(), note: z.optional(text()) });
-
-const recordSchema = z.object({
-  state: z.enum(RECORD_STATES),
+/** What every lease on one (bucket, key, ETag) holds: the import's claim and the converter's alike. */
+export const versionLeaseFields = {
   bucket: text(63),
   key: text(1024),
   etag: text(256),
@@ -35,6 +33,13 @@ const recordSchema = z.object({
   requestId: z.optional(text(128)),
   /** OSS request id of the upload (responseElements.requestId): tells a new upload from a redelivery */
   uploadRequestId: z.optional(text(128)),
+};
+
+const historyEntry = z.object({ state: z.enum(RECORD_STATES), at: isoTime(), note: z.optional(text()) });
+
+const recordSchema = z.object({
+  state: z.enum(RECORD_STATES),
+  ...versionLeaseFields,
   eventName: z.optional(text(128)),
   /** ImportImage may have reached ENS at or after this time (kept across takeovers) */
   sentSince: z.optional(isoTime()),
@@ -79,7 +84,7 @@ export type WaitingEntry = z.infer<typeof waitingSchema>;
 const markerSchema = z.object({ holder: text(128), at: isoTime() });
 export type LeaseMarker = z.infer<typeof markerSchema>;
 
-function parseWith<T>(schema: z.ZodMiniType<T>, body: string | undefined): T | undefined {
+export function parseWith<T>(schema: z.ZodMiniType<T>, body: string | undefined): T | undefined {
   if (body === undefined || body.length > MAX_STATE_OBJECT_BYTES) return undefined;
   let doc: unknown;
   try {

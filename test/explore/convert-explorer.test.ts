@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FAULT_KINDS, type FaultKind } from '../helpers/world';
+import type { FaultKind } from '../helpers/world';
+import { exploreSchedules, scheduleName } from './schedules';
 import { runConvertScenario, type ConvertScenario } from './convert-explorer';
 
 /**
@@ -54,9 +55,6 @@ const SCENARIOS: Record<string, ConvertScenario> = {
   },
 };
 
-const PAIR_FIRST: FaultKind[] = ['crash-after', 'crash-before', 'lost-answer', 'slow'];
-const PAIR_SECOND: FaultKind[] = ['lost-answer', 'fail-until-deadline', 'crash-after', 'slow'];
-
 describe('converter fault explorer: one qcow2 per version, truthful record and tags, nothing left open', () => {
   let explored = 0;
   for (const [name, scenario] of Object.entries(SCENARIOS)) {
@@ -69,23 +67,10 @@ describe('converter fault explorer: one qcow2 per version, truthful record and t
         const run = await runConvertScenario(scenario, faults);
         explored += 1;
         if (run.violations.length && failures.length < 5)
-          failures.push(
-            `${[...faults].map(([p, k]) => `${k}@${p}`).join(' + ')}: ${run.violations.join('; ')} [${run.world.callLog.join(', ')}]`,
-          );
+          failures.push(`${scheduleName(faults)}: ${run.violations.join('; ')} [${run.world.callLog.join(', ')}]`);
       };
-      for (let p = 0; p < positions; p++) for (const kind of FAULT_KINDS) await check(new Map([[p, kind]]));
       // pairs on the scenarios a second fault can hurt differently (the others share their calls)
-      if (name === 'one upload' || name === 'a corrected upload while the first converts')
-        for (let p = 0; p < positions; p++)
-          for (const first of PAIR_FIRST)
-            for (let q = p + 1; q <= p + 3; q++)
-              for (const second of PAIR_SECOND)
-                await check(
-                  new Map([
-                    [p, first],
-                    [q, second],
-                  ]),
-                );
+      await exploreSchedules(positions, check, name === 'one upload' || name === 'a corrected upload while the first converts');
       expect(failures).toEqual([]);
     }, 300_000);
   }
