@@ -3,11 +3,11 @@ import { createObjectTransfer } from '../shared/adapters/oss-transfer';
 import { MIN_PART_BYTES, outputMeta } from '../shared/core/conversion';
 import { formatOf, openDiskSource, type SourceFormat } from '../shared/convert/disk-source';
 import { MultipartOutput } from '../shared/convert/multipart-output';
-import { MAX_OVF_BYTES, parseOvf } from '../shared/convert/ovf';
+import { ovaDisks } from '../shared/convert/ova-reader';
 import { Qcow2Writer, type Qcow2Layout } from '../shared/convert/qcow2-writer';
 import { blockCachedSource } from '../shared/convert/ranged-source';
 import { ConvertRefusal, type RandomAccess } from '../shared/convert/refusal';
-import { memberSource, tarIndex } from '../shared/convert/tar-index';
+import { memberSource } from '../shared/convert/tar-index';
 import { createObjectStore, type OssTarget } from '../shared/adapters/oss';
 
 /** The importer's default limit on a disk's virtual size (importer.yaml limits.maxVirtualSizeGiB). */
@@ -68,18 +68,13 @@ export async function convertDisk(
 }
 
 async function onlyDisk(src: RandomAccess): Promise<{ name: string; src: RandomAccess }> {
-  const entries = await tarIndex(src);
-  const ovf = entries.find((e) => e.name.toLowerCase().endsWith('.ovf'));
-  if (!ovf || ovf.size > MAX_OVF_BYTES) throw new ConvertRefusal('ova-ovf-missing', 'the archive holds no usable .ovf descriptor');
-  const disks = parseOvf((await src.read(ovf.offset, ovf.size)).toString('utf8'));
+  const disks = await ovaDisks(src);
   if (disks.length > 1)
     throw new ConvertRefusal(
       'ova-too-many-disks',
       `the package has ${disks.length} disks: upload it under the watched prefix, where the converter writes each disk and a manifest`,
     );
-  const entry = entries.find((e) => e.name === disks[0]!.href.replace(/^\.\//, ''));
-  if (!entry) throw new ConvertRefusal('ova-disk-missing', `the OVF names ${disks[0]!.href}, which the archive does not hold`);
-  return { name: entry.name, src: memberSource(src, entry) };
+  return { name: disks[0]!.entry.name, src: memberSource(src, disks[0]!.entry) };
 }
 
 export async function fileInput(path: string): Promise<ConvertInput> {

@@ -1,3 +1,4 @@
+import { realClock } from '../core/clock';
 import { OssCallError } from '../adapters/object-store';
 import { MIN_PART_BYTES, sourceOf } from '../core/conversion';
 import { MultipartOutput } from '../convert/multipart-output';
@@ -40,7 +41,8 @@ export async function convertBody(
   open: OpenUpload,
   output: { key: string; meta: Record<string, string>; replace?: boolean },
 ): Promise<BodyResult> {
-  const { transfer, clock, config } = { ...deps, clock: deps.clock! };
+  const { transfer, config } = deps;
+  const clock = deps.clock ?? realClock;
   const { key, etag } = session.record;
   const outputKey = output.key;
   // an initiate whose answer was lost and retried leaves an upload begun in this window

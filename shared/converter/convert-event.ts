@@ -6,6 +6,7 @@ import { decodeMetaValue } from '../core/metadata';
 import { isPermissionCode } from '../core/permission';
 import { ConvertRefusal } from '../convert/refusal';
 import { markRetrying, writeImporterTags } from '../import/object-tags';
+import { claimWaitingOut } from '../state/claim';
 import { claimConversion, type ConversionClaim } from '../state/conversion-claim';
 import { stateLayout } from '../state/layout';
 import { parseConversion } from '../state/conversion-record';
@@ -88,7 +89,7 @@ async function convertEvent(given: ObjectEvent, deps: ConvertDeps & { clock: Clo
   const { head } = read;
   const event = { ...given, key: read.key };
   if (event.etag && head.etag !== event.etag) {
-    await restoreCurrentTags(event, deps);
+    await restoreCurrentTags(event, deps, head.etag);
     return { errorCode: 'superseded', reason: `the object was overwritten (ETag now ${head.etag}); the newer upload's event converts it` };
   }
   if (decodeMetaValue(head.meta['ens-import'] ?? '').toLowerCase() === 'skip')
@@ -142,16 +143,8 @@ async function claimOrWait(event: ObjectEvent, head: ObjectHead, deps: ConvertDe
       },
       deps.deadline - clock.now() + 60_000,
     );
-  let claim = await once();
-  // a live claim is a concurrent delivery; its holder's deadline is not later than ours
-  for (let wait = 500; claim.kind === 'held'; wait = Math.min(wait * 2, 5_000)) {
-    const holderEnds = claim.record ? Date.parse(claim.record.claimDeadline) + 1 : clock.now() + wait;
-    const pause = Math.max(1, Math.min(wait, holderEnds - clock.now()));
-    if (clock.now() + pause >= deps.deadline) return claim;
-    await clock.sleep(pause);
-    claim = await once();
-  }
-  return claim;
+  // a live claim is a concurrent delivery: wait it out, as the import does
+  return claimWaitingOut(once, clock, deps.deadline);
 }
 
 /** What ended a conversion early: said on the record and the object, the open upload aborted. */
@@ -228,11 +221,11 @@ async function settle(
  * An older version's attempt may have tagged the key `converting` after the current version's
  * conversion had finished: the current version's record, when final, says it again.
  */
-export async function restoreCurrentTags(event: ObjectEvent, deps: ConvertDeps): Promise<void> {
-  const head = await deps.store.head(event.key);
-  if (!head) return;
+async function restoreCurrentTags(event: ObjectEvent, deps: ConvertDeps, knownEtag?: string): Promise<void> {
+  const etag = knownEtag ?? (await deps.store.head(event.key))?.etag;
+  if (!etag) return;
   const current = parseConversion(
-    await deps.store.getText(stateLayout(deps.config.statePrefix).conversionKey(event.bucket, event.key, head.etag)),
+    await deps.store.getText(stateLayout(deps.config.statePrefix).conversionKey(event.bucket, event.key, etag)),
   );
   if (!current || current.state === 'converting') return;
   const tags = (await deps.store.getTags(event.key)) ?? {};

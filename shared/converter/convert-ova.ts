@@ -4,9 +4,9 @@ import { MANIFEST_SUFFIX } from '../core/manifest';
 import { decodeMetaValue } from '../core/metadata';
 import { META_KEY, PARAM_FIELDS } from '../core/param-fields';
 import { formatOf, openDiskSource } from '../convert/disk-source';
-import { MAX_OVF_BYTES, parseOvf } from '../convert/ovf';
+import { ovaDisks } from '../convert/ova-reader';
 import { ConvertRefusal, type RandomAccess } from '../convert/refusal';
-import { memberSource, tarIndex, type TarEntry } from '../convert/tar-index';
+import { memberSource } from '../convert/tar-index';
 import type { ConversionSession } from './conversion-session';
 import { convertBody, outputState, type OpenUpload } from './convert-body';
 import type { ConvertDeps, Converted } from './deps';
@@ -64,22 +64,6 @@ export async function convertOva(
     sourceRequests: 0,
     disks: diskKeys,
   };
-}
-
-/** The package's disks in attach order, each found in the archive. */
-async function ovaDisks(source: RandomAccess): Promise<{ href: string; entry: TarEntry }[]> {
-  const entries = await tarIndex(source);
-  const ovfs = entries.filter((e) => e.name.toLowerCase().endsWith('.ovf'));
-  if (ovfs.length !== 1)
-    throw new ConvertRefusal('ova-ovf-missing', `the archive holds ${ovfs.length} .ovf descriptors; an OVA has exactly one`);
-  if (ovfs[0]!.size > MAX_OVF_BYTES)
-    throw new ConvertRefusal('ova-ovf-invalid', `the descriptor is ${ovfs[0]!.size} bytes; at most ${MAX_OVF_BYTES}`);
-  const ovf = parseOvf((await source.read(ovfs[0]!.offset, ovfs[0]!.size)).toString('utf8'));
-  return ovf.map((d) => {
-    const entry = entries.find((e) => e.name === d.href || e.name === d.href.replace(/^\.\//, ''));
-    if (!entry) throw new ConvertRefusal('ova-disk-missing', `the OVF names ${d.href} (disk ${d.diskId}), which the archive does not hold`);
-    return { href: d.href, entry };
-  });
 }
 
 /** The manifest, created once: one already there is ours when it says the same, else refused. */
