@@ -29,11 +29,9 @@ export async function handToConverter(
     await session.fail([{ key }], code!, reason);
     return { outcome: 'failed', errorCode: code, reason, missingAction: 'fc:InvokeFunction', retryable: false };
   }
-  await session.handOff(format, converter);
-  return {
-    errorCode: 'handed-to-converter',
-    reason: `a ${format} disk named .img: handed to ${converter} (asynchronous invocation), which writes its qcow2 for import`,
-  };
+  const reason = `a ${format} disk named .img: handed to ${converter} (asynchronous invocation), which writes its qcow2 for import`;
+  await session.handOff(reason, converter);
+  return { errorCode: 'handed-to-converter', reason };
 }
 
 /** The payload the converter receives: the upload's event as OSS delivers it, the same upload id. */

@@ -42,7 +42,7 @@ describe('.img uploads', () => {
     const r = await put(key, body);
     expect(r).toMatchObject({ outcome: 'skipped', errorCode: 'handed-to-converter' });
     expect(r.reason).toMatch(/raw disk named \.img: handed to ens-convert-image/);
-    expect(recordFor(stack, key)).toMatchObject({ state: 'converting' });
+    expect(recordFor(stack, key)).toMatchObject({ state: 'converting', reason: r.reason });
     expect(stack.convertResults().filter((c) => c.key === key)).toMatchObject([{ outcome: 'converted', format: 'raw' }]);
     expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'converted' });
     const output = stack.importResults().filter((x) => x.key === 'images/ubuntu/22.04/build-output.qcow2');
