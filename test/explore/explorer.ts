@@ -37,6 +37,8 @@ export interface ScenarioWorld {
   expect: Map<string, boolean>;
   /** `key outcome` pairs the fault-free run must pass through (the path the scenario is about) */
   mustPass: string[];
+  /** keys whose current version must end handed to the converter (a `.img` that is not qcow2) */
+  handedOff: Set<string>;
 }
 
 export type Scenario = (s: ScenarioWorld) => void;
@@ -48,7 +50,8 @@ export interface Run {
   mustPass: string[];
 }
 
-const config: ImporterConfig = { ...readImportConfig({}, process.cwd()), ensTimeoutMs: 30_000 };
+const config: ImporterConfig = { ...readImportConfig({}, process.cwd()), ensTimeoutMs: 30_000, converterFunction: 'ens-convert-image' };
+const fcError = () => Object.assign(new Error('FC is unavailable'), { code: 'ServiceUnavailable' });
 const layout = stateLayout(config.statePrefix);
 const silent = createLogger(() => undefined, {}, []);
 
@@ -119,6 +122,8 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
       requestId: caller.id,
       deadline: caller.deadline,
       clock,
+      // the hand-off is a remote call like any other: numbered, and faulted by the plan
+      handOff: (e) => world.call(caller, 'InvokeFunction', 30_000, () => void world.handOffs.push({ key: e.key, etag: e.etag }), fcError),
     }).then(
       (r) => {
         busy -= 1;
@@ -133,12 +138,14 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
   };
 
   const expect = new Map<string, boolean>();
+  const handedOff = new Set<string>();
   const mustPass: string[] = [];
   let lastEventAt = start;
   scenario({
     world,
     expect,
     mustPass,
+    handedOff,
     upload(key, body, afterMs, meta = {}) {
       const upload = `up-${key}-${afterMs}`;
       lastEventAt = Math.max(lastEventAt, start + afterMs);
@@ -222,8 +229,21 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
   const verdict = await verify;
   if (verdict.skipped) violations.push(`a tracker run after the world went quiet was refused: ${verdict.skipped}`);
   if (!finished) violations.push('the world did not go quiet (step budget exhausted)');
-  violations.push(...checkInvariants(world, expect));
+  violations.push(...checkInvariants(world, expect), ...checkHandOffs(world, handedOff));
   return { world, violations, results, mustPass };
+}
+
+/** A handed-off version: its record says so, FC took at least one invocation for it, no image. */
+function checkHandOffs(world: World, keys: Set<string>): string[] {
+  const v: string[] = [];
+  for (const key of keys) {
+    const obj = world.objects.get(key)!;
+    const record = parseRecord(world.objects.get(layout.claimKey(BUCKET, key, obj.etag))?.body.toString('utf8'));
+    if (record?.state !== 'converting') v.push(`${key}: record ${record?.state ?? 'missing'}, want converting (handed off)`);
+    if (!world.handOffs.some((h) => h.key === key && h.etag === obj.etag)) v.push(`${key}: never handed to the converter`);
+    if (world.images.some((i) => i.key === key)) v.push(`${key}: imported, but it is not qcow2`);
+  }
+  return v;
 }
 
 /** The importer's promises, checked on the quiet world. */

@@ -100,4 +100,12 @@ export const SCENARIOS: Record<string, Scenario> = {
     s.expect.set(key, true);
     s.mustPass.push(`${key} failed`, `${key} duplicate`, `${key} imported`);
   },
+  'a raw disk named .img, handed to the converter': (s) => {
+    const key = 'images/ubuntu/22.04/build.img';
+    const up = s.upload(key, Buffer.alloc(70_000, 3), 0);
+    s.deliver({ key, upload: up }, 1);
+    s.deliver({ key, upload: up }, 40_000);
+    s.handedOff.add(key);
+    s.mustPass.push(`${key} skipped`);
+  },
 };

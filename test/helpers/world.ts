@@ -48,6 +48,8 @@ export class World {
   readonly callLog: string[] = [];
   /** every write that landed: what changed, and where */
   readonly writes: { op: 'put' | 'tags' | 'delete'; key: string }[] = [];
+  /** asynchronous invocations of the converter that FC accepted (a `.img` handed over) */
+  readonly handOffs: { key: string; etag?: string }[] = [];
   importMinutes = 10;
   /** an account-wide listing (no ImageId, no ImageName) leaves these out: pages shifting between calls */
   hiddenFromListing = new Set<string>();
