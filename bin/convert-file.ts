@@ -1,13 +1,13 @@
 import { open, stat } from 'node:fs/promises';
 import { createObjectTransfer } from '../shared/adapters/oss-transfer';
 import { MIN_PART_BYTES, outputMeta } from '../shared/core/conversion';
-import { formatOf, openDiskSource, type SourceFormat } from '../shared/convert/disk-source';
-import { MultipartOutput } from '../shared/convert/multipart-output';
-import { ovaDisks } from '../shared/convert/ova-reader';
-import { Qcow2Writer, type Qcow2Layout } from '../shared/convert/qcow2-writer';
-import { blockCachedSource } from '../shared/convert/ranged-source';
-import { ConvertRefusal, type RandomAccess } from '../shared/convert/refusal';
-import { memberSource } from '../shared/convert/tar-index';
+import { formatOf, openDiskSource, type SourceFormat } from '../shared/formats/disk-source';
+import { MultipartOutput } from '../shared/formats/multipart-output';
+import { ovaDisks } from '../shared/formats/ova-reader';
+import { Qcow2Writer, type Qcow2Layout } from '../shared/formats/qcow2-writer';
+import { blockCachedSource } from '../shared/formats/ranged-source';
+import { ConvertRefusal, type RandomAccess } from '../shared/formats/refusal';
+import { memberSource } from '../shared/formats/tar-index';
 import { createObjectStore, type OssTarget } from '../shared/adapters/oss';
 
 /** The importer's default limit on a disk's virtual size (importer.yaml limits.maxVirtualSizeGiB). */

@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
 /**
@@ -52,6 +52,46 @@ export function measureHouse(root: string): HouseReport {
   return report;
 }
 
+/**
+ * Folder-to-folder imports inside shared/, type-only ones included: a type import ties two
+ * folders as firmly as a value import when one is moved or read.
+ */
+export function folderImports(root: string, top = 'shared'): Map<string, Set<string>> {
+  const edges = new Map<string, Set<string>>();
+  for (const path of sourceFiles(join(root, top))) {
+    const from = dirname(relative(root, path));
+    const source = ts.createSourceFile(path, readFileSync(path, 'utf8'), ts.ScriptTarget.ES2022, true);
+    for (const statement of source.statements) {
+      const spec =
+        (ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement)) && statement.moduleSpecifier
+          ? (statement.moduleSpecifier as ts.StringLiteral).text
+          : undefined;
+      if (!spec?.startsWith('.')) continue;
+      const to = dirname(relative(root, resolve(dirname(path), spec)));
+      if (to === from || !to.startsWith(`${top}/`)) continue;
+      edges.set(from, (edges.get(from) ?? new Set()).add(to));
+    }
+  }
+  return edges;
+}
+
+/** Every loop of folders that import each other, as paths `a -> b -> a`; none is allowed. */
+export function folderCycles(edges: Map<string, Set<string>>): string[] {
+  const cycles: string[] = [];
+  const visit = (node: string, path: string[]): void => {
+    for (const next of edges.get(node) ?? []) {
+      const at = path.indexOf(next);
+      if (at >= 0) {
+        if (next === path[0]) cycles.push([...path, next].join(' -> '));
+        continue;
+      }
+      if (next > path[0]!) visit(next, [...path, next]);
+    }
+  };
+  for (const start of [...edges.keys()].sort()) visit(start, [start]);
+  return cycles;
+}
+
 if (process.argv[1]?.endsWith('house.ts')) {
   const r = measureHouse(process.cwd());
   const files = r.files.filter((f) => f.lines > MAX_FILE_LINES);
@@ -61,4 +101,5 @@ if (process.argv[1]?.endsWith('house.ts')) {
   );
   for (const f of files) console.log(`file over ${MAX_FILE_LINES}: ${f.path} ${f.lines}`);
   for (const f of fns) console.log(`function over ${MAX_FUNCTION_LINES}: ${f.path}:${f.line} ${f.name} ${f.lines}`);
+  for (const c of folderCycles(folderImports(process.cwd()))) console.log(`folders in a loop: ${c}`);
 }

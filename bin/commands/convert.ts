@@ -2,7 +2,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { convertDisk, fileInput, fileSink, objectInput, objectSink, type ConvertInput } from '../convert-file';
 import type { OssTarget } from '../../shared/adapters/oss';
-import { ConvertRefusal } from '../../shared/convert/refusal';
+import { ConvertRefusal } from '../../shared/formats/refusal';
 import { EXIT, parseOssUrl, resolveCredentials, UsageError, withGlobalOptions, type GlobalOptions } from '../settings';
 
 export function registerConvert(program: Command): void {

@@ -1,6 +1,6 @@
 // FC entry point of the on-failure function (handler `index.handler`): FC sends it each
 // import event whose retries are spent (s.yaml asyncInvokeConfig.destinationConfig.onFailure).
-import { handleFailedImport } from '../../shared/runtime/failed-handler';
+import { handleFailedImport } from '../../shared/handlers/failed-handler';
 import { handlerDirOf, type InvocationContext } from '../../shared/runtime/fc-runtime';
 
 const handlerDir = handlerDirOf(import.meta.url);

@@ -1,6 +1,6 @@
 import type { ObjectResult } from '../core/outcome';
 import type { ImportRecord } from '../state/records';
-import { writeImporterTags } from './object-tags';
+import { writeImporterTags } from '../lifecycle/object-tags';
 import type { PipelineDeps } from './deps';
 
 /**

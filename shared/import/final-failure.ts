@@ -8,7 +8,7 @@ import { claimForEvent } from './claim-wait';
 import { withHistory, type ImportRecord } from '../state/records';
 import type { PipelineDeps } from './deps';
 import { ImportSession } from './import-session';
-import { writeImporterTags } from './object-tags';
+import { writeImporterTags } from '../lifecycle/object-tags';
 
 /**
  * FC has spent its retries on this event: end the version's story as `failed`, through the

@@ -1,6 +1,6 @@
 import { EnsCallError, type ImportResult } from '../adapters/ens';
 import { findEarlierImage } from './adoption';
-import { writeImporterTags } from './object-tags';
+import { writeImporterTags } from '../lifecycle/object-tags';
 import { RetriesExhaustedError, retryTransient } from '../core/retry';
 import { clearMarkers, hasEvidence } from '../state/claim';
 import { withHistory, type ImportRecord } from '../state/records';

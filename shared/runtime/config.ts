@@ -2,7 +2,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { DEFAULT_OUTPUT_TEMPLATE, outputTemplateProblem } from '../core/conversion';
 import { builtInRules, parseRules, type Rules } from '../core/rules';
-import type { ConverterConfig } from '../converter/deps';
 
 /**
  * Every setting, its default and its unit, in one place. The import function, the tracker
@@ -32,6 +31,19 @@ export const DEFAULTS = {
   /** FC's default when the context does not say */
   functionTimeoutSeconds: 60,
 } as const;
+
+/** The converter's settings (read once per instance). */
+export interface ConverterConfig {
+  statePrefix: string;
+  watchedPrefix: string;
+  /** where a source's qcow2 goes: `{dir}{name}.qcow2` by default */
+  outputTemplate: string;
+  /** the rules file's limits.maxVirtualSizeGiB, in bytes */
+  maxVirtualBytes: number;
+  /** stop converting this long before the deadline, to abort and say why */
+  marginMs: number;
+  ossEndpoint?: string;
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

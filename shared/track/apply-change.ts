@@ -1,4 +1,4 @@
-import { writeImporterTags } from '../import/object-tags';
+import { writeImporterTags } from '../lifecycle/object-tags';
 import { parseRecord, withHistory, type ImportRecord } from '../state/records';
 import type { PendingImport, TrackRun } from './types';
 

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConvertRefusal, type RandomAccess } from '../../shared/convert/refusal';
-import { vhdReader } from '../../shared/convert/vhd-reader';
-import { vhdxReader } from '../../shared/convert/vhdx-reader';
-import { vmdkReader } from '../../shared/convert/vmdk-reader';
+import { ConvertRefusal, type RandomAccess } from '../../shared/formats/refusal';
+import { vhdReader } from '../../shared/formats/vhd-reader';
+import { vhdxReader } from '../../shared/formats/vhdx-reader';
+import { vmdkReader } from '../../shared/formats/vmdk-reader';
 
 /**
  * The readers under mutated inputs: whatever the bytes, a reader converts or refuses with its

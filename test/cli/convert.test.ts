@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../local/index';
-import { Qcow2Writer } from '../../shared/convert/qcow2-writer';
-import { rawClusters } from '../../shared/convert/raw-reader';
+import { Qcow2Writer } from '../../shared/formats/qcow2-writer';
+import { rawClusters } from '../../shared/formats/raw-reader';
 import { inspectQcow2 } from '../../shared/core/qcow2';
-import type { RandomAccess } from '../../shared/convert/refusal';
-import { vhdReader } from '../../shared/convert/vhd-reader';
-import { vhdxReader } from '../../shared/convert/vhdx-reader';
-import { vmdkReader } from '../../shared/convert/vmdk-reader';
+import type { RandomAccess } from '../../shared/formats/refusal';
+import { vhdReader } from '../../shared/formats/vhd-reader';
+import { vhdxReader } from '../../shared/formats/vhdx-reader';
+import { vmdkReader } from '../../shared/formats/vmdk-reader';
 
 /** The converter's output, proven by qemu-img: `check` finds no error, `compare` finds the guest identical. */
 

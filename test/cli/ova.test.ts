@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseOvf } from '../../shared/convert/ovf';
-import { ConvertRefusal, type RandomAccess } from '../../shared/convert/refusal';
-import { memberSource, tarIndex } from '../../shared/convert/tar-index';
-import { vmdkReader } from '../../shared/convert/vmdk-reader';
+import { parseOvf } from '../../shared/formats/ovf';
+import { ConvertRefusal, type RandomAccess } from '../../shared/formats/refusal';
+import { memberSource, tarIndex } from '../../shared/formats/tar-index';
+import { vmdkReader } from '../../shared/formats/vmdk-reader';
 import { makeOva, ovfDescriptor } from '../helpers/ova';
 
 /** OVA packages under hostile edits: each refusal its own code, never a hang or another exception. */

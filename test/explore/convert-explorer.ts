@@ -1,5 +1,5 @@
-import { convertObjectEvent, type ConvertResult } from '../../shared/converter/convert-event';
-import { endFailedConversion } from '../../shared/converter/final-failure';
+import { convertObjectEvent, type ConvertResult } from '../../shared/conversion/convert-event';
+import { endFailedConversion } from '../../shared/conversion/final-failure';
 import type { ObjectEvent } from '../../shared/core/event';
 import { readConverterConfig } from '../../shared/runtime/config';
 import { createLogger } from '../../shared/runtime/logger';

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../local/index';
 import { createObjectStore } from '../../shared/adapters/oss';
 import { createObjectTransfer } from '../../shared/adapters/oss-transfer';
-import { convertObjectEvent } from '../../shared/converter/convert-event';
-import type { ConvertDeps } from '../../shared/converter/deps';
+import { convertObjectEvent } from '../../shared/conversion/convert-event';
+import type { ConvertDeps } from '../../shared/conversion/deps';
 import { readConverterConfig } from '../../shared/runtime/config';
 import { createLogger } from '../../shared/runtime/logger';
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MAX_FILE_LINES, MAX_FUNCTION_LINES, measureHouse } from '../../scripts/house';
+import { folderCycles, folderImports, MAX_FILE_LINES, MAX_FUNCTION_LINES, measureHouse } from '../../scripts/house';
 
 describe('the house a newcomer reads', () => {
   const house = measureHouse(process.cwd());
@@ -17,8 +17,40 @@ describe('the house a newcomer reads', () => {
 
   it('names each part of the design by its folder', () => {
     const folders = new Set(house.files.map((f) => f.path.split('/').slice(0, 2).join('/')));
-    for (const part of ['shared/core', 'shared/state', 'shared/adapters', 'shared/runtime', 'shared/import', 'shared/track'])
+    for (const part of [
+      'shared/core',
+      'shared/state',
+      'shared/adapters',
+      'shared/runtime',
+      'shared/handlers',
+      'shared/lifecycle',
+      'shared/import',
+      'shared/conversion',
+      'shared/formats',
+      'shared/track',
+    ])
       expect(folders).toContain(part);
+  });
+
+  it('keeps the folders of shared/ in one direction: none imports a folder that imports it back', () => {
+    const edges = folderImports(process.cwd());
+    expect(edges.size).toBeGreaterThan(8);
+    expect(folderCycles(edges)).toEqual([]);
+  });
+
+  it('finds a loop of folders when there is one (the rule can fail)', () => {
+    const edges = new Map([
+      ['shared/a', new Set(['shared/b'])],
+      ['shared/b', new Set(['shared/c'])],
+      ['shared/c', new Set(['shared/a', 'shared/d'])],
+    ]);
+    expect(folderCycles(edges)).toEqual(['shared/a -> shared/b -> shared/c -> shared/a']);
+  });
+
+  it('keeps the handlers on the top floor: nothing in shared/ but a handler imports one', () => {
+    const edges = folderImports(process.cwd());
+    const importers = [...edges].filter(([from, to]) => from !== 'shared/handlers' && to.has('shared/handlers')).map(([from]) => from);
+    expect(importers).toEqual([]);
   });
 
   it('lets only the adapters import a cloud SDK', () => {

@@ -5,11 +5,11 @@ import type { Credentials } from '../adapters/ens';
 import { handOffPayload } from '../import/hand-off';
 import type { ObjectResult } from '../core/outcome';
 import { processObjectEvent } from '../import/pipeline';
-import { DEFAULTS, readImportConfig, type ImporterConfig } from './config';
-import { createNotifier } from './notifier';
+import { DEFAULTS, readImportConfig, type ImporterConfig } from '../runtime/config';
+import { createNotifier } from '../runtime/notifier';
 import { Pacer, pacingIntervalMs } from '../core/pacer';
 import { realClock } from '../core/clock';
-import { invocationScope, type InvocationContext } from './fc-runtime';
+import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 
 export class TransientFailureError extends Error {
   override name = 'TransientFailureError';

@@ -5,7 +5,7 @@ import { CONVERTIBLE_SUFFIXES } from '../core/disk-format';
 import type { ObjectEvent } from '../core/event';
 import { failureCode } from '../core/failure-record';
 import { TAG_ERROR } from '../core/tags';
-import { writeImporterTags } from '../import/object-tags';
+import { writeImporterTags } from '../lifecycle/object-tags';
 import type { Logger } from '../runtime/logger';
 import { claimConversion } from '../state/conversion-claim';
 import { conversionHistory } from '../state/conversion-record';

@@ -1,10 +1,10 @@
 import { realClock } from '../core/clock';
 import { OssCallError } from '../adapters/object-store';
 import { MIN_PART_BYTES, sourceOf } from '../core/conversion';
-import { MultipartOutput } from '../convert/multipart-output';
-import { Qcow2Writer } from '../convert/qcow2-writer';
-import { ConvertRefusal } from '../convert/refusal';
-import type { DiskSource } from '../convert/disk-source';
+import { MultipartOutput } from '../formats/multipart-output';
+import { Qcow2Writer } from '../formats/qcow2-writer';
+import { ConvertRefusal } from '../formats/refusal';
+import type { DiskSource } from '../formats/disk-source';
 import type { ConversionSession } from './conversion-session';
 import type { ConvertDeps } from './deps';
 

@@ -3,9 +3,9 @@ import { createObjectStore } from '../adapters/oss';
 import { expireWaitingManifests } from '../import/manifest-waiting';
 import { processObjectEvent } from '../import/pipeline';
 import { trackImports, type TrackSummary } from '../track/tracker';
-import { DEFAULTS, readImportConfig, readTrackConfig } from './config';
-import { createNotifier } from './notifier';
-import { invocationScope, type InvocationContext } from './fc-runtime';
+import { DEFAULTS, readImportConfig, readTrackConfig } from '../runtime/config';
+import { createNotifier } from '../runtime/notifier';
+import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 
 /** FC entry for the timer-driven tracker. */
 export async function handleTrackEvent(_event: unknown, context: InvocationContext, handlerDir = process.cwd()): Promise<TrackSummary> {

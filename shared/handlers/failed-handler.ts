@@ -4,15 +4,15 @@ import { parseEventPayload } from '../core/event';
 import { parseFailedInvocation } from '../core/failure-record';
 import type { ObjectResult } from '../core/outcome';
 import { endFailedVersion } from '../import/final-failure';
-import { endFailedConversion, isConversionEvent } from '../converter/final-failure';
+import { endFailedConversion, isConversionEvent } from '../conversion/final-failure';
 import { DEFAULT_OUTPUT_TEMPLATE } from '../core/conversion';
 import type { ObjectEvent } from '../core/event';
 import type { PipelineDeps } from '../import/deps';
 import { stateLayout } from '../state/layout';
-import { DEFAULTS } from './config';
-import { invocationScope, type InvocationContext } from './fc-runtime';
+import { DEFAULTS } from '../runtime/config';
+import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 import { configFor, isFinalFailure, noticeOf, TransientFailureError } from './import-handler';
-import { createNotifier } from './notifier';
+import { createNotifier } from '../runtime/notifier';
 
 /** The converter's events end through the conversion's claim, the import's through its own. */
 async function endFailed(event: ObjectEvent, lastError: string, deps: PipelineDeps): Promise<ObjectResult> {

@@ -1,20 +1,10 @@
 import type { ObjectStore } from '../adapters/object-store';
 import type { ObjectTransfer } from '../adapters/oss-transfer';
 import type { Clock } from '../core/clock';
+import type { ConverterConfig } from '../runtime/config';
 import type { Logger } from '../runtime/logger';
 
-/** The converter's settings (read once per instance). */
-export interface ConverterConfig {
-  statePrefix: string;
-  watchedPrefix: string;
-  /** where a source's qcow2 goes: `{dir}{name}.qcow2` by default */
-  outputTemplate: string;
-  /** the rules file's limits.maxVirtualSizeGiB, in bytes */
-  maxVirtualBytes: number;
-  /** stop converting this long before the deadline, to abort and say why */
-  marginMs: number;
-  ossEndpoint?: string;
-}
+export type { ConverterConfig } from '../runtime/config';
 
 /** What one invocation hands the converter. */
 export interface ConvertDeps {

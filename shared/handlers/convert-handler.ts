@@ -1,10 +1,10 @@
 import { createObjectStore } from '../adapters/oss';
 import { createObjectTransfer } from '../adapters/oss-transfer';
 import { parseEventPayload } from '../core/event';
-import { convertObjectEvent, type ConvertResult } from '../converter/convert-event';
-import type { ConverterConfig } from '../converter/deps';
-import { readConverterConfig } from './config';
-import { invocationScope, type InvocationContext } from './fc-runtime';
+import { convertObjectEvent, type ConvertResult } from '../conversion/convert-event';
+import type { ConverterConfig } from '../conversion/deps';
+import { readConverterConfig } from '../runtime/config';
+import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 
 export class ConvertRetryError extends Error {
   override name = 'ConvertRetryError';

@@ -1,9 +1,9 @@
 import type { ObjectHead } from '../adapters/object-store';
 import { outputMeta } from '../core/conversion';
 import { sniffDiskFormat } from '../core/disk-format';
-import { formatOf, openDiskSource } from '../convert/disk-source';
-import { blockCachedSource } from '../convert/ranged-source';
-import { ConvertRefusal } from '../convert/refusal';
+import { formatOf, openDiskSource } from '../formats/disk-source';
+import { blockCachedSource } from '../formats/ranged-source';
+import { ConvertRefusal } from '../formats/refusal';
 import type { ConversionSession } from './conversion-session';
 import { convertBody, outputState, type OpenUpload } from './convert-body';
 import { convertOva } from './convert-ova';
