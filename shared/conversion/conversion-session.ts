@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock';
 import type { Logger } from '../runtime/logger';
 import { clearMarkers } from '../state/claim';
 import type { StateLayout } from '../state/layout';
-import { conversionHistory, type ConversionRecord, type ConversionState } from '../state/conversion-record';
+import { conversionHistory, encodeConversion, type ConversionRecord, type ConversionState } from '../state/conversion-record';
 
 /** Skew allowed between OSS's clock (an upload's Initiated) and ours. */
 const SKEW_MS = 5 * 60_000;
@@ -27,7 +27,7 @@ export class ConversionSession {
   }
 
   private async write(next: ConversionRecord): Promise<void> {
-    await this.deps.store.putText(this.claimKey, JSON.stringify(next));
+    await this.deps.store.putText(this.claimKey, encodeConversion(next));
     this.record = next;
     if (next.state !== 'converting') await clearMarkers(this.deps.store, this.deps.layout, this.claimKey, next.generation);
   }

@@ -33,6 +33,7 @@ export function claimForEvent(
       version,
       uploadRequestId: event.requestId,
       eventName: event.eventName,
+      ...(event.eventTime ? { uploadedAt: Date.parse(event.eventTime) } : {}),
       requestId: deps.requestId,
       deadline: deps.deadline,
       now: clock.now(),

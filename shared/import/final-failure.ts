@@ -5,7 +5,7 @@ import type { ObjectResult } from '../core/outcome';
 import { TAG_ERROR } from '../core/tags';
 import { stateLayout, type StateLayout } from '../state/layout';
 import { claimForEvent } from './claim-wait';
-import { withHistory, type ImportRecord } from '../state/records';
+import { encodeRecord, withHistory, type ImportRecord } from '../state/records';
 import type { PipelineDeps } from './deps';
 import { ImportSession } from './import-session';
 import { writeImporterTags } from '../lifecycle/object-tags';
@@ -67,5 +67,5 @@ async function handToTracker(claimKey: string, record: ImportRecord, deps: Pipel
     importedAt: record.importedAt ?? at,
     history: withHistory(record, 'importing', at, 'finished by the on-failure function'),
   };
-  await deps.store.putText(claimKey, JSON.stringify(next));
+  await deps.store.putText(claimKey, encodeRecord(next));
 }

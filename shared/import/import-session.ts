@@ -3,7 +3,7 @@ import { findEarlierImage } from './adoption';
 import { writeImporterTags } from '../lifecycle/object-tags';
 import { RetriesExhaustedError, retryTransient } from '../core/retry';
 import { clearMarkers, hasEvidence } from '../state/claim';
-import { withHistory, type ImportRecord } from '../state/records';
+import { encodeRecord, withHistory, type ImportRecord } from '../state/records';
 import type { ImportTarget, RejectTarget } from './targets';
 import type { SessionDeps } from './deps';
 
@@ -147,7 +147,7 @@ export class ImportSession {
       ...(target.disks ? { disks: target.disks } : {}),
       history: withHistory(this.record, 'importing', at, imported.adopted ? "adopted an earlier attempt's image" : undefined),
     };
-    await store.putText(this.claimKey, JSON.stringify(this.record));
+    await store.putText(this.claimKey, encodeRecord(this.record));
     await this.step('after-record');
     await this.clearMarkers();
     return this.record;
@@ -183,7 +183,7 @@ export class ImportSession {
       ...(target.disks ? { disks: target.disks } : {}),
       history: withHistory(this.record, 'rejected', at, code),
     };
-    await store.putText(this.claimKey, JSON.stringify(this.record));
+    await store.putText(this.claimKey, encodeRecord(this.record));
     await this.clearMarkers();
   }
 
@@ -191,7 +191,7 @@ export class ImportSession {
   async handOff(reason: string, converter: string): Promise<void> {
     const history = withHistory(this.record, 'converting', new Date(this.now).toISOString(), converter);
     this.record = { ...this.record, state: 'converting', reason, history };
-    await this.deps.store.putText(this.claimKey, JSON.stringify(this.record));
+    await this.deps.store.putText(this.claimKey, encodeRecord(this.record));
     await this.clearMarkers();
   }
 
@@ -213,7 +213,7 @@ export class ImportSession {
       ...this.evidenceFields(),
       history: withHistory(this.record, 'failed', at, code),
     };
-    await store.putText(this.claimKey, JSON.stringify(this.record));
+    await store.putText(this.claimKey, encodeRecord(this.record));
     await this.clearMarkers();
     return this.record;
   }
@@ -230,7 +230,7 @@ export class ImportSession {
       const at = new Date(this.now).toISOString();
       await store.putText(
         this.claimKey,
-        JSON.stringify({
+        encodeRecord({
           ...this.record,
           claimDeadline: new Date(0).toISOString(),
           ...this.evidenceFields(),

@@ -1,12 +1,12 @@
 import { EnsCallError } from '../adapters/ens';
 import { OssCallError, type ObjectHead } from '../adapters/object-store';
 import { realClock, type Clock } from '../core/clock';
-import { isImportable, type ObjectEvent } from '../core/event';
+import type { ObjectEvent } from '../core/event';
 import { isManifestKey } from '../core/manifest';
 import { isPermissionCode } from '../core/permission';
 import { markRetrying, writeImporterTags } from '../lifecycle/object-tags';
 import type { ObjectResult } from '../core/outcome';
-import { claimOrWait } from './claim-wait';
+import { claimForEvent } from './claim-wait';
 import type { PipelineDeps } from './deps';
 
 export type { PipelineDeps } from './deps';
@@ -14,18 +14,21 @@ import { stateLayout, type StateLayout } from '../state/layout';
 import type { ImportRecord } from '../state/records';
 import { ImportSession } from './import-session';
 import { clearWaiting, ManifestRetryError, wakeWaitingManifest } from './manifest-waiting';
-import { bucketVersioning, mayBeEncoded, readCurrentHead, type HeadStep } from '../lifecycle/object-head';
+import { readCurrentHead, type HeadStep } from '../lifecycle/object-head';
+import { ResultLine, type Finished as LineFinished } from '../lifecycle/result-line';
+import { runVersion, type ReadObject, type VersionClaim, type VersionJob } from '../lifecycle/run-version';
 import { duplicateOf } from './duplicate';
 import { handToConverter } from './hand-off';
 import { sourceOf } from '../core/conversion';
 import { manifestTarget, objectTarget, type Target } from './targets';
 
 /**
- * One upload's path, top to bottom. Each step is named and idempotent: whatever a crash
- * interrupts, the next delivery (or the tracker) finishes from what is durably written.
+ * One upload's import: the import job behind the version door (`lifecycle/run-version.ts`),
+ * which owns the order of the steps every job shares. Each step here is idempotent: whatever
+ * a crash interrupts, the next delivery (or the tracker) finishes from what is durably written.
  */
 
-type Finished = Partial<ObjectResult> & { details?: object };
+type Finished = LineFinished<ObjectResult>;
 
 const OBJECT_MISSING: Finished = {
   outcome: 'rejected',
@@ -33,13 +36,12 @@ const OBJECT_MISSING: Finished = {
   reason: 'the object no longer exists (deleted or renamed after the upload)',
 };
 
-/** The result of one object, logged once when it is finished. */
+/** What one import knows as it goes: the door's line, the claimed session. */
 class ObjectRun {
   readonly clock: Clock;
   readonly layout: StateLayout;
   readonly result: ObjectResult;
   session?: ImportSession;
-  private readonly started: number;
 
   constructor(
     readonly event: ObjectEvent,
@@ -47,7 +49,6 @@ class ObjectRun {
   ) {
     this.clock = deps.clock ?? realClock;
     this.layout = stateLayout(deps.config.statePrefix);
-    this.started = this.clock.now();
     this.result = {
       outcome: 'skipped',
       bucket: event.bucket,
@@ -57,63 +58,55 @@ class ObjectRun {
       requestId: deps.requestId,
       attempts: 0,
       durationMs: 0,
+      ...(deps.config.dryRun ? { dryRun: true } : {}),
     };
-  }
-
-  finish({ details, ...r }: Finished): ObjectResult {
-    Object.assign(this.result, r, { durationMs: this.clock.now() - this.started });
-    if (this.deps.config.dryRun) this.result.dryRun = true;
-    const level = this.result.outcome === 'failed' ? 'error' : this.result.outcome === 'rejected' ? 'warn' : 'info';
-    this.deps.log[level]({ ...this.result, ...details });
-    return this.result;
   }
 }
 
-export async function processObjectEvent(event: ObjectEvent, deps: PipelineDeps): Promise<ObjectResult> {
+export function processObjectEvent(event: ObjectEvent, deps: PipelineDeps): Promise<ObjectResult> {
   const run = new ObjectRun(event, deps);
-  const screened = screenEvent(event, run.layout);
-  if (screened) return run.finish(screened);
-  try {
-    const versioning = await bucketVersioning(deps.store, run.clock.now());
-    if (versioning) {
-      await writeImporterTags(deps.store, deps.log, { key: event.key }, 'failed', { error: 'bucket-versioning' }).catch(() => undefined);
-      return run.finish(versionedBucket(event.bucket, versioning));
-    }
-    // Claim first, on the event's ETag: a redelivery ends there in two requests. A key that
-    // may arrive URL-encoded, or an event without an ETag, is read first to learn both.
-    const read = !event.etag || mayBeEncoded(event.key) ? await readCurrentHead(deps.store, event.key, deps.config.headerBytes) : undefined;
-    if (read?.kind === 'gone') return run.finish(OBJECT_MISSING);
-    if (read) run.result.key = read.key;
-    run.result.etag = event.etag ?? (read?.kind === 'read' ? read.head.etag : '');
-    if (deps.config.dryRun) return run.finish(await dryRun(run, read));
-    const claim = await claimOrWait(deps, run.layout, run.clock, event, {
+  const line = new ResultLine(run.result, run.clock, deps.log);
+  const door = { ...deps, clock: run.clock, layout: run.layout, dryRun: deps.config.dryRun };
+  return runVersion(event, importJob(run), door, line);
+}
+
+/** The import's part of the door: its claim, its duplicate, its work and its failures. */
+function importJob(run: ObjectRun): VersionJob<ObjectResult, ImportRecord> {
+  const { event, deps } = run;
+  return {
+    name: 'import',
+    headBytes: deps.config.headerBytes,
+    headFirst: false,
+    dryRun: (read) => dryRun(run, read),
+    claimOnce: (version) => claimForEvent(deps, run.layout, run.clock, event, version),
+    duplicate: (claim) => duplicateOf(claim.record, claim.newUpload ?? false, deps),
+    work: async (claim, read) => {
+      noteTakeover(run, claim);
+      run.session = new ImportSession(claim.key, claim.record, { ...deps, layout: run.layout, clock: run.clock });
+      await deps.onStep?.('after-claim');
+      return importClaimed(run, run.session, read);
+    },
+    fail: (err) => failedRun(run, err),
+  };
+}
+
+function noteTakeover(run: ObjectRun, claim: Extract<VersionClaim<ImportRecord>, { kind: 'claimed' }>): void {
+  const { event, deps, result } = run;
+  if (claim.previous)
+    deps.log.warn({
+      event: 'claim-taken-over',
       bucket: event.bucket,
-      key: run.result.key,
-      etag: run.result.etag!,
-      size: event.size,
+      key: result.key,
+      previousHolder: claim.previous.requestId,
+      sentSince: claim.record.sentSince,
     });
-    if (claim.kind === 'held') return run.finish(claimBusy(claim.record));
-    if (claim.kind === 'done') return run.finish(await duplicateOf(claim.record, claim.newUpload, deps));
-    if (claim.previous)
-      deps.log.warn({
-        event: 'claim-taken-over',
-        bucket: event.bucket,
-        key: run.result.key,
-        previousHolder: claim.previous.requestId,
-        sentSince: claim.record.sentSince,
-      });
-    if (claim.invalidPrevious)
-      deps.log.warn({
-        event: 'state-object-invalid',
-        key: claim.key,
-        reason: 'the claim object did not parse as an import record; replaced',
-      });
-    run.session = new ImportSession(claim.key, claim.record, { ...deps, layout: run.layout, clock: run.clock });
-    await deps.onStep?.('after-claim');
-    return run.finish(await importClaimed(run, run.session, read));
-  } catch (err) {
-    return run.finish(await failedRun(run, err));
-  }
+  if (claim.invalidPrevious)
+    deps.log.warn({
+      event: 'state-object-invalid',
+      key: claim.key,
+      asideKey: run.layout.asideKey(claim.key, claim.record.generation),
+      reason: 'the claim object did not parse as an import record; set aside, and ENS is searched before any import',
+    });
 }
 
 /**
@@ -141,29 +134,8 @@ async function failedRun(run: ObjectRun, err: unknown): Promise<Finished> {
   return { outcome: 'failed', errorCode: code, reason: message, attempts, retryable: true };
 }
 
-/** The event's kind, and never the importer's own state. */
-function screenEvent(event: ObjectEvent, layout: StateLayout): Finished | undefined {
-  if (!isImportable(event.eventName)) return { errorCode: 'event-kind', reason: `${event.eventName} does not complete an upload` };
-  if (layout.isStateKey(event.key))
-    return { errorCode: 'state-object', reason: `keys under ${layout.prefix} are the importer's own state` };
-  return undefined;
-}
-
-const versionedBucket = (bucket: string, versioning: string): Finished => ({
-  outcome: 'failed',
-  errorCode: 'bucket-versioning',
-  reason: `bucket ${bucket} has versioning ${versioning}: OSS ignores x-oss-forbid-overwrite there, so the importer cannot guarantee one import per upload; use a bucket that never had versioning`,
-});
-
-const claimBusy = (holder: ImportRecord | undefined): Finished => ({
-  outcome: 'failed',
-  retryable: true,
-  errorCode: 'claim-busy',
-  reason: `another invocation (${holder?.requestId ?? 'unknown'}) holds this version until ${holder?.claimDeadline ?? 'soon'}; FC's retry will find it finished or free`,
-});
-
 /** The claimed version: read it, decide, import once, make it durable. */
-async function importClaimed(run: ObjectRun, session: ImportSession, known: HeadStep | undefined): Promise<Finished> {
+async function importClaimed(run: ObjectRun, session: ImportSession, known: ReadObject | undefined): Promise<Finished> {
   const { event, deps, result } = run;
   const read = known ?? (await readCurrentHead(deps.store, result.key, deps.config.headerBytes));
   if (read.kind === 'gone') {

@@ -8,6 +8,7 @@ import { decodeUserMeta } from '../core/metadata';
 import { inspectionLimits, planImport } from '../core/plan';
 import { inspectQcow2, summarizeInspection, type InspectionSummary } from '../core/qcow2';
 import type { StateLayout } from '../state/layout';
+import { encodeWaiting } from '../state/records';
 
 /** What one upload asks for: skip it, refuse it, or import an object or a manifest's disks. */
 
@@ -184,6 +185,6 @@ async function waitForDisks(
     since: new Date(since).toISOString(),
     deadline: new Date(deadline).toISOString(),
   };
-  if (!config.dryRun) for (const d of missing) await store.putText(layout.waitingKey(input.bucket, input.key, d), JSON.stringify(entry));
+  if (!config.dryRun) for (const d of missing) await store.putText(layout.waitingKey(input.bucket, input.key, d), encodeWaiting(entry));
   return { kind: 'skip', errorCode: 'manifest-waiting', reason: `waiting until ${entry.deadline} for disk(s) ${missing.join(', ')}` };
 }

@@ -2,7 +2,7 @@ import type { ObjectStore } from '../adapters/object-store';
 import type { Clock } from '../core/clock';
 import { acquireLease, type LeaseCodec } from './lease';
 import type { StateLayout } from './layout';
-import { parseRecord, withHistory, type ImportRecord } from './records';
+import { encodeRecord, parseRecord, withHistory, type ImportRecord } from './records';
 
 /**
  * Exactly once per (bucket, key, ETag): the claim is a lease on the version's record key.
@@ -22,6 +22,8 @@ export interface ClaimRequest {
   /** OSS request id of the upload; a new one for the same bytes is a new upload, not a redelivery */
   uploadRequestId?: string;
   eventName: string;
+  /** when the object was uploaded (the event's time): nothing for this version was sent before it */
+  uploadedAt?: number;
   requestId: string;
   deadline: number;
   now: number;
@@ -36,6 +38,7 @@ export type ClaimOutcome =
 
 export const claimCodec: LeaseCodec<ImportRecord> = {
   parse: parseRecord,
+  encode: encodeRecord,
   generation: (r) => r.generation,
   holder: (r) => `${r.requestId ?? ''}@${r.claimedAt}`,
 };
@@ -102,13 +105,15 @@ export async function claimVersion(store: ObjectStore, layout: StateLayout, c: C
   const outcome = await acquireLease(store, {
     key,
     markerKey: (g) => layout.markerKey(key, g),
+    asideKey: (g) => layout.asideKey(key, g),
     fresh,
     codec: claimCodec,
     holder: claimCodec.holder(fresh),
     now: () => c.now,
     staleMarkerMs,
     decide: (current) => decide(current, c),
-    successor: (previous, generation) => successor(previous, generation, fresh, at),
+    successor: (previous, generation, unreadable) =>
+      unreadable ? afterUnreadable(fresh, generation, c, at) : successor(previous, generation, fresh, at),
   });
   switch (outcome.kind) {
     case 'acquired':
@@ -129,6 +134,22 @@ function decide(current: ImportRecord | undefined, c: ClaimRequest): 'take' | 'k
   if (current.state === 'claimed') return holderLive(current.claimDeadline, c.now) ? 'keep' : 'take';
   if (current.state === 'failed' || current.state === 'rejected') return isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
   return 'keep';
+}
+
+/**
+ * A body we did not write stood where this version's record belongs: whatever it was, an
+ * ImportImage may have been sent for this version since its upload, so the new holder looks
+ * in ENS before it sends (the same path as an answer that was lost).
+ */
+function afterUnreadable(fresh: ImportRecord, generation: number, c: ClaimRequest, at: string): ImportRecord {
+  const since = Number.isFinite(c.uploadedAt) ? c.uploadedAt! : c.now - MAX_HOLD_MS;
+  return {
+    ...fresh,
+    generation,
+    sentSince: new Date(Math.min(since, c.now)).toISOString(),
+    uncertain: { at, answered: true, code: 'state-record-unreadable' },
+    history: [{ state: 'claimed', at, note: 'an unreadable body was set aside; ENS is searched before any import' }],
+  };
 }
 
 function successor(previous: ImportRecord | undefined, generation: number, fresh: ImportRecord, at: string): ImportRecord {

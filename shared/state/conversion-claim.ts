@@ -1,6 +1,6 @@
 import type { ObjectStore } from '../adapters/object-store';
-import { holderLive, type VersionRef } from './claim';
-import { conversionHistory, parseConversion, type ConversionRecord } from './conversion-record';
+import { holderLive, MAX_HOLD_MS, type VersionRef } from './claim';
+import { conversionHistory, encodeConversion, parseConversion, type ConversionRecord } from './conversion-record';
 import type { StateLayout } from './layout';
 import { acquireLease, type LeaseCodec } from './lease';
 
@@ -26,6 +26,7 @@ export type ConversionClaim =
 
 const codec: LeaseCodec<ConversionRecord> = {
   parse: parseConversion,
+  encode: encodeConversion,
   generation: (r) => r.generation,
   holder: (r) => `${r.requestId ?? ''}@${r.claimedAt}`,
 };
@@ -60,13 +61,19 @@ export async function claimConversion(
   const outcome = await acquireLease(store, {
     key,
     markerKey: (g) => layout.markerKey(key, g),
+    asideKey: (g) => layout.asideKey(key, g),
     fresh,
     codec,
     holder: codec.holder(fresh),
     now: () => c.now,
     staleMarkerMs,
     decide: (current) => decide(current, c),
-    successor: (previous, generation) => successor(previous, generation, fresh, at),
+    // an unreadable body may hide an attempt whose upload is still open: every upload to the
+    // output since any attempt on this version could have begun is this version's to abort
+    successor: (previous, generation, unreadable) =>
+      unreadable
+        ? { ...fresh, generation, firstClaimedAt: new Date(c.now - MAX_HOLD_MS).toISOString() }
+        : successor(previous, generation, fresh, at),
   });
   switch (outcome.kind) {
     case 'acquired':

@@ -1,9 +1,9 @@
 import * as z from 'zod/mini';
-import { isoTime, parseWith, text, versionLeaseFields } from './records';
+import { encodeWith, isoTime, parseWith, text, versionLeaseFields } from './records';
 
 /**
  * The converter's record of one source version, under the state prefix like the import
- * record and as untrusted: every read is a validated parse, a failed parse is stale.
+ * record and as untrusted: every read is a validated parse, every write checked by the same schema.
  */
 
 export const CONVERSION_STATES = ['converting', 'converted', 'rejected', 'failed'] as const;
@@ -34,6 +34,8 @@ const schema = z.object({
 });
 
 export type ConversionRecord = z.infer<typeof schema>;
+
+export const encodeConversion = (record: ConversionRecord): string => encodeWith(schema, record, 'conversion record');
 
 export const parseConversion = (body: string | undefined): ConversionRecord | undefined => parseWith(schema, body);
 

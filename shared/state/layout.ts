@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
  *   claims/<hash>.json            claim, then import record, of one (bucket, key, ETag); kept
  *   conversions/<hash>.json       claim, then conversion record, of one source version; kept
  *   claims/<hash>.json.g<n>       takeover marker of generation n; removed after use
+ *   claims/<hash>.json.unreadable.g<n>  a body that did not parse, kept when generation n replaced it
  *   pending/<hash>~<imageId>      one empty object per import the tracker still follows
  *   waiting/<disk>/<manifest>.json  a manifest waiting for a disk (one per pair: disks may be shared)
  *   tracker.lock                  one tracker run at a time
@@ -28,6 +29,8 @@ export interface StateLayout {
   readonly waitingPrefix: string;
   readonly trackerLockKey: string;
   markerKey(leaseKey: string, generation: number): string;
+  /** where a lease body that did not parse is kept when generation n replaces it */
+  asideKey(leaseKey: string, generation: number): string;
   isStateKey(key: string): boolean;
 }
 
@@ -59,6 +62,7 @@ export function stateLayout(prefix: string): StateLayout {
     waitingPrefix: waiting,
     trackerLockKey: `${prefix}tracker.lock`,
     markerKey: (leaseKey, generation) => `${leaseKey}.g${generation}`,
+    asideKey: (leaseKey, generation) => `${leaseKey}.unreadable.g${generation}`,
     isStateKey: (key) => key.startsWith(prefix),
   };
 }

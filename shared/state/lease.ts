@@ -1,5 +1,5 @@
 import type { ObjectStore } from '../adapters/object-store';
-import { parseMarker } from './records';
+import { encodeMarker, parseMarker } from './records';
 
 /**
  * One lease, used by the claim and by the tracker lock. A lease object is created if
@@ -7,10 +7,16 @@ import { parseMarker } from './records';
  * create-if-absent marker `<key>.g<generation>`, which is removed once the new body is
  * written. A marker left by a taker that died is stale after `staleMarkerMs` and removed
  * by the next taker, so no leftover can block the lease for good.
+ *
+ * A body that does not parse was not written by the importer (OSS writes objects whole): the
+ * taker copies it aside to `<key>.unreadable.g<n>` (kept for `why`) and its successor is told,
+ * so a claim can treat it as evidence that a call may have been sent.
  */
 
 export interface LeaseCodec<T> {
   parse(body: string | undefined): T | undefined;
+  /** the body as written: checked against its schema, throws rather than write a bad one */
+  encode(body: T): string;
   generation(body: T): number;
   /** identifies the holder of this very body (request id and start time) */
   holder(body: T): string;
@@ -29,8 +35,10 @@ export interface LeaseRequest<T> {
   markerKey(generation: number): string;
   /** the body to create when the key is free */
   fresh: T;
-  /** the body that replaces `previous` on a takeover, at `generation` */
-  successor(previous: T | undefined, generation: number): T;
+  /** the body that replaces `previous` on a takeover, at `generation`; `unreadable`: there was a body, and it did not parse */
+  successor(previous: T | undefined, generation: number, unreadable: boolean): T;
+  /** where an unreadable body is set aside before it is replaced */
+  asideKey(generation: number): string;
   /** take over the current body, or keep it; undefined means the body failed to parse */
   decide(current: T | undefined): 'take' | 'keep';
   codec: LeaseCodec<T>;
@@ -41,7 +49,7 @@ export interface LeaseRequest<T> {
 
 export async function acquireLease<T>(store: ObjectStore, r: LeaseRequest<T>): Promise<LeaseOutcome<T>> {
   for (let round = 0; round < 3; round++) {
-    if (await store.createIfAbsent(r.key, JSON.stringify(r.fresh))) return { kind: 'acquired', body: r.fresh };
+    if (await store.createIfAbsent(r.key, r.codec.encode(r.fresh))) return { kind: 'acquired', body: r.fresh };
     const text = await store.getText(r.key);
     if (text === undefined) continue; // released between our create and read: try again
     const current = r.codec.parse(text);
@@ -52,7 +60,7 @@ export async function acquireLease<T>(store: ObjectStore, r: LeaseRequest<T>): P
     if (r.decide(current) === 'keep' && current) return { kind: 'kept', current };
     const generation = (current ? r.codec.generation(current) : 0) + 1;
     const marker = r.markerKey(generation);
-    const markerBody = JSON.stringify({ holder: r.holder, at: new Date(r.now()).toISOString() });
+    const markerBody = encodeMarker({ holder: r.holder, at: new Date(r.now()).toISOString() });
     if (!(await store.createIfAbsent(marker, markerBody))) {
       const existing = parseMarker(await store.getText(marker));
       // our own marker, whose answer was lost and retried
@@ -83,9 +91,12 @@ async function finishTakeover<T>(
     await store.delete(marker);
     return { kind: 'lost' };
   }
-  const body = r.successor(current, generation);
-  await store.putText(r.key, JSON.stringify(body));
+  const unreadable = current === undefined;
+  // the only copy of what was there: kept before it is replaced
+  if (unreadable) await store.putText(r.asideKey(generation), read);
+  const body = r.successor(current, generation, unreadable);
+  await store.putText(r.key, r.codec.encode(body));
   // a marker that outlives this call is cleared as stale by the next taker
   await store.delete(marker).catch(() => undefined);
-  return { kind: 'taken-over', body, previous: current, invalid: current === undefined };
+  return { kind: 'taken-over', body, previous: current, invalid: unreadable };
 }

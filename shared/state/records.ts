@@ -1,9 +1,11 @@
 import * as z from 'zod/mini';
 
 /**
- * The state objects' schemas. Anyone who can write under the state prefix could forge
- * one, and a crash can leave one half-written; so every read is a validated parse and an
- * object that fails it is stale, never authority.
+ * The state objects' schemas, on both sides. Anyone who can write under the state prefix
+ * could forge one, so every read is a validated parse; and every write goes through the same
+ * schema (`encode*`), so a bug can never leave a record that the next reader cannot trust.
+ * OSS writes an object whole, so a body that fails to parse was not written by us: the lease
+ * sets it aside (`<key>.unreadable.g<n>`) and treats it as possible evidence, never as stale.
  */
 
 /** `converting`: handed to the converter (a `.img` that is not qcow2); its qcow2 is imported on its own */
@@ -95,6 +97,29 @@ export function parseWith<T>(schema: z.ZodMiniType<T>, body: string | undefined)
   const r = schema.safeParse(doc);
   return r.success ? r.data : undefined;
 }
+
+/** A state write refused before it was sent: the value broke its own schema (a bug, never input). */
+export class StateWriteError extends Error {
+  override name = 'StateWriteError';
+  readonly code = 'state-write-invalid';
+}
+
+export function encodeWith<T>(schema: z.ZodMiniType<T>, value: T, what: string): string {
+  const checked = schema.safeParse(value);
+  if (!checked.success) {
+    const issues = checked.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new StateWriteError(`refused to write a ${what} that breaks its schema (${issues.join('; ')})`);
+  }
+  const body = JSON.stringify(value);
+  if (body.length > MAX_STATE_OBJECT_BYTES)
+    throw new StateWriteError(`refused to write a ${what} of ${body.length} bytes (at most ${MAX_STATE_OBJECT_BYTES})`);
+  return body;
+}
+
+export const encodeRecord = (record: ImportRecord): string => encodeWith(recordSchema, record, 'import record');
+export const encodeLock = (lock: TrackerLock): string => encodeWith(lockSchema, lock, 'tracker lock');
+export const encodeWaiting = (entry: WaitingEntry): string => encodeWith(waitingSchema, entry, 'waiting entry');
+export const encodeMarker = (marker: LeaseMarker): string => encodeWith(markerSchema, marker, 'takeover marker');
 
 export const parseRecord = (body: string | undefined): ImportRecord | undefined => parseWith(recordSchema, body);
 export const parseLock = (body: string | undefined): TrackerLock | undefined => parseWith(lockSchema, body);

@@ -1,5 +1,5 @@
 import { writeImporterTags } from '../lifecycle/object-tags';
-import { parseRecord, withHistory, type ImportRecord } from '../state/records';
+import { encodeRecord, parseRecord, withHistory, type ImportRecord } from '../state/records';
 import type { PendingImport, TrackRun } from './types';
 
 /**
@@ -43,7 +43,7 @@ export async function applyChange(
     ...(error ? { errorCode: error } : {}),
     history: withHistory(record, state, at, ensStatus ? `ENS status ${ensStatus}` : undefined),
   };
-  await retry(() => store.putText(p.recordKey, JSON.stringify(updated)));
+  await retry(() => store.putText(p.recordKey, encodeRecord(updated)));
   await tagIfCurrent(record, p.imageId, state, error, run);
   for (const disk of record.disks ?? [])
     await retry(() => writeImporterTags(store, log, { key: disk, ifUnowned: true }, state, { imageId: p.imageId, error }));

@@ -1,10 +1,15 @@
 import { acquireLease, type LeaseCodec, type LeaseOutcome } from '../state/lease';
-import { parseLock, type TrackerLock } from '../state/records';
+import { encodeLock, parseLock, type TrackerLock } from '../state/records';
 import type { TrackRun } from './types';
 
 /** One tracker run at a time, through the same lease as the claims. */
 
-const lockCodec: LeaseCodec<TrackerLock> = { parse: parseLock, generation: (l) => l.generation, holder: (l) => l.holder };
+const lockCodec: LeaseCodec<TrackerLock> = {
+  parse: parseLock,
+  encode: encodeLock,
+  generation: (l) => l.generation,
+  holder: (l) => l.holder,
+};
 
 /** a tracker run lasts at most FC's timeout (24 h) plus the lock's grace */
 const MAX_RUN_HOLD_MS = 24 * 3_600_000 + 120_000;
@@ -18,6 +23,7 @@ export function acquireTrackerLock(run: TrackRun): Promise<LeaseOutcome<TrackerL
   return acquireLease(deps.lockStore ?? deps.store, {
     key: layout.trackerLockKey,
     markerKey: (g) => layout.markerKey(layout.trackerLockKey, g),
+    asideKey: (g) => layout.asideKey(layout.trackerLockKey, g),
     fresh: lockBody(0),
     successor: (_previous, generation) => lockBody(generation),
     // a lock held further out than a run can last is forged or broken: stale
