@@ -1,26 +1,27 @@
-import { OssCallError, type ObjectHead } from '../adapters/object-store';
+import { OssCallError } from '../adapters/object-store';
 import { realClock, type Clock } from '../core/clock';
 import { outputKeyFor } from '../core/conversion';
-import { isImportable, type ObjectEvent } from '../core/event';
+import type { ObjectEvent } from '../core/event';
 import { decodeMetaValue } from '../core/metadata';
 import { isPermissionCode } from '../core/permission';
 import { ConvertRefusal } from '../formats/refusal';
 import { markRetrying, writeImporterTags } from '../lifecycle/object-tags';
-import { claimWaitingOut } from '../state/claim';
-import { claimConversion, type ConversionClaim } from '../state/conversion-claim';
-import { stateLayout } from '../state/layout';
-import { parseConversion } from '../state/conversion-record';
+import { claimConversion } from '../state/conversion-claim';
+import { stateLayout, type StateLayout } from '../state/layout';
+import { parseConversion, type ConversionRecord } from '../state/conversion-record';
 import { TAG_STATUS } from '../core/tags';
-import { bucketVersioning, readCurrentHead } from '../lifecycle/object-head';
+import { ResultLine, type Finished } from '../lifecycle/result-line';
+import { runVersion, type VersionJob } from '../lifecycle/run-version';
 import { ConversionSession } from './conversion-session';
 import { convertSource } from './convert-source';
 import { ConvertTimeout, type OpenUpload } from './convert-body';
 import type { ConvertDeps } from './deps';
 
 /**
- * One upload in another format to its qcow2, once per source version: claim it, undo what an
- * earlier attempt left, convert into a multipart upload, record and tag the outcome. The
- * qcow2's own upload event then imports it.
+ * One upload in another format to its qcow2, once per source version: the conversion job
+ * behind the version door (`lifecycle/run-version.ts`). Claimed, it undoes what an earlier
+ * attempt left, converts into a multipart upload, records and tags the outcome; the qcow2's
+ * own upload event then imports it.
  */
 
 export type ConvertOutcome = 'converted' | 'duplicate' | 'skipped' | 'rejected' | 'failed';
@@ -46,29 +47,23 @@ export interface ConvertResult {
   durationMs: number;
 }
 
-type Partial_ = Omit<Partial<ConvertResult>, 'bucket' | 'key' | 'requestId' | 'durationMs'>;
+type Partial_ = Finished<ConvertResult>;
 
-export async function convertObjectEvent(event: ObjectEvent, given: ConvertDeps): Promise<ConvertResult> {
+export function convertObjectEvent(event: ObjectEvent, given: ConvertDeps): Promise<ConvertResult> {
   const clock = given.clock ?? realClock;
   const deps = { ...given, clock };
-  const started = clock.now();
-  const base = { bucket: event.bucket, key: event.key, etag: event.etag, size: event.size, requestId: deps.requestId };
-  const finish = (r: Partial_): ConvertResult => {
-    const result: ConvertResult = { outcome: 'skipped', ...base, ...r, durationMs: clock.now() - started };
-    const level = result.outcome === 'failed' ? 'error' : result.outcome === 'rejected' ? 'warn' : 'info';
-    deps.log[level]({ ...result });
-    return result;
-  };
   const layout = stateLayout(deps.config.statePrefix);
-  if (!isImportable(event.eventName)) return finish({ errorCode: 'event-kind', reason: `${event.eventName} does not complete an upload` });
-  if (layout.isStateKey(event.key))
-    return finish({ errorCode: 'state-object', reason: `keys under ${layout.prefix} are the importer's own state` });
-  const run: Run = { open: {} };
-  try {
-    return finish(await convertEvent(event, deps, run));
-  } catch (err) {
-    return finish(await failed(err, event, run.session, run.open, deps));
-  }
+  const result: ConvertResult = {
+    outcome: 'skipped',
+    bucket: event.bucket,
+    key: event.key,
+    etag: event.etag,
+    size: event.size,
+    requestId: deps.requestId,
+    durationMs: 0,
+  };
+  const line = new ResultLine(result, clock, deps.log);
+  return runVersion(event, conversionJob(event, deps, layout), { ...deps, layout }, line);
 }
 
 /** What a failure must undo: the claimed session, and the multipart upload open at the time. */
@@ -77,74 +72,59 @@ interface Run {
   open: OpenUpload;
 }
 
-async function convertEvent(given: ObjectEvent, deps: ConvertDeps & { clock: Clock }, run: Run): Promise<Partial_> {
-  // an event's key may arrive URL-encoded: the object that exists is the one converted
-  const read = await readCurrentHead(deps.store, given.key, 4096);
-  if (read.kind === 'gone')
-    return {
-      outcome: 'rejected',
-      errorCode: 'object-missing',
-      reason: 'the object no longer exists (deleted or renamed after the upload)',
-    };
-  const { head } = read;
-  const event = { ...given, key: read.key };
-  if (event.etag && head.etag !== event.etag) {
-    await restoreCurrentTags(event, deps, head.etag);
-    return { errorCode: 'superseded', reason: `the object was overwritten (ETag now ${head.etag}); the newer upload's event converts it` };
-  }
-  if (decodeMetaValue(head.meta['ens-import'] ?? '').toLowerCase() === 'skip')
-    return { errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' };
-  const versioning = await bucketVersioning(deps.store, deps.clock.now());
-  if (versioning)
-    return {
-      outcome: 'failed',
-      errorCode: 'bucket-versioning',
-      reason: `bucket ${event.bucket} has versioning ${versioning}: OSS ignores x-oss-forbid-overwrite there, so no conversion can be claimed once`,
-    };
-  const claim = await claimOrWait(event, head, deps, deps.clock);
-  if (claim.kind === 'held')
-    return {
-      outcome: 'failed',
-      retryable: true,
-      errorCode: 'claim-busy',
-      reason: `another invocation (${claim.record?.requestId ?? 'unknown'}) is converting this version; FC's retry will find it finished or free`,
-    };
-  if (claim.kind === 'done') {
-    const r = claim.record;
-    // an attempt can end between its record and its tags: the record is the truth, said again
-    const error = r.errorCode ? { error: r.errorCode } : {};
-    await writeImporterTags(deps.store, deps.log, { key: event.key, tagCount: head.tagCount }, r.state, error);
-    const reason = `this version was already ${r.state}${r.state === 'converted' ? ` to ${r.outputKey}` : ''}`;
-    return { outcome: 'duplicate', errorCode: r.errorCode, outputKey: r.outputKey, outputEtag: r.outputEtag, reason };
-  }
-  const session = new ConversionSession(claim.key, claim.record, { ...deps, layout: stateLayout(deps.config.statePrefix) });
-  run.session = session;
-  await deps.onStep?.('after-claim');
-  await writeImporterTags(deps.store, deps.log, { key: event.key, tagCount: head.tagCount }, 'converting', {});
-  await session.abortLeftovers();
-  const done = await convertSource(head, session, deps, run.open);
-  await writeImporterTags(deps.store, deps.log, { key: event.key }, 'converted', {});
-  return { outcome: 'converted', etag: head.etag, size: head.size, ...done };
-}
-
-async function claimOrWait(event: ObjectEvent, head: ObjectHead, deps: ConvertDeps, clock: Clock): Promise<ConversionClaim> {
-  const layout = stateLayout(deps.config.statePrefix);
-  const once = () =>
-    claimConversion(
-      deps.store,
-      layout,
-      {
-        version: { bucket: event.bucket, key: event.key, etag: head.etag, size: head.size },
-        outputKey: outputKeyFor(event.key, deps.config.outputTemplate),
-        uploadRequestId: event.requestId,
-        requestId: deps.requestId,
-        deadline: deps.deadline,
-        now: clock.now(),
-      },
-      deps.deadline - clock.now() + 60_000,
-    );
-  // a live claim is a concurrent delivery: wait it out, as the import does
-  return claimWaitingOut(once, clock, deps.deadline);
+/** The conversion's part of the door: read first (its claim names the output), then convert once. */
+function conversionJob(
+  given: ObjectEvent,
+  deps: ConvertDeps & { clock: Clock },
+  layout: StateLayout,
+): VersionJob<ConvertResult, ConversionRecord> {
+  const run: Run = { open: {} };
+  // the key as it exists (an event's key may arrive URL-encoded)
+  let event = given;
+  return {
+    name: 'conversion',
+    headBytes: 4096,
+    headFirst: true,
+    beforeClaim: async (read) => {
+      event = { ...given, key: read.key };
+      if (decodeMetaValue(read.head.meta['ens-import'] ?? '').toLowerCase() === 'skip')
+        return { errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' };
+      return undefined;
+    },
+    superseded: (read) => restoreCurrentTags({ ...given, key: read.key }, deps, read.head.etag),
+    claimOnce: (version) =>
+      claimConversion(
+        deps.store,
+        layout,
+        {
+          version,
+          outputKey: outputKeyFor(version.key, deps.config.outputTemplate),
+          uploadRequestId: event.requestId,
+          requestId: deps.requestId,
+          deadline: deps.deadline,
+          now: deps.clock.now(),
+        },
+        deps.deadline - deps.clock.now() + 60_000,
+      ),
+    duplicate: async ({ record: r }) => {
+      // an attempt can end between its record and its tags: the record is the truth, said again
+      await writeImporterTags(deps.store, deps.log, { key: event.key }, r.state, r.errorCode ? { error: r.errorCode } : {});
+      const reason = `this version was already ${r.state}${r.state === 'converted' ? ` to ${r.outputKey}` : ''}`;
+      return { outcome: 'duplicate', errorCode: r.errorCode, outputKey: r.outputKey, outputEtag: r.outputEtag, reason };
+    },
+    work: async (claim, read) => {
+      const head = read!.head;
+      const session = new ConversionSession(claim.key, claim.record, { ...deps, layout });
+      run.session = session;
+      await deps.onStep?.('after-claim');
+      await writeImporterTags(deps.store, deps.log, { key: event.key, tagCount: head.tagCount }, 'converting', {});
+      await session.abortLeftovers();
+      const done = await convertSource(head, session, deps, run.open);
+      await writeImporterTags(deps.store, deps.log, { key: event.key }, 'converted', {});
+      return { outcome: 'converted', etag: head.etag, size: head.size, ...done };
+    },
+    fail: (err) => failed(err, event, run.session, run.open, deps),
+  };
 }
 
 /** What ended a conversion early: said on the record and the object, the open upload aborted. */

@@ -1,22 +1,22 @@
 import type { ObjectStore } from '../adapters/object-store';
-import { realClock } from '../core/clock';
+import type { Clock } from '../core/clock';
 import { outputKeyFor } from '../core/conversion';
 import { CONVERTIBLE_SUFFIXES } from '../core/disk-format';
 import type { ObjectEvent } from '../core/event';
-import { failureCode } from '../core/failure-record';
-import { TAG_ERROR } from '../core/tags';
-import { writeImporterTags } from '../lifecycle/object-tags';
+import { endVersion, type EndJob } from '../lifecycle/end-version';
+import { ResultLine, type VersionResult } from '../lifecycle/result-line';
 import type { Logger } from '../runtime/logger';
 import { claimConversion } from '../state/conversion-claim';
-import { conversionHistory } from '../state/conversion-record';
+import { conversionHistory, encodeConversion, type ConversionRecord } from '../state/conversion-record';
 import type { StateLayout } from '../state/layout';
 import { parseRecord } from '../state/records';
 
 /**
  * FC gave up on a conversion (the converter's on-failure destination is ens-import-failed):
- * end it `failed` through the conversion's own claim, so a late delivery and this never both
- * decide. An upload the dead attempts left open stays named in the record (this role may not
- * abort it): the next attempt on the version aborts it, the bucket's lifecycle rule otherwise.
+ * end it `failed` through the version door's give-up path and the conversion's own claim, so
+ * a late delivery and this never both decide. An upload the dead attempts left open stays
+ * named in the record (this role may not abort it): the next attempt on the version aborts
+ * it, the bucket's lifecycle rule otherwise.
  */
 
 /** Whether a failed event was the converter's: a suffix it owns, or a `.img` the import handed to it. */
@@ -31,38 +31,49 @@ export interface GiveUpDeps {
   store: ObjectStore;
   log: Logger;
   layout: StateLayout;
+  clock: Clock;
   requestId: string;
   deadline: number;
   outputTemplate: string;
 }
 
-export async function endFailedConversion(event: ObjectEvent, etag: string, lastError: string, deps: GiveUpDeps) {
-  const now = realClock.now();
-  const claim = await claimConversion(
-    deps.store,
-    deps.layout,
-    {
-      version: { bucket: event.bucket, key: event.key, etag },
-      outputKey: outputKeyFor(event.key, deps.outputTemplate),
-      uploadRequestId: event.requestId,
-      requestId: deps.requestId,
-      deadline: deps.deadline,
-      now,
+export interface ConversionGiveUp extends VersionResult {
+  outcome: 'failed' | 'duplicate' | 'skipped';
+}
+
+export function endFailedConversion(event: ObjectEvent, lastError: string, deps: GiveUpDeps): Promise<ConversionGiveUp> {
+  const result: ConversionGiveUp = { outcome: 'skipped', bucket: event.bucket, key: event.key, requestId: deps.requestId, durationMs: 0 };
+  const line = new ResultLine(result, deps.clock, deps.log, { event: 'conversion-given-up', lastError });
+  return endVersion(event, lastError, conversionEnd(event, deps), deps, line);
+}
+
+function conversionEnd(event: ObjectEvent, deps: GiveUpDeps): EndJob<ConversionGiveUp, ConversionRecord> {
+  return {
+    name: 'conversion',
+    claimOnce: (version) => {
+      const now = deps.clock.now();
+      const request = {
+        version,
+        outputKey: outputKeyFor(event.key, deps.outputTemplate),
+        uploadRequestId: event.requestId,
+        requestId: deps.requestId,
+        deadline: deps.deadline,
+        now,
+      };
+      return claimConversion(deps.store, deps.layout, request, deps.deadline - now + 60_000);
     },
-    deps.deadline - now + 60_000,
-  );
-  if (claim.kind === 'held')
-    return { outcome: 'skipped' as const, errorCode: 'claim-busy', reason: 'a live conversion holds this version; it decides' };
-  if (claim.kind === 'done') return { outcome: 'duplicate' as const, reason: `the conversion is already ${claim.record.state}` };
-  const tags = (await deps.store.getTags(event.key)) ?? {};
-  const code = failureCode(tags[TAG_ERROR], lastError);
-  const reason = `FC gave up on the conversion after its retries: ${lastError}`.slice(0, 4096);
-  const at = new Date(now).toISOString();
-  const record = claim.record;
-  await deps.store.putText(
-    claim.key,
-    JSON.stringify({ ...record, state: 'failed', errorCode: code, reason, history: conversionHistory(record, 'failed', at, code) }),
-  );
-  await writeImporterTags(deps.store, deps.log, { key: event.key }, 'failed', { error: code });
-  return { outcome: 'failed' as const, errorCode: code, reason, retryable: false };
+    async end(claim, { code, reason }) {
+      const record = claim.record;
+      const at = new Date(deps.clock.now()).toISOString();
+      const failed: ConversionRecord = {
+        ...record,
+        state: 'failed',
+        errorCode: code,
+        reason,
+        history: conversionHistory(record, 'failed', at, code),
+      };
+      await deps.store.putText(claim.key, encodeConversion(failed));
+      return { finished: { outcome: 'failed', errorCode: code, reason, retryable: false }, tags: { status: 'failed', error: code } };
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import { createEnsApi } from '../adapters/ens';
+import { realClock } from '../core/clock';
 import { createObjectStore } from '../adapters/oss';
 import { parseEventPayload } from '../core/event';
 import { parseFailedInvocation } from '../core/failure-record';
@@ -14,16 +15,14 @@ import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 import { configFor, isFinalFailure, noticeOf, TransientFailureError } from './import-handler';
 import { createNotifier } from '../runtime/notifier';
 
-/** The converter's events end through the conversion's claim, the import's through its own. */
+/** The converter's events end through the conversion's claim, the import's through its own: one door, two jobs. */
 async function endFailed(event: ObjectEvent, lastError: string, deps: PipelineDeps): Promise<ObjectResult> {
   const layout = stateLayout(deps.config.statePrefix);
   const etag = event.etag ?? (await deps.store.head(event.key))?.etag;
   if (!etag || !(await isConversionEvent(event, etag, deps.store, layout))) return endFailedVersion(event, lastError, deps);
   const outputTemplate = deps.config.convertOutput ?? DEFAULT_OUTPUT_TEMPLATE;
-  const r = await endFailedConversion(event, etag, lastError, { ...deps, layout, outputTemplate });
-  const result: ObjectResult = { bucket: event.bucket, key: event.key, etag, requestId: deps.requestId, attempts: 0, durationMs: 0, ...r };
-  deps.log[result.outcome === 'failed' ? 'error' : 'info']({ event: 'conversion-given-up', ...result, lastError });
-  return result;
+  const r = await endFailedConversion({ ...event, etag }, lastError, { ...deps, clock: deps.clock ?? realClock, layout, outputTemplate });
+  return { ...r, attempts: 0 };
 }
 
 /**

@@ -50,11 +50,12 @@ export async function runConvertScenario(scenario: ConvertScenario, faults: Map<
       store: world.store(c, c.deadline),
       log: silent,
       layout,
+      clock,
       requestId: c.id,
       deadline: c.deadline,
       outputTemplate: config.outputTemplate,
     };
-    const work = endFailedConversion(event, event.etag!, 'FC gave up (InternalError)', deps).catch(() => undefined);
+    const work = endFailedConversion(event, 'FC gave up (InternalError)', deps).catch(() => undefined);
     fcRun(c, work, (r) => {
       if (r === undefined && attempt < 3) clock.at(clock.now() + FC_RETRY_DELAY_MS, () => giveUp(event, attempt + 1));
     });
