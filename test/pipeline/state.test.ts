@@ -54,19 +54,25 @@ describe('the state layer', () => {
     expect(await store.createIfAbsent('.ens-importer/x', 'b')).toBe(true);
   });
 
-  it('replaces a garbage claim instead of trusting it, and imports', async () => {
+  it('sets a garbage claim aside (kept), searches ENS before importing, and imports once', async () => {
     const key = 'images/ubuntu/22.04/garbage-claim.qcow2';
     stack.oss.seedObject('ens-images', key, fixture('v3.qcow2'));
     const e = eventFor(key);
-    stack.oss.seedObject(
-      'ens-images',
-      layout.claimKey('ens-images', key, e.etag),
-      Buffer.from('{"state":"importing","imageId":"m-forged"'),
-    );
+    const claimKey = layout.claimKey('ens-images', key, e.etag);
+    const garbage = '{"state":"importing","imageId":"m-forged"';
+    stack.oss.seedObject('ens-images', claimKey, Buffer.from(garbage));
+    const calls = () => stack.ens.calls.map((c) => c.action).filter((a) => a === 'DescribeSelfImages' || a === 'ImportImage');
+    const before = calls().length;
     const r = await processObjectEvent(e, deps());
     expect(r).toMatchObject({ outcome: 'imported' });
     expect(imagesOf(key)).toHaveLength(1);
-    expect(lines.some((l) => l.includes('state-object-invalid'))).toBe(true);
+    // not read as stale: the unreadable body may hide a sent ImportImage, so ENS was asked first
+    const made = calls().slice(before);
+    expect(made.at(0)).toBe('DescribeSelfImages');
+    expect(made.filter((a) => a === 'ImportImage')).toHaveLength(1);
+    expect(made.at(-1)).toBe('ImportImage');
+    expect(objectText(stack, layout.asideKey(claimKey, 1), 'ens-images')).toBe(garbage);
+    expect(lines.some((l) => l.includes('state-object-invalid') && l.includes(layout.asideKey(claimKey, 1)))).toBe(true);
   });
 
   it('does not honour a claim held until 2099, nor a tracker lock held until 2099', async () => {

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { OssCallError, withDeadline, type RawObjectStore } from '../../shared/adapters/object-store';
 import { claimVersion } from '../../shared/state/claim';
 import { stateLayout } from '../../shared/state/layout';
-import { parseRecord } from '../../shared/state/records';
+import { encodeRecord, parseRecord, StateWriteError, type ImportRecord } from '../../shared/state/records';
+import { encodeConversion } from '../../shared/state/conversion-record';
 import { VirtualClock } from '../helpers/virtual-clock';
 import { World } from '../helpers/world';
 
@@ -97,5 +98,47 @@ describe('the claim', () => {
       ),
     ).toMatchObject({ imageId: 'm-ok1' });
     expect(parseRecord('x'.repeat(300_000))).toBeUndefined();
+  });
+
+  it('writes a state object only through its schema: a bad one is refused before it is sent', () => {
+    // Prepare
+    const good: ImportRecord = {
+      state: 'importing',
+      bucket: 'b',
+      key: 'k',
+      etag: 'E',
+      generation: 0,
+      claimedAt: '2026-01-01T00:00:00Z',
+      claimDeadline: '2026-01-01T00:00:00Z',
+      imageId: 'm-ok1',
+    };
+    // Act, Assess
+    expect(parseRecord(encodeRecord(good))).toEqual(good);
+    expect(() => encodeRecord({ ...good, imageId: 'not-an-image' })).toThrow(StateWriteError);
+    expect(() => encodeRecord({ ...good, claimedAt: 'yesterday' })).toThrow(/claimedAt/);
+    expect(() => encodeRecord({ ...good, reason: 'x'.repeat(300_000) })).toThrow(StateWriteError);
+    expect(() => encodeConversion({ ...good, state: 'converting' } as never)).toThrow(/conversion record/);
+  });
+
+  it('sets an unreadable body aside and claims as if ImportImage may have been sent since the upload', async () => {
+    // Prepare: a body the importer never wrote, where this version's record belongs
+    const clock = new VirtualClock();
+    const world = new World(clock, 'b');
+    const store = world.store({ id: 'x', deadline: Number.POSITIVE_INFINITY, crashed: false }, Number.POSITIVE_INFINITY);
+    const key = layout.claimKey(version.bucket, version.key, version.etag);
+    const put = store.putText(key, '{"state":"avail');
+    await clock.run();
+    await put;
+    const uploadedAt = clock.now() - 5_000;
+    // Act
+    const claim = claimVersion(store, layout, { ...request(clock, 'a'), uploadedAt }, 60_000);
+    await clock.run();
+    const taken = await claim;
+    // Assess
+    expect(taken).toMatchObject({ kind: 'claimed', invalidPrevious: true, record: { generation: 1 } });
+    const record = taken.kind === 'claimed' ? taken.record : undefined;
+    expect(record?.sentSince).toBe(new Date(uploadedAt).toISOString());
+    expect(record?.uncertain).toMatchObject({ answered: true, code: 'state-record-unreadable' });
+    expect(world.objects.get(layout.asideKey(key, 1))?.body.toString()).toBe('{"state":"avail');
   });
 });
