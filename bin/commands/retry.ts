@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { createFcInvoker } from '../../shared/adapters/fc';
 import type { ObjectStore } from '../../shared/adapters/object-store';
 import { objectCreatedEvent } from '../../shared/core/event';
+import { ALL_WATCHED_SUFFIXES, jobOfKey, type JobName } from '../../shared/lifecycle/job-of';
 import { createInProcessRunner } from '../runner';
 import { EXIT, UsageError, importerConfig, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 import { readObjectStory } from '../story/object-story';
@@ -13,14 +14,17 @@ interface RetryOptions extends GlobalOptions {
   prefix?: string;
   via: 'fc' | 'local';
   function: string;
+  converter: string;
 }
 
-/** Never retried: the version has its image (or is on its way to one). */
-const DONE = new Set(['importing', 'available']);
+/** Never retried: the version has its image (or is on its way to one), or its qcow2. */
+const DONE = new Set(['importing', 'available', 'converted']);
 
 interface RetryLine {
   key: string;
-  outcome: 'queued' | 'imported' | 'rejected' | 'failed' | 'skipped' | 'duplicate';
+  outcome: 'queued' | 'imported' | 'converted' | 'rejected' | 'failed' | 'skipped' | 'duplicate';
+  /** which function's job the retry started: a conversion failure is retried by the converter */
+  job?: JobName;
   imageId?: string;
   errorCode?: string;
   reason?: string;
@@ -34,7 +38,8 @@ export function registerRetry(program: Command): void {
       .option('--failed', 'every failed or rejected object under --prefix')
       .option('--prefix <url>', 'with --failed: oss://bucket/prefix')
       .option('--via <where>', 'fc: invoke the deployed import function asynchronously; local: run the pipeline here', 'fc')
-      .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image'),
+      .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image')
+      .option('--converter <name>', 'the converter function, for a failed conversion (with --via fc)', 'ens-convert-image'),
   ).action(async (urls: string[], opts: RetryOptions) => {
     if (opts.via !== 'fc' && opts.via !== 'local') throw new UsageError('--via is fc or local');
     const targets = await targetsOf(urls, opts);
@@ -79,7 +84,7 @@ async function retryIn(bucket: string, keys: string[] | { prefix: string }, opts
   const runner = createInProcessRunner(opts, credentials, bucket);
   const listed = Array.isArray(keys)
     ? keys
-    : (await listImageObjects(runner.store, keys.prefix, opts.statePrefix))
+    : (await listImageObjects(runner.store, keys.prefix, opts.statePrefix, ALL_WATCHED_SUFFIXES))
         .filter((s) => s.status === 'failed' || s.status === 'rejected')
         .map((s) => s.key);
   const invoke = opts.via === 'fc' ? fcInvoke(opts, credentials, bucket) : undefined;
@@ -93,24 +98,39 @@ async function retryOne(
   key: string,
   opts: RetryOptions,
   runner: ReturnType<typeof createInProcessRunner>,
-  invoke: ((key: string, etag: string, size: number) => Promise<void>) | undefined,
+  invoke: ((job: JobName, key: string, etag: string, size: number) => Promise<void>) | undefined,
 ): Promise<RetryLine> {
   const story = await readObjectStory(store, opts.region, key, importerConfig(opts));
   if (!story.exists) return { key, outcome: 'failed', errorCode: 'object-missing', reason: 'no such object' };
-  if (DONE.has(story.status) || (story.record && DONE.has(story.record.state)))
+  const job = jobOfKey(key, story.record?.state);
+  const state = job === 'conversion' ? story.conversion?.state : story.record?.state;
+  if (DONE.has(story.status) || (state && DONE.has(state)))
     return {
       key,
+      job,
       outcome: 'skipped',
       imageId: story.imageId,
-      reason: `already ${story.status}; an imported version is never imported again`,
+      reason: `already ${story.status}; a finished version is never done again`,
     };
+  const object = { etag: story.etag, size: story.size };
   if (!invoke) {
-    const r = await runner.run(key, { etag: story.etag, size: story.size }, true);
-    return { key, outcome: r.outcome, imageId: r.imageId, errorCode: r.errorCode, reason: r.outcome === 'imported' ? undefined : r.reason };
+    if (job === 'conversion') {
+      const c = await runner.convert(key, object, true);
+      return { key, job, outcome: c.outcome, errorCode: c.errorCode, reason: c.outcome === 'converted' ? c.outputKey : c.reason };
+    }
+    const r = await runner.run(key, object, true);
+    return {
+      key,
+      job,
+      outcome: r.outcome,
+      imageId: r.imageId,
+      errorCode: r.errorCode,
+      reason: r.outcome === 'imported' ? undefined : r.reason,
+    };
   }
   try {
-    await invoke(key, story.etag!, story.size!);
-    return { key, outcome: 'queued', reason: `was ${story.status}${story.error ? ` (${story.error})` : ''}` };
+    await invoke(job, key, story.etag!, story.size!);
+    return { key, job, outcome: 'queued', reason: `was ${story.status}${story.error ? ` (${story.error})` : ''}` };
   } catch (err) {
     return { key, outcome: 'failed', errorCode: (err as { code?: string }).code ?? 'InvokeFailed', reason: (err as Error).message };
   }
@@ -120,7 +140,7 @@ async function retryOne(
 function fcInvoke(opts: RetryOptions, credentials: Awaited<ReturnType<typeof resolveCredentials>>, bucket: string) {
   if (!opts.accountId) throw new UsageError('--via fc needs --account-id (or ALIBABA_CLOUD_ACCOUNT_ID)');
   const fc = createFcInvoker({ api: '2023-03-30', accountId: opts.accountId, region: opts.region, endpoint: opts.fcEndpoint, credentials });
-  return async (key: string, etag: string, size: number) => {
+  return async (job: JobName, key: string, etag: string, size: number) => {
     const event = objectCreatedEvent({
       region: opts.region,
       bucket,
@@ -130,6 +150,6 @@ function fcInvoke(opts: RetryOptions, credentials: Awaited<ReturnType<typeof res
       accountId: opts.accountId,
       requestId: `retry-${randomUUID()}`,
     });
-    await fc.invokeAsync(opts.function, JSON.stringify(event));
+    await fc.invokeAsync(job === 'conversion' ? opts.converter : opts.function, JSON.stringify(event));
   };
 }

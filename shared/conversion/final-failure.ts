@@ -1,9 +1,9 @@
 import type { ObjectStore } from '../adapters/object-store';
 import type { Clock } from '../core/clock';
 import { outputKeyFor } from '../core/conversion';
-import { CONVERTIBLE_SUFFIXES } from '../core/disk-format';
 import type { ObjectEvent } from '../core/event';
 import { endVersion, type EndJob } from '../lifecycle/end-version';
+import { jobOfKey } from '../lifecycle/job-of';
 import { ResultLine, type VersionResult } from '../lifecycle/result-line';
 import type { Logger } from '../runtime/logger';
 import { claimConversion } from '../state/conversion-claim';
@@ -21,10 +21,10 @@ import { parseRecord } from '../state/records';
 
 /** Whether a failed event was the converter's: a suffix it owns, or a `.img` the import handed to it. */
 export async function isConversionEvent(event: ObjectEvent, etag: string, store: ObjectStore, layout: StateLayout): Promise<boolean> {
-  const lower = event.key.toLowerCase();
-  if (Object.keys(CONVERTIBLE_SUFFIXES).some((s) => lower.endsWith(s))) return true;
-  if (!lower.endsWith('.img')) return false;
-  return parseRecord(await store.getText(layout.claimKey(event.bucket, event.key, etag)))?.state === 'converting';
+  if (jobOfKey(event.key, undefined) === 'conversion') return true;
+  if (!event.key.toLowerCase().endsWith('.img')) return false;
+  const record = parseRecord(await store.getText(layout.claimKey(event.bucket, event.key, etag)));
+  return jobOfKey(event.key, record?.state) === 'conversion';
 }
 
 export interface GiveUpDeps {

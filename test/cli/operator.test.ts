@@ -116,12 +116,45 @@ describe('retry', () => {
     expect(local.results[0]).toMatchObject({ outcome: 'imported' });
     // a rejected one through the function: a fresh attempt with a new upload id
     const queued = JSON.parse((await cli(['retry', '--failed', '--prefix', url(prefix), '--json'])).stdout);
-    expect(queued.results).toEqual([expect.objectContaining({ key: `${prefix}bad.qcow2`, outcome: 'queued' })]);
+    // every watched suffix is swept: the rejected manifest of an earlier test too
+    expect(queued.results).toEqual([
+      expect.objectContaining({ key: `${prefix}bad.qcow2`, job: 'import', outcome: 'queued' }),
+      expect.objectContaining({ key: `${prefix}pair.ens-image.json`, job: 'import', outcome: 'queued' }),
+    ]);
     await stack.settle();
     const record = JSON.parse(
       stack.objectText(stack.stateKeys('claims').find((k) => JSON.parse(stack.objectText(k)!).key === `${prefix}bad.qcow2`)!)!,
     );
     expect(record).toMatchObject({ state: 'rejected', attempt: 2 });
+  });
+});
+
+describe('retry of a conversion failure', () => {
+  it('is retried by the converter, in process and through the function, and --failed sweeps every watched suffix', async () => {
+    const dir = 'images/convert-retry/ubuntu/22.04/';
+    stack.oss.faults.inject('UploadPart', { status: 503, code: 'ServiceUnavailable', message: 'Please reduce your request rate.' });
+    await oss.put(`${dir}disk.raw`, Buffer.alloc(2 << 20, 7));
+    await oss.put(`${dir}build.img`, Buffer.alloc(2 << 20, 8));
+    await stack.settle();
+    for (const key of ['disk.raw', 'build.img'])
+      expect((await oss.getObjectTagging(`${dir}${key}`)).tag).toEqual({ 'ens:status': 'failed', 'ens:error': 'ServiceUnavailable' });
+    stack.oss.faults.clear('UploadPart');
+    const local = JSON.parse((await cli(['retry', url(`${dir}disk.raw`), '--via', 'local', '--json'])).stdout);
+    expect(local.results).toEqual([expect.objectContaining({ key: `${dir}disk.raw`, job: 'conversion', outcome: 'converted' })]);
+    const swept = JSON.parse((await cli(['retry', '--failed', '--prefix', url(dir), '--json'])).stdout);
+    expect(swept.results).toEqual([expect.objectContaining({ key: `${dir}build.img`, job: 'conversion', outcome: 'queued' })]);
+    await stack.settle();
+    expect(
+      stack
+        .convertResults()
+        .filter((r) => r.key === `${dir}build.img`)
+        .at(-1),
+    ).toMatchObject({ outcome: 'converted' });
+    const imported = stack
+      .importResults()
+      .filter((r) => r.outcome === 'imported')
+      .map((r) => r.key);
+    expect(imported).toEqual(expect.arrayContaining([`${dir}disk.qcow2`, `${dir}build.qcow2`]));
   });
 });
 
