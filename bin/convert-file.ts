@@ -1,7 +1,7 @@
-import { open, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { createObjectTransfer } from '../shared/adapters/oss-transfer';
 import { MIN_PART_BYTES, outputMeta } from '../shared/core/conversion';
-import { formatOf, openDiskSource, type SourceFormat } from '../shared/formats/disk-source';
+import { convertibleFormat, detectSource, openDiskSource, type SourceFormat } from '../shared/formats/registry';
 import { MultipartOutput } from '../shared/formats/multipart-output';
 import { ovaDisks } from '../shared/formats/ova-reader';
 import { Qcow2Writer, type Qcow2Layout } from '../shared/formats/qcow2-writer';
@@ -43,16 +43,17 @@ export async function convertDisk(
   progress?: (bytes: number) => void,
 ): Promise<Qcow2Layout & { format: SourceFormat | 'ova'; virtualBytes: number }> {
   let { name, src } = input;
-  const ova = /\.ova$/i.test(name);
-  if (ova) ({ name, src } = await onlyDisk(src));
-  const format = await formatOf(name, src);
-  // a format of tables and grains reads in small pieces: through 4 MiB blocks (a raw disk is read in blocks already)
-  const reader = format === 'raw' || input.blocked ? src : blockCachedSource(src.size, (o, l) => src.read(o, l));
-  const source = await openDiskSource(format, reader, MAX_VIRTUAL);
-  const writer = new Qcow2Writer(source.virtualSize, (chunk) => sink.write(chunk), sink.minHeadBytes);
-  sink.begin(writer.headBytes);
-  let read = 0;
   try {
+    // the same registry as the function: the bytes decide, a qcow2 is never wrapped as a raw disk
+    const ova = (await detectSource(name, src)) === 'ova';
+    if (ova) ({ name, src } = await onlyDisk(src));
+    const format = convertibleFormat(await detectSource(name, src), name);
+    // a format of tables and grains reads in small pieces: through 4 MiB blocks (a raw disk is read in blocks already)
+    const reader = format === 'raw' || input.blocked ? src : blockCachedSource(src.size, (o, l) => src.read(o, l));
+    const source = await openDiskSource(format, reader, MAX_VIRTUAL);
+    const writer = new Qcow2Writer(source.virtualSize, (chunk) => sink.write(chunk), sink.minHeadBytes);
+    sink.begin(writer.headBytes);
+    let read = 0;
     for await (const cluster of source.clusters) {
       await writer.cluster(cluster);
       read += cluster.length;
@@ -62,6 +63,7 @@ export async function convertDisk(
     await sink.finish(head);
     return { ...layout, format: ova ? 'ova' : source.format, virtualBytes: source.virtualSize };
   } catch (err) {
+    // nothing half-written stays: a refused input leaves no output behind
     await sink.abort();
     throw err;
   }
@@ -118,7 +120,10 @@ export async function fileSink(path: string): Promise<QcowSink> {
       await out.write(head, 0, head.length, 0);
       await out.close();
     },
-    abort: () => out.close(),
+    async abort() {
+      await out.close();
+      await rm(path, { force: true });
+    },
   };
 }
 

@@ -4,7 +4,7 @@ import { MIN_PART_BYTES, sourceOf } from '../core/conversion';
 import { MultipartOutput } from '../formats/multipart-output';
 import { Qcow2Writer } from '../formats/qcow2-writer';
 import { ConvertRefusal } from '../formats/refusal';
-import type { DiskSource } from '../formats/disk-source';
+import type { DiskSource } from '../formats/registry';
 import type { ConversionSession } from './conversion-session';
 import type { ConvertDeps } from './deps';
 

@@ -3,7 +3,7 @@ import { outputKeyFor, outputMeta } from '../core/conversion';
 import { MANIFEST_SUFFIX } from '../core/manifest';
 import { decodeMetaValue } from '../core/metadata';
 import { META_KEY, PARAM_FIELDS } from '../core/param-fields';
-import { formatOf, openDiskSource } from '../formats/disk-source';
+import { convertibleFormat, detectSource, openDiskSource } from '../formats/registry';
 import { ovaDisks } from '../formats/ova-reader';
 import { ConvertRefusal, type RandomAccess } from '../formats/refusal';
 import { memberSource } from '../formats/tar-index';
@@ -44,7 +44,8 @@ export async function convertOva(
       throw new ConvertRefusal('convert-output-exists', `${diskKey} already exists and was not made from this upload`);
     replaced ||= existing.kind === 'earlier-version';
     const member = memberSource(source, disk.entry);
-    const image = await openDiskSource(await formatOf(disk.entry.name, member), member, deps.config.maxVirtualBytes);
+    const format = convertibleFormat(await detectSource(disk.entry.name, member), disk.entry.name);
+    const image = await openDiskSource(format, member, deps.config.maxVirtualBytes);
     const meta = single ? outputMeta(head.meta, key, etag) : outputMeta({}, key, etag, { 'ens-import': 'manifest' });
     const body = await convertBody(image, session, deps, open, { key: diskKey, meta, replace: existing.kind === 'earlier-version' });
     virtualSize += image.virtualSize;

@@ -1,7 +1,6 @@
 import type { ObjectHead } from '../adapters/object-store';
 import { outputMeta } from '../core/conversion';
-import { sniffDiskFormat } from '../core/disk-format';
-import { formatOf, openDiskSource } from '../formats/disk-source';
+import { convertibleFormat, detectSource, openDiskSource } from '../formats/registry';
 import { blockCachedSource } from '../formats/ranged-source';
 import { ConvertRefusal } from '../formats/refusal';
 import type { ConversionSession } from './conversion-session';
@@ -29,13 +28,14 @@ export async function convertSource(head: ObjectHead, session: ConversionSession
       'convert-output-exists',
       `${outputKey} already exists and was not made from this upload; the converter never overwrites it (rename or remove it, then upload again)`,
     );
-  if (sniffDiskFormat(head.bytes) === 'qcow2')
+  const detected = await detectSource(key, source, head.bytes);
+  if (detected === 'qcow2')
     throw new ConvertRefusal('convert-already-qcow2', `the object is already qcow2: upload it as ${outputKey} instead`);
-  if (/\.ova$/i.test(key) || sniffDiskFormat(head.bytes) === 'ova') {
+  if (detected === 'ova') {
     const done = await convertOva(head, source, session, deps, open);
     return { ...done, sourceRequests: source.requests };
   }
-  const format = await formatOf(key, source);
+  const format = convertibleFormat(detected, key);
   const disk = await openDiskSource(format, source, deps.config.maxVirtualBytes);
   const body = await convertBody(disk, session, deps, open, {
     key: outputKey,

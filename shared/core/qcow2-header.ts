@@ -1,3 +1,4 @@
+import { DISK_FORMATS } from './disk-format';
 /**
  * The qcow2 header as facts, from the first bytes of an object (QEMU docs/interop/qcow2.txt,
  * "Header"): a pure function from bytes to a report. The safety checks are in qcow2.ts.
@@ -54,11 +55,14 @@ const OTHER_FORMATS: { name: string; offset: number; magic: Buffer }[] = [
   { name: 'vmdk', offset: 0x200, magic: Buffer.from('KDMV') },
 ];
 
-/** Formats whose signature at offset 0 identifies a non-qcow2 file (for a clearer reason). */
+/**
+ * Signatures at offset 0 that identify a non-qcow2 file, for a clearer reason: the registry's
+ * other disk formats, and containers that are no disk at all.
+ */
 export const LEADING_FORMATS: { name: string; magic: Buffer }[] = [
-  { name: 'vmdk', magic: Buffer.from('KDMV') },
-  { name: 'vhdx', magic: Buffer.from('vhdxfile') },
-  { name: 'vhd', magic: Buffer.from('conectix') },
+  ...DISK_FORMATS.filter((f) => f.format !== 'qcow2').flatMap((f) =>
+    f.signatures.filter((s) => s.at === 0).map((s) => ({ name: f.format, magic: Buffer.from(s.magic, 'latin1') })),
+  ),
   { name: 'luks', magic: Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]) },
   { name: 'gzip', magic: Buffer.from([0x1f, 0x8b]) },
   { name: 'zip', magic: Buffer.from('PK\x03\x04', 'latin1') },

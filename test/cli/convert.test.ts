@@ -139,6 +139,20 @@ describe('VHD (fixed and dynamic) → qcow2', () => {
   }
 });
 
+describe('ens-importer convert reads its input the way the function does', () => {
+  it('refuses a qcow2 named .img (a cloud image) with the reason, leaving no output, instead of wrapping it', () => {
+    const img = join(dir, 'cloud.img');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', img, '64M']);
+    const out = join(dir, 'cloud-out.qcow2');
+    const r = spawnSync(process.execPath, [resolve(PROJECT_ROOT, 'bin/ens-importer.mjs'), 'convert', img, out, '--json'], {
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(3);
+    expect(JSON.parse(r.stdout)).toMatchObject({ refused: 'convert-already-qcow2' });
+    expect(() => readFileSync(out)).toThrow();
+  });
+});
+
 describe('hostile VHDs are refused with their own code, never a hang or an unbounded read', () => {
   const sum = (b: Buffer, at: number) => {
     let s = 0;
