@@ -1,7 +1,26 @@
 import { DISK_FORMATS } from './disk-format';
 /**
- * The qcow2 header as facts, from the first bytes of an object (QEMU docs/interop/qcow2.txt,
- * "Header"): a pure function from bytes to a report. The safety checks are in qcow2.ts.
+ * The qcow2 header as facts, from the first bytes of an object: a pure function from bytes to
+ * a report. The safety checks (and their codes) are in qcow2.ts.
+ *
+ * Spec: QEMU docs/interop/qcow2.txt, "Header" (registry: disk-format.ts). Big-endian.
+ *
+ *     Dec  Hex   Name                     Use / limit (code in qcow2.ts)
+ *       0  0x00  magic                    "QFI\xfb", else not-qcow2
+ *       4  0x04  version                  2 or 3 (qcow2-unsupported-version)
+ *       8  0x08  backing_file_offset      0, else qcow2-backing-file
+ *      16  0x10  backing_file_size
+ *      20  0x14  cluster_bits             9..21 (qcow2-bad-cluster-size)
+ *      24  0x18  size                     > 0 and <= limits.maxVirtualSizeGiB
+ *      32  0x20  crypt_method             0, else qcow2-encrypted
+ *      60  0x3c  nb_snapshots             reported (internal snapshots are imported as the current state)
+ *      72  0x48  incompatible_features    v3: bits 0 dirty, 1 corrupt (qcow2-corrupt), 2 external data
+ *                                         file (qcow2-data-file), 3 compression type, 4 extended L2
+ *                                         (qcow2-newer-features); others: qcow2-unknown-features
+ *     100  0x64  header_length            v3: 104..cluster size, a multiple of 8 (qcow2-bad-header-length)
+ *     (v3 header extensions after header_length: the external data file's name)
+ *   and no other format's signature inside the first 64 KiB (ISO 9660 at 0x8001/0x8801/0x9001,
+ *   VDI at 0x40, VMDK at 0x200): multiple-formats.
  */
 
 export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"

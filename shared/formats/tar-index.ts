@@ -22,6 +22,20 @@ const octal = (h: Buffer, at: number, len: number): number | undefined => {
  * The regular files of a ustar archive (an OVA), headers read one by one: each checksum
  * checked, each name confined (no absolute path, no `..`), each size within the archive.
  * PAX and GNU extension headers are skipped with their data; links and devices are refused.
+ *
+ * Spec: POSIX.1-1988 ustar (IEEE Std 1003.1, "pax" Interchange Format), as OVF (DSP0243) packs
+ * an OVA (registry: core/disk-format.ts). Every refusal here is ova-tar-invalid.
+ *
+ *   header (512 bytes; two zero blocks end the archive, missing: refused)
+ *     Dec  Hex    Size  Name       Use / limit
+ *       0  0x000  100   name       confined: not empty, not absolute, no `..`
+ *     124  0x07c   12   size       octal; data within the archive
+ *     148  0x094    8   chksum     octal sum of the header with this field as spaces
+ *     156  0x09c    1   typeflag   '0'/NUL file; 'L' GNU long name (<= 4 KiB); x g 5 skipped;
+ *                                  anything else (links, devices) refused
+ *     257  0x101    6   magic      "ustar": then prefix applies
+ *     345  0x159  155   prefix     joined to name with '/'
+ *   at most 64 files (128 headers with extensions).
  */
 export async function tarIndex(src: RandomAccess): Promise<TarEntry[]> {
   const entries: TarEntry[] = [];

@@ -4,8 +4,27 @@ import { ConvertRefusal, type RandomAccess } from './refusal';
 /**
  * VHD (Microsoft Virtual Hard Disk, "vpc" to qemu): a fixed disk is its data followed by a
  * 512-byte footer; a dynamic one has a header, a block allocation table and blocks of
- * `blockSize` bytes, each after a sector bitmap. Every table read is bounds-checked; an
- * unallocated block or an unset sector reads as zeros. The guest is yielded cluster by cluster.
+ * `blockSize` bytes, each after a sector bitmap. An unallocated block or an unset sector reads
+ * as zeros. The guest is yielded cluster by cluster.
+ *
+ * Spec: Microsoft "Virtual Hard Disk Image Format Specification" v1.0 (registry: core/disk-format.ts).
+ * Big-endian throughout.
+ *
+ *   footer (last 512 bytes; a dynamic disk also has a copy at 0)
+ *     Dec  Hex   Name             Use / limit
+ *       0  0x00  cookie           "conectix", else vhd-footer-missing
+ *      16  0x10  data offset      where the dynamic header is (dynamic only)
+ *      48  0x30  current size     the guest size: > 0 and <= limits.maxVirtualSizeGiB (vhd-bad-size)
+ *      60  0x3c  disk type        2 fixed, 3 dynamic; 4 differencing is refused (vhd-differencing)
+ *      64  0x40  checksum         one's complement of the byte sum, else vhd-footer-checksum
+ *   dynamic header (1,024 bytes at the data offset, inside the file: vhd-bad-header-offset)
+ *       0  0x00  cookie           "cxsparse", else vhd-bad-header
+ *      16  0x10  table offset     the BAT: inside the file, else vhd-bad-table
+ *      28  0x1c  max entries      must cover the guest (vhd-bad-table)
+ *      32  0x20  block size       a power of two, 64 KiB to 256 MiB (vhd-bad-block-size)
+ *      36  0x24  checksum         else vhd-header-checksum
+ *   BAT: one big-endian sector number per block, 0xffffffff unallocated; every block (bitmap
+ *   and data) inside the file (vhd-block-outside), no two overlapping (vhd-blocks-overlap).
  */
 
 const FOOTER = 512;

@@ -5,7 +5,28 @@ import { CLUSTER } from './qcow2-writer';
  * VHDX (Hyper-V): two headers and two region tables (CRC-32C each; the valid header with the
  * higher sequence number wins), a metadata region (block size, virtual size, sector size) and
  * a block allocation table whose payload entries point at whole blocks (1 MiB units). A log
- * that still needs replaying is refused rather than replayed. Every offset is bounds-checked.
+ * that still needs replaying is refused rather than replayed.
+ *
+ * Spec: [MS-VHDX] "Virtual Hard Disk v2 (VHDX) File Format" (registry: core/disk-format.ts).
+ * Little-endian throughout.
+ *
+ *     Offset      Size     Name                 Use / limit
+ *     0           8        file signature       "vhdxfile", else vhdx-bad-signature
+ *     64 KiB      4 KiB    header 1             "head", CRC-32C at 4; the higher sequence (8) wins
+ *     128 KiB     4 KiB    header 2             neither valid: vhdx-bad-header; log GUID (48..63)
+ *                                               not zero: vhdx-log-not-replayed
+ *     192 KiB     64 KiB   region table 1       "regi", CRC-32C at 4, count at 8; entries of 32
+ *     256 KiB     64 KiB   region table 2       bytes (GUID, offset 16, length 24); neither valid:
+ *                                               vhdx-bad-region-table; a region below 1 MiB or
+ *                                               past the end: vhdx-region-outside
+ *   metadata region: "metadata", count at 10, entries of 32 bytes (GUID, offset 16, length 20),
+ *   each item inside its region (vhdx-bad-metadata): file parameters (block size: a power of
+ *   two, 1 to 256 MiB, vhdx-bad-block-size; has-parent: vhdx-differencing), virtual disk size
+ *   (> 0 and <= the limit: vhdx-bad-size), logical sector size.
+ *   BAT: 8-byte entries, payload blocks interleaved with sector-bitmap entries every chunk;
+ *   state in bits 0..2, file offset in MiB in bits 20..63; every block inside the file
+ *   (vhdx-block-outside), none overlapping (vhdx-blocks-overlap), the table inside its region
+ *   (vhdx-bad-table).
  */
 
 const KiB = 1024;

@@ -5,8 +5,26 @@ import { ConvertRefusal, type RandomAccess } from './refusal';
 /**
  * VMDK hosted sparse extents: monolithicSparse (grains as they are) and streamOptimized (what
  * OVA and vSphere exports hold: each grain deflated behind a marker, the grain directory
- * possibly in a footer). Every table and grain is bounds-checked, a grain never inflates past
- * its size, and allocations may not overlap. The guest is yielded in 64 KiB clusters.
+ * possibly in a footer). A grain never inflates past its size, and allocations may not
+ * overlap. The guest is yielded in 64 KiB clusters.
+ *
+ * Spec: VMware "Virtual Disk Format 1.1" (hosted sparse extent header) (registry: core/disk-format.ts).
+ * Little-endian throughout.
+ *
+ *   sparse extent header (sector 0; a footer copy 1,024 bytes from the end when gd = -1)
+ *     Dec  Hex   Name               Use / limit
+ *       0  0x00  magic              "KDMV" (0x564d444b), else vmdk-bad-magic
+ *       4  0x04  version            1 to 3, else vmdk-bad-version
+ *       8  0x08  flags              bit 16: grains compressed
+ *      12  0x0c  capacity           sectors: > 0 and <= limits.maxVirtualSizeGiB (vmdk-bad-size)
+ *      20  0x14  grain size         sectors: a power of two, 4 KiB to 1 MiB (vmdk-bad-grain-size)
+ *      44  0x2c  GTEs per GT        512, else vmdk-bad-table
+ *      56  0x38  gd offset          sectors, inside the file (vmdk-bad-table); -1: in the footer
+ *                                   (no room for it: vmdk-truncated)
+ *      77  0x4d  compress algorithm 1 (deflate) when compressed, else vmdk-bad-compression
+ *   grain directory and tables: 4-byte sector numbers; every grain inside the file
+ *   (vmdk-grain-outside), sector-aligned (vmdk-grain-misaligned), where its marker says
+ *   (vmdk-grain-misplaced), none overlapping (vmdk-grains-overlap).
  */
 
 const SECTOR = 512;
