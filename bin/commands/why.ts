@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { describeCode } from '../../shared/core/codes';
 import { EXIT, importerConfig, parseOssUrl, printTable, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
 import { readObjectStory, slsQueryFor, type ObjectStory } from '../story/object-story';
 
@@ -14,7 +15,8 @@ export function registerWhy(program: Command): void {
     const store = await storeFor(opts, bucket);
     const story = await readObjectStory(store, opts.region, key, importerConfig(opts));
     const sls = slsQueryFor(key);
-    if (opts.json) console.log(JSON.stringify({ ...story, sls }, null, 2));
+    const remedy = story.error ? describeCode(story.error)?.remedy : undefined;
+    if (opts.json) console.log(JSON.stringify({ ...story, ...(remedy ? { remedy } : {}), sls }, null, 2));
     else printStory(story, sls);
     process.exitCode = story.exists ? EXIT.ok : EXIT.error;
   });
@@ -28,6 +30,8 @@ function printStory(s: ObjectStory, sls: { logstore: string; query: string }): v
   }
   out(`oss://${s.bucket}/${s.key}`);
   out(`  status: ${s.status}${s.imageId ? `  image: ${s.imageId}` : ''}${s.error ? `  error: ${s.error}` : ''}`);
+  const entry = s.error ? describeCode(s.error) : undefined;
+  if (entry) out(`  what to do: ${entry.remedy}`);
   out(`  etag ${s.etag}, ${s.size} bytes, modified ${s.lastModified ?? '?'}`);
   const tags = Object.entries(s.tags ?? {});
   out(`  tags: ${tags.length ? tags.map(([k, v]) => `${k}=${v}`).join(', ') : 'none'}`);

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../local/index';
+import { CODE_FAMILIES, CODES, describeCode } from '../../shared/core/codes';
 
 /**
  * The README is for an operator: short, and with the docs it names every code the code can
@@ -51,6 +52,26 @@ describe('the docs name', () => {
     expect(missing).toEqual([]);
     // codes made from a field name
     for (const family of ['InvalidParameter.<Field>', 'MissingParameter.<Field>']) expect(docs).toContain(family);
+  });
+
+  it('every code the source can produce is in the one taxonomy (shared/core/codes.ts), and the docs list each entry', () => {
+    const events = new Set(found(/event: '([a-z][\w-]+)'/g));
+    const codes = [
+      ...found(/(?:errorCode|code|error): '([A-Za-z][\w.-]+)'/g),
+      ...found(/CallError\('([A-Za-z][\w.-]+)'/g),
+      ...found(/Refusal\('([a-z][\w.-]+)'/g),
+      ...found(/'((?:manifest|retries)-[a-z-]+)'/g),
+      ...[...(/FAILED = new Set\(\[([^\]]*)\]/.exec(code)?.[1] ?? '').matchAll(/'(\w+)'/g)].map((m) => m[1]!),
+    ].filter((c) => !events.has(c));
+    expect(codes.length).toBeGreaterThan(60);
+    expect(codes.filter((c) => describeCode(c) === undefined)).toEqual([]);
+    const operations = read('docs/operations.md');
+    expect(Object.keys(CODES).filter((c) => !operations.includes(`\`${c}\``))).toEqual([]);
+    for (const f of CODE_FAMILIES) expect(operations, f.prefix).toMatch(new RegExp(`\`${f.prefix.replace('.', '\\.')}`));
+    // a family entry answers for its members, the longer prefix first
+    expect(describeCode('vhdx-bad-header')?.remedy).toMatch(/re-export/);
+    expect(describeCode('InvalidParameter.ImageName')?.outcome).toBe('rejected');
+    expect(describeCode('no-such-code')).toBeUndefined();
   });
 
   it('every log event', () => {
