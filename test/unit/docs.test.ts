@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../local/index';
 import { CODE_FAMILIES, CODES, describeCode } from '../../shared/core/codes';
 
 /**
@@ -10,6 +10,7 @@ import { CODE_FAMILIES, CODES, describeCode } from '../../shared/core/codes';
  * a new one without documentation fails here.
  */
 
+const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const read = (p: string) => readFileSync(resolve(PROJECT_ROOT, p), 'utf8');
 const readme = read('README.md');
 const docs = [readme, ...readdirSync(resolve(PROJECT_ROOT, 'docs')).map((f) => read(join('docs', f)))].join('\n');

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { folderCycles, folderImports, MAX_FILE_LINES, MAX_FUNCTION_LINES, measureHouse } from '../../scripts/house';
 
@@ -51,6 +51,13 @@ describe('the house a newcomer reads', () => {
     const edges = folderImports(process.cwd());
     const importers = [...edges].filter(([from, to]) => from !== 'shared/handlers' && to.has('shared/handlers')).map(([from]) => from);
     expect(importers).toEqual([]);
+  });
+
+  it('keeps the unit tier (npm run test:unit) free of servers, the local stack and qemu-img', () => {
+    const unit = readdirSync('test/unit').filter((f) => f.endsWith('.ts') && f !== 'house.test.ts');
+    expect(unit.length).toBeGreaterThan(8);
+    const heavy = /from '(?:\.\.\/)+(?:local\/|scripts\/make-fixtures)|helpers\/(?:fixtures|clients)'|node:child_process|startLocalStack/;
+    expect(unit.filter((f) => heavy.test(readFileSync(`test/unit/${f}`, 'utf8')))).toEqual([]);
   });
 
   it('lets only the adapters import a cloud SDK', () => {
