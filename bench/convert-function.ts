@@ -41,7 +41,7 @@ export async function convertInFunction(quick: boolean) {
       const key = `images/ubuntu/22.04/bench-${size / GiB}g.raw`;
       await oss.put(key, file);
       rmSync(file);
-      const o = stack.oss.getObject('bench-convert', key)!;
+      const o = stack.oss.peekObject('bench-convert', key)!;
       const events = join(dir, `event-${size}.jsonl`);
       writeFileSync(
         events,
@@ -61,7 +61,7 @@ export async function convertInFunction(quick: boolean) {
       const seconds = (performance.now() - started) / 1000;
       const requests = stack.oss.requestLog.slice(before);
       const count = (op: string) => requests.filter((q) => q.operation === op).length;
-      const output = stack.oss.getObject('bench-convert', key.replace(/\.raw$/, '.qcow2'));
+      const output = stack.oss.peekObject('bench-convert', key.replace(/\.raw$/, '.qcow2'));
       out[`raw${size / GiB}GiB`] = {
         outcomes: r.outcomes,
         seconds: Math.round(seconds * 100) / 100,

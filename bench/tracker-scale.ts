@@ -14,9 +14,7 @@ export function seedPending(stack: LocalStack, pending: number, others: number, 
   const header = Buffer.from('QFI\xfb', 'latin1');
   const created = stack.ens.clock.now() - ageMs;
   const image = (name: string, at: number) => {
-    const imageId = newImageId();
-    stack.ens.images.set(imageId, {
-      imageId,
+    const imageId = stack.ens.seedImage({
       imageName: name,
       computeType: 'ens_vm',
       osType: 'linux',
@@ -55,8 +53,8 @@ export function seedPending(stack: LocalStack, pending: number, others: number, 
     };
     stack.oss.seedObject(stack.bucket, claimKey, Buffer.from(JSON.stringify(record)));
     // the index entry is written right after ImportImage answers: its time is the image's
-    stack.oss.seedObject(stack.bucket, layout.pendingKey(claimKey, imageId), Buffer.alloc(0)).lastModified = new Date(created);
-    o.tags.set('ens:image-id', imageId).set('ens:status', 'importing');
+    stack.oss.seedObject(stack.bucket, layout.pendingKey(claimKey, imageId), Buffer.alloc(0), 0, {}, { lastModified: new Date(created) });
+    stack.oss.setObjectTags(stack.bucket, key, { 'ens:image-id': imageId, 'ens:status': 'importing' });
   }
 }
 

@@ -141,10 +141,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const ens = await new EnsStandIn({
     credentials,
     port: options.ports?.ens,
-    objectExists: (region, bucket, key) => {
-      const b = oss.buckets.get(bucket);
-      return !!b && b.region === region && b.objects.has(key);
-    },
+    objectExists: (region, bucket, key) => oss.hasObject(bucket, key, region),
     ...options.ens,
   }).start();
   // From source, the function's folder has no importer.yaml beside it: point at the project's.
@@ -237,8 +234,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         .filter((i) => i.function === CONVERT_FUNCTION)
         .flatMap((i) => (i.result as { results?: { key: string; outcome: string }[] } | undefined)?.results ?? []),
     objectText: (key, bucket = main.name) => oss.readText(bucket, key),
-    stateKeys: (sub, bucket = main.name) =>
-      [...(oss.buckets.get(bucket)?.objects.keys() ?? [])].filter((k) => k.startsWith(`${STATE_PREFIX}${sub}/`) && !/\.g\d+$/.test(k)),
+    stateKeys: (sub, bucket = main.name) => oss.objectKeys(bucket, `${STATE_PREFIX}${sub}/`).filter((k) => !/\.g\d+$/.test(k)),
     stop: async () => {
       fc.stop();
       await Promise.all([oss.stop(), ens.stop(), fcApi.stop(), webhook.stop()]);

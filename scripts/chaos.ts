@@ -165,8 +165,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     // The tracker runs until no import is pending.
     stack.ens.clock.advance(301_000);
     let trackerRuns = 0;
-    const pendingCount = () =>
-      [...stack.oss.buckets.get(stack.bucket)!.objects.keys()].filter((k) => k.startsWith('.ens-importer/pending/')).length;
+    const pendingCount = () => stack.oss.objectKeys(stack.bucket).filter((k) => k.startsWith('.ens-importer/pending/')).length;
     while (pendingCount() > 0 && trackerRuns < 30) {
       trackerRuns += 1;
       await stack.fc.fireTimers();
@@ -175,7 +174,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
 
     // Figures.
     const imagesByKey = new Map<string, string[]>();
-    for (const image of stack.ens.images.values()) {
+    for (const image of stack.ens.listImages()) {
       const key = image.params.OSSObject ?? '';
       imagesByKey.set(key, [...(imagesByKey.get(key) ?? []), image.imageId]);
     }
@@ -184,17 +183,16 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const lostKeys: string[] = [];
     for (const key of valid) {
       const images = imagesByKey.get(key) ?? [];
-      const tags = stack.oss.getObject(stack.bucket, key)!.tags;
+      const tags = stack.oss.peekObject(stack.bucket, key)!.tags;
       if (images.length === 1) exactlyOnce += 1;
       duplicateCalls += Math.max(0, images.length - 1);
-      if (images.length === 0 || tags.get('ens:status') !== 'available' || !images.includes(tags.get('ens:image-id') ?? ''))
-        lostKeys.push(key);
+      if (images.length === 0 || tags['ens:status'] !== 'available' || !images.includes(tags['ens:image-id'] ?? '')) lostKeys.push(key);
     }
     const badMistagged: string[] = [];
     for (const [key, code] of bad) {
-      const tags = stack.oss.getObject(stack.bucket, key)!.tags;
-      if (tags.get('ens:status') !== 'rejected' || tags.get('ens:error') !== code || (imagesByKey.get(key) ?? []).length) {
-        badMistagged.push(`${key}: expected ${code}, got ${tags.get('ens:status')}/${tags.get('ens:error')}`);
+      const tags = stack.oss.peekObject(stack.bucket, key)!.tags;
+      if (tags['ens:status'] !== 'rejected' || tags['ens:error'] !== code || (imagesByKey.get(key) ?? []).length) {
+        badMistagged.push(`${key}: expected ${code}, got ${tags['ens:status']}/${tags['ens:error']}`);
       }
     }
     const secrets = [...stack.secrets(), ...[...stack.fc.functions.keys()].map((n) => stack.fc.credentialsFor(n).accessKeyId)];

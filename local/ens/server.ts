@@ -82,7 +82,7 @@ const fail = (status: number, code: string, message: string): PopFailure => new 
 
 export class EnsStandIn extends StandInServer {
   readonly clock = new ManualClock();
-  readonly images = new Map<string, StoredImage>();
+  private readonly images = new Map<string, StoredImage>();
   readonly calls: EnsCall[] = [];
   readonly faults: FaultInjector;
   readonly rateLimits: Record<string, number>;
@@ -115,6 +115,21 @@ export class EnsStandIn extends StandInServer {
   statusOf(imageId: string): string | undefined {
     const image = this.images.get(imageId);
     return image && !image.deleted ? statusAt(image, this.clock.now(), this.schedule) : undefined;
+  }
+
+  /** Every image of the account (deleted ones too, marked), as copies: tests and the bench read them. */
+  listImages(): Readonly<StoredImage>[] {
+    return [...this.images.values()].map((i) => ({ ...i, params: { ...i.params } }));
+  }
+
+  /**
+   * An image as an earlier import would have left it (the bench seeds thousands without
+   * calling ImportImage for each); `createdAt` in clock time.
+   */
+  seedImage(image: Omit<StoredImage, 'imageId'> & { imageId?: string }): string {
+    const imageId = image.imageId ?? newImageId();
+    this.images.set(imageId, { ...image, imageId, params: { ...image.params } });
+    return imageId;
   }
 
   callsOf(action: string): EnsCall[] {

@@ -74,6 +74,7 @@ const OPERATIONS: Record<string, Operation> = {
 };
 
 export class OssStandIn extends StandInServer implements OssState {
+  /** the stand-in's own state: the operations read it; tests use peekObject, objectKeys and the admin calls */
   readonly buckets = new Map<string, Bucket>();
   readonly faults: FaultInjector;
   readonly requestLog: OssRequestLogEntry[] = [];
@@ -130,16 +131,70 @@ export class OssStandIn extends StandInServer implements OssState {
     return obj ? this.bodies.readAll(obj.segments).toString('utf8') : undefined;
   }
 
-  /** The stored object itself (tests and the bench look at tags, metadata, ETag). */
-  getObject(bucket: string, key: string): StoredObject | undefined {
+  private getObject(bucket: string, key: string): StoredObject | undefined {
     return this.buckets.get(bucket)?.objects.get(key);
+  }
+
+  /**
+   * What OSS holds for an object, as a copy (tests, the demo and the bench read it; none may
+   * change the stand-in's state except through its API). Like LocalStack's providers, the
+   * stand-in's insides stay its own.
+   */
+  peekObject(bucket: string, key: string): ObjectSnapshot | undefined {
+    const o = this.getObject(bucket, key);
+    return o && snapshotOf(o);
+  }
+
+  /** The keys of a bucket under a prefix, in key order (what ListObjects would page through). */
+  objectKeys(bucket: string, prefix = ''): string[] {
+    return [...(this.buckets.get(bucket)?.objects.keys() ?? [])].filter((k) => k.startsWith(prefix)).sort();
+  }
+
+  /** The multipart uploads begun and neither completed nor aborted. */
+  openUploads(bucket: string): { uploadId: string; key: string; initiated: Date }[] {
+    return [...(this.buckets.get(bucket)?.uploads.values() ?? [])].map((u) => ({
+      uploadId: u.uploadId,
+      key: u.key,
+      initiated: u.initiated,
+    }));
+  }
+
+  /** Whether a bucket holds the object (ENS's check that its import source exists). */
+  hasObject(bucket: string, key: string, region?: string): boolean {
+    const b = this.buckets.get(bucket);
+    return !!b && (region === undefined || b.region === region) && b.objects.has(key);
+  }
+
+  /**
+   * An object's tags as another tool wrote them (the console, ossutil): OSS keeps what its
+   * rules allow, including values ali-oss itself will not send (an empty one).
+   */
+  setObjectTags(bucket: string, key: string, tags: Record<string, string>): void {
+    const o = this.getObject(bucket, key);
+    if (!o) throw new Error(`no object ${bucket}/${key}`);
+    o.tags = new Map(Object.entries(tags));
+  }
+
+  /** Metadata replaced in place, as CopyObject onto itself with REPLACE does: same bytes, same ETag. */
+  replaceObjectMeta(bucket: string, key: string, meta: Record<string, string>): void {
+    const o = this.getObject(bucket, key);
+    if (!o) throw new Error(`no object ${bucket}/${key}`);
+    o.meta = { ...meta };
+    o.lastModified = new Date();
   }
 
   /**
    * Put an object without going through HTTP: `header` followed by zeros up to `size`.
    * Used to stand a 1 TiB image behind a real qcow2 header. Fires no event unless asked.
    */
-  seedObject(bucket: string, key: string, header: Buffer, size = header.length, meta: Record<string, string> = {}): StoredObject {
+  seedObject(
+    bucket: string,
+    key: string,
+    header: Buffer,
+    size = header.length,
+    meta: Record<string, string> = {},
+    extra: { tags?: Record<string, string>; lastModified?: Date } = {},
+  ): ObjectSnapshot {
     const b = this.requireBucket(bucket);
     const segments: Segment[] = [{ kind: 'buffer', data: header }];
     if (size > header.length) segments.push({ kind: 'zeros', length: size - header.length });
@@ -149,14 +204,14 @@ export class OssStandIn extends StandInServer implements OssState {
       segments,
       size,
       etag,
-      lastModified: new Date(),
+      lastModified: extra.lastModified ?? new Date(),
       contentType: 'application/octet-stream',
       meta,
-      tags: new Map(),
+      tags: new Map(Object.entries(extra.tags ?? {})),
       type: 'Normal',
     };
     b.objects.set(key, obj);
-    return obj;
+    return snapshotOf(obj);
   }
 
   /** Emit an ObjectCreated notification of any kind for an existing object (PostObject, …). */
@@ -340,4 +395,32 @@ export class OssStandIn extends StandInServer implements OssState {
     res.setHeader('Content-Length', String(body.length));
     res.end(body);
   }
+}
+
+/** A copy of what OSS holds for an object: its tags as a plain record, where its body lives. */
+export interface ObjectSnapshot {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+  contentType: string;
+  meta: Record<string, string>;
+  tags: Record<string, string>;
+  type: 'Normal' | 'Multipart';
+  /** where each piece of the body lives (a file-backed store keeps large bodies on disk) */
+  storage: Segment['kind'][];
+}
+
+function snapshotOf(o: StoredObject): ObjectSnapshot {
+  return {
+    key: o.key,
+    size: o.size,
+    etag: o.etag,
+    lastModified: new Date(o.lastModified),
+    contentType: o.contentType,
+    meta: { ...o.meta },
+    tags: Object.fromEntries(o.tags),
+    type: o.type,
+    storage: o.segments.map((s) => s.kind),
+  };
 }

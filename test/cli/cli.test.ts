@@ -113,7 +113,7 @@ describe('ens-importer import', () => {
     const r = await cli(['import', `oss://${stack.bucket}/images/centos/7.9/now.qcow2`, '--json']);
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ outcome: 'imported', imageName: 'now' });
-    expect(stack.oss.getObject(stack.bucket, 'images/centos/7.9/now.qcow2')!.tags.get('ens:status')).toBe('importing');
+    expect(stack.oss.peekObject(stack.bucket, 'images/centos/7.9/now.qcow2')!.tags['ens:status']).toBe('importing');
     const again = await cli(['import', `oss://${stack.bucket}/images/centos/7.9/now.qcow2`]);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('duplicate');
@@ -129,8 +129,14 @@ function seedBackfill(prefix: string): { eligible: string[]; bad: string[]; done
   for (let i = 0; i < 200; i++) {
     const key = `${prefix}ubuntu/22.04/img-${String(i).padStart(3, '0')}.qcow2`;
     if (i % 10 === 0) {
-      const o = stack.oss.seedObject(stack.bucket, key, good);
-      o.tags.set('ens:image-id', `m-already${i}`).set('ens:status', 'available');
+      stack.oss.seedObject(
+        stack.bucket,
+        key,
+        good,
+        undefined,
+        {},
+        { tags: { 'ens:image-id': `m-already${i}`, 'ens:status': 'available' } },
+      );
       out.done.push(key);
     } else if (i % 10 === 1) {
       stack.oss.seedObject(stack.bucket, key, raw, 1 << 20);
@@ -159,7 +165,7 @@ describe('ens-importer backfill and status', () => {
     expect(r.code).toBe(3); // some were rejected
     for (const k of seeded.eligible) expect(imports(k), k).toHaveLength(1);
     for (const k of [...seeded.bad, ...seeded.done]) expect(imports(k)).toHaveLength(0);
-    for (const k of seeded.bad) expect(stack.oss.getObject(stack.bucket, k)!.tags.get('ens:error')).toBe('not-qcow2');
+    for (const k of seeded.bad) expect(stack.oss.peekObject(stack.bucket, k)!.tags['ens:error']).toBe('not-qcow2');
 
     const second = await cli(['backfill', `oss://${stack.bucket}/${prefix}`, '--json']);
     expect(second.code).toBe(0);

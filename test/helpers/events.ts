@@ -11,7 +11,7 @@ export function ossEvent(
   o: { bucket?: string; region?: string; etag?: string; size?: number; eventName?: string; requestId?: string } = {},
 ): Record<string, unknown> {
   const bucket = o.bucket ?? stack.bucket;
-  const stored = stack.oss.getObject(bucket, key);
+  const stored = stack.oss.peekObject(bucket, key);
   const [event] = objectCreatedEvent({
     region: o.region ?? stack.region,
     bucket,

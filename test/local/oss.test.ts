@@ -221,8 +221,8 @@ describe('OSS stand-in details', () => {
       writeFileSync(file, Buffer.alloc(4 * 1024 * 1024, 3));
       await client.multipartUpload('big.qcow2', file, { partSize: 1024 * 1024 } as never);
       expect(readdirSync(dir).length).toBeGreaterThanOrEqual(4);
-      const stored = disk.oss.getObject(disk.bucket, 'big.qcow2')!;
-      expect(stored.segments.every((s) => s.kind === 'file')).toBe(true);
+      const stored = disk.oss.peekObject(disk.bucket, 'big.qcow2')!;
+      expect(stored.storage.every((kind) => kind === 'file')).toBe(true);
       expect(stored.size).toBe(4 * 1024 * 1024);
     } finally {
       await disk.stop();

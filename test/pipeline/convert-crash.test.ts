@@ -52,7 +52,7 @@ function deps(overrides: Partial<ConvertDeps> = {}): ConvertDeps {
 }
 
 const eventFor = (key: string) => {
-  const o = stack.oss.getObject('ens-images', key)!;
+  const o = stack.oss.peekObject('ens-images', key)!;
   return {
     eventName: 'ObjectCreated:PutObject',
     region: 'cn-beijing',
@@ -81,13 +81,13 @@ function crashAt(step: string, key: string): Promise<void> {
   });
 }
 const afterExpiry = () => new Promise((r) => setTimeout(r, 1_600));
-const openUploads = () => [...stack.oss.buckets.get('ens-images')!.uploads.values()];
+const openUploads = () => stack.oss.openUploads('ens-images');
 const conversionRecord = (key: string) =>
   stack
     .stateKeys('conversions', 'ens-images')
     .map((k) => JSON.parse(stack.objectText(k, 'ens-images')!))
     .find((r) => r.key === key);
-const output = (key: string) => stack.oss.getObject('ens-images', key.replace(/\.vhd$/, '.qcow2'));
+const output = (key: string) => stack.oss.peekObject('ens-images', key.replace(/\.vhd$/, '.qcow2'));
 
 describe('converter crash points: the next delivery converges on one qcow2', () => {
   for (const step of ['after-claim', 'after-initiate', 'before-complete']) {
@@ -158,7 +158,7 @@ describe('converter crash points: the next delivery converges on one qcow2', () 
     expect(second).toMatchObject({ outcome: 'converted' });
     expect(second.outputEtag).not.toBe(first.outputEtag);
     expect(output(key)!.etag).toBe(second.outputEtag);
-    expect(output(key)!.meta['importer-source-etag']).toBe(stack.oss.getObject('ens-images', key)!.etag);
+    expect(output(key)!.meta['importer-source-etag']).toBe(stack.oss.peekObject('ens-images', key)!.etag);
   });
 
   it('the source overwritten mid-way: the old version ends superseded, its upload aborted', async () => {

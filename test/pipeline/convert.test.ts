@@ -183,7 +183,7 @@ describe('OVA: the OVF descriptor and its VMDKs', () => {
     const manifest = JSON.parse((await oss.get(`${folder}pair.ens-image.json`)).content.toString());
     expect(manifest).toEqual({ disks: ['./pair-disk1.qcow2', './pair-disk2.qcow2'], osVersion: '22.04' });
     expect(importOf(`${folder}pair.ens-image.json`)).toMatchObject([{ outcome: 'imported', imageName: 'pair' }]);
-    const image = [...stack.ens.images.values()].find((i) => i.params.ImageName === 'pair')!;
+    const image = stack.ens.listImages().find((i) => i.params.ImageName === 'pair')!;
     expect(JSON.stringify(image.params)).toContain('pair-disk1.qcow2');
     await provenOutput(`${folder}pair-disk1.qcow2`, system.raw);
     await provenOutput(`${folder}pair-disk2.qcow2`, data.raw);

@@ -2,6 +2,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { folderCycles, folderImports, MAX_FILE_LINES, MAX_FUNCTION_LINES, measureHouse } from '../../scripts/house';
 
+const sourcesUnder = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourcesUnder(`${dir}/${e.name}`) : /\.(ts|cjs|mjs)$/.test(e.name) ? [`${dir}/${e.name}`] : [],
+  );
+
 describe('the house a newcomer reads', () => {
   const house = measureHouse(process.cwd());
 
@@ -58,6 +63,13 @@ describe('the house a newcomer reads', () => {
     expect(unit.length).toBeGreaterThan(8);
     const heavy = /from '(?:\.\.\/)+(?:local\/|scripts\/make-fixtures)|helpers\/(?:fixtures|clients)'|node:child_process|startLocalStack/;
     expect(unit.filter((f) => heavy.test(readFileSync(`test/unit/${f}`, 'utf8')))).toEqual([]);
+  });
+
+  it('lets tests, the bench and scripts change the stand-ins only through their API, never their insides', () => {
+    const files = ['test', 'bench', 'scripts'].flatMap((d) => sourcesUnder(d)).filter((f) => !f.endsWith('house.test.ts'));
+    expect(files.length).toBeGreaterThan(40);
+    const insides = /\.oss\.buckets\b|\.oss\.getObject\(|\.ens\.images\b|\.segments\b|process\.env\.[A-Z_]+\s*=[^=]/;
+    expect(files.filter((f) => insides.test(readFileSync(f, 'utf8')))).toEqual([]);
   });
 
   it('lets only the adapters import a cloud SDK', () => {
