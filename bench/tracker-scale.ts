@@ -4,7 +4,6 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../local/index';
-import { newImageId } from '../local/ens/images';
 import { stateLayout } from '../shared/state/layout';
 
 const layout = stateLayout('.ens-importer/');

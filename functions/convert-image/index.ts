@@ -1,9 +1,11 @@
 // FC entry point of the converter (handler `index.handler`): raw, VMDK, VHD, VHDX and OVA uploads to qcow2.
 import { handleConvertEvent } from '../../shared/handlers/convert-handler';
-import { handlerDirOf, type InvocationContext } from '../../shared/runtime/fc-runtime';
+import { readConverterConfig } from '../../shared/runtime/config';
+import { handlerDirOf, instanceConfig, type InvocationContext } from '../../shared/runtime/fc-runtime';
 
-const handlerDir = handlerDirOf(import.meta.url);
+// read once per instance, at its first invocation
+const config = instanceConfig(readConverterConfig, handlerDirOf(import.meta.url));
 
 export async function handler(event: unknown, context: InvocationContext) {
-  return handleConvertEvent(event, context, handlerDir);
+  return handleConvertEvent(event, context, config());
 }

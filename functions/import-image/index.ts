@@ -1,9 +1,11 @@
 // FC entry point of the import function (handler `index.handler`).
 import { handleImportEvent } from '../../shared/handlers/import-handler';
-import { handlerDirOf, type InvocationContext } from '../../shared/runtime/fc-runtime';
+import { readImportConfig } from '../../shared/runtime/config';
+import { handlerDirOf, instanceConfig, type InvocationContext } from '../../shared/runtime/fc-runtime';
 
-const handlerDir = handlerDirOf(import.meta.url);
+// read once per instance, at its first invocation
+const config = instanceConfig(readImportConfig, handlerDirOf(import.meta.url));
 
 export async function handler(event: unknown, context: InvocationContext) {
-  return handleImportEvent(event, context, handlerDir);
+  return handleImportEvent(event, context, config());
 }

@@ -5,6 +5,7 @@ import { pathToFileURL } from 'node:url';
 import type { AccessKey, CredentialStore } from '../credentials';
 import type { DeployedTrigger } from './s-yaml';
 import { captureOutput, prefixed, writeOutside, type CapturedLine } from './log-capture';
+import { withInvocationEnv } from './invocation-env';
 
 export type Handler = (event: Buffer, context: FcContext) => Promise<unknown>;
 
@@ -119,9 +120,11 @@ export class FcStandIn {
 
   constructor(private readonly options: FcOptions) {}
 
+  /** (Re)deploy a function: like FC after a configuration change, later invocations run in new instances. */
   register(fn: LocalFunction): void {
     this.functions.set(fn.name, fn);
     this.handlers.delete(fn.name);
+    this.idle.delete(fn.name);
   }
 
   /** STS keys of the function's role; `rotate` issues new ones as FC does over time. */
@@ -141,8 +144,15 @@ export class FcStandIn {
     if (!loaded) {
       loaded = (async () => {
         const [file, exportName] = resolveEntry(fn);
+        // an instance of its own, per function and registration, as FC's instances are: its
+        // module state (the configuration it read once) is never another function's
+        // (a plain number: a dot in the query would hide the .ts extension from the loader)
+        instancesLoaded += 1;
+        const instance = instancesLoaded;
         const mod =
-          /\.c?js$/.test(file) && !file.endsWith('.mjs') ? createRequire(import.meta.url)(file) : await import(pathToFileURL(file).href);
+          /\.c?js$/.test(file) && !file.endsWith('.mjs')
+            ? freshRequire(file)
+            : await import(`${pathToFileURL(file).href}?fc-instance=${instance}`);
         const handler = mod[exportName] ?? mod.default?.[exportName];
         if (typeof handler !== 'function') throw new Error(`${file} does not export ${exportName}`);
         return handler as Handler;
@@ -172,6 +182,20 @@ export class FcStandIn {
     this.idle.set(fn.name, list);
   }
 
+  /** The environment FC gives the function's instances: the stack's, the function's own, FC's variables. */
+  private envOf(fn: LocalFunction, context: { region: string; accountId: string }): Record<string, string> {
+    // NODE_OPTIONS is for the node FC starts; an in-process function has no use for it, and
+    // processes this one spawns must not inherit it
+    const { NODE_OPTIONS: _nodeOptions, ...fnEnv } = fn.env ?? {};
+    return {
+      ...this.options.env,
+      ...fnEnv,
+      FC_FUNCTION_NAME: fn.name,
+      FC_REGION: context.region,
+      FC_ACCOUNT_ID: context.accountId,
+    };
+  }
+
   /** Synchronous invocation: the handler's result, or its error thrown. */
   async invoke(name: string, payload: Buffer | string, attempt = 0, async = false): Promise<unknown> {
     const fn = this.functions.get(name);
@@ -186,7 +210,9 @@ export class FcStandIn {
     let handler: Handler;
     try {
       // what the code prints while it loads belongs to the first invocation's log, as on FC
-      handler = await captureOutput(requestId, record, () => this.instanceOf(fn));
+      // module code that runs at load sees the function's environment too
+      const env = this.envOf(fn, { region: fn.region ?? 'cn-beijing', accountId: this.options.credentials.accountId });
+      handler = await captureOutput(requestId, record, () => withInvocationEnv(env, () => this.instanceOf(fn)));
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.invocations.push({
@@ -215,19 +241,14 @@ export class FcStandIn {
       accountId: this.options.credentials.accountId,
       logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') },
     };
-    // NODE_OPTIONS is for the node FC starts; an in-process function has no use for it, and
-    // processes this one spawns must not inherit it
-    const { NODE_OPTIONS: _nodeOptions, ...fnEnv } = fn.env ?? {};
-    Object.assign(process.env, this.options.env, fnEnv, {
-      FC_FUNCTION_NAME: name,
-      FC_REGION: context.region,
-      FC_ACCOUNT_ID: context.accountId,
-    });
+    const env = this.envOf(fn, context);
     const started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     try {
       const result = await Promise.race([
-        captureOutput(requestId, record, () => handler(Buffer.isBuffer(payload) ? payload : Buffer.from(payload), context)),
+        captureOutput(requestId, record, () =>
+          withInvocationEnv(env, () => handler(Buffer.isBuffer(payload) ? payload : Buffer.from(payload), context)),
+        ),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`Function timed out after ${timeoutSeconds} seconds`)), timeoutSeconds * 1000);
         }),
@@ -350,6 +371,15 @@ export class FcStandIn {
 }
 
 /** `dist/import-image` + `index.handler` → [dist/import-image/index.js, 'handler']. */
+let instancesLoaded = 0;
+
+/** A CommonJS bundle loaded anew: a module instance of its own. */
+function freshRequire(file: string): Record<string, unknown> & { default?: Record<string, unknown> } {
+  const load = createRequire(import.meta.url);
+  delete load.cache[load.resolve(file)];
+  return load(file);
+}
+
 function resolveEntry(fn: LocalFunction): [string, string] {
   const [moduleName, exportName] = (fn.handler ?? 'index.handler').split('.') as [string, string];
   let file = isAbsolute(fn.entry) ? fn.entry : resolve(fn.entry);

@@ -10,7 +10,7 @@ import { claimConversion } from '../state/conversion-claim';
 import { stateLayout, type StateLayout } from '../state/layout';
 import { parseConversion, type ConversionRecord } from '../state/conversion-record';
 import { TAG_STATUS } from '../core/tags';
-import { ResultLine, type Finished } from '../lifecycle/result-line';
+import { firstLine, ResultLine, type Finished } from '../lifecycle/result-line';
 import { runVersion, type VersionJob } from '../lifecycle/run-version';
 import { ConversionSession } from './conversion-session';
 import { convertSource } from './convert-source';
@@ -53,16 +53,7 @@ export function convertObjectEvent(event: ObjectEvent, given: ConvertDeps): Prom
   const clock = given.clock ?? realClock;
   const deps = { ...given, clock };
   const layout = stateLayout(deps.config.statePrefix);
-  const result: ConvertResult = {
-    outcome: 'skipped',
-    bucket: event.bucket,
-    key: event.key,
-    etag: event.etag,
-    size: event.size,
-    requestId: deps.requestId,
-    durationMs: 0,
-  };
-  const line = new ResultLine(result, clock, deps.log);
+  const line = new ResultLine<ConvertResult>(firstLine(event, deps.requestId), clock, deps.log);
   return runVersion(event, conversionJob(event, deps, layout), { ...deps, layout }, line);
 }
 

@@ -4,7 +4,7 @@ import { outputKeyFor } from '../core/conversion';
 import type { ObjectEvent } from '../core/event';
 import { endVersion, type EndJob } from '../lifecycle/end-version';
 import { jobOfKey } from '../lifecycle/job-of';
-import { ResultLine, type VersionResult } from '../lifecycle/result-line';
+import { firstLine, ResultLine, type VersionResult } from '../lifecycle/result-line';
 import type { Logger } from '../runtime/logger';
 import { claimConversion } from '../state/conversion-claim';
 import { conversionHistory, encodeConversion, type ConversionRecord } from '../state/conversion-record';
@@ -42,7 +42,7 @@ export interface ConversionGiveUp extends VersionResult {
 }
 
 export function endFailedConversion(event: ObjectEvent, lastError: string, deps: GiveUpDeps): Promise<ConversionGiveUp> {
-  const result: ConversionGiveUp = { outcome: 'skipped', bucket: event.bucket, key: event.key, requestId: deps.requestId, durationMs: 0 };
+  const result: ConversionGiveUp = firstLine(event, deps.requestId);
   const line = new ResultLine(result, deps.clock, deps.log, { event: 'conversion-given-up', lastError });
   return endVersion(event, lastError, conversionEnd(event, deps), deps, line);
 }

@@ -3,26 +3,10 @@ import { createObjectTransfer } from '../adapters/oss-transfer';
 import { parseEventPayload } from '../core/event';
 import { convertObjectEvent, type ConvertResult } from '../conversion/convert-event';
 import type { ConverterConfig } from '../conversion/deps';
-import { readConverterConfig } from '../runtime/config';
 import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 
 export class ConvertRetryError extends Error {
   override name = 'ConvertRetryError';
-}
-
-let cached: { config: ConverterConfig; fingerprint: string } | undefined;
-
-function configFor(env: NodeJS.ProcessEnv, handlerDir: string): ConverterConfig {
-  const fingerprint = [
-    handlerDir,
-    env.IMPORTER_WATCHED_PREFIX,
-    env.IMPORTER_CONVERT_OUTPUT,
-    env.IMPORTER_RULES,
-    env.IMPORTER_STATE_PREFIX,
-    env.OSS_ENDPOINT,
-  ].join('|');
-  if (cached?.fingerprint !== fingerprint) cached = { config: readConverterConfig(env, handlerDir), fingerprint };
-  return cached.config;
 }
 
 /**
@@ -32,9 +16,8 @@ function configFor(env: NodeJS.ProcessEnv, handlerDir: string): ConverterConfig 
 export async function handleConvertEvent(
   event: unknown,
   context: InvocationContext,
-  handlerDir: string,
+  config: ConverterConfig,
 ): Promise<{ results: ConvertResult[] }> {
-  const config = configFor(process.env, handlerDir);
   const scope = invocationScope(context, 'convert-image', config.marginMs);
   const parsed = parseEventPayload(event);
   if (!parsed.ok) {

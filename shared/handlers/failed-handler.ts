@@ -10,9 +10,9 @@ import { DEFAULT_OUTPUT_TEMPLATE } from '../core/conversion';
 import type { ObjectEvent } from '../core/event';
 import type { PipelineDeps } from '../import/deps';
 import { stateLayout } from '../state/layout';
-import { DEFAULTS } from '../runtime/config';
+import { DEFAULTS, type ImporterConfig } from '../runtime/config';
 import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
-import { configFor, isFinalFailure, noticeOf, TransientFailureError } from './import-handler';
+import { isFinalFailure, noticeOf, TransientFailureError } from './import-handler';
 import { createNotifier } from '../runtime/notifier';
 
 /** The converter's events end through the conversion's claim, the import's through its own: one door, two jobs. */
@@ -33,9 +33,8 @@ async function endFailed(event: ObjectEvent, lastError: string, deps: PipelineDe
 export async function handleFailedImport(
   event: unknown,
   context: InvocationContext,
-  handlerDir: string,
+  config: ImporterConfig,
 ): Promise<{ results: ObjectResult[] }> {
-  const config = configFor(process.env, handlerDir);
   const scope = invocationScope(context, 'import-failed', config.safetyMarginMs ?? DEFAULTS.safetyMarginMs);
   const failed = parseFailedInvocation(event);
   const parsed = parseEventPayload(failed.payload);

@@ -5,7 +5,7 @@ import type { Credentials } from '../adapters/ens';
 import { handOffPayload } from '../import/hand-off';
 import type { ObjectResult } from '../core/outcome';
 import { processObjectEvent } from '../import/pipeline';
-import { DEFAULTS, readImportConfig, type ImporterConfig } from '../runtime/config';
+import { DEFAULTS, type ImporterConfig } from '../runtime/config';
 import { createNotifier } from '../runtime/notifier';
 import { Pacer, pacingIntervalMs } from '../core/pacer';
 import { realClock } from '../core/clock';
@@ -21,21 +21,6 @@ export class TransientFailureError extends Error {
   }
 }
 
-const CONFIG_VARIABLES = [
-  'ENS_ENDPOINT',
-  'OSS_ENDPOINT',
-  'IMPORTER_RULES',
-  'IMPORTER_STATE_PREFIX',
-  'IMPORTER_DRY_RUN',
-  'IMPORTER_ENS_TIMEOUT_MS',
-  'IMPORTER_MANIFEST_WAIT_MINUTES',
-  'IMPORTER_ENS_IMPORT_QPS',
-  'IMPORTER_INSTANCES',
-  'IMPORTER_ENS_MAX_ATTEMPTS',
-  'IMPORTER_CONVERTER_FUNCTION',
-  'IMPORTER_FC_ENDPOINT',
-];
-let cached: { config: ImporterConfig; fingerprint: string } | undefined;
 /** records of one event handled at once */
 const RECORD_CONCURRENCY = 4;
 let pacer: Pacer | undefined;
@@ -48,20 +33,12 @@ function pacerFor(config: ImporterConfig): Pacer | undefined {
   return pacer;
 }
 
-/** Read once per instance; again only when the environment changes (the local stack's FC sets it per function). */
-export function configFor(env: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
-  const fingerprint = `${handlerDir}|${CONFIG_VARIABLES.map((k) => env[k] ?? '').join('|')}`;
-  if (cached?.fingerprint !== fingerprint) cached = { config: readImportConfig(env, handlerDir), fingerprint };
-  return cached.config;
-}
-
 /** FC entry for the import function: every event handled, a throw only for transient failures. */
 export async function handleImportEvent(
   event: unknown,
   context: InvocationContext,
-  handlerDir: string,
+  config: ImporterConfig,
 ): Promise<{ results: ObjectResult[] }> {
-  const config = configFor(process.env, handlerDir);
   const scope = invocationScope(context, 'import-image', config.safetyMarginMs ?? DEFAULTS.safetyMarginMs);
   const parsed = parseEventPayload(event);
   if (!parsed.ok) {

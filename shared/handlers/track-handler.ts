@@ -3,12 +3,12 @@ import { createObjectStore } from '../adapters/oss';
 import { expireWaitingManifests } from '../import/manifest-waiting';
 import { processObjectEvent } from '../import/pipeline';
 import { trackImports, type TrackSummary } from '../track/tracker';
-import { DEFAULTS, readImportConfig, readTrackConfig } from '../runtime/config';
+import { DEFAULTS, readTrackConfig, type ImporterConfig } from '../runtime/config';
 import { createNotifier } from '../runtime/notifier';
 import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 
 /** FC entry for the timer-driven tracker. */
-export async function handleTrackEvent(_event: unknown, context: InvocationContext, handlerDir = process.cwd()): Promise<TrackSummary> {
+export async function handleTrackEvent(_event: unknown, context: InvocationContext, importConfig: ImporterConfig): Promise<TrackSummary> {
   const settings = readTrackConfig(process.env, context.region);
   const scope = invocationScope(context, 'track-imports', DEFAULTS.trackerMarginMs);
   // the run starts no work after its deadline; its last writes (the lock) may use the margin
@@ -20,7 +20,6 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
   const lockStore = createObjectStore(target, { deadline: hardDeadline });
   const ens = createEnsApi(settings.ensEndpoint, scope.credentials);
   const { log, requestId, deadline } = scope;
-  const importConfig = readImportConfig(process.env, handlerDir);
   return trackImports({
     notify: createNotifier(importConfig.rules.notify, process.env, log, deadline),
     settings,

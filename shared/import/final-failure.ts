@@ -3,7 +3,7 @@ import type { ObjectEvent } from '../core/event';
 import type { ObjectResult } from '../core/outcome';
 import { endVersion, type EndJob } from '../lifecycle/end-version';
 import { writeImporterTags } from '../lifecycle/object-tags';
-import { ResultLine } from '../lifecycle/result-line';
+import { firstLine, ResultLine } from '../lifecycle/result-line';
 import { stateLayout, type StateLayout } from '../state/layout';
 import { encodeRecord, withHistory, type ImportRecord } from '../state/records';
 import { claimForEvent } from './claim-wait';
@@ -19,15 +19,7 @@ import { ImportSession } from './import-session';
 export function endFailedVersion(event: ObjectEvent, lastError: string, deps: PipelineDeps): Promise<ObjectResult> {
   const clock = deps.clock ?? realClock;
   const layout = stateLayout(deps.config.statePrefix);
-  const result: ObjectResult = {
-    outcome: 'skipped',
-    bucket: event.bucket,
-    key: event.key,
-    etag: event.etag,
-    requestId: deps.requestId,
-    attempts: 0,
-    durationMs: 0,
-  };
+  const result: ObjectResult = { ...firstLine(event, deps.requestId), attempts: 0 };
   const line = new ResultLine(result, clock, deps.log, { event: 'import-given-up', lastError });
   return endVersion(event, lastError, importEnd(event, deps, layout, clock), { ...deps, clock, layout }, line);
 }

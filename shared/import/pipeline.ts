@@ -15,7 +15,7 @@ import type { ImportRecord } from '../state/records';
 import { ImportSession } from './import-session';
 import { clearWaiting, ManifestRetryError, wakeWaitingManifest } from './manifest-waiting';
 import { readCurrentHead, type HeadStep } from '../lifecycle/object-head';
-import { ResultLine, type Finished as LineFinished } from '../lifecycle/result-line';
+import { firstLine, ResultLine, type Finished as LineFinished } from '../lifecycle/result-line';
 import { runVersion, type ReadObject, type VersionClaim, type VersionJob } from '../lifecycle/run-version';
 import { duplicateOf } from './duplicate';
 import { handToConverter } from './hand-off';
@@ -49,17 +49,7 @@ class ObjectRun {
   ) {
     this.clock = deps.clock ?? realClock;
     this.layout = stateLayout(deps.config.statePrefix);
-    this.result = {
-      outcome: 'skipped',
-      bucket: event.bucket,
-      key: event.key,
-      etag: event.etag,
-      size: event.size,
-      requestId: deps.requestId,
-      attempts: 0,
-      durationMs: 0,
-      ...(deps.config.dryRun ? { dryRun: true } : {}),
-    };
+    this.result = { ...firstLine(event, deps.requestId), attempts: 0, ...(deps.config.dryRun ? { dryRun: true } : {}) };
   }
 }
 

@@ -16,6 +16,19 @@ export interface VersionResult {
   durationMs: number;
 }
 
+/** Where every path's line starts: the event's version, nothing decided yet. */
+export function firstLine(event: { bucket: string; key: string; etag?: string; size?: number }, requestId: string) {
+  return {
+    outcome: 'skipped' as const,
+    bucket: event.bucket,
+    key: event.key,
+    etag: event.etag,
+    size: event.size,
+    requestId,
+    durationMs: 0,
+  };
+}
+
 /** A step's answer: the fields it knows, and details logged but not returned. */
 export type Finished<R extends VersionResult> = Partial<Omit<R, 'bucket' | 'durationMs'>> & { details?: object };
 

@@ -41,6 +41,19 @@ export function credentialsFrom(context: InvocationContext, env: NodeJS.ProcessE
 
 export const handlerDirOf = (moduleUrl: string): string => dirname(fileURLToPath(moduleUrl));
 
+/**
+ * This FC instance's configuration: read from its environment at the first invocation, then
+ * kept. An instance's environment never changes (FC starts new instances after a change), so
+ * nothing needs to notice one. A bad setting fails that first invocation, with its reason.
+ */
+export function instanceConfig<T>(read: (env: NodeJS.ProcessEnv, handlerDir: string) => T, handlerDir: string): () => T {
+  let config: T | undefined;
+  return () => {
+    config ??= read(process.env, handlerDir);
+    return config;
+  };
+}
+
 export function invocationScope(context: InvocationContext, fallbackName: string, marginMs: number, env = process.env): InvocationScope {
   const started = Date.now();
   const requestId = context.requestId ?? 'local';

@@ -4,7 +4,7 @@ import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../../local/inde
 import { ossClient } from '../helpers/clients';
 
 let stack: LocalStack;
-const received = () => ((globalThis as any).__recorder ?? []) as { event: any; fn: string; context: any }[];
+const received = () => ((globalThis as any).__recorder ?? []) as { event: any; fn: string; context: any; greeting?: string }[];
 
 beforeAll(async () => {
   stack = await startLocalStack({ sYaml: resolve(PROJECT_ROOT, 'test/fixtures/recorder.s.yaml'), retryBaseMs: 5 });
@@ -43,8 +43,25 @@ describe('FC stand-in wired from s.yaml', () => {
       accountId: stack.accountId,
       function: { name: 'complete-only', timeout: 10 },
     });
-    expect(process.env.GREETING).toBe('hello');
+    // the function's environment is handed to its invocation, never written into the process
+    expect(got.greeting).toBe('hello');
+    expect(process.env.GREETING).toBeUndefined();
     expect(stack.fc.logs.some((l) => l.function === 'complete-only' && l.message.includes('ObjectCreated:PutObject'))).toBe(true);
+  });
+
+  it('gives two functions running at once each its own environment, and a redeployed one a new instance', async () => {
+    const entry = resolve(PROJECT_ROOT, 'test/fixtures/recorder-function.ts');
+    stack.fc.register({ name: 'env-a', entry, env: { GREETING: 'from a' } });
+    stack.fc.register({ name: 'env-b', entry, env: { GREETING: 'from b' } });
+    await Promise.all([
+      stack.fc.invoke('env-a', JSON.stringify({ pauseMs: 30 })),
+      stack.fc.invoke('env-b', JSON.stringify({ pauseMs: 5 })),
+    ]);
+    const seen = Object.fromEntries(received().map((r) => [r.fn, r.greeting]));
+    expect(seen).toMatchObject({ 'env-a': 'from a', 'env-a/after': 'from a', 'env-b': 'from b', 'env-b/after': 'from b' });
+    stack.fc.register({ name: 'env-a', entry, env: { GREETING: 'changed' } });
+    await stack.fc.invoke('env-a', JSON.stringify({}));
+    expect(received().at(-1)).toMatchObject({ fn: 'env-a', greeting: 'changed' });
   });
 
   it('fires InitiateMultipartUpload, UploadPart and CompleteMultipartUpload; a CompleteMultipartUpload trigger sees one', async () => {

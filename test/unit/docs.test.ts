@@ -24,6 +24,16 @@ function sources(dir: string): string[] {
 const code = sources('shared').join('\n');
 const found = (re: RegExp): string[] => [...new Set([...code.matchAll(re)].map((m) => m[1]!))];
 
+/** Every code the source can write, collected from the source itself. */
+const sourceCodes = (): string[] => [
+  ...found(/(?:errorCode|code|error): '([A-Za-z][\w.-]+)'/g),
+  ...found(/CallError\('([A-Za-z][\w.-]+)'/g),
+  ...found(/Refusal\('([a-z][\w.-]+)'/g),
+  ...found(/'((?:manifest|retries)-[a-z-]+)'/g),
+  // ENS's failure statuses become ens:error as they are
+  ...[...(/FAILED = new Set\(\[([^\]]*)\]/.exec(code)?.[1] ?? '').matchAll(/'(\w+)'/g)].map((m) => m[1]!),
+];
+
 describe('the README', () => {
   it('is at most 12 KB and leads with what it does and the two commands', () => {
     expect(Buffer.byteLength(readme)).toBeLessThanOrEqual(12 * 1024);
@@ -39,14 +49,7 @@ describe('the README', () => {
 
 describe('the docs name', () => {
   it('every error and outcome code the source can produce', () => {
-    const codes = [
-      ...found(/(?:errorCode|code|error): '([A-Za-z][\w.-]+)'/g),
-      ...found(/CallError\('([A-Za-z][\w.-]+)'/g),
-      ...found(/Refusal\('([a-z][\w.-]+)'/g),
-      ...found(/'((?:manifest|retries)-[a-z-]+)'/g),
-      // ENS's failure statuses become ens:error as they are
-      ...[...(/FAILED = new Set\(\[([^\]]*)\]/.exec(code)?.[1] ?? '').matchAll(/'(\w+)'/g)].map((m) => m[1]!),
-    ];
+    const codes = sourceCodes();
     expect(codes).toEqual(expect.arrayContaining(['Pack_failed', 'Upload_failed', 'Unavailable', 'format-needs-conversion']));
     expect(codes.length).toBeGreaterThan(40);
     const missing = codes.filter((c) => !docs.includes(`\`${c}\``));
@@ -57,13 +60,7 @@ describe('the docs name', () => {
 
   it('every code the source can produce is in the one taxonomy (shared/core/codes.ts), and the docs list each entry', () => {
     const events = new Set(found(/event: '([a-z][\w-]+)'/g));
-    const codes = [
-      ...found(/(?:errorCode|code|error): '([A-Za-z][\w.-]+)'/g),
-      ...found(/CallError\('([A-Za-z][\w.-]+)'/g),
-      ...found(/Refusal\('([a-z][\w.-]+)'/g),
-      ...found(/'((?:manifest|retries)-[a-z-]+)'/g),
-      ...[...(/FAILED = new Set\(\[([^\]]*)\]/.exec(code)?.[1] ?? '').matchAll(/'(\w+)'/g)].map((m) => m[1]!),
-    ].filter((c) => !events.has(c));
+    const codes = sourceCodes().filter((c) => !events.has(c));
     expect(codes.length).toBeGreaterThan(60);
     expect(codes.filter((c) => describeCode(c) === undefined)).toEqual([]);
     const operations = read('docs/operations.md');
