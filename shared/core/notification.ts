@@ -25,6 +25,8 @@ export interface OutcomeNotice {
   reason?: string;
   /** the function that decided (import, tracker, on-failure) */
   by: string;
+  /** the outcome is an older version's: the object now holds a newer upload, whose own outcome follows */
+  olderVersion?: { etag: string };
   at: string;
 }
 
@@ -44,7 +46,7 @@ const HEADLINE: Record<NotifyOutcome, string> = {
 
 export function renderNotice(format: NotifyConfig['format'], n: OutcomeNotice): string {
   const lines = [
-    `${HEADLINE[n.outcome]}: oss://${n.bucket}/${n.key}`,
+    `${HEADLINE[n.outcome]}: oss://${n.bucket}/${n.key}${n.olderVersion ? ` (an older version, ETag ${n.olderVersion.etag}; the object holds a newer upload)` : ''}`,
     ...(n.imageId ? [`image: ${n.imageId}`] : []),
     ...(n.errorCode ? [`error: ${n.errorCode}`] : []),
     ...(n.reason ? [`reason: ${n.reason.slice(0, 500)}`] : []),

@@ -23,4 +23,6 @@ export interface ObjectResult {
   missingAction?: string;
   /** failed, and FC's retry may fix it (the handler throws for these only) */
   retryable?: boolean;
+  /** ended a version the object no longer holds: its record says so, the object's tags stay the newer version's */
+  olderVersion?: boolean;
 }

@@ -110,4 +110,5 @@ export const noticeOf = (r: ObjectResult) => ({
   imageId: r.imageId,
   errorCode: r.errorCode,
   reason: r.reason,
+  ...(r.olderVersion && r.etag ? { olderVersion: { etag: r.etag } } : {}),
 });

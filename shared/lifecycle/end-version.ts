@@ -74,5 +74,5 @@ export async function endVersion<R extends VersionResult, Rec extends HeldRecord
   }
   const { finished, tags } = await job.end(claim, giveUp);
   const written = await tagIfCurrent(deps.store, deps.log, { key: event.key, etag }, tags.status, tags);
-  return line.finish(written === 'newer-version' ? { ...finished, olderVersion: true } : finished);
+  return line.finish(written === 'newer-version' ? ({ ...finished, olderVersion: true } as Finished<R>) : finished);
 }

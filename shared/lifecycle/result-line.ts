@@ -14,6 +14,8 @@ export interface VersionResult {
   retryable?: boolean;
   requestId?: string;
   durationMs: number;
+  /** the version ended is not the one the object holds now: its tags were left to the newer one */
+  olderVersion?: boolean;
 }
 
 /** Where every path's line starts: the event's version, nothing decided yet. */

@@ -1,4 +1,5 @@
 import { writeImporterTags } from '../lifecycle/object-tags';
+import { tagIfCurrent as tagVersion, type VersionTagging } from '../lifecycle/version-tags';
 import { encodeRecord, parseRecord, withHistory, type ImportRecord } from '../state/records';
 import type { PendingImport, TrackRun } from './types';
 
@@ -44,7 +45,7 @@ export async function applyChange(
     history: withHistory(record, state, at, ensStatus ? `ENS status ${ensStatus}` : undefined),
   };
   await retry(() => store.putText(p.recordKey, encodeRecord(updated)));
-  await tagIfCurrent(record, p.imageId, state, error, run);
+  const tagged = await tagIfCurrent(record, p.imageId, state, error, run);
   for (const disk of record.disks ?? [])
     await retry(() => writeImporterTags(store, log, { key: disk, ifUnowned: true }, state, { imageId: p.imageId, error }));
   run.removePending(p.pendingKey);
@@ -60,24 +61,27 @@ export async function applyChange(
     errorCode: error,
     ageSec,
   });
-  await deps.notify?.({ outcome: state, bucket: record.bucket, key: record.key, imageId: p.imageId, errorCode: error, by: 'tracker' });
+  const olderVersion = tagged === 'newer-version' ? { olderVersion: { etag: record.etag } } : {};
+  await deps.notify?.({
+    outcome: state,
+    bucket: record.bucket,
+    key: record.key,
+    imageId: p.imageId,
+    errorCode: error,
+    by: 'tracker',
+    ...olderVersion,
+  });
   return true;
 }
 
-/** The tags only while the object still holds this version: a newer upload has its own. */
-async function tagIfCurrent(
+/** The tags only while the object still holds this version (the door's rule): a newer upload has its own. */
+function tagIfCurrent(
   record: ImportRecord,
   imageId: string,
   state: 'available' | 'failed',
   error: string | undefined,
   run: TrackRun,
-): Promise<void> {
+): Promise<VersionTagging> {
   const { store, log } = run.deps;
-  const current = await run.retry(() => store.head(record.key));
-  if (current && current.etag === record.etag) {
-    await run.retry(() => writeImporterTags(store, log, { key: record.key, tagCount: current.tagCount }, state, { imageId, error }));
-  } else if (current) {
-    const reason = `the object now holds another version (ETag ${current.etag}); its own import tags it`;
-    log.info({ event: 'tags-not-written', bucket: record.bucket, key: record.key, imageId, reason });
-  }
+  return tagVersion(store, log, { key: record.key, etag: record.etag }, state, { imageId, error }, run.retry);
 }

@@ -195,6 +195,9 @@ describe('FC gives up on an older version after a newer one was uploaded', () =>
     const kind = key.endsWith('.raw') ? 'conversions' : 'claims';
     const records = full.stateKeys(kind).map((k) => JSON.parse(full.objectText(k)!));
     expect(records.find((r) => r.key === key && r.etag === oldEtag)).toMatchObject({ state: 'failed', errorCode: 'ServiceUnavailable' });
+    // the notice says it is about an older version
+    const notice = full.webhook.received.map((r) => r.body as Record<string, unknown>).find((b) => b.by === 'on-failure' && b.key === key);
+    expect(notice).toMatchObject({ outcome: 'failed', olderVersion: { etag: oldEtag } });
     const said = full.fc.logs.filter((l) => l.function === 'ens-import-failed').map((l) => l.message);
     expect(said.some((m) => m.includes('"event":"tags-not-written"') && m.includes(oldEtag.replace(/"/g, '\\"')))).toBe(true);
   });
