@@ -63,8 +63,13 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** DeleteMultipleObjects: up to 1,000 keys in one request; keys already gone are fine. */
   deleteMany(keys: string[]): Promise<void>;
-  /** One page of ListObjectsV2. */
-  listPage(prefix: string, continuationToken?: string, maxKeys?: number): Promise<{ objects: ListedObject[]; nextToken?: string }>;
+  /** One page of ListObjectsV2; `startAfter`: the keys after this one (a cursor kept between runs). */
+  listPage(
+    prefix: string,
+    continuationToken?: string,
+    maxKeys?: number,
+    startAfter?: string,
+  ): Promise<{ objects: ListedObject[]; nextToken?: string }>;
   /** GetBucketVersioning: a versioned bucket ignores x-oss-forbid-overwrite. */
   getVersioning(): Promise<BucketVersioning>;
 }
@@ -86,6 +91,7 @@ export interface RawObjectStore {
     continuationToken: string | undefined,
     maxKeys: number | undefined,
     timeoutMs: number,
+    startAfter?: string,
   ): Promise<{ objects: ListedObject[]; nextToken?: string }>;
   getVersioning(timeoutMs: number): Promise<BucketVersioning>;
 }
@@ -148,7 +154,7 @@ export function withDeadline(raw: RawObjectStore, policy: DeadlinePolicy): Objec
     putText: (key, body) => run('PutObject', (t) => raw.putText(key, body, t)),
     delete: (key) => run('DeleteObject', (t) => raw.delete(key, t)),
     deleteMany: (keys) => run('DeleteMultipleObjects', (t) => raw.deleteMany(keys, t)),
-    listPage: (prefix, token, maxKeys) => run('ListObjectsV2', (t) => raw.listPage(prefix, token, maxKeys, t)),
+    listPage: (prefix, token, maxKeys, startAfter) => run('ListObjectsV2', (t) => raw.listPage(prefix, token, maxKeys, t, startAfter)),
     getVersioning: () => run('GetBucketVersioning', (t) => raw.getVersioning(t)),
   };
 }

@@ -210,10 +210,16 @@ export class AliOssStore implements RawObjectStore {
     token: string | undefined,
     maxKeys: number | undefined,
     timeout: number,
+    startAfter?: string,
   ): Promise<{ objects: ListedObject[]; nextToken?: string }> {
     const list = async () => {
       const r = await this.client.listV2(
-        { prefix, 'max-keys': maxKeys ?? 1000, ...(token ? { 'continuation-token': token } : {}) },
+        {
+          prefix,
+          'max-keys': maxKeys ?? 1000,
+          ...(token ? { 'continuation-token': token } : {}),
+          ...(startAfter ? { 'start-after': startAfter } : {}),
+        },
         { timeout },
       );
       const objects = (r.objects ?? []).map((o) => ({

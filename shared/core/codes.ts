@@ -67,6 +67,7 @@ export const CODES: Readonly<Record<string, CodeEntry>> = {
   Unavailable: failed('check the ENS console, then ens-importer retry', true),
   'import-timeout': failed('check ENS, then ens-importer retry', true),
   'image-missing': failed('ens-importer retry if you still want the image', true),
+  'image-deleted': failed('the image was deleted in ENS: ens-importer retry (or upload again) imports the version anew', true),
   // what FC's retries could not get past
   'retries-exhausted': TRANSIENT,
   'Throttling.User': TRANSIENT,

@@ -5,7 +5,7 @@ import * as z from 'zod/mini';
  * DingTalk and Lark custom robots, or plain JSON. Pure: the webhook adapter sends.
  */
 
-export const NOTIFY_OUTCOMES = ['available', 'failed', 'rejected'] as const;
+export const NOTIFY_OUTCOMES = ['available', 'failed', 'rejected', 'deleted'] as const;
 export type NotifyOutcome = (typeof NOTIFY_OUTCOMES)[number];
 
 export const notifySchema = z.strictObject({
@@ -42,6 +42,7 @@ const HEADLINE: Record<NotifyOutcome, string> = {
   available: 'ENS image available',
   failed: 'ENS import failed',
   rejected: 'ENS import rejected',
+  deleted: 'ENS image deleted',
 };
 
 export function renderNotice(format: NotifyConfig['format'], n: OutcomeNotice): string {

@@ -7,7 +7,8 @@ export const IMPORTER_TAG_KEYS = [TAG_IMAGE_ID, TAG_STATUS, TAG_ERROR] as const;
 export const MAX_TAGS = 10;
 
 /** `retrying`: a transient failure, FC retries the event; `failed`: retries are over, or an operator must act */
-export type ImportStatus = 'importing' | 'retrying' | 'available' | 'failed' | 'rejected' | ConversionStatus;
+/** `deleted`: the version's image was available, then ENS stopped having it (deleted in ENS) */
+export type ImportStatus = 'importing' | 'retrying' | 'available' | 'failed' | 'rejected' | 'deleted' | ConversionStatus;
 /** a source in another format: being converted, or converted (its qcow2 is then imported) */
 export type ConversionStatus = 'converting' | 'converted';
 

@@ -132,7 +132,9 @@ export async function claimVersion(store: ObjectStore, layout: StateLayout, c: C
 function decide(current: ImportRecord | undefined, c: ClaimRequest): 'take' | 'keep' {
   if (!current) return 'take';
   if (current.state === 'claimed') return holderLive(current.claimDeadline, c.now) ? 'keep' : 'take';
-  if (current.state === 'failed' || current.state === 'rejected') return isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
+  // a new upload of a version that failed, was rejected, or whose image ENS no longer has: a new attempt
+  if (current.state === 'failed' || current.state === 'rejected' || current.state === 'deleted')
+    return isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
   return 'keep';
 }
 

@@ -10,6 +10,9 @@ import { createHash } from 'node:crypto';
  *   claims/<hash>.json.unreadable.g<n>  a body that did not parse, kept when generation n replaced it
  *   pending/<hash>~<imageId>      one empty object per import the tracker still follows
  *   waiting/<disk>/<manifest>.json  a manifest waiting for a disk (one per pair: disks may be shared)
+ *   images/<hash>~<imageId>       one empty object per image the tracker re-checks in ENS (available,
+ *                                 or timed out: ENS may still finish it)
+ *   recheck.json                  where the tracker's rolling re-check of images/ goes on next
  *   tracker.lock                  one tracker run at a time
  */
 export interface StateLayout {
@@ -28,6 +31,11 @@ export interface StateLayout {
   waitingPrefixOf(bucket: string, diskKey: string): string;
   readonly waitingPrefix: string;
   readonly trackerLockKey: string;
+  /** an image the tracker keeps re-checking in ENS (its record's key and ImageId in the name) */
+  imageKey(claimKey: string, imageId: string): string;
+  readonly imagesPrefix: string;
+  parseImageKey(key: string): { imageId: string; claimKey: string } | undefined;
+  readonly recheckCursorKey: string;
   markerKey(leaseKey: string, generation: number): string;
   /** where a lease body that did not parse is kept when generation n replaces it */
   asideKey(leaseKey: string, generation: number): string;
@@ -42,6 +50,14 @@ export function stateLayout(prefix: string): StateLayout {
   const claims = `${prefix}claims/`;
   const pending = `${prefix}pending/`;
   const waiting = `${prefix}waiting/`;
+  const images = `${prefix}images/`;
+  /** `<claim hash>~<imageId>` after `under`, as the claim key and ImageId it names */
+  const parseIndexed = (under: string, key: string) => {
+    if (!key.startsWith(under)) return undefined;
+    const m = /^([0-9a-f]{40})~(.+)$/.exec(key.slice(under.length));
+    if (!m || !IMAGE_ID.test(m[2]!)) return undefined;
+    return { imageId: m[2]!, claimKey: `${claims}${m[1]}.json` };
+  };
   const claimHash = (claimKey: string): string => claimKey.slice(claims.length).replace(/\.json$/, '');
   return {
     prefix,
@@ -51,12 +67,11 @@ export function stateLayout(prefix: string): StateLayout {
     pendingKey: (claimKey, imageId) => `${pending}${claimHash(claimKey)}~${imageId}`,
     pendingPrefixOf: (claimKey) => `${pending}${claimHash(claimKey)}~`,
     pendingPrefix: pending,
-    parsePendingKey(key) {
-      if (!key.startsWith(pending)) return undefined;
-      const m = /^([0-9a-f]{40})~(.+)$/.exec(key.slice(pending.length));
-      if (!m || !IMAGE_ID.test(m[2]!)) return undefined;
-      return { imageId: m[2]!, claimKey: `${claims}${m[1]}.json` };
-    },
+    parsePendingKey: (key) => parseIndexed(pending, key),
+    imageKey: (claimKey, imageId) => `${images}${claimHash(claimKey)}~${imageId}`,
+    imagesPrefix: images,
+    parseImageKey: (key) => parseIndexed(images, key),
+    recheckCursorKey: `${prefix}recheck.json`,
     waitingKey: (bucket, manifestKey, diskKey) => `${waiting}${digest([bucket, diskKey])}/${digest([bucket, manifestKey])}.json`,
     waitingPrefixOf: (bucket, diskKey) => `${waiting}${digest([bucket, diskKey])}/`,
     waitingPrefix: waiting,

@@ -8,11 +8,15 @@ import * as z from 'zod/mini';
  * sets it aside (`<key>.unreadable.g<n>`) and treats it as possible evidence, never as stale.
  */
 
-/** `converting`: handed to the converter (a `.img` that is not qcow2); its qcow2 is imported on its own */
-export const RECORD_STATES = ['claimed', 'importing', 'available', 'failed', 'rejected', 'converting'] as const;
+/**
+ * `converting`: handed to the converter (a `.img` that is not qcow2); its qcow2 is imported on
+ * its own. `deleted`: its image was available, then ENS stopped having it: ENS is the truth, and
+ * the version may be imported again.
+ */
+export const RECORD_STATES = ['claimed', 'importing', 'available', 'failed', 'rejected', 'converting', 'deleted'] as const;
 export type RecordState = (typeof RECORD_STATES)[number];
 /** the states after which this version needs nothing more from the importer */
-export const FINAL_STATES: readonly RecordState[] = ['importing', 'available', 'failed', 'rejected', 'converting'];
+export const FINAL_STATES: readonly RecordState[] = ['importing', 'available', 'failed', 'rejected', 'converting', 'deleted'];
 
 /** no state object worth reading is larger than this */
 export const MAX_STATE_OBJECT_BYTES = 256 * 1024;
@@ -83,6 +87,10 @@ const waitingSchema = z.object({
 });
 export type WaitingEntry = z.infer<typeof waitingSchema>;
 
+/** where the tracker's rolling re-check of the images index goes on next */
+const recheckSchema = z.object({ after: text(1024), passes: z.number().check(z.int(), z.gte(0)), at: isoTime() });
+export type RecheckCursor = z.infer<typeof recheckSchema>;
+
 const markerSchema = z.object({ holder: text(128), at: isoTime() });
 export type LeaseMarker = z.infer<typeof markerSchema>;
 
@@ -119,6 +127,8 @@ export function encodeWith<T>(schema: z.ZodMiniType<T>, value: T, what: string):
 export const encodeRecord = (record: ImportRecord): string => encodeWith(recordSchema, record, 'import record');
 export const encodeLock = (lock: TrackerLock): string => encodeWith(lockSchema, lock, 'tracker lock');
 export const encodeWaiting = (entry: WaitingEntry): string => encodeWith(waitingSchema, entry, 'waiting entry');
+export const encodeRecheck = (cursor: RecheckCursor): string => encodeWith(recheckSchema, cursor, 'recheck cursor');
+export const parseRecheck = (body: string | undefined): RecheckCursor | undefined => parseWith(recheckSchema, body);
 export const encodeMarker = (marker: LeaseMarker): string => encodeWith(markerSchema, marker, 'takeover marker');
 
 export const parseRecord = (body: string | undefined): ImportRecord | undefined => parseWith(recordSchema, body);

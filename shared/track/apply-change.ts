@@ -16,22 +16,13 @@ export async function applyChange(
 ): Promise<boolean> {
   const { deps, retry, clock } = run;
   const { store, log } = deps;
-  const text = await retry(() => store.getText(p.recordKey));
-  const record = parseRecord(text);
-  if (!record || (record.imageId && record.imageId !== p.imageId)) {
-    const why = record
-      ? `the record follows another image (${record.imageId})`
-      : text === undefined
-        ? 'no import record'
-        : 'the import record does not parse';
-    log.warn({ event: 'state-object-invalid', key: p.pendingKey, imageId: p.imageId, reason: why });
-    run.removePending(p.pendingKey);
-    return false;
-  }
+  const record = await recordFollowing(p, run);
+  if (!record) return false;
   // a run that stopped before its index entries went: the record holds it; the tags (idempotent)
   // and the entry are what may be left
   if (record.state === state && record.imageId === p.imageId) {
     await tagIfCurrent(record, p.imageId, state, error, run);
+    await keepRechecking(p, state, error, run);
     run.removePending(p.pendingKey);
     return false;
   }
@@ -48,30 +39,51 @@ export async function applyChange(
   const tagged = await tagIfCurrent(record, p.imageId, state, error, run);
   for (const disk of record.disks ?? [])
     await retry(() => writeImporterTags(store, log, { key: disk, ifUnowned: true }, state, { imageId: p.imageId, error }));
+  await keepRechecking(p, state, error, run);
   run.removePending(p.pendingKey);
-  const ageSec = Math.round((clock.now() - p.since) / 1000);
-  log.info({
-    event: 'import-status',
-    bucket: record.bucket,
-    key: record.key,
-    imageId: p.imageId,
-    from: record.state,
-    to: state,
-    ensStatus,
-    errorCode: error,
-    ageSec,
-  });
-  const olderVersion = tagged === 'newer-version' ? { olderVersion: { etag: record.etag } } : {};
-  await deps.notify?.({
-    outcome: state,
-    bucket: record.bucket,
-    key: record.key,
-    imageId: p.imageId,
-    errorCode: error,
-    by: 'tracker',
-    ...olderVersion,
-  });
+  await sayChange(p, record, { state, error, ensStatus, tagged }, run);
   return true;
+}
+
+/** The import record this pending entry follows; an entry without one leaves the index. */
+async function recordFollowing(p: PendingImport, run: TrackRun): Promise<ImportRecord | undefined> {
+  const { store, log } = run.deps;
+  const text = await run.retry(() => store.getText(p.recordKey));
+  const record = parseRecord(text);
+  if (record && (!record.imageId || record.imageId === p.imageId)) return record;
+  const why = record
+    ? `the record follows another image (${record.imageId})`
+    : text === undefined
+      ? 'no import record'
+      : 'the import record does not parse';
+  log.warn({ event: 'state-object-invalid', key: p.pendingKey, imageId: p.imageId, reason: why });
+  run.removePending(p.pendingKey);
+  return undefined;
+}
+
+/** The change's log line and notice (an older version's notice says so). */
+async function sayChange(
+  p: PendingImport,
+  record: ImportRecord,
+  c: { state: 'available' | 'failed'; error?: string; ensStatus?: string; tagged: VersionTagging },
+  run: TrackRun,
+): Promise<void> {
+  const { deps, clock } = run;
+  const ageSec = Math.round((clock.now() - p.since) / 1000);
+  const { bucket, key } = record;
+  const fields = { bucket, key, imageId: p.imageId, from: record.state, to: c.state, ensStatus: c.ensStatus, errorCode: c.error };
+  deps.log.info({ event: 'import-status', ...fields, ageSec });
+  const olderVersion = c.tagged === 'newer-version' ? { olderVersion: { etag: record.etag } } : {};
+  await deps.notify?.({ outcome: c.state, bucket, key, imageId: p.imageId, errorCode: c.error, by: 'tracker', ...olderVersion });
+}
+
+/**
+ * An available image, or an import that timed out (ENS may still finish it), moves from the
+ * pending index to the images index, which the tracker keeps re-checking (recheck.ts).
+ */
+async function keepRechecking(p: PendingImport, state: 'available' | 'failed', error: string | undefined, run: TrackRun): Promise<void> {
+  if (state === 'available' || error === 'import-timeout')
+    await run.retry(() => run.deps.store.putText(run.layout.imageKey(p.recordKey, p.imageId), ''));
 }
 
 /** The tags only while the object still holds this version (the door's rule): a newer upload has its own. */

@@ -6,6 +6,7 @@ import { retryTransient } from '../core/retry';
 import { stateLayout } from '../state/layout';
 import { applyChange } from './apply-change';
 import { classifyImport, describeStatuses } from './ens-status';
+import { recheckImages } from './recheck';
 import { acquireTrackerLock, releaseTrackerLock } from './tracker-lock';
 import type { PendingImport, TrackerDeps, TrackRun, TrackSummary } from './types';
 
@@ -47,7 +48,10 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
   }
   if (lock.kind === 'taken-over') d.log.warn({ event: 'tracker-lock-taken-over', previous: lock.previous?.holder ?? 'unreadable lock' });
   try {
-    await followPending(run);
+    const listing = new AccountListing(run);
+    await followPending(run, listing);
+    // ENS is the truth for images: the next stretch of the images index, on the same listing
+    await recheckImages(run, listing);
     if (d.expireWaitingManifests && clock.now() < d.runDeadline) summary.manifestsExpired = await d.expireWaitingManifests();
     summary.complete = clock.now() < d.runDeadline && summary.errors === 0;
   } catch (err) {
@@ -121,8 +125,7 @@ async function* pendingPages(run: TrackRun): AsyncGenerator<PendingImport[]> {
   } while (token && clock.now() < deps.runDeadline);
 }
 
-async function followPending(run: TrackRun): Promise<void> {
-  const listing = new AccountListing(run);
+async function followPending(run: TrackRun, listing: AccountListing): Promise<void> {
   for await (const page of pendingPages(run)) {
     await followPage(page, run, listing);
     // the page's finished entries leave the index together (DeleteMultipleObjects)

@@ -54,6 +54,8 @@ export interface TrackSummary {
   skipped?: string;
   errors: number;
   manifestsExpired?: number;
+  /** images of the images index re-checked in ENS this run */
+  rechecked?: number;
 }
 
 /** One tracker run's context, handed to each of its steps. */

@@ -249,7 +249,10 @@ function checkHandOffs(world: World, keys: Set<string>): string[] {
 /** The importer's promises, checked on the quiet world. */
 export function checkInvariants(world: World, expect: Map<string, boolean>): string[] {
   const v: string[] = [];
-  const live = (i: { id: string }) => world.statusOf(world.images.find((x) => x.id === i.id)!) !== 'Pack_failed';
+  const live = (i: { id: string }) => {
+    const image = world.images.find((x) => x.id === i.id)!;
+    return world.exists(image) && world.statusOf(image) !== 'Pack_failed';
+  };
   // no version ever has two live images
   const byVersion = new Map<string, number>();
   for (const i of world.images) if (i.etag && live(i)) byVersion.set(`${i.key}@${i.etag}`, (byVersion.get(`${i.key}@${i.etag}`) ?? 0) + 1);

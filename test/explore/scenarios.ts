@@ -100,6 +100,18 @@ export const SCENARIOS: Record<string, Scenario> = {
     s.expect.set(key, true);
     s.mustPass.push(`${key} failed`, `${key} duplicate`, `${key} imported`);
   },
+  'an image deleted in ENS, then the same bytes uploaded again': (s) => {
+    const key = 'images/ubuntu/22.04/deleted.qcow2';
+    const body = image('deleted');
+    const first = s.upload(key, body, 0);
+    s.deliver({ key, upload: first }, 1);
+    // available after ~10 minutes; an operator deletes the image in the console at 40
+    s.world.deleteImagesOf(key, s.world.clock.now() + 40 * MIN);
+    // the tracker says deleted within a pass; the operator uploads the same file again
+    const second = `${s.upload(key, body, 70 * MIN)}-b`;
+    s.deliver({ key, upload: second }, 70 * MIN + 1);
+    s.expect.set(key, true);
+  },
   'a raw disk named .img, handed to the converter': (s) => {
     const key = 'images/ubuntu/22.04/build.img';
     const up = s.upload(key, Buffer.alloc(70_000, 3), 0);

@@ -31,6 +31,8 @@ export interface WorldImage {
   /** a slow request's image shows in listings only once ENS has made it */
   visibleFrom: number;
   fails: boolean;
+  /** deleted in ENS (the console) at this time: gone from every answer after it */
+  deletedAt?: number;
 }
 
 /** one invocation's view: its calls carry its identity, a crash silences it */
@@ -64,6 +66,18 @@ export class World {
     readonly bucket: string,
     readonly faults: Map<number, FaultKind> = new Map(),
   ) {}
+
+  /** an operator deletes the images of a key in the ENS console at `at` */
+  deleteImagesOf(key: string, at: number): void {
+    this.clock.at(at, () => {
+      for (const i of this.images) if (i.key === key && i.deletedAt === undefined) i.deletedAt = this.clock.now();
+    });
+  }
+
+  /** whether ENS still has the image */
+  exists(image: WorldImage): boolean {
+    return image.deletedAt === undefined || image.deletedAt > this.clock.now();
+  }
 
   /** images made before the scenario starts (another team's, or older versions) */
   seedImages(name: string, count: number, key = 'elsewhere.qcow2'): void {
@@ -193,9 +207,10 @@ export class World {
           this.writes.push({ op: 'delete', key });
           objects.delete(key);
         }),
-      listPage: (prefix, token, maxKeys = 1000, t) =>
+      listPage: (prefix, token, maxKeys = 1000, t, startAfter) =>
         c('ListObjectsV2', t, () => {
-          const keys = [...objects.keys()].filter((k) => k.startsWith(prefix) && (!token || k > token)).sort();
+          const from = token ?? startAfter;
+          const keys = [...objects.keys()].filter((k) => k.startsWith(prefix) && (!from || k > from)).sort();
           const page = keys.slice(0, maxKeys);
           return {
             objects: page.map((k) => ({
@@ -264,6 +279,7 @@ export class World {
               .filter(
                 (i) =>
                   i.visibleFrom <= this.clock.now() &&
+                  this.exists(i) &&
                   (!q.ImageId || i.id.includes(q.ImageId)) &&
                   (!q.ImageName || i.name.includes(q.ImageName)),
               )
