@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
 import { describeCode } from '../../shared/core/codes';
 import { EXIT, importerConfig, parseOssUrl, printTable, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
+import { stateLayout } from '../../shared/state/layout';
+import { readKeyHistory, type KeyVersion } from '../story/key-history';
 import { readObjectStory, slsQueryFor, type ObjectStory } from '../story/object-story';
 
 export function registerWhy(program: Command): void {
@@ -14,18 +16,23 @@ export function registerWhy(program: Command): void {
     const { bucket, key } = parseOssUrl(url);
     const store = await storeFor(opts, bucket);
     const story = await readObjectStory(store, opts.region, key, importerConfig(opts));
+    const versions = await readKeyHistory(store, stateLayout(opts.statePrefix), key);
     const sls = slsQueryFor(key);
     const remedy = story.error ? describeCode(story.error)?.remedy : undefined;
-    if (opts.json) console.log(JSON.stringify({ ...story, ...(remedy ? { remedy } : {}), sls }, null, 2));
-    else printStory(story, sls);
-    process.exitCode = story.exists ? EXIT.ok : EXIT.error;
+    if (opts.json) console.log(JSON.stringify({ ...story, ...(remedy ? { remedy } : {}), versions, sls }, null, 2));
+    else {
+      printStory(story, sls);
+      printVersions(versions, story);
+    }
+    // a deleted key with a history is a story told; a key nothing ever happened to is not found
+    process.exitCode = story.exists || versions.length ? EXIT.ok : EXIT.error;
   });
 }
 
 function printStory(s: ObjectStory, sls: { logstore: string; query: string }): void {
   const out = (line = '') => console.log(line);
   if (!s.exists) {
-    out(`oss://${s.bucket}/${s.key}: no such object (deleted, or the key is spelt differently)`);
+    out(`oss://${s.bucket}/${s.key}: no such object now (deleted, or the key is spelt differently)`);
     return;
   }
   out(`oss://${s.bucket}/${s.key}`);
@@ -67,4 +74,21 @@ function printStory(s: ObjectStory, sls: { logstore: string; query: string }): v
     for (const p of v.problems ?? []) out(`  ${p.code}: ${p.message}`);
   }
   out(`\nlog lines (SLS ${sls.logstore}):\n  ${sls.query}`);
+}
+
+/** Every version of the key the importer handled, oldest first (it outlives the object). */
+function printVersions(versions: KeyVersion[], s: ObjectStory): void {
+  if (!versions.length) return;
+  console.log(`\nversions of this key (${versions.length}, oldest first):`);
+  printTable([
+    ['  CLAIMED', 'JOB', 'ETAG', 'STATE', 'IMAGE', 'ERROR'],
+    ...versions.map((v) => [
+      `  ${v.claimedAt}`,
+      v.job,
+      `${v.etag}${v.etag === s.etag ? ' (now)' : ''}`,
+      v.state,
+      v.imageId ?? '-',
+      v.errorCode ?? '-',
+    ]),
+  ]);
 }

@@ -74,6 +74,7 @@ function conversionJob(
   let event = given;
   return {
     name: 'conversion',
+    kind: 'conversion',
     headBytes: 4096,
     headFirst: true,
     beforeClaim: async (read) => {

@@ -50,6 +50,7 @@ export function endFailedConversion(event: ObjectEvent, lastError: string, deps:
 function conversionEnd(event: ObjectEvent, deps: GiveUpDeps): EndJob<ConversionGiveUp, ConversionRecord> {
   return {
     name: 'conversion',
+    kind: 'conversion',
     claimOnce: (version) => {
       const now = deps.clock.now();
       const request = {

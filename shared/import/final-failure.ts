@@ -27,6 +27,7 @@ export function endFailedVersion(event: ObjectEvent, lastError: string, deps: Pi
 function importEnd(event: ObjectEvent, deps: PipelineDeps, layout: StateLayout, clock: Clock): EndJob<ObjectResult, ImportRecord> {
   return {
     name: 'import',
+    kind: 'import',
     claimOnce: (version) => claimForEvent(deps, layout, clock, event, version),
     async end(claim, giveUp) {
       if (claim.record.imageId) {

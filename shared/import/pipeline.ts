@@ -65,6 +65,7 @@ function importJob(run: ObjectRun): VersionJob<ObjectResult, ImportRecord> {
   const { event, deps } = run;
   return {
     name: 'import',
+    kind: 'import',
     headBytes: deps.config.headerBytes,
     headFirst: false,
     dryRun: (read) => dryRun(run, read),

@@ -27,6 +27,7 @@ export interface GiveUp {
 
 export interface EndJob<R extends VersionResult, Rec extends HeldRecord> {
   readonly name: string;
+  readonly kind: 'import' | 'conversion';
   claimOnce(version: VersionRef): Promise<VersionClaim<Rec>>;
   /** write the version's end into its record; the tags it asks for follow if the object still holds it */
   end(
@@ -72,6 +73,7 @@ export async function endVersion<R extends VersionResult, Rec extends HeldRecord
     const state = (claim.record as { state?: string }).state;
     return line.finish({ outcome: 'duplicate', reason: `the ${job.name} of this version is already ${state}` } as Finished<R>);
   }
+  await deps.store.putText(deps.layout.keyVersionKey(event.bucket, event.key, job.kind, claim.key), '');
   const { finished, tags } = await job.end(claim, giveUp);
   const written = await tagIfCurrent(deps.store, deps.log, { key: event.key, etag }, tags.status, tags);
   return line.finish(written === 'newer-version' ? ({ ...finished, olderVersion: true } as Finished<R>) : finished);

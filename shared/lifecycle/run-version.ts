@@ -32,8 +32,10 @@ export interface HeldRecord {
 }
 
 export interface VersionJob<R extends VersionResult, Rec extends HeldRecord> {
-  /** `import` or `conversion`: said in the busy reason */
+  /** said in the busy reason */
   readonly name: string;
+  /** whose records these are: the key's history names each version's record by it */
+  readonly kind: 'import' | 'conversion';
   /** bytes of the object read with its head */
   readonly headBytes: number;
   /** read the object before the claim even when the event names the version */
@@ -89,6 +91,8 @@ export async function runVersion<R extends VersionResult, Rec extends HeldRecord
     const claim = await claimWaitingOut(() => job.claimOnce(version), deps.clock, deps.deadline);
     if (claim.kind === 'held') return line.finish(busy(job.name, claim.record) as Finished<R>);
     if (claim.kind === 'done') return line.finish(await job.duplicate(claim));
+    // the key's history lists the version before any work on it (idempotent; the object may be deleted later)
+    await deps.store.putText(deps.layout.keyVersionKey(event.bucket, version.key, job.kind, claim.key), '');
     return line.finish(await job.work(claim, read, line.result));
   } catch (err) {
     return line.finish(await job.fail(err));

@@ -13,6 +13,9 @@ import { createHash } from 'node:crypto';
  *   images/<hash>~<imageId>       one empty object per image the tracker re-checks in ENS (available,
  *                                 or timed out: ENS may still finish it)
  *   recheck.json                  where the tracker's rolling re-check of images/ goes on next
+ *   keys/<sha256(bucket,key)>/<job>~<hash>.json  one empty object per version of a key a job
+ *                                 claimed (import: claims/, conversion: conversions/): a key's
+ *                                 history, found even after the object is deleted
  *   tracker.lock                  one tracker run at a time
  */
 export interface StateLayout {
@@ -36,6 +39,12 @@ export interface StateLayout {
   readonly imagesPrefix: string;
   parseImageKey(key: string): { imageId: string; claimKey: string } | undefined;
   readonly recheckCursorKey: string;
+  /** the entry that lists a claimed version under its key (`job`: import or conversion) */
+  keyVersionKey(bucket: string, key: string, job: 'import' | 'conversion', claimKey: string): string;
+  /** every version of one key any job claimed */
+  keyVersionsPrefix(bucket: string, key: string): string;
+  /** the claim or conversion record an entry of keyVersionsPrefix names */
+  parseKeyVersion(entryKey: string): { job: 'import' | 'conversion'; recordKey: string } | undefined;
   markerKey(leaseKey: string, generation: number): string;
   /** where a lease body that did not parse is kept when generation n replaces it */
   asideKey(leaseKey: string, generation: number): string;
@@ -72,6 +81,14 @@ export function stateLayout(prefix: string): StateLayout {
     imagesPrefix: images,
     parseImageKey: (key) => parseIndexed(images, key),
     recheckCursorKey: `${prefix}recheck.json`,
+    keyVersionKey: (bucket, key, job, claimKey) => `${prefix}keys/${digest([bucket, key])}/${job}~${claimKey.split('/').pop()}`,
+    keyVersionsPrefix: (bucket, key) => `${prefix}keys/${digest([bucket, key])}/`,
+    parseKeyVersion(entryKey) {
+      const m = /\/(import|conversion)~([0-9a-f]{40}\.json)$/.exec(entryKey);
+      if (!m || !entryKey.startsWith(`${prefix}keys/`)) return undefined;
+      const job = m[1] as 'import' | 'conversion';
+      return { job, recordKey: `${job === 'import' ? claims : `${prefix}conversions/`}${m[2]}` };
+    },
     waitingKey: (bucket, manifestKey, diskKey) => `${waiting}${digest([bucket, diskKey])}/${digest([bucket, manifestKey])}.json`,
     waitingPrefixOf: (bucket, diskKey) => `${waiting}${digest([bucket, diskKey])}/`,
     waitingPrefix: waiting,

@@ -38,6 +38,27 @@ const cli = (args: string[]): Promise<{ code: number; stdout: string }> =>
     ),
   );
 
+describe("a key's history", () => {
+  it('outlives the object: why on a deleted key tells every version it had', async () => {
+    const key = 'images/ubuntu/22.04/history.qcow2';
+    const first = await upload(key);
+    const second = await upload(key, Buffer.concat([fixture('v3.qcow2'), Buffer.from('v2')]));
+    await oss.delete(key);
+    const text = await cli(['why', `oss://${stack.bucket}/${key}`]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/no such object now/);
+    expect(text.stdout).toMatch(/versions of this key \(2, oldest first\)/);
+    const json = JSON.parse((await cli(['why', `oss://${stack.bucket}/${key}`, '--json'])).stdout);
+    expect(json.exists).toBe(false);
+    expect(json.versions.map((v: { imageId: string; job: string }) => [v.job, v.imageId])).toEqual([
+      ['import', first],
+      ['import', second],
+    ]);
+    // a key nothing ever happened to is still not found
+    expect((await cli(['why', `oss://${stack.bucket}/images/ubuntu/22.04/never.qcow2`])).code).toBe(1);
+  });
+});
+
 describe('ENS is the truth for images', () => {
   it('an image deleted in ENS is tagged deleted, said in the record and a notice, and the version imports again', async () => {
     const key = 'images/ubuntu/22.04/kept.qcow2';
