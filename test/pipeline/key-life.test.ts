@@ -57,6 +57,23 @@ describe("a key's history", () => {
     // a key nothing ever happened to is still not found
     expect((await cli(['why', `oss://${stack.bucket}/images/ubuntu/22.04/never.qcow2`])).code).toBe(1);
   });
+
+  it('ens-importer images lists every image the importer made, with its key, version and state', async () => {
+    const key = 'images/ubuntu/22.04/listed.qcow2';
+    const first = await upload(key);
+    const second = await upload(key, Buffer.concat([fixture('v3.qcow2'), Buffer.from('v2')]));
+    await upload('images/ubuntu/22.04/bad.qcow2', fixture('raw-disk.qcow2')); // rejected: no image
+    const r = await cli(['images', `oss://${stack.bucket}/images/ubuntu/`, '--json']);
+    expect(r.code).toBe(0);
+    const listed = JSON.parse(r.stdout).images as { imageId: string; key: string; current: boolean; state: string }[];
+    expect(listed.map((i) => [i.imageId, i.key, i.current, i.state])).toEqual([
+      [first, key, false, 'importing'],
+      [second, key, true, 'importing'],
+    ]);
+    const text = await cli(['images', `oss://${stack.bucket}/images/ubuntu/`]);
+    expect(text.stdout).toMatch(/\(older\)/);
+    expect(text.stdout).toMatch(/2 images/);
+  });
 });
 
 describe('ENS is the truth for images', () => {
