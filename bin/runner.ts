@@ -41,6 +41,8 @@ export function createInProcessRunner(opts: GlobalOptions & { verbose?: boolean 
   });
   return {
     store,
+    ens,
+    log,
     config,
     run(key: string, object?: { etag?: string; size?: number }, newAttempt = false): Promise<ObjectResult> {
       return processObjectEvent(eventFor(key, object, newAttempt), { config, store, ens, log, ...invocation() });

@@ -7,6 +7,7 @@ import { ALL_WATCHED_SUFFIXES, jobOfKey, type JobName } from '../../shared/lifec
 import { createInProcessRunner } from '../runner';
 import { EXIT, UsageError, importerConfig, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 import { readObjectStory } from '../story/object-story';
+import { forgetGoneImage } from './retry-force';
 import { listImageObjects } from './status';
 
 interface RetryOptions extends GlobalOptions {
@@ -15,6 +16,7 @@ interface RetryOptions extends GlobalOptions {
   via: 'fc' | 'local';
   function: string;
   converter: string;
+  force?: boolean;
 }
 
 /** Never retried: the version has its image (or is on its way to one), or its qcow2. */
@@ -39,7 +41,8 @@ export function registerRetry(program: Command): void {
       .option('--prefix <url>', 'with --failed: oss://bucket/prefix')
       .option('--via <where>', 'fc: invoke the deployed import function asynchronously; local: run the pipeline here', 'fc')
       .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image')
-      .option('--converter <name>', 'the converter function, for a failed conversion (with --via fc)', 'ens-convert-image'),
+      .option('--converter <name>', 'the converter function, for a failed conversion (with --via fc)', 'ens-convert-image')
+      .option('--force', 'also a version whose image ENS no longer has (ENS is asked first; an image it has is never imported again)'),
   ).action(async (urls: string[], opts: RetryOptions) => {
     if (opts.via !== 'fc' && opts.via !== 'local') throw new UsageError('--via is fc or local');
     const targets = await targetsOf(urls, opts);
@@ -104,7 +107,11 @@ async function retryOne(
   if (!story.exists) return { key, outcome: 'failed', errorCode: 'object-missing', reason: 'no such object' };
   const job = jobOfKey(key, story.record?.state);
   const state = job === 'conversion' ? story.conversion?.state : story.record?.state;
-  if (DONE.has(story.status) || (state && DONE.has(state)))
+  const done = DONE.has(story.status) || (state !== undefined && DONE.has(state));
+  const forced =
+    done && opts.force && job === 'import' ? await forgetGoneImage(store, runner.ens, runner.log, story, opts.statePrefix) : undefined;
+  if (forced && !forced.gone) return { key, job, outcome: 'skipped', imageId: story.imageId, reason: forced.reason };
+  if (done && !forced)
     return {
       key,
       job,

@@ -1,4 +1,4 @@
-import { tagIfCurrent } from '../lifecycle/version-tags';
+import { tagIfCurrent, type VersionTagging } from '../lifecycle/version-tags';
 import { encodeRecheck, encodeRecord, parseRecheck, parseRecord, withHistory, type ImportRecord } from '../state/records';
 import type { AccountListing } from './account-listing';
 import { FAILED } from './ens-status';
@@ -95,17 +95,8 @@ async function recheckOne(run: TrackRun, e: { imageId: string; claimKey: string;
     }
     return;
   }
-  const at = new Date(clock.now()).toISOString();
   const note = verdict.to === 'deleted' ? 'ENS no longer has the image' : `ENS status ${verdict.ensStatus}, seen late`;
-  const { errorCode: _e, ...rest } = record;
-  const updated: ImportRecord = {
-    ...rest,
-    state: verdict.to,
-    ...(verdict.error ? { errorCode: verdict.error } : {}),
-    history: withHistory(record, verdict.to, at, note),
-  };
-  await retry(() => deps.store.putText(e.claimKey, encodeRecord(updated)));
-  const tagged = await tagIfCurrent(deps.store, deps.log, record, verdict.to, { imageId: e.imageId, error: verdict.error }, retry);
+  const tagged = await moveImageState(deps, e.claimKey, record, { ...verdict, note }, clock.now(), retry);
   // a deleted or finally failed image is re-checked no more
   if (verdict.to !== 'available') await retry(() => deps.store.delete(e.key));
   run.summary.changed += 1;
@@ -129,4 +120,27 @@ async function recheckOne(run: TrackRun, e: { imageId: string; claimKey: string;
     by: 'tracker',
     ...older,
   });
+}
+
+/**
+ * What ENS says of an image, made durable: the record first, then the object's tags while it
+ * holds that version. Used by the tracker's re-check and by `ens-importer retry --force`.
+ */
+export async function moveImageState(
+  deps: { store: TrackRun['deps']['store']; log: TrackRun['deps']['log'] },
+  claimKey: string,
+  record: ImportRecord,
+  change: { to: 'deleted' | 'available' | 'failed'; error?: string; note: string },
+  now: number,
+  retry: <T>(call: () => Promise<T>) => Promise<T> = (call) => call(),
+): Promise<VersionTagging> {
+  const { errorCode: _e, ...rest } = record;
+  const updated: ImportRecord = {
+    ...rest,
+    state: change.to,
+    ...(change.error ? { errorCode: change.error } : {}),
+    history: withHistory(record, change.to, new Date(now).toISOString(), change.note),
+  };
+  await retry(() => deps.store.putText(claimKey, encodeRecord(updated)));
+  return tagIfCurrent(deps.store, deps.log, record, change.to, { imageId: record.imageId, error: change.error }, retry);
 }

@@ -100,6 +100,25 @@ describe('ENS is the truth for images', () => {
     expect(recordFor(stack, key)).toMatchObject({ state: 'importing', imageId: retried.results[0].imageId });
   });
 
+  it('retry --force re-imports a version whose image is gone, asking ENS first; never one ENS still has', async () => {
+    const key = 'images/ubuntu/22.04/forced.qcow2';
+    const first = await upload(key);
+    stack.ens.clock.advance(3_600_000);
+    await track();
+    const url = `oss://${stack.bucket}/${key}`;
+    const kept = JSON.parse((await cli(['retry', url, '--via', 'local', '--force', '--json'])).stdout);
+    expect(kept.results[0]).toMatchObject({ outcome: 'skipped' });
+    expect(kept.results[0].reason).toMatch(/ENS still has/);
+    // deleted in the console; the tracker has not run since
+    await ensClient(stack).request('DeleteImage', { ImageId: first }, { method: 'POST' });
+    expect(JSON.parse((await cli(['retry', url, '--via', 'local', '--json'])).stdout).results[0]).toMatchObject({ outcome: 'skipped' });
+    const forced = JSON.parse((await cli(['retry', url, '--via', 'local', '--force', '--json'])).stdout);
+    expect(forced.results[0]).toMatchObject({ outcome: 'imported' });
+    expect(forced.results[0].imageId).not.toBe(first);
+    const history = recordFor(stack, key).history.map((h: { state: string }) => h.state);
+    expect(history).toEqual(expect.arrayContaining(['available', 'deleted', 'importing']));
+  });
+
   it('a re-upload of the same bytes after the image was deleted imports them anew', async () => {
     const key = 'images/ubuntu/22.04/again.qcow2';
     const first = await upload(key);
