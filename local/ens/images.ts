@@ -43,6 +43,8 @@ export interface StoredImage {
   /** A failure the test scheduled: the status it ends in and when (clock time). */
   failure?: { status: (typeof TERMINAL_FAILURES)[number]; atMs: number };
   deleted?: boolean;
+  /** an instance runs from it: DeleteImage refuses */
+  inUse?: boolean;
 }
 
 export function newImageId(): string {

@@ -4,15 +4,7 @@ import type { CredentialStore } from '../credentials';
 import { FaultInjector, sleep } from '../faults';
 import { RAM_API_VERSION, RamFailure, ramAnswer } from '../ram-api';
 import { readBody, requestId, StandInServer } from '../http';
-import {
-  DEFAULT_SCHEDULE,
-  ManualClock,
-  newImageId,
-  statusAt,
-  type ImageSchedule,
-  type StoredImage,
-  type TERMINAL_FAILURES,
-} from './images';
+import { DEFAULT_SCHEDULE, ManualClock, newImageId, statusAt, type ImageSchedule, type StoredImage, TERMINAL_FAILURES } from './images';
 import { validateImportImage, type PopError } from './validate';
 
 export const ENS_API_VERSION = '2017-11-10';
@@ -130,6 +122,31 @@ export class EnsStandIn extends StandInServer {
     const imageId = image.imageId ?? newImageId();
     this.images.set(imageId, { ...image, imageId, params: { ...image.params } });
     return imageId;
+  }
+
+  /** An instance now runs from the image (or no longer does): ENS refuses to delete an image in use. */
+  useImage(imageId: string, inUse = true): void {
+    const image = this.images.get(imageId);
+    if (!image) throw new Error(`no image ${imageId}`);
+    image.inUse = inUse;
+  }
+
+  /**
+   * DeleteImage as its API page documents it: HTTP 400 `Forbidden.DelerrorteImage` (sic) for an
+   * image an instance uses, `IncorrectStatus.Image` while it is still being made, and
+   * `InvalidParameter.ImageId` for an id ENS does not have; success is `{"Code": 0}`.
+   */
+  private deleteImage(p: Record<string, string>): Record<string, unknown> {
+    if (!p.ImageId)
+      throw fail(400, 'MissingParameter', 'The input parameters that is mandatory for processing this request is not supplied.');
+    const image = this.images.get(p.ImageId);
+    if (!image || image.deleted) throw fail(400, 'InvalidParameter.ImageId', 'The specified field ImageId invalid. Please check it again.');
+    if (image.inUse) throw fail(400, 'Forbidden.DelerrorteImage', 'The image cannot be deleted when used by instance.');
+    const status = statusAt(image, this.clock.now(), this.schedule);
+    if (!['Available', ...TERMINAL_FAILURES].includes(status))
+      throw fail(400, 'IncorrectStatus.Image', 'The current status of the image does not support this operation.');
+    image.deleted = true;
+    return { Code: 0 };
   }
 
   callsOf(action: string): EnsCall[] {
@@ -262,12 +279,8 @@ export class EnsStandIn extends StandInServer {
         return this.importImage(p);
       case 'DescribeSelfImages':
         return this.describeSelfImages(p);
-      case 'DeleteImage': {
-        const image = p.ImageId ? this.images.get(p.ImageId) : undefined;
-        if (!image || image.deleted) throw fail(400, 'InvalidParameter.ImageId', 'The specified image does not exist.');
-        image.deleted = true;
-        return { Code: 0 };
-      }
+      case 'DeleteImage':
+        return this.deleteImage(p);
       default:
         throw fail(404, 'InvalidAction.NotFound', `Specified api (${action}) is not found, please check your url and method.`);
     }

@@ -63,6 +63,8 @@ export interface EnsApi {
     query: { ImageId?: string; ImageName?: string; PageNumber?: number; PageSize?: number },
     timeoutMs: number,
   ): Promise<{ images: SelfImage[]; totalCount: number; requestId: string }>;
+  /** DeleteImage; `gone`: ENS does not have the image (deleted already). In use, or not yet made: thrown. */
+  deleteImage(imageId: string, timeoutMs: number): Promise<'deleted' | 'gone'>;
 }
 
 const clients = new Map<string, RPCClient>();
@@ -113,6 +115,16 @@ export function createEnsApi(endpoint: string, credentials: Credentials): EnsApi
       );
       // the paging fields come back as strings ("120"): counted as numbers here, once
       return { images: body.Images?.Image ?? [], totalCount: Number(body.TotalCount ?? 0) || 0, requestId: body.RequestId ?? '' };
+    },
+    async deleteImage(imageId, timeoutMs) {
+      try {
+        await call('DeleteImage', { ImageId: imageId }, timeoutMs);
+        return 'deleted';
+      } catch (err) {
+        // the API page's answer for an id ENS does not have
+        if (err instanceof EnsCallError && err.code === 'InvalidParameter.ImageId') return 'gone';
+        throw err;
+      }
     },
   };
 }

@@ -39,6 +39,8 @@ export const FUNCTION_ACTIONS = [
   'oss:ListObjects',
   'ens:ImportImage',
   'ens:DescribeSelfImages',
+  // the tracker deletes superseded versions' images (previous: delete-after-available)
+  'ens:DeleteImage',
 ] as const;
 
 /** Every action the converter's own role needs, as deploy/ram/converter-policy.json grants them. */

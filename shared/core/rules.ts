@@ -27,6 +27,8 @@ const ruleSchema = z.strictObject({
   convention: z.optional(z.string()),
   set: z._default(fieldValues, {}),
   skip: z._default(z.boolean(), false),
+  /** what becomes of an earlier version's image once a newer version's is available */
+  previous: z._default(z.enum(['keep', 'delete-after-available']), 'keep'),
 });
 
 const DEFAULT_LIMITS = {
@@ -50,7 +52,9 @@ const rulesFileSchema = z.strictObject({
   ),
   defaults: z._default(fieldValues, {}),
   notify: z.optional(notifySchema),
-  rules: z._default(z.array(ruleSchema).check(z.minLength(1)), [{ name: 'default', match: {}, set: {}, skip: false }]),
+  rules: z._default(z.array(ruleSchema).check(z.minLength(1)), [
+    { name: 'default', match: {}, set: {}, skip: false, previous: 'keep' as const },
+  ]),
 });
 
 export type RulesFile = z.infer<typeof rulesFileSchema>;
@@ -63,7 +67,11 @@ export interface CompiledRule {
   convention: KeyPattern;
   set: Partial<Record<ParamField, string>>;
   skip: boolean;
+  previous: PreviousPolicy;
 }
+
+/** `keep` an earlier version's image (recorded superseded), or delete it once a newer one is available. */
+export type PreviousPolicy = 'keep' | 'delete-after-available';
 
 export interface Rules {
   limits: RulesFile['limits'];
@@ -135,7 +143,16 @@ export function compileRules(doc: unknown, source = 'importer.yaml'): Rules {
     names.add(r.name);
     const pattern = r.match.pattern ? compileRegex(r.match.pattern, `${where}, field match.pattern`, problems, false) : undefined;
     const convention = compileRegex(r.convention ?? BUILT_IN_CONVENTION, `${where}, field convention`, problems, true);
-    return { name: r.name, prefix: r.match.prefix, suffix: r.match.suffix, pattern, convention: convention!, set: r.set, skip: r.skip };
+    return {
+      name: r.name,
+      prefix: r.match.prefix,
+      suffix: r.match.suffix,
+      pattern,
+      convention: convention!,
+      set: r.set,
+      skip: r.skip,
+      previous: r.previous,
+    };
   });
   if (problems.length) throw new RulesError(problems.map((p) => `${source}: ${p}`));
   return {

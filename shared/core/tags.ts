@@ -8,7 +8,7 @@ export const MAX_TAGS = 10;
 
 /** `retrying`: a transient failure, FC retries the event; `failed`: retries are over, or an operator must act */
 /** `deleted`: the version's image was available, then ENS stopped having it (deleted in ENS) */
-export type ImportStatus = 'importing' | 'retrying' | 'available' | 'failed' | 'rejected' | 'deleted' | ConversionStatus;
+export type ImportStatus = 'importing' | 'retrying' | 'available' | 'failed' | 'rejected' | 'deleted' | 'superseded' | ConversionStatus;
 /** a source in another format: being converted, or converted (its qcow2 is then imported) */
 export type ConversionStatus = 'converting' | 'converted';
 

@@ -2,6 +2,7 @@ import { createEnsApi } from '../adapters/ens';
 import { createObjectStore } from '../adapters/oss';
 import { expireWaitingManifests } from '../import/manifest-waiting';
 import { processObjectEvent } from '../import/pipeline';
+import { matchRule } from '../core/rules';
 import { trackImports, type TrackSummary } from '../track/tracker';
 import { DEFAULTS, readTrackConfig, type ImporterConfig } from '../runtime/config';
 import { createNotifier } from '../runtime/notifier';
@@ -22,6 +23,7 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
   const { log, requestId, deadline } = scope;
   return trackImports({
     notify: createNotifier(importConfig.rules.notify, process.env, log, deadline),
+    previousPolicy: (_bucket, key) => matchRule(importConfig.rules, key)?.previous ?? 'keep',
     settings,
     store,
     lockStore,

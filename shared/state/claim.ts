@@ -132,8 +132,9 @@ export async function claimVersion(store: ObjectStore, layout: StateLayout, c: C
 function decide(current: ImportRecord | undefined, c: ClaimRequest): 'take' | 'keep' {
   if (!current) return 'take';
   if (current.state === 'claimed') return holderLive(current.claimDeadline, c.now) ? 'keep' : 'take';
-  // a new upload of a version that failed, was rejected, or whose image ENS no longer has: a new attempt
-  if (current.state === 'failed' || current.state === 'rejected' || current.state === 'deleted')
+  // a new upload of a version that failed, was rejected, whose image ENS no longer has, or that a
+  // newer version superseded (the old bytes uploaded again): a new attempt
+  if (['failed', 'rejected', 'deleted', 'superseded'].includes(current.state))
     return isNewUpload(current, c.uploadRequestId) ? 'take' : 'keep';
   return 'keep';
 }
@@ -170,6 +171,15 @@ function successor(previous: ImportRecord | undefined, generation: number, fresh
   }
   // a new upload of a version that failed or was rejected: a new attempt. A failure that
   // never learned its ImageId may still have reached ENS: the new attempt looks first.
+  // a superseded version uploaded again whose image was kept: the attempt adopts that image
+  if (previous.state === 'superseded' && previous.imageId && previous.imageDeletion?.state !== 'deleted')
+    return {
+      ...fresh,
+      generation,
+      imageId: previous.imageId,
+      attempt: (previous.attempt ?? 1) + 1,
+      history: withHistory(previous, 'claimed', at, 'uploaded again after it was superseded; its kept image is adopted'),
+    };
   const evidence =
     previous.state === 'failed' && !previous.imageId
       ? {

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
  *   images/<hash>~<imageId>       one empty object per image the tracker re-checks in ENS (available,
  *                                 or timed out: ENS may still finish it)
  *   recheck.json                  where the tracker's rolling re-check of images/ goes on next
+ *   deletions/<hash>~<imageId>    a superseded version's image to delete (previous: delete-after-available)
  *   keys/<sha256(bucket,key)>/<job>~<hash>.json  one empty object per version of a key a job
  *                                 claimed (import: claims/, conversion: conversions/): a key's
  *                                 history, found even after the object is deleted
@@ -39,6 +40,9 @@ export interface StateLayout {
   readonly imagesPrefix: string;
   parseImageKey(key: string): { imageId: string; claimKey: string } | undefined;
   readonly recheckCursorKey: string;
+  deletionKey(claimKey: string, imageId: string): string;
+  readonly deletionsPrefix: string;
+  parseDeletionKey(key: string): { imageId: string; claimKey: string } | undefined;
   /** the entry that lists a claimed version under its key (`job`: import or conversion) */
   keyVersionKey(bucket: string, key: string, job: 'import' | 'conversion', claimKey: string): string;
   /** every version of one key any job claimed */
@@ -81,6 +85,9 @@ export function stateLayout(prefix: string): StateLayout {
     imagesPrefix: images,
     parseImageKey: (key) => parseIndexed(images, key),
     recheckCursorKey: `${prefix}recheck.json`,
+    deletionKey: (claimKey, imageId) => `${prefix}deletions/${claimHash(claimKey)}~${imageId}`,
+    deletionsPrefix: `${prefix}deletions/`,
+    parseDeletionKey: (key) => parseIndexed(`${prefix}deletions/`, key),
     keyVersionKey: (bucket, key, job, claimKey) => `${prefix}keys/${digest([bucket, key])}/${job}~${claimKey.split('/').pop()}`,
     keyVersionsPrefix: (bucket, key) => `${prefix}keys/${digest([bucket, key])}/`,
     parseKeyVersion(entryKey) {

@@ -13,10 +13,10 @@ import * as z from 'zod/mini';
  * its own. `deleted`: its image was available, then ENS stopped having it: ENS is the truth, and
  * the version may be imported again.
  */
-export const RECORD_STATES = ['claimed', 'importing', 'available', 'failed', 'rejected', 'converting', 'deleted'] as const;
+export const RECORD_STATES = ['claimed', 'importing', 'available', 'failed', 'rejected', 'converting', 'deleted', 'superseded'] as const;
 export type RecordState = (typeof RECORD_STATES)[number];
 /** the states after which this version needs nothing more from the importer */
-export const FINAL_STATES: readonly RecordState[] = ['importing', 'available', 'failed', 'rejected', 'converting', 'deleted'];
+export const FINAL_STATES: readonly RecordState[] = ['importing', 'available', 'failed', 'rejected', 'converting', 'deleted', 'superseded'];
 
 /** no state object worth reading is larger than this */
 export const MAX_STATE_OBJECT_BYTES = 256 * 1024;
@@ -66,6 +66,20 @@ const recordSchema = z.object({
   /** 1 for the first upload of this version; a new upload after failed/rejected adds one */
   attempt: z.optional(z.number().check(z.int(), z.gte(1))),
   history: z.optional(z.array(historyEntry).check(z.maxLength(MAX_HISTORY * 2))),
+  /** `superseded`: the newer version of the key whose image became available */
+  supersededBy: z.optional(z.object({ etag: text(256), imageId: z.string().check(z.regex(/^m-[a-z0-9]{1,64}$/)) })),
+  /** what became of a superseded version's image under `previous: delete-after-available` */
+  imageDeletion: z.optional(
+    z.object({
+      state: z.enum(['pending', 'deleted', 'refused', 'kept']),
+      attempts: z.number().check(z.int(), z.gte(0)),
+      at: isoTime(),
+      /** a refused deletion is tried again from then on */
+      nextAt: z.optional(isoTime()),
+      code: z.optional(text(128)),
+      reason: z.optional(text(1024)),
+    }),
+  ),
 });
 
 export type ImportRecord = z.infer<typeof recordSchema>;

@@ -1,6 +1,7 @@
 import { writeImporterTags } from '../lifecycle/object-tags';
 import { tagIfCurrent as tagVersion, type VersionTagging } from '../lifecycle/version-tags';
 import { encodeRecord, parseRecord, withHistory, type ImportRecord } from '../state/records';
+import { supersedeEarlier } from './supersede';
 import type { PendingImport, TrackRun } from './types';
 
 /**
@@ -37,6 +38,8 @@ export async function applyChange(
   };
   await retry(() => store.putText(p.recordKey, encodeRecord(updated)));
   const tagged = await tagIfCurrent(record, p.imageId, state, error, run);
+  // the version the object holds is available: the key's earlier versions are superseded
+  if (state === 'available' && tagged === 'written') await supersedeEarlier(updated, p.recordKey, run);
   for (const disk of record.disks ?? [])
     await retry(() => writeImporterTags(store, log, { key: disk, ifUnowned: true }, state, { imageId: p.imageId, error }));
   await keepRechecking(p, state, error, run);

@@ -6,6 +6,7 @@ import { retryTransient } from '../core/retry';
 import { stateLayout } from '../state/layout';
 import { applyChange } from './apply-change';
 import { classifyImport, describeStatuses } from './ens-status';
+import { followDeletions } from './deletions';
 import { recheckImages } from './recheck';
 import { acquireTrackerLock, releaseTrackerLock } from './tracker-lock';
 import type { PendingImport, TrackerDeps, TrackRun, TrackSummary } from './types';
@@ -52,6 +53,8 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
     await followPending(run, listing);
     // ENS is the truth for images: the next stretch of the images index, on the same listing
     await recheckImages(run, listing);
+    // superseded versions' images that previous: delete-after-available deletes
+    if (clock.now() < d.runDeadline) await followDeletions(run);
     if (d.expireWaitingManifests && clock.now() < d.runDeadline) summary.manifestsExpired = await d.expireWaitingManifests();
     summary.complete = clock.now() < d.runDeadline && summary.errors === 0;
   } catch (err) {

@@ -1,3 +1,4 @@
+import type { PreviousPolicy } from '../core/rules';
 import type { Notify } from '../runtime/notifier';
 import type { EnsApi } from '../adapters/ens';
 import type { ObjectStore } from '../adapters/object-store';
@@ -34,6 +35,8 @@ export interface TrackerDeps {
   expireWaitingManifests?: () => Promise<number>;
   /** importer.yaml's notifications: told of each import that became available or failed */
   notify?: Notify;
+  /** the matching rule's `previous:` for a key (keep when not given) */
+  previousPolicy?: (bucket: string, key: string) => PreviousPolicy;
 }
 
 export interface PendingImport {

@@ -192,6 +192,7 @@ describe('RAM policies', () => {
       .Statement.flatMap((s: any) => [s.Action].flat())
       .sort();
     expect(actions).toEqual([
+      'ens:DeleteImage',
       'ens:DescribeSelfImages',
       'ens:ImportImage',
       'fc:InvokeFunction',

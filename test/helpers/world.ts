@@ -267,6 +267,19 @@ export class World {
           ensError,
         );
       },
+      deleteImage: (imageId, t) =>
+        this.call(
+          caller,
+          'DeleteImage',
+          t,
+          () => {
+            const image = this.images.find((i) => i.id === imageId);
+            if (!image || !this.exists(image)) return 'gone' as const;
+            image.deletedAt = this.clock.now();
+            return 'deleted' as const;
+          },
+          ensError,
+        ),
       describeSelfImages: (q, t) =>
         this.call(
           caller,

@@ -1,0 +1,41 @@
+import { encodeRecord, parseRecord, withHistory, type ImportRecord } from '../state/records';
+import type { TrackRun } from './types';
+
+/**
+ * A key lives on: when the version the object holds becomes available, every earlier version of
+ * the key whose image is available is `superseded` (its record says by which image). Under the
+ * rule's `previous: delete-after-available` its image is queued for deletion (deletions.ts);
+ * under `keep` (the default) it stays, recorded. Only images this importer made for this key,
+ * as their records prove, are ever touched; the object's tags are the current version's.
+ */
+export async function supersedeEarlier(current: ImportRecord, currentRecordKey: string, run: TrackRun): Promise<void> {
+  const { deps, layout, retry, clock } = run;
+  const policy = deps.previousPolicy?.(current.bucket, current.key) ?? 'keep';
+  const page = await retry(() => deps.store.listPage(layout.keyVersionsPrefix(current.bucket, current.key), undefined, 100));
+  for (const o of page.objects) {
+    const entry = layout.parseKeyVersion(o.key);
+    if (!entry || entry.job !== 'import' || entry.recordKey === currentRecordKey) continue;
+    const earlier = parseRecord(await retry(() => deps.store.getText(entry.recordKey)));
+    if (earlier?.state !== 'available' || !earlier.imageId || earlier.imageId === current.imageId || earlier.key !== current.key) continue;
+    const at = new Date(clock.now()).toISOString();
+    const deleting = policy === 'delete-after-available';
+    const updated: ImportRecord = {
+      ...earlier,
+      state: 'superseded',
+      supersededBy: { etag: current.etag, imageId: current.imageId! },
+      ...(deleting ? { imageDeletion: { state: 'pending' as const, attempts: 0, at } } : {}),
+      history: withHistory(earlier, 'superseded', at, `by ${current.imageId} (previous: ${policy})`),
+    };
+    await retry(() => deps.store.putText(entry.recordKey, encodeRecord(updated)));
+    if (deleting) await retry(() => deps.store.putText(layout.deletionKey(entry.recordKey, earlier.imageId!), ''));
+    deps.log.info({
+      event: 'image-superseded',
+      bucket: earlier.bucket,
+      key: earlier.key,
+      etag: earlier.etag,
+      imageId: earlier.imageId,
+      by: current.imageId,
+      previous: policy,
+    });
+  }
+}

@@ -1,0 +1,120 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../../local/index';
+import { ossClient } from '../helpers/clients';
+import { fixture } from '../helpers/fixtures';
+import { importResults } from '../helpers/state';
+
+/** Every re-upload made a new image and orphaned the last: now the older image is superseded, kept or deleted by rule. */
+
+let stack: LocalStack;
+afterEach(() => stack?.stop());
+
+/** importer.yaml as shipped, with `previous:` set on its rules */
+function rulesWith(previous: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rules-'));
+  const shipped = readFileSync(resolve(PROJECT_ROOT, 'importer.yaml'), 'utf8');
+  const file = join(dir, 'importer.yaml');
+  writeFileSync(file, shipped.replace(/^(\s*)- name: (.+)$/gm, `$1- name: $2\n$1  previous: ${previous}`));
+  return file;
+}
+
+async function start(previous?: string) {
+  stack = await startLocalStack({ retryBaseMs: 20, ...(previous ? { functionEnv: { IMPORTER_RULES: rulesWith(previous) } } : {}) });
+  return ossClient(stack);
+}
+const track = () => stack.fc.invoke('ens-track-imports', '{}') as Promise<any>;
+const recordOf = (key: string, imageId: string) =>
+  stack
+    .stateKeys('claims')
+    .map((k) => JSON.parse(stack.objectText(k)!))
+    .find((r) => r.key === key && r.imageId === imageId);
+const v = (n: number) => Buffer.concat([fixture('v3.qcow2'), Buffer.from(`version ${n}`)]);
+
+async function twoVersions(oss: any, key: string): Promise<[string, string]> {
+  await oss.put(key, v(1));
+  await stack.settle();
+  stack.ens.clock.advance(3_600_000);
+  await track();
+  await oss.put(key, v(2));
+  await stack.settle();
+  const ids = importResults(stack)
+    .filter((r) => r.key === key && r.outcome === 'imported')
+    .map((r) => r.imageId as string);
+  stack.ens.clock.advance(3_600_000);
+  await track();
+  return [ids[0]!, ids[1]!];
+}
+
+describe('a newer version supersedes the older image', () => {
+  it('keeps it by default, recorded superseded by the newer image; the object tells the newer one', async () => {
+    const oss = await start();
+    const key = 'images/ubuntu/22.04/kept.qcow2';
+    const [first, second] = await twoVersions(oss, key);
+    expect(recordOf(key, first)).toMatchObject({ state: 'superseded', supersededBy: { imageId: second } });
+    expect(recordOf(key, first).imageDeletion).toBeUndefined();
+    expect(stack.ens.listImages().find((i) => i.imageId === first)?.deleted).toBeFalsy();
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'available', 'ens:image-id': second });
+    expect(stack.ens.callsOf('DeleteImage')).toHaveLength(0);
+  });
+
+  it('deletes it under previous: delete-after-available, only the image the record proves', async () => {
+    const oss = await start('delete-after-available');
+    const key = 'images/ubuntu/22.04/pruned.qcow2';
+    const [first, second] = await twoVersions(oss, key);
+    expect(recordOf(key, first)).toMatchObject({ state: 'superseded', imageDeletion: { state: 'deleted', attempts: 1 } });
+    expect(stack.ens.listImages().find((i) => i.imageId === first)?.deleted).toBe(true);
+    expect(stack.ens.listImages().find((i) => i.imageId === second)?.deleted).toBeFalsy();
+    expect(stack.ens.callsOf('DeleteImage').map((c) => c.params.ImageId)).toEqual([first]);
+  });
+
+  it('records a refused deletion (the image is in use) and tries again on a later run, with back-off', async () => {
+    const oss = await start('delete-after-available');
+    const key = 'images/ubuntu/22.04/in-use.qcow2';
+    await oss.put(key, v(1));
+    await stack.settle();
+    const first = importResults(stack).find((r) => r.key === key)!.imageId as string;
+    stack.ens.clock.advance(3_600_000);
+    await track();
+    stack.ens.useImage(first); // an instance runs from it
+    await oss.put(key, v(2));
+    await stack.settle();
+    stack.ens.clock.advance(3_600_000);
+    await track();
+    expect(recordOf(key, first)).toMatchObject({
+      state: 'superseded',
+      imageDeletion: { state: 'refused', attempts: 1, code: 'Forbidden.DelerrorteImage' },
+    });
+    // not due yet: the next run leaves it alone
+    await track();
+    expect(stack.ens.callsOf('DeleteImage')).toHaveLength(1);
+    // the instance is gone, and the back-off has passed (the record says when)
+    stack.ens.useImage(first, false);
+    const due = recordOf(key, first).imageDeletion.nextAt;
+    const claimKey = stack.stateKeys('claims').find((k) => JSON.parse(stack.objectText(k)!).imageId === first)!;
+    const record = JSON.parse(stack.objectText(claimKey)!);
+    const past = new Date(Date.parse(due) - 3_600_000).toISOString();
+    stack.oss.seedObject(
+      stack.bucket,
+      claimKey,
+      Buffer.from(JSON.stringify({ ...record, imageDeletion: { ...record.imageDeletion, nextAt: past } })),
+    );
+    await track();
+    expect(recordOf(key, first)).toMatchObject({ imageDeletion: { state: 'deleted', attempts: 2 } });
+  });
+
+  it('an old version uploaded again adopts its kept image instead of importing it twice', async () => {
+    const oss = await start();
+    const key = 'images/ubuntu/22.04/back.qcow2';
+    const [first] = await twoVersions(oss, key);
+    await oss.put(key, v(1)); // the old bytes again
+    await stack.settle();
+    const last = importResults(stack)
+      .filter((r) => r.key === key)
+      .at(-1)!;
+    expect(last).toMatchObject({ outcome: 'imported', imageId: first });
+    expect(stack.ens.callsOf('ImportImage')).toHaveLength(2);
+  });
+});
