@@ -65,6 +65,32 @@ async function showObject(stack: LocalStack, client: OSS, key: string, out: (s: 
   );
 }
 
+/**
+ * ENS makes an image available minutes after its import: the demo moves the ENS stand-in's
+ * clock past that and runs the tracker (its timer fires every 5 minutes in FC).
+ */
+async function followImports(stack: LocalStack, out: (s: string) => void): Promise<void> {
+  stack.ens.clock.advance(10 * 60_000);
+  await stack.fc.fireTimers();
+  out('   (ENS clock moved 10 minutes on; the tracker ran)');
+}
+
+/** What `ens-importer images` lists: every image the importer made, from its records. */
+function showImages(stack: LocalStack, out: (s: string) => void): void {
+  out(`\n── images the importer made (ens-importer images oss://${stack.bucket}/images/)`);
+  for (const k of stack.stateKeys('claims')) {
+    let r: Record<string, any> | undefined;
+    try {
+      r = JSON.parse(stack.objectText(k) ?? '');
+    } catch {
+      continue;
+    }
+    if (!r?.imageId) continue;
+    const by = r.supersededBy ? `  (superseded by ${r.supersededBy.imageId})` : '';
+    out(`   ${r.imageId}  ${String(r.state).padEnd(10)} ${r.key}${by}`);
+  }
+}
+
 export interface DemoOptions {
   serve: boolean;
   ports?: { oss: number; ens: number; fc: number; webhook: number };
@@ -95,13 +121,25 @@ export async function runDemo(options: DemoOptions): Promise<LocalStack> {
 
   const good = 'images/ubuntu/22.04/web-server-1.0.qcow2';
   const bad = 'images/ubuntu/22.04/layered.qcow2';
-  out(`\nUploading ${good} (a clean qcow2 v3) and ${bad} (a qcow2 with a backing file) through ali-oss…`);
+  const vmdk = 'images/ubuntu/22.04/appliance.vmdk';
+  out(`\nUploading ${good} (a clean qcow2 v3), ${bad} (a qcow2 with a backing file) and ${vmdk} (a VMDK) through ali-oss…`);
   await client.put(good, sample('ubuntu-server.qcow2.gz'));
   await client.put(bad, sample('with-backing-file.qcow2.gz'));
+  await client.put(vmdk, sample('appliance.vmdk.gz'));
   await stack.settle();
+  await followImports(stack, out);
   await showObject(stack, client, good, out);
   await showObject(stack, client, bad, out);
-  out(`\n── chat robot at ${stack.webhook.endpoint} (importer.yaml notify: on failed, rejected, available)`);
+  out(`\n── oss://${stack.bucket}/${vmdk}: converted by ens-convert-image, then imported`);
+  await showObject(stack, client, vmdk.replace(/\.vmdk$/, '.qcow2'), out);
+
+  out(`\nUploading a corrected ${good} (new bytes): a new image; the first is superseded…`);
+  await client.put(good, Buffer.concat([sample('ubuntu-server.qcow2.gz'), Buffer.from('corrected')]));
+  await stack.settle();
+  await followImports(stack, out);
+  await showObject(stack, client, good, out);
+  showImages(stack, out);
+  out(`\n── chat robot at ${stack.webhook.endpoint} (importer.yaml notify: on failed, rejected, available, deleted)`);
   for (const n of stack.webhook.received) {
     const b = n.body as { outcome?: string; key?: string; errorCode?: string };
     out(`   ${b.outcome}  ${b.key}${b.errorCode ? `  (${b.errorCode})` : ''}`);

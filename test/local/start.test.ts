@@ -35,6 +35,10 @@ describe('the main command (npm start → ens-importer local)', () => {
     expect(output).toMatch(/AccessKeyId LTAI\w+ +AccessKeySecret \S+/);
     expect(output).toMatch(/outcome +imported/);
     expect(output).toMatch(/outcome +rejected +\(qcow2-backing-file\)/);
+    // the story runs to its end: available, a VMDK converted and imported, a re-upload superseding
+    expect(output).toMatch(/ens:status=available/);
+    expect(output).toMatch(/appliance\.qcow2\n {3}outcome +imported/);
+    expect(output).toMatch(/superseded images\/ubuntu\/22\.04\/web-server-1\.0\.qcow2 +\(superseded by m-/);
   });
 
   it('serves ali-oss: put and get an object, and the upload is imported', async () => {
