@@ -22,7 +22,8 @@ export async function applyChange(
   // a run that stopped before its index entries went: the record holds it; the tags (idempotent)
   // and the entry are what may be left
   if (record.state === state && record.imageId === p.imageId) {
-    await tagIfCurrent(record, p.imageId, state, error, run);
+    const tagged = await tagIfCurrent(record, p.imageId, state, error, run);
+    if (state === 'available' && tagged === 'written') await supersedeEarlier(record, p.recordKey, run);
     await keepRechecking(p, state, error, run);
     run.removePending(p.pendingKey);
     return false;

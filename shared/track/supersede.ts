@@ -16,7 +16,12 @@ export async function supersedeEarlier(current: ImportRecord, currentRecordKey: 
     const entry = layout.parseKeyVersion(o.key);
     if (!entry || entry.job !== 'import' || entry.recordKey === currentRecordKey) continue;
     const earlier = parseRecord(await retry(() => deps.store.getText(entry.recordKey)));
-    if (earlier?.state !== 'available' || !earlier.imageId || earlier.imageId === current.imageId || earlier.key !== current.key) continue;
+    if (!earlier?.imageId || earlier.key !== current.key || earlier.imageId === current.imageId) continue;
+    const deletionKey = layout.deletionKey(entry.recordKey, earlier.imageId);
+    // a run that stopped after the record: its queue entry is put again (idempotent)
+    if (earlier.state === 'superseded' && earlier.supersededBy?.imageId === current.imageId && earlier.imageDeletion?.state === 'pending')
+      await retry(() => deps.store.putText(deletionKey, ''));
+    if (earlier.state !== 'available') continue;
     const at = new Date(clock.now()).toISOString();
     const deleting = policy === 'delete-after-available';
     const updated: ImportRecord = {
@@ -26,8 +31,9 @@ export async function supersedeEarlier(current: ImportRecord, currentRecordKey: 
       ...(deleting ? { imageDeletion: { state: 'pending' as const, attempts: 0, at } } : {}),
       history: withHistory(earlier, 'superseded', at, `by ${current.imageId} (previous: ${policy})`),
     };
+    // the queue entry first: a record that says pending always has one (the next run re-puts it too)
+    if (deleting) await retry(() => deps.store.putText(deletionKey, ''));
     await retry(() => deps.store.putText(entry.recordKey, encodeRecord(updated)));
-    if (deleting) await retry(() => deps.store.putText(layout.deletionKey(entry.recordKey, earlier.imageId!), ''));
     deps.log.info({
       event: 'image-superseded',
       bucket: earlier.bucket,

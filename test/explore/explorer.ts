@@ -6,6 +6,7 @@ import { endFailedVersion } from '../../shared/import/final-failure';
 import { processObjectEvent } from '../../shared/import/pipeline';
 import { stateLayout } from '../../shared/state/layout';
 import { parseRecord } from '../../shared/state/records';
+import type { PreviousPolicy } from '../../shared/core/rules';
 import { trackImports, type TrackerDeps } from '../../shared/track/tracker';
 import { VirtualClock } from '../helpers/virtual-clock';
 import { World, type Caller, type FaultKind } from '../helpers/world';
@@ -39,6 +40,10 @@ export interface ScenarioWorld {
   mustPass: string[];
   /** keys whose current version must end handed to the converter (a `.img` that is not qcow2) */
   handedOff: Set<string>;
+  /** the rules' `previous:` (keep unless a scenario says) */
+  previous: PreviousPolicy;
+  /** keys whose earlier versions' images must end deleted (superseded, previous: delete-after-available) */
+  olderGone: Set<string>;
 }
 
 export type Scenario = (s: ScenarioWorld) => void;
@@ -139,13 +144,16 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
 
   const expect = new Map<string, boolean>();
   const handedOff = new Set<string>();
+  const olderGone = new Set<string>();
   const mustPass: string[] = [];
   let lastEventAt = start;
-  scenario({
+  const setup: ScenarioWorld = {
     world,
     expect,
     mustPass,
     handedOff,
+    olderGone,
+    previous: 'keep',
     upload(key, body, afterMs, meta = {}) {
       const upload = `up-${key}-${afterMs}`;
       lastEventAt = Math.max(lastEventAt, start + afterMs);
@@ -170,7 +178,8 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
         );
       });
     },
-  });
+  };
+  scenario(setup);
 
   /** One tracker run as the timer function makes it, in this world, as `caller`. */
   const trackerRun = (caller: Caller, storeDeadline: number, runDeadline: number): TrackerDeps => ({
@@ -187,6 +196,7 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
     requestId: caller.id,
     runDeadline,
     clock,
+    previousPolicy: () => setup.previous,
   });
 
   // the tracker every 5 minutes until every import is final and nothing is running
@@ -205,7 +215,9 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
       },
     );
   };
-  const pendingLeft = () => [...world.objects.keys()].some((k) => k.startsWith(layout.pendingPrefix));
+  // a deletion still queued (refused, tried again later) keeps the timer going, as in the cloud
+  const pendingLeft = () =>
+    [...world.objects.keys()].some((k) => k.startsWith(layout.pendingPrefix) || k.startsWith(layout.deletionsPrefix));
   const tick = (): void => {
     if (tracker > 40) return;
     track();
@@ -229,7 +241,7 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
   const verdict = await verify;
   if (verdict.skipped) violations.push(`a tracker run after the world went quiet was refused: ${verdict.skipped}`);
   if (!finished) violations.push('the world did not go quiet (step budget exhausted)');
-  violations.push(...checkInvariants(world, expect), ...checkHandOffs(world, handedOff));
+  violations.push(...checkInvariants(world, expect), ...checkHandOffs(world, handedOff), ...checkOlderGone(world, olderGone));
   return { world, violations, results, mustPass };
 }
 
@@ -242,6 +254,21 @@ function checkHandOffs(world: World, keys: Set<string>): string[] {
     if (record?.state !== 'converting') v.push(`${key}: record ${record?.state ?? 'missing'}, want converting (handed off)`);
     if (!world.handOffs.some((h) => h.key === key && h.etag === obj.etag)) v.push(`${key}: never handed to the converter`);
     if (world.images.some((i) => i.key === key)) v.push(`${key}: imported, but it is not qcow2`);
+  }
+  return v;
+}
+
+/** Under previous: delete-after-available, every earlier version's image is deleted and its record says so. */
+function checkOlderGone(world: World, keys: Set<string>): string[] {
+  const v: string[] = [];
+  for (const key of keys) {
+    const current = world.objects.get(key)?.etag;
+    for (const image of world.images.filter((i) => i.key === key && i.etag !== current)) {
+      if (world.exists(image)) v.push(`${key}: the earlier version's image ${image.id} is still in ENS`);
+      const record = parseRecord(world.objects.get(layout.claimKey(BUCKET, key, image.etag ?? ''))?.body.toString('utf8'));
+      if (record?.imageId === image.id && (record.state !== 'superseded' || record.imageDeletion?.state !== 'deleted'))
+        v.push(`${key}: the earlier version's record is ${record.state} (${record.imageDeletion?.state ?? 'no deletion'})`);
+    }
   }
   return v;
 }

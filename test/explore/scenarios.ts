@@ -112,6 +112,17 @@ export const SCENARIOS: Record<string, Scenario> = {
     s.deliver({ key, upload: second }, 70 * MIN + 1);
     s.expect.set(key, true);
   },
+  'a corrected upload supersedes the first, whose image is deleted (previous: delete-after-available)': (s) => {
+    const key = 'images/ubuntu/22.04/corrected.qcow2';
+    s.previous = 'delete-after-available';
+    const first = s.upload(key, image('first'), 0);
+    s.deliver({ key, upload: first }, 1);
+    // the first is available after ~10 minutes; the corrected file comes at 30
+    const second = s.upload(key, image('second'), 30 * MIN);
+    s.deliver({ key, upload: second }, 30 * MIN + 1);
+    s.expect.set(key, true);
+    s.olderGone.add(key);
+  },
   'a raw disk named .img, handed to the converter': (s) => {
     const key = 'images/ubuntu/22.04/build.img';
     const up = s.upload(key, Buffer.alloc(70_000, 3), 0);
