@@ -124,6 +124,13 @@ export class EnsStandIn extends StandInServer {
     return imageId;
   }
 
+  /** ENS loses an image it was making (an import it dropped): from now on it answers as if it never had it. */
+  forgetImage(imageId: string): void {
+    const image = this.images.get(imageId);
+    if (!image) throw new Error(`no image ${imageId}`);
+    image.deleted = true;
+  }
+
   /** An instance now runs from the image (or no longer does): ENS refuses to delete an image in use. */
   useImage(imageId: string, inUse = true): void {
     const image = this.images.get(imageId);

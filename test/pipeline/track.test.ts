@@ -89,8 +89,8 @@ describe('track-imports', () => {
 
   it('fails an ImageId ENS no longer knows with image-missing, after the grace period', async () => {
     const [id] = await uploadAll(['images/ubuntu/22.04/gone.qcow2']);
-    // deleted in the console: through the real API, as ENS would have it
-    await ensClient(stack).request('DeleteImage', { ImageId: id! }, { method: 'POST' });
+    // ENS drops the import it was making (DeleteImage itself refuses an image not yet made)
+    stack.ens.forgetImage(id!);
     expect(await track()).toMatchObject({ changed: 0 });
     setTrackerEnv({ IMPORTER_MISSING_GRACE_MINUTES: '0' });
     await track();
