@@ -46,6 +46,12 @@ function printStory(s: ObjectStory, sls: { logstore: string; query: string }): v
   if (r) {
     out(`\nimport record (attempt ${r.attempt ?? 1}): ${r.state}${r.errorCode ? ` (${r.errorCode})` : ''}`);
     if (r.reason) out(`  reason: ${r.reason}`);
+    if (r.supersededBy) out(`  superseded by ${r.supersededBy.imageId} (ETag ${r.supersededBy.etag})`);
+    const d = r.imageDeletion;
+    if (d)
+      out(
+        `  image deletion: ${d.state}${d.code ? ` (${d.code})` : ''}, ${d.attempts} attempt(s)${d.nextAt ? `, next ${d.nextAt}` : ''}${d.reason ? `: ${d.reason}` : ''}`,
+      );
     for (const h of r.history ?? []) out(`  ${h.at}  ${h.state}${h.note ? `  ${h.note}` : ''}`);
     const params = Object.entries((r.params ?? {}) as Record<string, { value: string; source: string; original?: string }>);
     if (params.length)
@@ -86,7 +92,7 @@ function printVersions(versions: KeyVersion[], s: ObjectStory): void {
       `  ${v.claimedAt}`,
       v.job,
       `${v.etag}${v.etag === s.etag ? ' (now)' : ''}`,
-      v.state,
+      v.imageDeletion ? `${v.state} (image ${v.imageDeletion})` : v.state,
       v.imageId ?? '-',
       v.errorCode ?? '-',
     ]),

@@ -13,6 +13,8 @@ export interface KeyVersion {
   imageId?: string;
   errorCode?: string;
   attempt?: number;
+  /** a superseded (or deleted-with-the-object) version's image: pending, deleted, refused, kept */
+  imageDeletion?: string;
 }
 
 /**
@@ -36,6 +38,7 @@ export async function readKeyHistory(store: ObjectStore, layout: StateLayout, ke
       ...('imageId' in r && r.imageId ? { imageId: r.imageId } : {}),
       ...(r.errorCode ? { errorCode: r.errorCode } : {}),
       ...(r.attempt ? { attempt: r.attempt } : {}),
+      ...('imageDeletion' in r && r.imageDeletion ? { imageDeletion: r.imageDeletion.state } : {}),
     });
   }
   return versions.sort((a, b) => a.claimedAt.localeCompare(b.claimedAt));

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -68,6 +69,16 @@ describe('a newer version supersedes the older image', () => {
     expect(stack.ens.listImages().find((i) => i.imageId === first)?.deleted).toBe(true);
     expect(stack.ens.listImages().find((i) => i.imageId === second)?.deleted).toBeFalsy();
     expect(stack.ens.callsOf('DeleteImage').map((c) => c.params.ImageId)).toEqual([first]);
+    // why tells the key's versions, the first superseded with its image deleted
+    const why = await new Promise<string>((done) =>
+      execFile(
+        process.execPath,
+        [resolve(PROJECT_ROOT, 'bin/ens-importer.mjs'), 'why', `oss://${stack.bucket}/${key}`],
+        { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...stack.operatorEnv() } },
+        (_err, stdout) => done(stdout),
+      ),
+    );
+    expect(why).toMatch(new RegExp(`superseded \\(image deleted\\) +${first}`));
   });
 
   it('records a refused deletion (the image is in use) and tries again on a later run, with back-off', async () => {
