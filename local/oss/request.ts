@@ -20,6 +20,12 @@ export interface OssRequest {
 }
 
 /** What an operation answers; the server turns it into HTTP. */
+export interface OssNotice {
+  name: string;
+  object: { key: string; size: number; etag: string; meta: Record<string, string> };
+  deltaSize: number;
+}
+
 export interface OssAnswer {
   status: number;
   headers?: Record<string, string>;
@@ -29,7 +35,9 @@ export interface OssAnswer {
   /** bytes [start, end] of the segments (a GET) */
   content?: { segments: Segment[]; start: number; end: number };
   /** the ObjectCreated notification this operation fires, after the answer */
-  event?: { name: string; object: { key: string; size: number; etag: string; meta: Record<string, string> }; deltaSize: number };
+  event?: OssNotice;
+  /** several (DeleteMultipleObjects fires one ObjectRemoved:DeleteObjects per key removed) */
+  events?: OssNotice[];
 }
 
 /** The stand-in's state, as the operations use it. */

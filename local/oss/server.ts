@@ -315,8 +315,8 @@ export class OssStandIn extends StandInServer implements OssState {
       const bucket = this.requireBucket(request.bucketName);
       const answer = await operation(this, bucket, request);
       bytesSent = await this.write(res, answer);
-      if (answer.event)
-        this.emit(answer.event.name, bucket, answer.event.object, answer.event.deltaSize, request.requestId, request.accessKeyId ?? '');
+      for (const e of [...(answer.event ? [answer.event] : []), ...(answer.events ?? [])])
+        this.emit(e.name, bucket, e.object, e.deltaSize, request.requestId, request.accessKeyId ?? '');
     } catch (err) {
       this.writeError(req, res, request, err);
     } finally {

@@ -93,6 +93,7 @@ export const CODES: Readonly<Record<string, CodeEntry>> = {
   'invalid-event': skipped('none: the event was not an OSS event'),
   'manifest-disk': skipped('none: its manifest imports it'),
   'manifest-waiting': skipped('upload the missing disks; the manifest imports when they arrive'),
+  'object-deleted': skipped("none: the object was deleted; its images are kept or deleted by the rule's onDelete"),
 };
 
 /** Codes made from a name: a reader's refusals share its format's prefix; ENS names the field. */

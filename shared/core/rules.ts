@@ -29,6 +29,8 @@ const ruleSchema = z.strictObject({
   skip: z._default(z.boolean(), false),
   /** what becomes of an earlier version's image once a newer version's is available */
   previous: z._default(z.enum(['keep', 'delete-after-available']), 'keep'),
+  /** what becomes of a key's images when its object is deleted (the trigger's ObjectRemoved events) */
+  onDelete: z._default(z.enum(['keep', 'delete-image']), 'keep'),
 });
 
 const DEFAULT_LIMITS = {
@@ -53,7 +55,7 @@ const rulesFileSchema = z.strictObject({
   defaults: z._default(fieldValues, {}),
   notify: z.optional(notifySchema),
   rules: z._default(z.array(ruleSchema).check(z.minLength(1)), [
-    { name: 'default', match: {}, set: {}, skip: false, previous: 'keep' as const },
+    { name: 'default', match: {}, set: {}, skip: false, previous: 'keep' as const, onDelete: 'keep' as const },
   ]),
 });
 
@@ -68,6 +70,7 @@ export interface CompiledRule {
   set: Partial<Record<ParamField, string>>;
   skip: boolean;
   previous: PreviousPolicy;
+  onDelete: 'keep' | 'delete-image';
 }
 
 /** `keep` an earlier version's image (recorded superseded), or delete it once a newer one is available. */
@@ -152,6 +155,7 @@ export function compileRules(doc: unknown, source = 'importer.yaml'): Rules {
       set: r.set,
       skip: r.skip,
       previous: r.previous,
+      onDelete: r.onDelete,
     };
   });
   if (problems.length) throw new RulesError(problems.map((p) => `${source}: ${p}`));

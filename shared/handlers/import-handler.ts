@@ -4,6 +4,7 @@ import { parseEventPayload, type ObjectEvent } from '../core/event';
 import type { Credentials } from '../adapters/ens';
 import { handOffPayload } from '../import/hand-off';
 import type { ObjectResult } from '../core/outcome';
+import { endKeyOnDelete } from '../import/object-removed';
 import { processObjectEvent } from '../import/pipeline';
 import { DEFAULTS, type ImporterConfig } from '../runtime/config';
 import { createNotifier } from '../runtime/notifier';
@@ -59,7 +60,8 @@ export async function handleImportEvent(
       { region, bucket, endpoint: config.ossEndpoint, internal: true, credentials: scope.credentials },
       { deadline: scope.deadline },
     );
-    return processObjectEvent(entry.event, {
+    const run = entry.event.eventName.startsWith('ObjectRemoved:') ? endKeyOnDelete : processObjectEvent;
+    return run(entry.event, {
       config,
       store,
       ens,

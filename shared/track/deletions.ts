@@ -27,7 +27,9 @@ export async function followDeletions(run: TrackRun): Promise<void> {
     if (
       !entry ||
       !record ||
-      record.state !== 'superseded' ||
+      // a superseded version, or one whose object was deleted (onDelete: delete-image); not one
+      // uploaded again since (a new attempt: claimed, importing)
+      !['superseded', 'available', 'importing', 'deleted'].includes(record.state) ||
       record.imageId !== entry.imageId ||
       !due ||
       due.state === 'deleted' ||
@@ -59,8 +61,19 @@ async function deleteOne(record: ImportRecord, run: TrackRun): Promise<ImportRec
   }
   try {
     const answer = await deps.ens.deleteImage(record.imageId!, Math.min(10_000, Math.max(1, deps.runDeadline - clock.now())));
-    const note = answer === 'gone' ? 'ENS no longer had the image' : 'image deleted (previous: delete-after-available)';
-    return { ...record, imageDeletion: { state: 'deleted', attempts, at }, history: withHistory(record, 'superseded', at, note) };
+    const note =
+      answer === 'gone'
+        ? 'ENS no longer had the image'
+        : `image deleted: ${record.imageDeletion?.reason ?? 'previous: delete-after-available'}`;
+    // a superseded version stays superseded; one whose object was deleted ends deleted
+    const state = record.state === 'superseded' ? 'superseded' : 'deleted';
+    return {
+      ...record,
+      state,
+      ...(state === 'deleted' ? { errorCode: 'object-deleted' } : {}),
+      imageDeletion: { state: 'deleted', attempts, at, ...(record.imageDeletion?.reason ? { reason: record.imageDeletion.reason } : {}) },
+      history: withHistory(record, state, at, note),
+    };
   } catch (err) {
     const code = err instanceof EnsCallError ? err.code : 'InternalError';
     const wait = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** (attempts - 1));

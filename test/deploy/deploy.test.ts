@@ -96,16 +96,17 @@ describe('s.yaml', () => {
     expect(JSON.stringify(env).length).toBeLessThan(4096);
   });
 
-  it('subscribes the import triggers (images and manifests) to exactly PutObject, PostObject, CompleteMultipartUpload and CopyObject', () => {
+  it('subscribes the import triggers (images and manifests) to exactly PutObject, PostObject, CompleteMultipartUpload and CopyObject (and the .qcow2 one to its deletes)', () => {
     const triggers = specs.flatMap((s) => s.ossTriggers);
     expect(triggers.map((t) => t.suffix).sort()).toEqual(['.ens-image.json', '.img', '.ova', '.qcow2', '.raw', '.vhd', '.vhdx', '.vmdk']);
-    for (const t of triggers)
-      expect([...t.events].sort()).toEqual([
-        'oss:ObjectCreated:CompleteMultipartUpload',
-        'oss:ObjectCreated:CopyObject',
-        'oss:ObjectCreated:PostObject',
-        'oss:ObjectCreated:PutObject',
-      ]);
+    const created = [
+      'oss:ObjectCreated:CompleteMultipartUpload',
+      'oss:ObjectCreated:CopyObject',
+      'oss:ObjectCreated:PostObject',
+      'oss:ObjectCreated:PutObject',
+    ];
+    const removed = ['oss:ObjectRemoved:DeleteObject', 'oss:ObjectRemoved:DeleteObjects'];
+    for (const t of triggers) expect([...t.events].sort()).toEqual(t.suffix === '.qcow2' ? [...created, ...removed] : created);
     expect(JSON.stringify(raw)).not.toContain('ObjectCreated:*');
     // two triggers on one bucket must not overlap: OSS refuses that
     for (const a of triggers)

@@ -13,17 +13,17 @@ import { importResults } from '../helpers/state';
 let stack: LocalStack;
 afterEach(() => stack?.stop());
 
-/** importer.yaml as shipped, with `previous:` set on its rules */
-function rulesWith(previous: string): string {
+/** importer.yaml as shipped, with a field set on each of its rules (`previous: …`, `onDelete: …`) */
+function rulesWith(field: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'rules-'));
   const shipped = readFileSync(resolve(PROJECT_ROOT, 'importer.yaml'), 'utf8');
   const file = join(dir, 'importer.yaml');
-  writeFileSync(file, shipped.replace(/^(\s*)- name: (.+)$/gm, `$1- name: $2\n$1  previous: ${previous}`));
+  writeFileSync(file, shipped.replace(/^(\s*)- name: (.+)$/gm, `$1- name: $2\n$1  ${field}`));
   return file;
 }
 
-async function start(previous?: string) {
-  stack = await startLocalStack({ retryBaseMs: 20, ...(previous ? { functionEnv: { IMPORTER_RULES: rulesWith(previous) } } : {}) });
+async function start(previous?: string, field = previous ? `previous: ${previous}` : undefined) {
+  stack = await startLocalStack({ retryBaseMs: 20, ...(field ? { functionEnv: { IMPORTER_RULES: rulesWith(field) } } : {}) });
   return ossClient(stack);
 }
 const track = () => stack.fc.invoke('ens-track-imports', '{}') as Promise<any>;
@@ -127,5 +127,44 @@ describe('a newer version supersedes the older image', () => {
       .at(-1)!;
     expect(last).toMatchObject({ outcome: 'imported', imageId: first });
     expect(stack.ens.callsOf('ImportImage')).toHaveLength(2);
+  });
+});
+
+describe('deleting the object ends the key by its rule (onDelete)', () => {
+  it('keep (the default): its images and records stay, and why tells the history', async () => {
+    const oss = await start();
+    const key = 'images/ubuntu/22.04/removed-kept.qcow2';
+    const [, second] = await twoVersions(oss, key);
+    await oss.delete(key);
+    await stack.settle();
+    await track();
+    expect(stack.importResults().at(-1)).toMatchObject({ key, errorCode: 'object-deleted' });
+    expect(recordOf(key, second)).toMatchObject({ state: 'available' });
+    expect(stack.ens.callsOf('DeleteImage')).toHaveLength(0);
+  });
+
+  it('delete-image: the images of every version the importer made for the key are deleted by the tracker; the records stay', async () => {
+    const oss = await start(undefined, 'onDelete: delete-image');
+    const key = 'images/ubuntu/22.04/removed.qcow2';
+    const [first, second] = await twoVersions(oss, key);
+    await oss.deleteMulti([key]); // DeleteObjects
+    await stack.settle();
+    await track();
+    expect(
+      stack.ens
+        .callsOf('DeleteImage')
+        .map((c) => c.params.ImageId)
+        .sort(),
+    ).toEqual([first, second].sort());
+    expect(recordOf(key, second)).toMatchObject({ state: 'deleted', errorCode: 'object-deleted', imageDeletion: { state: 'deleted' } });
+    expect(recordOf(key, first)).toMatchObject({ state: 'superseded', imageDeletion: { state: 'deleted' } });
+    // the same bytes uploaded again: a new import, as for any deleted image
+    await oss.put(key, v(2));
+    await stack.settle();
+    expect(
+      importResults(stack)
+        .filter((r) => r.key === key)
+        .at(-1),
+    ).toMatchObject({ outcome: 'imported' });
   });
 });

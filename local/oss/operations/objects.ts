@@ -96,13 +96,13 @@ export function getObject(bucket: Bucket, req: OssRequest, head: boolean): OssAn
   return { status: span.partial ? 206 : 200, headers, content };
 }
 
-export function deleteObject(state: OssState, bucket: Bucket, req: OssRequest): OssAnswer {
+/** DeleteObject: 204 whether or not the key existed; a removal that happened fires ObjectRemoved:DeleteObject. */
+export function deleteObject(state: OssState, bucket: Bucket, req: OssRequest, kind = 'DeleteObject'): OssAnswer {
   const obj = bucket.objects.get(req.key);
-  if (obj) {
-    bucket.objects.delete(req.key);
-    state.bodies.release(obj.segments);
-  }
-  return { status: 204 };
+  if (!obj) return { status: 204 };
+  bucket.objects.delete(req.key);
+  state.bodies.release(obj.segments);
+  return { status: 204, event: { name: `ObjectRemoved:${kind}`, object: obj, deltaSize: -obj.size } };
 }
 
 export async function copyObject(state: OssState, bucket: Bucket, req: OssRequest): Promise<OssAnswer> {
@@ -146,7 +146,7 @@ export async function deleteMultiple(state: OssState, bucket: Bucket, req: OssRe
   if (!keys.length || keys.length > 1000)
     throw new OssError(400, 'MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema.');
   for (const key of keys) req.authorizeKey?.('oss:DeleteObject', key);
-  for (const key of keys) deleteObject(state, bucket, { ...req, key });
+  const events = keys.flatMap((key) => deleteObject(state, bucket, { ...req, key }, 'DeleteObjects').event ?? []);
   const quiet = /<Quiet>true<\/Quiet>/.test(xml);
-  return { status: 200, xml: { root: 'DeleteResult', body: quiet ? {} : { Deleted: keys.map((Key) => ({ Key })) } } };
+  return { status: 200, xml: { root: 'DeleteResult', body: quiet ? {} : { Deleted: keys.map((Key) => ({ Key })) } }, events };
 }

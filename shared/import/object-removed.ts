@@ -1,0 +1,57 @@
+import { realClock } from '../core/clock';
+import type { ObjectEvent } from '../core/event';
+import type { ObjectResult } from '../core/outcome';
+import { matchRule } from '../core/rules';
+import { firstLine, ResultLine } from '../lifecycle/result-line';
+import { stateLayout } from '../state/layout';
+import { encodeRecord, parseRecord, withHistory } from '../state/records';
+import type { PipelineDeps } from './deps';
+
+/**
+ * The end of a key's life: its object was deleted (the trigger's ObjectRemoved events). By the
+ * matching rule's `onDelete`: `keep` (the default) leaves its images and records as they are;
+ * `delete-image` queues the image of every version of the key for the tracker to delete, the
+ * same queue, back-off and checks as a superseded image (never an image whose version the
+ * object holds again: a delete racing a re-upload keeps it). The records stay, so `why` tells
+ * the key's history.
+ */
+export async function endKeyOnDelete(event: ObjectEvent, deps: PipelineDeps): Promise<ObjectResult> {
+  const clock = deps.clock ?? realClock;
+  const line = new ResultLine<ObjectResult>({ ...firstLine(event, deps.requestId), attempts: 0 }, clock, deps.log, {
+    event: 'object-removed',
+  });
+  const rule = matchRule(deps.config.rules, event.key);
+  if (!rule || rule.onDelete === 'keep')
+    return line.finish({
+      errorCode: 'object-deleted',
+      reason: `onDelete: keep (rule ${rule?.name ?? 'none'}): its images and records stay`,
+    });
+  // uploaded again since the delete: the newer upload is the key's life now
+  if (await deps.store.head(event.key))
+    return line.finish({ errorCode: 'superseded', reason: 'the key was uploaded again after the delete; its images stay' });
+  const layout = stateLayout(deps.config.statePrefix);
+  const queued: string[] = [];
+  for (const o of (await deps.store.listPage(layout.keyVersionsPrefix(event.bucket, event.key), undefined, 100)).objects) {
+    const entry = layout.parseKeyVersion(o.key);
+    if (entry?.job !== 'import') continue;
+    const record = parseRecord(await deps.store.getText(entry.recordKey));
+    const gone = record?.imageDeletion && record.imageDeletion.state !== 'refused';
+    if (!record?.imageId || record.key !== event.key || gone || !['importing', 'available', 'superseded'].includes(record.state)) continue;
+    const at = new Date(clock.now()).toISOString();
+    // the queue entry first: a record that says pending always has one
+    await deps.store.putText(layout.deletionKey(entry.recordKey, record.imageId), '');
+    const reason = `the object was deleted (onDelete: delete-image, rule ${rule.name})`;
+    const updated = {
+      ...record,
+      imageDeletion: { state: 'pending' as const, attempts: 0, at, reason },
+      history: withHistory(record, record.state, at, reason),
+    };
+    await deps.store.putText(entry.recordKey, encodeRecord(updated));
+    queued.push(record.imageId);
+  }
+  return line.finish({
+    errorCode: 'object-deleted',
+    reason: `onDelete: delete-image: ${queued.length} image(s) queued for deletion by the tracker`,
+    details: { imagesQueued: queued },
+  });
+}
