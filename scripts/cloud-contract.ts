@@ -1,4 +1,3 @@
-import RPCClient from '@alicloud/pop-core';
 import { readFileSync } from 'node:fs';
 import { createEnsApi } from '../shared/adapters/ens';
 import { createFcInvoker } from '../shared/adapters/fc';
@@ -6,6 +5,7 @@ import OSS from 'ali-oss';
 import { createObjectStore, ossClientOptions } from '../shared/adapters/oss';
 import { objectCreatedEvent } from '../shared/core/event';
 import { DEFAULTS } from '../shared/runtime/config';
+import { FAILED } from '../shared/track/ens-status';
 
 /**
  * `npm run test:cloud`: checks an account before anyone trusts the importer with it. Each
@@ -121,16 +121,10 @@ export async function runContract(): Promise<Result[]> {
         OSSObject: key,
       };
       const { imageId } = await ens.importImage(params, 30_000);
-      const rpc = new RPCClient({
-        endpoint: env.ENS_ENDPOINT ?? DEFAULTS.ensEndpoint,
-        apiVersion: '2017-11-10',
-        accessKeyId,
-        accessKeySecret,
-        ...(credentials.securityToken ? { securityToken: credentials.securityToken } : {}),
-        codes: [0, '0'],
-      } as RPCClient.Config);
-      await rpc.request('DeleteImage', { ImageId: imageId }, { method: 'POST' });
-      return `imported ${imageId}, deleted`;
+      // DeleteImage refuses an image still being made (IncorrectStatus.Image): wait for its end
+      const status = await waitForImageEnd(ens, imageId, Number(env.IMPORTER_TEST_WAIT_SECONDS ?? 1800) * 1000);
+      const deleted = await ens.deleteImage(imageId, 30_000);
+      return `imported ${imageId} (${status}), ${deleted === 'deleted' ? 'deleted' : 'already gone'}`;
     },
   );
   await check(
@@ -169,4 +163,17 @@ if (process.argv[1]?.endsWith('cloud-contract.ts')) {
     `${out.filter((r) => r.verdict === 'ok').length} passed, ${failed} failed, ${out.filter((r) => r.verdict === 'skipped').length} skipped`,
   );
   process.exitCode = failed ? 1 : 0;
+}
+
+/** Poll DescribeSelfImages by id until the image is Available or failed (the statuses DeleteImage takes). */
+async function waitForImageEnd(ens: ReturnType<typeof createEnsApi>, imageId: string, withinMs: number): Promise<string> {
+  const until = Date.now() + withinMs;
+  for (let wait = 500; ; wait = Math.min(wait * 2, 15_000)) {
+    const r = await ens.describeSelfImages({ ImageId: imageId, PageSize: 50 }, 10_000);
+    const status = r.images.find((i) => i.ImageId === imageId)?.Status ?? 'absent';
+    if (status === 'Available' || FAILED.has(status) || status === 'absent') return status;
+    if (Date.now() + wait > until)
+      throw new Error(`${imageId} still ${status} after ${Math.round(withinMs / 1000)} s (IMPORTER_TEST_WAIT_SECONDS)`);
+    await new Promise((done) => setTimeout(done, wait));
+  }
 }

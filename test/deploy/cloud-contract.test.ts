@@ -10,7 +10,11 @@ let stack: LocalStack;
 const saved = { ...process.env };
 beforeAll(async () => {
   fixture('v3.qcow2');
-  stack = await startLocalStack({ buckets: [{ name: 'contract-versioned' }] });
+  // ENS makes the contract's image in a second here (DeleteImage waits for it, as on the cloud)
+  stack = await startLocalStack({
+    buckets: [{ name: 'contract-versioned' }],
+    ens: { schedule: { packingAfterMs: 200, uploadingAfterMs: 400, availableAfterMs: 600 } },
+  });
   stack.oss.setVersioning('contract-versioned', 'Enabled');
   Object.assign(process.env, {
     ALIBABA_CLOUD_ACCESS_KEY_ID: stack.credentials.accessKeyId,
