@@ -47,6 +47,7 @@ export const CODES: Readonly<Record<string, CodeEntry>> = {
   'manifest-invalid': rejected('fix the manifest and upload it again'),
   'manifest-missing-disk': rejected('upload the disk, then the manifest again'),
   'manifest-disk-not-allowed': rejected('name only disks the triggers watch'),
+  'image-name-taken': rejected("another key's image holds the name: choose another ens-image-name, or set names: allow-duplicates"),
   // the converter
   'convert-output-exists': rejected('rename or remove the output, then upload the source again'),
   'convert-output-missing': rejected('upload the source again'),

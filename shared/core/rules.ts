@@ -54,6 +54,8 @@ const rulesFileSchema = z.strictObject({
   ),
   defaults: z._default(fieldValues, {}),
   notify: z.optional(notifySchema),
+  /** `unique`: a name another key's image holds gets a short stable suffix from the key (an explicit one is refused) */
+  names: z._default(z.enum(['unique', 'allow-duplicates']), 'unique'),
   rules: z._default(z.array(ruleSchema).check(z.minLength(1)), [
     { name: 'default', match: {}, set: {}, skip: false, previous: 'keep' as const, onDelete: 'keep' as const },
   ]),
@@ -78,6 +80,7 @@ export type PreviousPolicy = 'keep' | 'delete-after-available';
 
 export interface Rules {
   limits: RulesFile['limits'];
+  names?: 'unique' | 'allow-duplicates';
   notify?: NotifyConfig;
   defaults: Partial<Record<ParamField, string>>;
   rules: CompiledRule[];
@@ -161,6 +164,7 @@ export function compileRules(doc: unknown, source = 'importer.yaml'): Rules {
   if (problems.length) throw new RulesError(problems.map((p) => `${source}: ${p}`));
   return {
     limits: parsed.data.limits,
+    names: parsed.data.names,
     defaults: parsed.data.defaults,
     rules,
     ...(parsed.data.notify ? { notify: parsed.data.notify } : {}),

@@ -88,13 +88,24 @@ async function lookupByName(d: AdoptionDeps, imageName: string, sentMs: number):
   return matches.filter((m) => !others.has(m.id)).sort((a, b) => distance(a) - distance(b))[0]?.id;
 }
 
-/** An image the pending index gives to another version is that version's, not ours. */
-async function imagesOfOtherVersions(d: AdoptionDeps): Promise<Set<string>> {
+/**
+ * An image the pending index (still importing) or the images index (available, or timed out)
+ * gives to another version is that version's, not ours: never adopted, and never taken for a
+ * lost answer of ours when a name is chosen.
+ */
+export async function imagesOfOtherVersions(
+  d: Pick<AdoptionDeps, 'store' | 'layout' | 'deadline' | 'clock' | 'claimKey'>,
+): Promise<Set<string>> {
   const others = new Set<string>();
-  const own = d.layout.pendingPrefixOf(d.claimKey);
-  for await (const o of listAll(d.store, d.layout.pendingPrefix, d.deadline, d.clock.now)) {
-    const p = d.layout.parsePendingKey(o.key);
-    if (p && !o.key.startsWith(own)) others.add(p.imageId);
+  const { layout } = d;
+  for (const [prefix, parse] of [
+    [layout.pendingPrefix, layout.parsePendingKey],
+    [layout.imagesPrefix, layout.parseImageKey],
+  ] as const) {
+    for await (const o of listAll(d.store, prefix, d.deadline, d.clock.now)) {
+      const p = parse(o.key);
+      if (p && p.claimKey !== d.claimKey) others.add(p.imageId);
+    }
   }
   return others;
 }

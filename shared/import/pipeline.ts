@@ -20,7 +20,8 @@ import { runVersion, type ReadObject, type VersionClaim, type VersionJob } from 
 import { duplicateOf } from './duplicate';
 import { handToConverter } from './hand-off';
 import { sourceOf } from '../core/conversion';
-import { manifestTarget, objectTarget, type Target } from './targets';
+import { chooseImageName } from './image-name-choice';
+import { manifestTarget, objectTarget, type ImportTarget, type Target } from './targets';
 
 /**
  * One upload's import: the import job behind the version door (`lifecycle/run-version.ts`),
@@ -42,6 +43,8 @@ class ObjectRun {
   readonly layout: StateLayout;
   readonly result: ObjectResult;
   session?: ImportSession;
+  /** the claim as taken: what earlier attempts left (evidence of a send) */
+  claimed?: ImportRecord;
 
   constructor(
     readonly event: ObjectEvent,
@@ -73,6 +76,7 @@ function importJob(run: ObjectRun): VersionJob<ObjectResult, ImportRecord> {
     duplicate: (claim) => duplicateOf(claim.record, claim.newUpload ?? false, deps),
     work: async (claim, read) => {
       noteTakeover(run, claim);
+      run.claimed = claim.record;
       run.session = new ImportSession(claim.key, claim.record, { ...deps, layout: run.layout, clock: run.clock });
       await deps.onStep?.('after-claim');
       return importClaimed(run, run.session, read);
@@ -159,6 +163,8 @@ async function importClaimed(run: ObjectRun, session: ImportSession, known: Read
   }
   for (const fix of target.nameFixes)
     deps.log.info({ event: 'image-name-fixed', bucket: event.bucket, key: read.key, from: fix.original, to: fix.fixed });
+  const taken = await uniqueName(run, session, target);
+  if (taken) return taken;
   warnSnapshots(run, read.key, target.details.inspection);
   const imported = await session.importOnce(target);
   result.attempts = imported.attempts;
@@ -178,6 +184,35 @@ async function importClaimed(run: ObjectRun, session: ImportSession, known: Read
   await session.complete(target, imported);
   if (target.disks) await clearWaiting(event.bucket, read.key, target.disks, deps);
   return { outcome: 'imported', imageId: imported.imageId, details: target.details };
+}
+
+/**
+ * `names: unique` (the default): a name another key's image holds is suffixed with a short stable
+ * tag of the key, or, given in metadata or a manifest, refused (image-name-taken).
+ */
+async function uniqueName(run: ObjectRun, session: ImportSession, target: ImportTarget): Promise<Finished | undefined> {
+  const { deps, event, result } = run;
+  if (deps.config.rules.names === 'allow-duplicates') return undefined;
+  const choice = await chooseImageName(target, run.claimed!, {
+    ...deps,
+    layout: run.layout,
+    clock: run.clock,
+    claimKey: session.claimKey,
+    ensTimeoutMs: deps.config.ensTimeoutMs,
+  });
+  const name = target.params.ImageName!;
+  if (choice.kind === 'keep') return undefined;
+  if (choice.kind === 'taken') {
+    const reason = `ImageName "${name}" is held by image ${choice.heldBy}, which this key did not make; choose another name, or set names: allow-duplicates in importer.yaml`;
+    await session.reject(target, 'image-name-taken', reason);
+    return { outcome: 'rejected', errorCode: 'image-name-taken', reason, details: target.details };
+  }
+  target.params.ImageName = choice.name;
+  target.details.params.ImageName = { ...target.details.params.ImageName!, value: choice.name, original: name };
+  result.imageName = choice.name;
+  const reason = `image ${choice.heldBy} of another key holds "${name}"`;
+  deps.log.info({ event: 'image-name-unique', bucket: event.bucket, key: result.key, from: name, to: choice.name, reason });
+  return undefined;
 }
 
 /** Internal snapshots are imported (ENS takes the current state), but an operator should know. */

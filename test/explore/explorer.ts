@@ -42,6 +42,8 @@ export interface ScenarioWorld {
   handedOff: Set<string>;
   /** the rules' `previous:` (keep unless a scenario says) */
   previous: PreviousPolicy;
+  /** the rules' `names:` (unique unless a scenario says) */
+  names: 'unique' | 'allow-duplicates';
   /** keys whose earlier versions' images must end deleted (superseded, previous: delete-after-available) */
   olderGone: Set<string>;
 }
@@ -83,7 +85,7 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
       }
     });
     const deps = {
-      config,
+      config: runConfig(),
       store: world.store(caller, caller.deadline),
       ens: world.ens(caller),
       log: silent,
@@ -120,7 +122,7 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
       }
     });
     void processObjectEvent(event, {
-      config,
+      config: runConfig(),
       store: world.store(caller, caller.deadline),
       ens: world.ens(caller),
       log: silent,
@@ -154,6 +156,7 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
     handedOff,
     olderGone,
     previous: 'keep',
+    names: 'unique',
     upload(key, body, afterMs, meta = {}) {
       const upload = `up-${key}-${afterMs}`;
       lastEventAt = Math.max(lastEventAt, start + afterMs);
@@ -180,6 +183,7 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
     },
   };
   scenario(setup);
+  const runConfig = (): ImporterConfig => ({ ...config, rules: { ...config.rules, names: setup.names } });
 
   /** One tracker run as the timer function makes it, in this world, as `caller`. */
   const trackerRun = (caller: Caller, storeDeadline: number, runDeadline: number): TrackerDeps => ({
@@ -242,6 +246,7 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
   if (verdict.skipped) violations.push(`a tracker run after the world went quiet was refused: ${verdict.skipped}`);
   if (!finished) violations.push('the world did not go quiet (step budget exhausted)');
   violations.push(...checkInvariants(world, expect), ...checkHandOffs(world, handedOff), ...checkOlderGone(world, olderGone));
+  if (setup.names === 'unique') violations.push(...checkNamesUnique(world));
   return { world, violations, results, mustPass };
 }
 
@@ -256,6 +261,17 @@ function checkHandOffs(world: World, keys: Set<string>): string[] {
     if (world.images.some((i) => i.key === key)) v.push(`${key}: imported, but it is not qcow2`);
   }
   return v;
+}
+
+/** names: unique: no two keys' live images share a name (images made before the scenario aside). */
+function checkNamesUnique(world: World): string[] {
+  const keysOf = new Map<string, Set<string>>();
+  for (const i of world.images)
+    if (!i.id.startsWith('m-old') && world.exists(i) && world.statusOf(i) !== 'Pack_failed')
+      keysOf.set(i.name, (keysOf.get(i.name) ?? new Set()).add(i.key));
+  return [...keysOf]
+    .filter(([, keys]) => keys.size > 1)
+    .map(([name, keys]) => `two keys made images named ${name}: ${[...keys].join(', ')}`);
 }
 
 /** Under previous: delete-after-available, every earlier version's image is deleted and its record says so. */

@@ -59,6 +59,8 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
   'sixty older images of the same name (the adoption lookup pages to the end)': (s) => {
     const key = 'images/ubuntu/22.04/common.qcow2';
+    // names: allow-duplicates, so the name stays "common" and the lookup must page past 60 of them
+    s.names = 'allow-duplicates';
     s.world.seedImages('common', 60);
     const up = s.upload(key, image('common'), 0);
     s.deliver({ key, upload: up }, 1);
@@ -122,6 +124,14 @@ export const SCENARIOS: Record<string, Scenario> = {
     s.deliver({ key, upload: second }, 30 * MIN + 1);
     s.expect.set(key, true);
     s.olderGone.add(key);
+  },
+  'two keys that derive one name (names: unique)': (s) => {
+    const a = 'images/team-a/ubuntu/22.04/shared.qcow2';
+    const b = 'images/team-b/ubuntu/22.04/shared.qcow2';
+    s.deliver({ key: a, upload: s.upload(a, image('team-a'), 0) }, 1);
+    s.deliver({ key: b, upload: s.upload(b, image('team-b'), 3 * MIN) }, 3 * MIN + 1);
+    s.expect.set(a, true);
+    s.expect.set(b, true);
   },
   'a raw disk named .img, handed to the converter': (s) => {
     const key = 'images/ubuntu/22.04/build.img';
