@@ -52,9 +52,15 @@ program
   .option('--data-dir <dir>', 'keep object bodies in files under this folder instead of memory (large uploads)')
   // local/index.ts DEFAULT_PORTS; the stack is loaded only for this command (the others start faster)
   .option('--port <n>', 'first of the four ports (OSS, ENS, FC API, webhook); 0 takes free ports', '9100')
-  .action(async (opts: { serve: boolean; dataDir?: string; port: string }) => {
+  .option('--env', 'print the shell exports that point ens-importer at the stack `npm start` serves, and exit')
+  .action(async (opts: { serve: boolean; dataDir?: string; port: string; env?: boolean }) => {
     const base = Number(opts.port);
     if (!Number.isInteger(base) || base < 0 || base > 65532) throw new UsageError(`--port takes a port number, not "${opts.port}"`);
+    if (opts.env) {
+      const { localEnv } = await import('../local/demo');
+      for (const [k, v] of Object.entries(localEnv(base))) console.log(`export ${k}=${v}`);
+      return;
+    }
     const ports = base === 0 ? { oss: 0, ens: 0, fc: 0, webhook: 0 } : { oss: base, ens: base + 1, fc: base + 2, webhook: base + 3 };
     const { runDemo } = await import('../local/demo');
     const stack = await runDemo({ serve: opts.serve, dataDir: opts.dataDir, ports });

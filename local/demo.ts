@@ -91,6 +91,25 @@ function showImages(stack: LocalStack, out: (s: string) => void): void {
   }
 }
 
+/** The local stack's keys (fixed for `npm start`) and endpoints, as the CLI reads them. */
+export const DEMO_KEY = { accessKeyId: 'LTAIlocaldemokey', accessKeySecret: 'local-demo-secret-change-me' };
+
+/** What `ens-importer local --env` prints: the exports for the stack `npm start` serves on `base`… */
+export function localEnv(base: number = DEFAULT_PORTS.oss): Record<string, string> {
+  const at = (offset: number) => `http://127.0.0.1:${base + offset}`;
+  return {
+    ALIBABA_CLOUD_ACCESS_KEY_ID: DEMO_KEY.accessKeyId,
+    ALIBABA_CLOUD_ACCESS_KEY_SECRET: DEMO_KEY.accessKeySecret,
+    // the stand-ins' account (local/credentials.ts)
+    ALIBABA_CLOUD_ACCOUNT_ID: '1234567890123456',
+    OSS_ENDPOINT: at(0),
+    ENS_ENDPOINT: at(1),
+    IMPORTER_RAM_ENDPOINT: at(1),
+    IMPORTER_FC_ENDPOINT: at(2),
+    ALIBABA_CLOUD_REGION_ID: 'cn-beijing',
+  };
+}
+
 export interface DemoOptions {
   serve: boolean;
   ports?: { oss: number; ens: number; fc: number; webhook: number };
@@ -105,7 +124,7 @@ export async function runDemo(options: DemoOptions): Promise<LocalStack> {
     functionCode: 'bundle',
     dataDir: options.dataDir,
     retryBaseMs: 200,
-    rootKey: options.serve ? { accessKeyId: 'LTAIlocaldemokey', accessKeySecret: 'local-demo-secret-change-me' } : undefined,
+    rootKey: options.serve ? DEMO_KEY : undefined,
   });
   const client = clientFor(stack);
   const fn = stack.functions[0]!;
@@ -147,6 +166,11 @@ export async function runDemo(options: DemoOptions): Promise<LocalStack> {
   if (!stack.webhook.received.length) out('   nothing received');
 
   if (options.serve) {
+    out('\nPoint ens-importer (or any Alibaba Cloud SDK) at this stack: paste into a shell, or run');
+    out('`ens-importer local --env` in one:');
+    for (const [k, v] of Object.entries({ ...stack.operatorEnv(), ALIBABA_CLOUD_REGION_ID: stack.region })) out(`  export ${k}=${v}`);
+    out(`
+Then: ens-importer status oss://${stack.bucket}/images/   ens-importer why oss://${stack.bucket}/<key>   ens-importer images oss://${stack.bucket}/images/`);
     out(`
 The stack keeps running. Upload your own image with any OSS client, for example:
   node -e "const OSS=require('ali-oss');new OSS({authorizationV4:true,region:'oss-${stack.region}',bucket:'${stack.bucket}',endpoint:'${stack.endpoints.oss}',accessKeyId:'${stack.credentials.accessKeyId}',accessKeySecret:'${stack.credentials.accessKeySecret}'}).put('images/ubuntu/22.04/my-image.qcow2','./my-image.qcow2').then(()=>console.log('uploaded'))"

@@ -39,6 +39,20 @@ describe('the main command (npm start → ens-importer local)', () => {
     expect(output).toMatch(/ens:status=available/);
     expect(output).toMatch(/appliance\.qcow2\n {3}outcome +imported/);
     expect(output).toMatch(/superseded images\/ubuntu\/22\.04\/web-server-1\.0\.qcow2 +\(superseded by m-/);
+    // a copy-paste block points the CLI at the stack
+    expect(output).toMatch(/export OSS_ENDPOINT=http:\/\/127\.0\.0\.1:\d+/);
+    expect(output).toMatch(/export ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI\w+/);
+  });
+
+  it('ens-importer local --env prints the exports for the fixed-port stack', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const printed = execFileSync(process.execPath, ['bin/ens-importer.mjs', 'local', '--env'], { cwd: PROJECT_ROOT, encoding: 'utf8' });
+    const env = Object.fromEntries([...printed.matchAll(/^export (\w+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
+    expect(env).toMatchObject({
+      OSS_ENDPOINT: 'http://127.0.0.1:9100',
+      ENS_ENDPOINT: 'http://127.0.0.1:9101',
+      ALIBABA_CLOUD_ACCESS_KEY_ID: 'LTAIlocaldemokey',
+    });
   });
 
   it('serves ali-oss: put and get an object, and the upload is imported', async () => {
