@@ -14,7 +14,7 @@ export async function supersedeEarlier(current: ImportRecord, currentRecordKey: 
   const page = await retry(() => deps.store.listPage(layout.keyVersionsPrefix(current.bucket, current.key), undefined, 100));
   for (const o of page.objects) {
     const entry = layout.parseKeyVersion(o.key);
-    if (!entry || entry.job !== 'import' || entry.recordKey === currentRecordKey) continue;
+    if (entry?.job !== 'import' || entry.recordKey === currentRecordKey) continue;
     const earlier = parseRecord(await retry(() => deps.store.getText(entry.recordKey)));
     if (!earlier?.imageId || earlier.key !== current.key || earlier.imageId === current.imageId) continue;
     const deletionKey = layout.deletionKey(entry.recordKey, earlier.imageId);

@@ -168,3 +168,28 @@ describe('deleting the object ends the key by its rule (onDelete)', () => {
     ).toMatchObject({ outcome: 'imported' });
   });
 });
+
+describe('ens-importer prune', () => {
+  it("shows its plan first (--dry-run), then deletes only earlier versions' images, never the current one", async () => {
+    const oss = await start();
+    const key = 'images/ubuntu/22.04/pruned-cli.qcow2';
+    const [first, second] = await twoVersions(oss, key);
+    const run = (args: string[]) =>
+      new Promise<string>((done) =>
+        execFile(
+          process.execPath,
+          [resolve(PROJECT_ROOT, 'bin/ens-importer.mjs'), 'prune', `oss://${stack.bucket}/images/`, ...args, '--json'],
+          { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...stack.operatorEnv() } },
+          (_err, stdout) => done(stdout),
+        ),
+      );
+    const dry = JSON.parse(await run(['--keep', '0', '--dry-run']));
+    expect(dry.plan.map((i: { imageId: string }) => i.imageId)).toEqual([first]);
+    expect(stack.ens.callsOf('DeleteImage')).toHaveLength(0);
+    const done = JSON.parse(await run(['--keep', '0']));
+    expect(done.deleted).toEqual([first]);
+    expect(stack.ens.listImages().find((i) => i.imageId === first)?.deleted).toBe(true);
+    expect(stack.ens.listImages().find((i) => i.imageId === second)?.deleted).toBeFalsy();
+    expect(recordOf(key, first)).toMatchObject({ state: 'superseded', imageDeletion: { state: 'deleted' } });
+  });
+});

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../local/index';
-import { ensClient, ossClient } from '../helpers/clients';
+import { ossClient } from '../helpers/clients';
 import { fixture } from '../helpers/fixtures';
 import { importResults, recordFor, stateKeys } from '../helpers/state';
 
