@@ -1,9 +1,9 @@
-import { realClock } from '../core/clock';
+import { realClock, type Clock } from '../core/clock';
 import type { ObjectEvent } from '../core/event';
 import type { ObjectResult } from '../core/outcome';
-import { matchRule } from '../core/rules';
+import { matchRule, type CompiledRule } from '../core/rules';
 import { firstLine, ResultLine } from '../lifecycle/result-line';
-import { stateLayout } from '../state/layout';
+import { stateLayout, type StateLayout } from '../state/layout';
 import { encodeRecord, parseRecord, withHistory } from '../state/records';
 import type { PipelineDeps } from './deps';
 
@@ -20,16 +20,35 @@ export async function endKeyOnDelete(event: ObjectEvent, deps: PipelineDeps): Pr
   const line = new ResultLine<ObjectResult>({ ...firstLine(event, deps.requestId), attempts: 0 }, clock, deps.log, {
     event: 'object-removed',
   });
+  const layout = stateLayout(deps.config.statePrefix);
+  if (layout.isStateKey(event.key))
+    return line.finish({ errorCode: 'state-object', reason: `keys under ${layout.prefix} are the importer's own state` });
   const rule = matchRule(deps.config.rules, event.key);
   if (!rule || rule.onDelete === 'keep')
     return line.finish({
       errorCode: 'object-deleted',
       reason: `onDelete: keep (rule ${rule?.name ?? 'none'}): its images and records stay`,
     });
+  try {
+    return line.finish(await queueImages(event, rule, layout, deps, clock));
+  } catch (err) {
+    // OSS trouble: FC's retry ends it (every step is idempotent)
+    const code = (err as { code?: string }).code ?? 'InternalError';
+    return line.finish({ outcome: 'failed', errorCode: code, reason: (err as Error).message, retryable: true });
+  }
+}
+
+/** The images of the key's versions queued for deletion (the queue entry first, then the record). */
+async function queueImages(
+  event: ObjectEvent,
+  rule: CompiledRule,
+  layout: StateLayout,
+  deps: PipelineDeps,
+  clock: Clock,
+): Promise<Partial<ObjectResult> & { details?: object }> {
   // uploaded again since the delete: the newer upload is the key's life now
   if (await deps.store.head(event.key))
-    return line.finish({ errorCode: 'superseded', reason: 'the key was uploaded again after the delete; its images stay' });
-  const layout = stateLayout(deps.config.statePrefix);
+    return { errorCode: 'superseded', reason: 'the key was uploaded again after the delete; its images stay' };
   const queued: string[] = [];
   for (const o of (await deps.store.listPage(layout.keyVersionsPrefix(event.bucket, event.key), undefined, 100)).objects) {
     const entry = layout.parseKeyVersion(o.key);
@@ -49,9 +68,9 @@ export async function endKeyOnDelete(event: ObjectEvent, deps: PipelineDeps): Pr
     await deps.store.putText(entry.recordKey, encodeRecord(updated));
     queued.push(record.imageId);
   }
-  return line.finish({
+  return {
     errorCode: 'object-deleted',
     reason: `onDelete: delete-image: ${queued.length} image(s) queued for deletion by the tracker`,
     details: { imagesQueued: queued },
-  });
+  };
 }

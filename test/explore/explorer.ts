@@ -3,6 +3,7 @@ import { readImportConfig, type ImporterConfig } from '../../shared/runtime/conf
 import type { ObjectEvent } from '../../shared/core/event';
 import type { ObjectResult } from '../../shared/core/outcome';
 import { endFailedVersion } from '../../shared/import/final-failure';
+import { endKeyOnDelete } from '../../shared/import/object-removed';
 import { processObjectEvent } from '../../shared/import/pipeline';
 import { stateLayout } from '../../shared/state/layout';
 import { parseRecord } from '../../shared/state/records';
@@ -44,6 +45,10 @@ export interface ScenarioWorld {
   previous: PreviousPolicy;
   /** the rules' `names:` (unique unless a scenario says) */
   names: 'unique' | 'allow-duplicates';
+  /** the rules' `onDelete:` (keep unless a scenario says) */
+  onDelete: 'keep' | 'delete-image';
+  /** the object deleted at `afterMs`, its ObjectRemoved event delivered right after */
+  remove(key: string, afterMs: number): void;
   /** keys whose earlier versions' images must end deleted (superseded, previous: delete-after-available) */
   olderGone: Set<string>;
 }
@@ -121,7 +126,9 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
         retry(clock.now());
       }
     });
-    void processObjectEvent(event, {
+    // the import function's routing: a removal ends the key by its rule, anything else is an upload
+    const handle = event.eventName.startsWith('ObjectRemoved:') ? endKeyOnDelete : processObjectEvent;
+    void handle(event, {
       config: runConfig(),
       store: world.store(caller, caller.deadline),
       ens: world.ens(caller),
@@ -157,6 +164,17 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
     olderGone,
     previous: 'keep',
     names: 'unique',
+    onDelete: 'keep',
+    remove(key, afterMs) {
+      lastEventAt = Math.max(lastEventAt, start + afterMs + 1);
+      clock.at(start + afterMs, () => void world.objects.delete(key));
+      clock.at(start + afterMs + 1, () =>
+        invoke(
+          { eventName: 'ObjectRemoved:DeleteObject', region: 'cn-beijing', bucket: BUCKET, key, requestId: `rm-${key}-${afterMs}` },
+          0,
+        ),
+      );
+    },
     upload(key, body, afterMs, meta = {}) {
       const upload = `up-${key}-${afterMs}`;
       lastEventAt = Math.max(lastEventAt, start + afterMs);
@@ -183,7 +201,10 @@ export async function runScenario(scenario: Scenario, faults: Map<number, FaultK
     },
   };
   scenario(setup);
-  const runConfig = (): ImporterConfig => ({ ...config, rules: { ...config.rules, names: setup.names } });
+  const runConfig = (): ImporterConfig => ({
+    ...config,
+    rules: { ...config.rules, names: setup.names, rules: config.rules.rules.map((r) => ({ ...r, onDelete: setup.onDelete })) },
+  });
 
   /** One tracker run as the timer function makes it, in this world, as `caller`. */
   const trackerRun = (caller: Caller, storeDeadline: number, runDeadline: number): TrackerDeps => ({

@@ -133,6 +133,15 @@ export const SCENARIOS: Record<string, Scenario> = {
     s.expect.set(a, true);
     s.expect.set(b, true);
   },
+  'the object deleted (onDelete: delete-image) while a new upload of the key races the delete': (s) => {
+    const key = 'images/ubuntu/22.04/raced.qcow2';
+    s.onDelete = 'delete-image';
+    s.deliver({ key, upload: s.upload(key, image('raced-1'), 0) }, 1);
+    // available at ~10 minutes; deleted at 30, and uploaded again a second later
+    s.remove(key, 30 * MIN);
+    s.deliver({ key, upload: s.upload(key, image('raced-2'), 30 * MIN + 1_000) }, 30 * MIN + 1_001);
+    s.expect.set(key, true);
+  },
   'a raw disk named .img, handed to the converter': (s) => {
     const key = 'images/ubuntu/22.04/build.img';
     const up = s.upload(key, Buffer.alloc(70_000, 3), 0);
