@@ -7,8 +7,6 @@ import { encodeRecord, withHistory, type ImportRecord } from '../state/records';
 import type { ImportTarget, RejectTarget } from './targets';
 import type { SessionDeps } from './deps';
 
-export type { SessionDeps } from './deps';
-
 /**
  * One claimed version on its way to ENS: find what an earlier attempt may have made,
  * else call ImportImage; then make the result durable, each step idempotent so the next
@@ -27,6 +25,10 @@ export class ImportSession {
   private evidence: Pick<ImportRecord, 'sentSince' | 'uncertain' | 'imageId'>;
   /** ImportImage calls made by this attempt */
   attempts = 0;
+  /** the ImageId ENS gave this version, once known (a later write may still fail) */
+  get imageId(): string | undefined {
+    return this.evidence.imageId;
+  }
 
   constructor(
     readonly claimKey: string,

@@ -125,7 +125,7 @@ async function failedRun(run: ObjectRun, err: unknown): Promise<Finished> {
     return { outcome: 'failed', errorCode: code, reason, missingAction: action, attempts, retryable: false };
   }
   await run.session?.release(`${code}: ${message}`);
-  if (run.session) await markRetrying(run.deps.store, run.deps.log, run.result.key, code);
+  if (run.session) await markRetrying(run.deps.store, run.deps.log, run.result.key, code, run.session.imageId);
   return { outcome: 'failed', errorCode: code, reason: message, attempts, retryable: true };
 }
 

@@ -92,10 +92,13 @@ async function putOrExplain(store: ObjectStore, log: Logger, key: string, tags: 
   return put !== false;
 }
 
-/** While FC retries, the object says so (a failure is never invisible); best effort. */
-export async function markRetrying(store: ObjectStore, log: Logger, key: string, code: string): Promise<void> {
+/**
+ * While FC retries, the object says so (a failure is never invisible); best effort. An ImageId
+ * the attempt already has (ImportImage answered, a later write failed) stays on the object.
+ */
+export async function markRetrying(store: ObjectStore, log: Logger, key: string, code: string, imageId?: string): Promise<void> {
   try {
-    await writeImporterTags(store, log, { key }, 'retrying', { error: code });
+    await writeImporterTags(store, log, { key }, 'retrying', { error: code, ...(imageId ? { imageId } : {}) });
   } catch (err) {
     log.warn({ event: 'tags-not-written', key, reason: String((err as Error).message) });
   }
