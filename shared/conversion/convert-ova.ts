@@ -52,7 +52,7 @@ export async function convertOva(
     outputBytes += body.outputBytes;
     parts += body.parts;
   }
-  if (manifestKey) await writeManifest(manifestKey, diskKeys, head, deps, replaced);
+  if (manifestKey) await writeManifest(manifestKey, diskKeys, { key, etag, head }, deps, replaced);
   const outputEtag = (await deps.store.head(manifestKey ?? diskKeys[0]!))?.etag ?? '';
   await session.converted({ outputEtag, format: 'ova', virtualSize, outputBytes, note: `${disks.length} disk(s)` });
   return {
@@ -71,12 +71,16 @@ export async function convertOva(
 async function writeManifest(
   manifestKey: string,
   diskKeys: string[],
-  head: ObjectHead,
+  source: { key: string; etag: string; head: ObjectHead },
   deps: ConvertDeps,
   replace: boolean,
 ): Promise<void> {
+  const { head } = source;
   const dir = manifestKey.slice(0, manifestKey.lastIndexOf('/') + 1);
   const manifest: Record<string, unknown> = { disks: diskKeys.map((k) => (k.startsWith(dir) ? `./${k.slice(dir.length)}` : k)) };
+  // each package version writes a manifest of its own: a corrected upload with the same layout
+  // is a new manifest version (new bytes, a new event, a new claim), imported again
+  manifest.madeFrom = { key: source.key, etag: source.etag };
   for (const field of PARAM_FIELDS) {
     const raw = head.meta[META_KEY[field]];
     if (raw !== undefined) manifest[field] = decodeMetaValue(raw);

@@ -17,6 +17,11 @@ export const MAX_DISKS = 16;
 
 const schema = z.strictObject({
   disks: z.array(z.string().check(z.minLength(1))).check(z.minLength(1), z.maxLength(MAX_DISKS)),
+  /**
+   * The upload the converter made this manifest from (an OVA): informational, and what makes a
+   * corrected package's manifest a new version even when its layout is the same.
+   */
+  madeFrom: z.optional(z.strictObject({ key: z.string().check(z.maxLength(1024)), etag: z.string().check(z.maxLength(256)) })),
   ...(Object.fromEntries(PARAM_FIELDS.map((f) => [f, z.optional(z.string().check(z.minLength(1)))])) as Record<
     ParamField,
     z.ZodMiniOptional<z.ZodMiniString>
@@ -48,7 +53,7 @@ export function parseManifest(text: string, manifestKey: string): { ok: true; ma
       reason: parsed.error.issues
         .map((i) =>
           i.code === 'unrecognized_keys'
-            ? `unknown field(s) ${(i as { keys?: string[] }).keys?.join(', ')} (allowed: disks, ${PARAM_FIELDS.join(', ')})`
+            ? `unknown field(s) ${(i as { keys?: string[] }).keys?.join(', ')} (allowed: disks, madeFrom, ${PARAM_FIELDS.join(', ')})`
             : `${i.path.join('.') || 'manifest'}: ${i.message}`,
         )
         .join('; '),

@@ -1,6 +1,6 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -181,12 +181,27 @@ describe('OVA: the OVF descriptor and its VMDKs', () => {
     const folder = 'images/ubuntu/22.04/';
     expect(convertOf(key)).toMatchObject([{ outcome: 'converted', disks: [`${folder}pair-disk1.qcow2`, `${folder}pair-disk2.qcow2`] }]);
     const manifest = JSON.parse((await oss.get(`${folder}pair.ens-image.json`)).content.toString());
-    expect(manifest).toEqual({ disks: ['./pair-disk1.qcow2', './pair-disk2.qcow2'], osVersion: '22.04' });
+    const madeFrom = { key, etag: stack.oss.peekObject(stack.bucket, key)!.etag };
+    expect(manifest).toEqual({ disks: ['./pair-disk1.qcow2', './pair-disk2.qcow2'], osVersion: '22.04', madeFrom });
     expect(importOf(`${folder}pair.ens-image.json`)).toMatchObject([{ outcome: 'imported', imageName: 'pair' }]);
     const image = stack.ens.listImages().find((i) => i.params.ImageName === 'pair')!;
     expect(JSON.stringify(image.params)).toContain('pair-disk1.qcow2');
     await provenOutput(`${folder}pair-disk1.qcow2`, system.raw);
     await provenOutput(`${folder}pair-disk2.qcow2`, data.raw);
+    // a corrected package with the same layout: its manifest is a new version, imported again
+    const fixedDir = join(dir, 'fixed');
+    mkdirSync(fixedDir, { recursive: true });
+    const fixed = { raw: join(fixedDir, 'pair-system.raw'), vmdk: join(fixedDir, 'pair-system.vmdk') };
+    const guest = Buffer.alloc(8 * MiB);
+    guest.fill(0x2a, 0, MiB);
+    writeFileSync(fixed.raw, guest);
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'vmdk', '-o', 'subformat=streamOptimized', fixed.raw, fixed.vmdk]);
+    await oss.put(key, readFileSync(makeOva(dir, 'pair-fixed', ovf, [data.vmdk, fixed.vmdk])), { meta: { 'ens-os-version': '22.04' } });
+    await stack.settle();
+    const imports = importOf(`${folder}pair.ens-image.json`).filter((r) => r.outcome === 'imported');
+    expect(imports).toHaveLength(2);
+    expect(imports[1]!.imageId).not.toBe(imports[0]!.imageId);
+    await provenOutput(`${folder}pair-disk1.qcow2`, fixed.raw);
   });
 
   it('an OVF that names a disk the archive does not hold: rejected ova-disk-missing', async () => {
