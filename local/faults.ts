@@ -13,6 +13,10 @@ export interface FaultRule {
   message?: string;
   /** ENS only: answer with a non-JSON HTML page, as a gateway in front of the API does. */
   html?: boolean;
+  /** OSS only: the rule applies to keys under this prefix alone */
+  keyPrefix?: string;
+  /** let this many matching requests through before the rule fires */
+  skip?: number;
 }
 
 export interface FaultDecision {
@@ -53,9 +57,14 @@ export class FaultInjector {
     else this.rules.clear();
   }
 
-  decide(operation: string): FaultDecision {
+  decide(operation: string, key?: string): FaultDecision {
     const decision: FaultDecision = { latencyMs: 0, drop: false };
     for (const rule of [...(this.rules.get(operation) ?? []), ...(this.rules.get('*') ?? [])]) {
+      if (rule.keyPrefix !== undefined && !key?.startsWith(rule.keyPrefix)) continue;
+      if (rule.skip) {
+        rule.skip -= 1;
+        continue;
+      }
       if (rule.times !== undefined && rule.times <= 0) continue;
       if (this.random() >= (rule.rate ?? 1)) continue;
       if (rule.times !== undefined) rule.times -= 1;

@@ -280,7 +280,7 @@ export class OssStandIn extends StandInServer implements OssState {
     let bytesSent = 0;
     try {
       Object.assign(request, routeRequest(request.method, req.headers, url.pathname, url.searchParams));
-      const fault = this.faults.decide(request.operation);
+      const fault = this.faults.decide(request.operation, request.key);
       if (fault.latencyMs) await sleep(fault.latencyMs);
       if (fault.drop) return void req.socket.destroy();
       if (fault.error) throw new OssError(fault.error.status, fault.error.code, fault.error.message);

@@ -201,3 +201,22 @@ describe('a RAM refusal is failed (the operator fixes it), not rejected, with th
     expect(denied.map((l) => l.message)).toEqual([]);
   });
 });
+
+describe('the record write fails right after ImportImage answered', () => {
+  it("FC's retry says the record's truth on the object (importing, with the ImageId), with no second import", async () => {
+    const { stack, oss } = await start({ retryBaseMs: 20 });
+    // the claim's creation goes through; the record's write after ImportImage fails all three tries
+    stack.oss.faults.inject('PutObject', { keyPrefix: '.ens-importer/claims/', skip: 1, times: 3, status: 500, code: 'InternalError' });
+    const key = 'images/ubuntu/22.04/record-lost.qcow2';
+    await oss.put(key, fixture('v3.qcow2'));
+    await stack.settle();
+    const runs = stack.fc.invocations.filter((x) => x.function === 'ens-import-image');
+    expect(runs.map((r) => r.ok)).toEqual([false, true]);
+    const first = logsOf(stack).find((l) => l.key === key && l.outcome === 'failed');
+    expect(first).toMatchObject({ errorCode: 'InternalError', retryable: true });
+    expect(stack.ens.callsOf('ImportImage')).toHaveLength(1);
+    const imageId = recordOf(stack, key).imageId;
+    expect(imageId).toMatch(/^m-/);
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'importing', 'ens:image-id': imageId });
+  });
+});
