@@ -1,8 +1,6 @@
 import type { ObjectStore } from '../../shared/adapters/object-store';
-import { listAll } from '../../shared/adapters/object-store';
-import { parseConversion } from '../../shared/state/conversion-record';
+import { versionsOf } from '../../shared/state/key-versions';
 import type { StateLayout } from '../../shared/state/layout';
-import { parseRecord } from '../../shared/state/records';
 
 /** One version of a key, as its record tells it. */
 export interface KeyVersion {
@@ -22,24 +20,15 @@ export interface KeyVersion {
  * prefix: it outlives the object, so `why` can tell the story of a deleted key.
  */
 export async function readKeyHistory(store: ObjectStore, layout: StateLayout, key: string): Promise<KeyVersion[]> {
-  const versions: KeyVersion[] = [];
-  for await (const o of listAll(store, layout.keyVersionsPrefix(store.bucket, key), Number.POSITIVE_INFINITY, Date.now)) {
-    const entry = layout.parseKeyVersion(o.key);
-    if (!entry) continue;
-    const text = await store.getText(entry.recordKey);
-    const r = entry.job === 'import' ? parseRecord(text) : parseConversion(text);
-    // a released claim leaves its entry without a record: nothing was done with that version
-    if (!r || r.key !== key) continue;
-    versions.push({
-      job: entry.job,
-      etag: r.etag,
-      state: r.state,
-      claimedAt: r.claimedAt,
-      ...('imageId' in r && r.imageId ? { imageId: r.imageId } : {}),
-      ...(r.errorCode ? { errorCode: r.errorCode } : {}),
-      ...(r.attempt ? { attempt: r.attempt } : {}),
-      ...('imageDeletion' in r && r.imageDeletion ? { imageDeletion: r.imageDeletion.state } : {}),
-    });
-  }
+  const versions = (await versionsOf(store, layout, store.bucket, key)).map(({ job, record: r }) => ({
+    job,
+    etag: r.etag,
+    state: r.state,
+    claimedAt: r.claimedAt,
+    ...('imageId' in r && r.imageId ? { imageId: r.imageId } : {}),
+    ...(r.errorCode ? { errorCode: r.errorCode } : {}),
+    ...(r.attempt ? { attempt: r.attempt } : {}),
+    ...('imageDeletion' in r && r.imageDeletion ? { imageDeletion: r.imageDeletion.state } : {}),
+  }));
   return versions.sort((a, b) => a.claimedAt.localeCompare(b.claimedAt));
 }

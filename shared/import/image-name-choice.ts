@@ -4,7 +4,8 @@ import type { ObjectStore } from '../adapters/object-store';
 import type { Clock } from '../core/clock';
 import type { StateLayout } from '../state/layout';
 import { imagesOfOtherVersions } from './adoption';
-import { parseRecord, type ImportRecord } from '../state/records';
+import { importVersionsOf } from '../state/key-versions';
+import type { ImportRecord } from '../state/records';
 import type { ImportTarget } from './targets';
 
 /**
@@ -68,13 +69,6 @@ async function imagesNamed(ens: EnsApi, name: string, timeoutMs: number): Promis
 
 /** Every image the records of this key's versions name (the history under keys/). */
 async function imagesOfKey(store: ObjectStore, layout: StateLayout, record: ImportRecord): Promise<Set<string>> {
-  const own = new Set<string>(record.imageId ? [record.imageId] : []);
-  const page = await store.listPage(layout.keyVersionsPrefix(record.bucket, record.key), undefined, 100);
-  for (const o of page.objects) {
-    const entry = layout.parseKeyVersion(o.key);
-    if (entry?.job !== 'import') continue;
-    const r = parseRecord(await store.getText(entry.recordKey));
-    if (r?.imageId && r.key === record.key) own.add(r.imageId);
-  }
-  return own;
+  const versions = await importVersionsOf(store, layout, record.bucket, record.key);
+  return new Set([...(record.imageId ? [record.imageId] : []), ...versions.flatMap((v) => (v.record.imageId ? [v.record.imageId] : []))]);
 }

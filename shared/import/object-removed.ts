@@ -4,7 +4,8 @@ import type { ObjectResult } from '../core/outcome';
 import { matchRule, type CompiledRule } from '../core/rules';
 import { firstLine, ResultLine } from '../lifecycle/result-line';
 import { stateLayout, type StateLayout } from '../state/layout';
-import { encodeRecord, parseRecord, withHistory } from '../state/records';
+import { importVersionsOf } from '../state/key-versions';
+import { encodeRecord, withHistory } from '../state/records';
 import type { PipelineDeps } from './deps';
 
 /**
@@ -50,22 +51,19 @@ async function queueImages(
   if (await deps.store.head(event.key))
     return { errorCode: 'superseded', reason: 'the key was uploaded again after the delete; its images stay' };
   const queued: string[] = [];
-  for (const o of (await deps.store.listPage(layout.keyVersionsPrefix(event.bucket, event.key), undefined, 100)).objects) {
-    const entry = layout.parseKeyVersion(o.key);
-    if (entry?.job !== 'import') continue;
-    const record = parseRecord(await deps.store.getText(entry.recordKey));
-    const gone = record?.imageDeletion && record.imageDeletion.state !== 'refused';
-    if (!record?.imageId || record.key !== event.key || gone || !['importing', 'available', 'superseded'].includes(record.state)) continue;
+  for (const { recordKey, record } of await importVersionsOf(deps.store, layout, event.bucket, event.key)) {
+    const gone = record.imageDeletion && record.imageDeletion.state !== 'refused';
+    if (!record.imageId || gone || !['importing', 'available', 'superseded'].includes(record.state)) continue;
     const at = new Date(clock.now()).toISOString();
     // the queue entry first: a record that says pending always has one
-    await deps.store.putText(layout.deletionKey(entry.recordKey, record.imageId), '');
+    await deps.store.putText(layout.deletionKey(recordKey, record.imageId), '');
     const reason = `the object was deleted (onDelete: delete-image, rule ${rule.name})`;
     const updated = {
       ...record,
       imageDeletion: { state: 'pending' as const, attempts: 0, at, reason },
       history: withHistory(record, record.state, at, reason),
     };
-    await deps.store.putText(entry.recordKey, encodeRecord(updated));
+    await deps.store.putText(recordKey, encodeRecord(updated));
     queued.push(record.imageId);
   }
   return {

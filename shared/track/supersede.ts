@@ -1,4 +1,5 @@
-import { encodeRecord, parseRecord, withHistory, type ImportRecord } from '../state/records';
+import { importVersionsOf } from '../state/key-versions';
+import { encodeRecord, withHistory, type ImportRecord } from '../state/records';
 import type { TrackRun } from './types';
 
 /**
@@ -11,12 +12,9 @@ import type { TrackRun } from './types';
 export async function supersedeEarlier(current: ImportRecord, currentRecordKey: string, run: TrackRun): Promise<void> {
   const { deps, layout, retry, clock } = run;
   const policy = deps.previousPolicy?.(current.bucket, current.key) ?? 'keep';
-  const page = await retry(() => deps.store.listPage(layout.keyVersionsPrefix(current.bucket, current.key), undefined, 100));
-  for (const o of page.objects) {
-    const entry = layout.parseKeyVersion(o.key);
-    if (entry?.job !== 'import' || entry.recordKey === currentRecordKey) continue;
-    const earlier = parseRecord(await retry(() => deps.store.getText(entry.recordKey)));
-    if (!earlier?.imageId || earlier.key !== current.key || earlier.imageId === current.imageId) continue;
+  for (const entry of await importVersionsOf(deps.store, layout, current.bucket, current.key, retry, currentRecordKey)) {
+    const earlier = entry.record;
+    if (!earlier.imageId || earlier.imageId === current.imageId) continue;
     const deletionKey = layout.deletionKey(entry.recordKey, earlier.imageId);
     // a run that stopped after the record: its queue entry is put again (idempotent)
     if (earlier.state === 'superseded' && earlier.supersededBy?.imageId === current.imageId && earlier.imageDeletion?.state === 'pending')
