@@ -177,6 +177,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       onFailure: spec.onFailure,
       reservedConcurrency: spec.reservedConcurrency,
       role: spec.role,
+      logBeginRule: spec.logBeginRule,
       triggers: spec.triggers,
       timers: spec.timerTriggers.filter((t) => t.enable).map((t) => ({ name: t.name, payload: t.payload })),
     });

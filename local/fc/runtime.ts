@@ -46,6 +46,8 @@ export interface LocalFunction {
   onFailure?: string;
   /** timer triggers: the payload each fire delivers */
   timers?: { name: string; payload?: string }[];
+  /** how FC cuts output into SLS entries: DefaultRegex starts one only at a line beginning with a date */
+  logBeginRule?: 'DefaultRegex' | 'None';
 }
 
 export interface LogLine {
@@ -59,6 +61,14 @@ export interface LogLine {
 
 /** Echo outside any invocation's capture (the local stack's terminal). */
 const echoLine = (message: string): void => writeOutside(`${message}\n`);
+
+/** FC's DefaultRegex log begin rule: an SLS entry starts at a line that begins with a date */
+const LINE_BEGINS_WITH_DATE = /^\d{4}-\d{2}-\d{2}/;
+
+function lastEntryOf(lines: LogLine[], fn: string, requestId: string): LogLine | undefined {
+  for (let i = lines.length - 1; i >= 0; i--) if (lines[i]!.function === fn && lines[i]!.requestId === requestId) return lines[i];
+  return undefined;
+}
 
 export interface Invocation {
   function: string;
@@ -204,8 +214,15 @@ export class FcStandIn {
     const lines = this.logs;
     const echo = this.options.echoLogs;
     const record = (line: CapturedLine) => {
-      lines.push({ function: name, requestId, level: line.level, message: line.message, raw: line.raw });
       if (echo) echoLine(line.message);
+      if (fn.logBeginRule === 'DefaultRegex' && !LINE_BEGINS_WITH_DATE.test(line.message)) {
+        const entry = lastEntryOf(lines, name, requestId);
+        if (entry) {
+          entry.message += `\n${line.message}`;
+          return;
+        }
+      }
+      lines.push({ function: name, requestId, level: line.level, message: line.message, raw: line.raw });
     };
     let handler: Handler;
     try {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { fc3PropsErrors, logBeginRuleOf } from './fc3-schema';
 
 /** What the FC stand-in needs from one `fc3` resource of s.yaml. */
 export interface FunctionSpec {
@@ -20,6 +21,8 @@ export interface FunctionSpec {
   ossTriggers: OssTriggerSpec[];
   /** the function's role ARN */
   role?: string;
+  /** how FC cuts the function's output into SLS entries (logConfig; undefined: no logs shipped) */
+  logBeginRule?: 'DefaultRegex' | 'None';
   /** every trigger as FC 3.0's ListTriggers describes it (triggerConfig as a JSON string) */
   triggers: DeployedTrigger[];
   timerTriggers: { name: string; cronExpression: string; payload?: string; enable: boolean }[];
@@ -74,6 +77,14 @@ export function loadSYaml(path: string, config: Record<string, string> = {}): Fu
   for (const [resource, def] of Object.entries(resources)) {
     if (def.component !== 'fc3' || !def.props) continue;
     const p = def.props as Record<string, any>;
+    const refused = fc3PropsErrors(p);
+    if (refused.length) throw new Error(`s.yaml ${resource}: fc3's schema refuses the rendered props: ${refused.join('; ')}`);
+    const destination = destinationFunction(p.asyncInvokeConfig?.destinationConfig?.onFailure?.destination);
+    // Serverless Devs deploys resources in file order; FC refuses a destination that does not exist yet
+    if (destination && !specs.some((s) => s.functionName === destination))
+      throw new Error(
+        `s.yaml ${resource}: its on-failure destination ${destination} must be a function defined above it (resources deploy in file order)`,
+      );
     const triggers = (p.triggers ?? []) as Record<string, any>[];
     specs.push({
       resource,
@@ -89,6 +100,7 @@ export function loadSYaml(path: string, config: Record<string, string> = {}): Fu
       ),
       maxAsyncRetryAttempts: Number(p.asyncInvokeConfig?.maxAsyncRetryAttempts ?? 3),
       role: p.role ? String(p.role) : undefined,
+      logBeginRule: logBeginRuleOf(p.logConfig),
       reservedConcurrency: p.concurrencyConfig?.reservedConcurrency ? Number(p.concurrencyConfig.reservedConcurrency) : undefined,
       triggers: triggers.map((t) => ({
         triggerName: String(t.triggerName),
@@ -97,7 +109,7 @@ export function loadSYaml(path: string, config: Record<string, string> = {}): Fu
         ...(t.invocationRole ? { invocationRole: String(t.invocationRole) } : {}),
         triggerConfig: JSON.stringify(t.triggerConfig ?? {}),
       })),
-      onFailure: destinationFunction(p.asyncInvokeConfig?.destinationConfig?.onFailure?.destination),
+      onFailure: destination,
       ossTriggers: triggers
         .filter((t) => t.triggerType === 'oss')
         .map((t) => {

@@ -71,7 +71,8 @@ export function envReader(env: NodeJS.ProcessEnv) {
     nonNegative(name: string, fallback: number, unit: string): number {
       const v = raw(name);
       if (v === undefined) return fallback;
-      const n = Number(v);
+      // "20 instances": s.yaml writes a number var with its unit so that FC gets a string
+      const n = Number(v.endsWith(` ${unit}`) ? v.slice(0, -unit.length - 1) : v);
       if (!Number.isFinite(n) || n < 0) throw new ConfigError(`${name} must be a number of ${unit}, 0 or more, not "${v}"`);
       return n;
     },

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
@@ -9,6 +9,7 @@ import { loadSYaml, type FunctionSpec } from '../../local/fc/s-yaml';
 import { PROJECT_ROOT } from '../../local/index';
 import { parseRules } from '../../shared/core/rules';
 import { buildFunctions } from '../../scripts/build';
+import { readImportConfig } from '../../shared/runtime/config';
 
 const require = createRequire(import.meta.url);
 const sYamlPath = resolve(PROJECT_ROOT, 's.yaml');
@@ -21,6 +22,46 @@ const policy = (name: string) => JSON.parse(readFileSync(resolve(PROJECT_ROOT, '
 beforeAll(async () => {
   await buildFunctions();
   specs = loadSYaml(sYamlPath, { AccountID: '1234567890' });
+});
+
+/** s.yaml with one edit, loaded as the FC stand-in loads it */
+function loadEdited(edit: (text: string) => string): () => FunctionSpec[] {
+  const dir = mkdtempSync(join(tmpdir(), 's-yaml-'));
+  const path = join(dir, 's.yaml');
+  writeFileSync(path, edit(readFileSync(sYamlPath, 'utf8')));
+  return () => {
+    try {
+      return loadSYaml(path, { AccountID: '1234567890' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+}
+
+describe('what Serverless Devs and FC do with s.yaml (cloud-facts: Serverless Devs rendering, FC log segmentation)', () => {
+  it("passes fc3's schema once rendered, and a bare ${vars.x} of a number var in the environment is refused", () => {
+    expect(specs.length).toBe(4);
+    const numeric = loadEdited((t) =>
+      t.replace('IMPORTER_INSTANCES: ${vars.importinstances} instances', 'IMPORTER_INSTANCES: ${vars.importinstances}'),
+    );
+    expect(numeric).toThrow(/IMPORTER_INSTANCES must be string/);
+  });
+
+  it('deploys the on-failure destination before the functions that name it (file order)', () => {
+    const names = specs.map((s) => s.functionName);
+    for (const s of specs) if (s.onFailure) expect(names.indexOf(s.onFailure)).toBeLessThan(names.indexOf(s.functionName));
+    const failedLast = loadEdited((t) => {
+      const start = t.indexOf('  import-failed:');
+      const end = t.indexOf('  import-image:');
+      return t.slice(0, start) + t.slice(end) + t.slice(start, end);
+    });
+    expect(failedLast).toThrow(/must be a function defined above it/);
+  });
+
+  it('keeps one SLS entry per line: logBeginRule None on every function (fc3 makes plain auto DefaultRegex)', () => {
+    for (const s of specs) expect(s.logBeginRule, s.functionName).toBe('None');
+    expect(loadEdited((t) => t.replaceAll('auto|logBeginRule=None', 'auto'))()[0]!.logBeginRule).toBe('DefaultRegex');
+  });
 });
 
 describe('s.yaml', () => {
@@ -39,7 +80,7 @@ describe('s.yaml', () => {
       expect(existsSync(bundle), bundle).toBe(true);
       const mod = require(bundle);
       expect(typeof mod[fn!]).toBe('function');
-      expect(raw.resources[s.resource].props.logConfig).toBe('auto');
+      expect(raw.resources[s.resource].props.logConfig).toBe('auto|logBeginRule=None');
     }
     const imp = raw.resources['import-image'].props;
     expect(imp.asyncInvokeConfig.maxAsyncRetryAttempts).toBeGreaterThanOrEqual(1);
@@ -67,8 +108,9 @@ describe('s.yaml', () => {
     const spec = specs.find((s) => s.functionName === 'ens-import-image')!;
     expect(spec.reservedConcurrency).toBeGreaterThan(0);
     // each instance spaces its ImportImage calls by instances/qps: the cap must be that count
-    expect(Number(spec.environmentVariables.IMPORTER_INSTANCES)).toBe(spec.reservedConcurrency);
-    expect(Number(spec.environmentVariables.IMPORTER_ENS_IMPORT_QPS)).toBeGreaterThan(0);
+    const config = readImportConfig(spec.environmentVariables, PROJECT_ROOT);
+    expect(config.instances).toBe(spec.reservedConcurrency);
+    expect(config.ensImportQps).toBeGreaterThan(0);
     for (const s of specs) {
       const heap = /--max-old-space-size=(\d+)/.exec(s.environmentVariables.NODE_OPTIONS ?? '');
       expect(heap && Number(heap[1]) < s.memorySize, `${s.functionName}: V8's heap bound under memorySize`).toBe(true);
