@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { policyAllows, type PolicyDocument } from './ram-policy';
+import { policyAllows, type PolicyDocument, type RequestContext } from './ram-policy';
 
 /** A key pair the stand-ins accept; STS keys also need their token. */
 export interface AccessKey {
@@ -69,10 +69,10 @@ export class CredentialStore {
   }
 
   /** May this key do this? The account's own key may do anything; an STS key what its role allows. */
-  allows(accessKeyId: string, action: string, resource: string): boolean {
+  allows(accessKeyId: string, action: string, resource: string, context: RequestContext = {}): boolean {
     const policies = this.bound.get(this.keyRole.get(accessKeyId) ?? '');
     if (accessKeyId === this.rootKey.accessKeyId || !policies?.length) return true;
-    return policyAllows(policies, action, resource);
+    return policyAllows(policies, action, resource, context);
   }
 
   /** Every secret value the stack knows: tests assert none of them reach a log. */

@@ -1,7 +1,9 @@
 /**
  * RAM policy evaluation, as far as the stand-ins need it: Allow and Deny statements,
- * `*`/`?` wildcards in actions and resources, an explicit Deny winning. Conditions are not
- * evaluated (a statement with one applies as if it held); the real RAM evaluates them.
+ * `*`/`?` wildcards in actions and resources, an explicit Deny winning, and the String
+ * conditions on the request's context keys (`oss:Prefix` of a listing). As in RAM, a
+ * condition on a key the request does not carry does not hold; an operator the stand-in
+ * does not know is refused loudly rather than guessed.
  */
 
 export interface PolicyStatement {
@@ -26,13 +28,37 @@ function glob(pattern: string, value: string, caseInsensitive: boolean): boolean
   return new RegExp(`^${re}$`, caseInsensitive ? 'i' : '').test(value);
 }
 
-const matches = (s: PolicyStatement, action: string, resource: string): boolean =>
-  list(s.Action).some((a) => glob(a, action, true)) && list(s.Resource).some((r) => glob(r, resource, false));
+/** the request's condition keys, e.g. `oss:Prefix` of a ListObjects */
+export type RequestContext = Readonly<Record<string, string | undefined>>;
 
-export function policyAllows(policies: readonly PolicyDocument[], action: string, resource: string): boolean {
+const OPERATORS: Record<string, (value: string, wanted: string) => boolean> = {
+  StringEquals: (v, w) => v === w,
+  StringNotEquals: (v, w) => v !== w,
+  StringLike: (v, w) => glob(w, v, false),
+  StringNotLike: (v, w) => !glob(w, v, false),
+};
+
+function conditionHolds(condition: unknown, context: RequestContext): boolean {
+  if (condition === undefined) return true;
+  return Object.entries(condition as Record<string, Record<string, string | string[]>>).every(([operator, keys]) => {
+    const test = OPERATORS[operator];
+    if (!test) throw new Error(`RAM stand-in: condition operator ${operator} is not evaluated here`);
+    return Object.entries(keys).every(([key, wanted]) => {
+      const value = context[key];
+      return value !== undefined && list(wanted).some((w) => test(value, w));
+    });
+  });
+}
+
+const matches = (s: PolicyStatement, action: string, resource: string, context: RequestContext): boolean =>
+  list(s.Action).some((a) => glob(a, action, true)) &&
+  list(s.Resource).some((r) => glob(r, resource, false)) &&
+  conditionHolds(s.Condition, context);
+
+export function policyAllows(policies: readonly PolicyDocument[], action: string, resource: string, context: RequestContext = {}): boolean {
   const statements = policies.flatMap((p) => p.Statement);
-  if (statements.some((s) => s.Effect === 'Deny' && matches(s, action, resource))) return false;
-  return statements.some((s) => s.Effect === 'Allow' && matches(s, action, resource));
+  if (statements.some((s) => s.Effect === 'Deny' && matches(s, action, resource, context))) return false;
+  return statements.some((s) => s.Effect === 'Allow' && matches(s, action, resource, context));
 }
 
 /** The RAM action and resource an OSS stand-in operation is authorised as. */

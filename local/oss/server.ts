@@ -302,7 +302,9 @@ export class OssStandIn extends StandInServer implements OssState {
           throw new OssError(403, 'AccessDenied', `You are not allowed ${a} on ${r} by the RAM policy of this key.`);
       };
       // DeleteMultipleObjects is authorised key by key, in the operation
-      if (request.operation !== 'DeleteMultipleObjects' && !this.options.credentials.allows(request.accessKeyId, action, resource))
+      // a listing's prefix is the condition key RAM policies confine it with
+      const context = request.operation.startsWith('ListObjects') ? { 'oss:Prefix': url.searchParams.get('prefix') ?? '' } : {};
+      if (request.operation !== 'DeleteMultipleObjects' && !this.options.credentials.allows(request.accessKeyId, action, resource, context))
         // the code is OSS's; the wording is ours
         throw new OssError(403, 'AccessDenied', `You are not allowed ${action} on ${resource} by the RAM policy of this key.`);
       const operation = OPERATIONS[request.operation];

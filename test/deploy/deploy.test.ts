@@ -10,6 +10,8 @@ import { PROJECT_ROOT } from '../../local/index';
 import { parseRules } from '../../shared/core/rules';
 import { buildFunctions } from '../../scripts/build';
 import { readImportConfig } from '../../shared/runtime/config';
+import { policyAllows } from '../../local/ram-policy';
+import { policyInputs, ramPolicies } from '../../scripts/ram-policies';
 
 const require = createRequire(import.meta.url);
 const sYamlPath = resolve(PROJECT_ROOT, 's.yaml');
@@ -202,6 +204,29 @@ describe('s.yaml', () => {
 });
 
 describe('RAM policies', () => {
+  it('are made from s.yaml (npm run policies): the files equal what its vars and function names give', () => {
+    const text = readFileSync(sYamlPath, 'utf8');
+    for (const [file, doc] of Object.entries(ramPolicies(policyInputs(text)))) expect(policy(file), file).toEqual(doc);
+    // an operator who edits only the vars gets policies for their bucket, prefixes and region
+    const edited = text
+      .replace('bucket: ens-images', 'bucket: acme-images')
+      .replace('region: cn-beijing', 'region: cn-hangzhou')
+      .replace('stateprefix: .ens-importer/', 'stateprefix: .state/');
+    const made = JSON.stringify(ramPolicies(policyInputs(edited)));
+    expect(made).not.toMatch(/ens-images|cn-beijing|\.ens-importer/);
+    expect(made).toContain('acs:oss:*:*:acme-images/.state/*');
+    expect(made).toContain('acs:fc:cn-hangzhou:*:functions/ens-import-failed');
+  });
+
+  it("confine the functions' listing to the state prefix, as RAM evaluates oss:Prefix", () => {
+    const shipped = [policy('function-policy.json')];
+    const bucketArn = `acs:oss:*:*:${vars.bucket}`;
+    expect(policyAllows(shipped, 'oss:ListObjects', bucketArn, { 'oss:Prefix': `${statePrefix}pending/` })).toBe(true);
+    expect(policyAllows(shipped, 'oss:ListObjects', bucketArn, { 'oss:Prefix': vars.prefix })).toBe(false);
+    // a listing without a prefix carries none: the condition does not hold
+    expect(policyAllows(shipped, 'oss:ListObjects', bucketArn, {})).toBe(false);
+  });
+
   const bucket = vars.bucket!;
   it('name no wildcard action and no OSS resource outside the bucket; writes only under the state prefix', () => {
     for (const file of ['function-policy.json', 'trigger-policy.json']) {
