@@ -8,7 +8,7 @@ import { FcApiServer } from './fc/server';
 import type { PolicyDocument } from './ram-policy';
 import { loadSYaml, type FunctionSpec } from './fc/s-yaml';
 import { OssStandIn } from './oss/server';
-import { WebhookReceiver } from './webhook';
+import { WebhookReceiver, type RobotKind } from './webhook';
 
 export { CredentialStore } from './credentials';
 export type { AccessKey } from './credentials';
@@ -30,6 +30,8 @@ const STATE_PREFIX = '.ens-importer/';
 
 export interface LocalStackOptions {
   ports?: { oss?: number; ens?: number; fc?: number; webhook?: number };
+  /** the chat robot the notices go to: a plain receiver, or a DingTalk or Lark robot with its signing secret */
+  robot?: { kind: RobotKind; secret?: string };
   /** Buckets to create; the s.yaml trigger's bucket is always created. */
   buckets?: { name: string; region?: string }[];
   dataDir?: string;
@@ -93,7 +95,7 @@ export interface LocalStack {
   /** An object's body as text, whatever its storage (memory or file); undefined when absent. */
   objectText(key: string, bucket?: string): string | undefined;
   /** The keys under a part of the state prefix (`claims/`, `pending/`, …), takeover markers left out. */
-  stateKeys(sub: 'claims' | 'pending' | 'waiting' | 'conversions', bucket?: string): string[];
+  stateKeys(sub: 'claims' | 'pending' | 'waiting' | 'conversions' | 'notices', bucket?: string): string[];
   /** The environment `ens-importer` needs to work against this stack (keys and endpoints). */
   operatorEnv(): Record<string, string>;
   /** What the RAM API says the functions' role holds (doctor reads it); binds no key. */
@@ -145,11 +147,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ...options.ens,
   }).start();
   // From source, the function's folder has no importer.yaml beside it: point at the project's.
-  const webhook = await new WebhookReceiver().start(options.ports?.webhook ?? 0);
+  const webhook = await new WebhookReceiver(options.robot?.kind, options.robot?.secret).start(options.ports?.webhook ?? 0);
   const functionEnv = {
     ...(options.functionCode !== 'bundle' ? { IMPORTER_RULES: resolve(PROJECT_ROOT, 'importer.yaml') } : {}),
     // importer.yaml's notify.webhook reads this variable: the stack's receiver gets the notices
     IMPORTER_NOTIFY_WEBHOOK: webhook.url,
+    ...(webhook.secret ? { IMPORTER_NOTIFY_SECRET: webhook.secret } : {}),
     // ImportImage pacing is per FC instance; without isolated instances every invocation here
     // shares one module (one pacer), so pacing would throttle the whole stack: off then
     ...(options.isolateInstances ? {} : { IMPORTER_ENS_IMPORT_QPS: '0' }),

@@ -5,6 +5,8 @@ import OSS from 'ali-oss';
 import { createObjectStore, ossClientOptions } from '../shared/adapters/oss';
 import { objectCreatedEvent } from '../shared/core/event';
 import { DEFAULTS } from '../shared/runtime/config';
+import { postWebhook } from '../shared/adapters/webhook';
+import { renderNotice, resolveNotifyTarget } from '../shared/core/notification';
 import { FAILED } from '../shared/track/ens-status';
 
 /**
@@ -16,6 +18,7 @@ import { FAILED } from '../shared/track/ens-status';
  *   IMPORTER_TEST_VERSIONED_BUCKET                              a bucket with versioning (the claim must be refused there)
  *   IMPORTER_TEST_IMAGE=./small.qcow2                           ImportImage of that file, then DeleteImage
  *   IMPORTER_TEST_FUNCTION, ALIBABA_CLOUD_ACCOUNT_ID            an invocation of the deployed function (a skipped event)
+ *   IMPORTER_TEST_ROBOT_WEBHOOK, _FORMAT (dingtalk|lark), _SECRET  a chat robot: one signed test message
  *   OSS_ENDPOINT, ENS_ENDPOINT, IMPORTER_FC_ENDPOINT            other endpoints (the local stack, in CI)
  */
 
@@ -149,6 +152,28 @@ export async function runContract(): Promise<Result[]> {
       });
       await fc.invokeAsync(env.IMPORTER_TEST_FUNCTION!, JSON.stringify(event));
       return 'accepted (asynchronous)';
+    },
+  );
+  await check(
+    'chat robot takes a signed message',
+    env.IMPORTER_TEST_ROBOT_WEBHOOK ? undefined : 'no IMPORTER_TEST_ROBOT_WEBHOOK',
+    async () => {
+      const format = (env.IMPORTER_TEST_ROBOT_FORMAT ?? 'dingtalk') as 'dingtalk' | 'lark';
+      const target = resolveNotifyTarget(
+        { webhook: 'env:IMPORTER_TEST_ROBOT_WEBHOOK', secret: 'env:IMPORTER_TEST_ROBOT_SECRET', on: ['failed'], format },
+        env,
+      )!;
+      const notice = {
+        outcome: 'failed' as const,
+        bucket: bucket ?? 'contract-test',
+        key: `${prefix}robot-check`,
+        by: 'test:cloud',
+        at: new Date().toISOString(),
+        reason: 'a contract check: nothing failed',
+      };
+      const r = await postWebhook(target, renderNotice(format, notice), { deadline: Date.now() + 15_000 });
+      expect(r.ok, `the robot refused: ${r.code !== undefined ? `code ${r.code}, ` : ''}${r.error ?? `HTTP ${r.status}`}`);
+      return `${format}, ${target.secret ? 'signed' : 'unsigned'}, taken`;
     },
   );
   if (store) for (const k of ['head.txt', 'claim.json', 'contract.qcow2']) await store.delete(`${prefix}${k}`).catch(() => undefined);

@@ -14,6 +14,7 @@ import { DEFAULTS, type ImporterConfig } from '../runtime/config';
 import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 import { isFinalFailure, noticeOf, TransientFailureError } from './import-handler';
 import { createNotifier } from '../runtime/notifier';
+import { holdIn } from './notice-hold';
 
 /** The converter's events end through the conversion's claim, the import's through its own: one door, two jobs. */
 async function endFailed(event: ObjectEvent, lastError: string, deps: PipelineDeps): Promise<ObjectResult> {
@@ -76,7 +77,7 @@ export async function handleFailedImport(
       });
     }
   }
-  const notify = createNotifier(config.rules.notify, process.env, scope.log, scope.deadline);
+  const notify = createNotifier(config.notify, scope.log, scope.deadline, holdIn(config, context, scope.credentials));
   for (const r of results) if (isFinalFailure(r)) await notify({ ...noticeOf(r), by: 'on-failure' });
   if (results.some((r) => r.outcome === 'failed' && r.retryable)) throw new TransientFailureError(results);
   return { results };

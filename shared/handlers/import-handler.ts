@@ -8,6 +8,7 @@ import { endKeyOnDelete } from '../import/object-removed';
 import { processObjectEvent } from '../import/pipeline';
 import { DEFAULTS, type ImporterConfig } from '../runtime/config';
 import { createNotifier } from '../runtime/notifier';
+import { holdIn } from './notice-hold';
 import { Pacer, pacingIntervalMs } from '../core/pacer';
 import { realClock } from '../core/clock';
 import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
@@ -83,7 +84,7 @@ export async function handleImportEvent(
   };
   await Promise.all(Array.from({ length: Math.min(RECORD_CONCURRENCY, parsed.entries.length) }, worker));
   const results = slots.filter((r): r is ObjectResult => r !== undefined);
-  const notify = createNotifier(config.rules.notify, process.env, scope.log, scope.deadline);
+  const notify = createNotifier(config.notify, scope.log, scope.deadline, holdIn(config, context, scope.credentials));
   for (const r of results) if (isFinalFailure(r)) await notify({ ...noticeOf(r), by: 'import' });
   if (results.some((r) => r.outcome === 'failed' && r.retryable)) throw new TransientFailureError(results);
   return { results };

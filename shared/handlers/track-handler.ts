@@ -6,6 +6,8 @@ import { matchRule } from '../core/rules';
 import { trackImports, type TrackSummary } from '../track/tracker';
 import { DEFAULTS, readTrackConfig, type ImporterConfig } from '../runtime/config';
 import { createNotifier } from '../runtime/notifier';
+import { stateLayout } from '../state/layout';
+import { holdNoticeIn, sendHeldNotices } from '../track/held-notices';
 import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 
 /** FC entry for the timer-driven tracker. */
@@ -21,8 +23,9 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
   const lockStore = createObjectStore(target, { deadline: hardDeadline });
   const ens = createEnsApi(settings.ensEndpoint, scope.credentials);
   const { log, requestId, deadline } = scope;
-  return trackImports({
-    notify: createNotifier(importConfig.rules.notify, process.env, log, deadline),
+  const layout = stateLayout(settings.statePrefix);
+  const summary = await trackImports({
+    notify: createNotifier(importConfig.notify, log, deadline, holdNoticeIn(store, layout)),
     previousPolicy: (_bucket, key) => matchRule(importConfig.rules, key)?.previous ?? 'keep',
     settings,
     store,
@@ -34,4 +37,9 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
     expireWaitingManifests: () =>
       expireWaitingManifests(region, { config: importConfig, store, ens, log, requestId, deadline }, processObjectEvent),
   });
+  // what a robot's rate limit held back, one digest a run; a robot that still refuses keeps them
+  await sendHeldNotices({ store, layout, target: importConfig.notify, log, deadline }).catch((err: Error) =>
+    log.warn({ event: 'notify-digest-failed', reason: err.message }),
+  );
+  return summary;
 }

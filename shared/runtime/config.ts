@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { DEFAULT_OUTPUT_TEMPLATE, outputTemplateProblem } from '../core/conversion';
 import { builtInRules, parseRules, type Rules } from '../core/rules';
+import { NotifyConfigError, resolveNotifyTarget, type NotifyTarget } from '../core/notification';
 
 /**
  * Every setting, its default and its unit, in one place. The import function, the tracker
@@ -90,6 +91,8 @@ export interface ImporterConfig {
   dryRun: boolean;
   rules: Rules;
   rulesSource: string;
+  /** where notices go (importer.yaml notify:, its env: references resolved and checked) */
+  notify?: NotifyTarget;
   headerBytes: number;
   safetyMarginMs: number;
   ensTimeoutMs: number;
@@ -127,15 +130,27 @@ function ensEndpointFrom(env: ReturnType<typeof envReader>): string {
   return ensEndpoint;
 }
 
+/** notify: checked with the rules, so a bad URL or secret fails the first invocation, not a send */
+function notifyTargetOf(rules: Rules, environment: NodeJS.ProcessEnv): NotifyTarget | undefined {
+  try {
+    return resolveNotifyTarget(rules.notify, environment);
+  } catch (err) {
+    if (err instanceof NotifyConfigError) throw new ConfigError(`importer.yaml ${err.message}`);
+    throw err;
+  }
+}
+
 export function readImportConfig(environment: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
   const env = envReader(environment);
+  const loaded = loadRules(env.string('IMPORTER_RULES'), handlerDir);
   return {
     ensEndpoint: ensEndpointFrom(env),
     ossEndpoint: env.string('OSS_ENDPOINT'),
     statePrefix: statePrefixFrom(env),
     watchedPrefix: env.string('IMPORTER_WATCHED_PREFIX', DEFAULTS.watchedPrefix)!,
     dryRun: env.bool('IMPORTER_DRY_RUN'),
-    ...loadRules(env.string('IMPORTER_RULES'), handlerDir),
+    ...loaded,
+    notify: notifyTargetOf(loaded.rules, environment),
     headerBytes: DEFAULTS.headerBytes,
     safetyMarginMs: DEFAULTS.safetyMarginMs,
     ensTimeoutMs: env.positive('IMPORTER_ENS_TIMEOUT_MS', DEFAULTS.ensTimeoutMs, 'milliseconds'),

@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
  *   keys/<sha256(bucket,key)>/<job>~<hash>.json  one empty object per version of a key a job
  *                                 claimed (import: claims/, conversion: conversions/): a key's
  *                                 history, found even after the object is deleted
+ *   notices/<time>-<id>.json      a notice a chat robot's rate limit held back (the tracker's digest)
  *   tracker.lock                  one tracker run at a time
  */
 export interface StateLayout {
@@ -35,6 +36,9 @@ export interface StateLayout {
   waitingPrefixOf(bucket: string, diskKey: string): string;
   readonly waitingPrefix: string;
   readonly trackerLockKey: string;
+  /** a notice held back by the robot's rate limit, named by when it was made */
+  heldNoticeKey(at: string, id: string): string;
+  readonly heldNoticesPrefix: string;
   /** an image the tracker keeps re-checking in ENS (its record's key and ImageId in the name) */
   imageKey(claimKey: string, imageId: string): string;
   readonly imagesPrefix: string;
@@ -100,6 +104,8 @@ export function stateLayout(prefix: string): StateLayout {
     waitingPrefixOf: (bucket, diskKey) => `${waiting}${digest([bucket, diskKey])}/`,
     waitingPrefix: waiting,
     trackerLockKey: `${prefix}tracker.lock`,
+    heldNoticeKey: (at, id) => `${prefix}notices/${at.replace(/[^0-9TZ]/g, '')}-${id}.json`,
+    heldNoticesPrefix: `${prefix}notices/`,
     markerKey: (leaseKey, generation) => `${leaseKey}.g${generation}`,
     asideKey: (leaseKey, generation) => `${leaseKey}.unreadable.g${generation}`,
     isStateKey: (key) => key.startsWith(prefix),

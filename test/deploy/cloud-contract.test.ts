@@ -7,6 +7,7 @@ import { fixture } from '../helpers/fixtures';
 /** `npm run test:cloud` itself, pointed at the local stack: every check runs, and passes. */
 
 let stack: LocalStack;
+const ROBOT_SECRET = `SEC${'5e'.repeat(32)}`;
 const saved = { ...process.env };
 beforeAll(async () => {
   fixture('v3.qcow2');
@@ -14,6 +15,9 @@ beforeAll(async () => {
   stack = await startLocalStack({
     buckets: [{ name: 'contract-versioned' }],
     ens: { schedule: { packingAfterMs: 200, uploadingAfterMs: 400, availableAfterMs: 600 } },
+    // a DingTalk robot with signature security for the robot check; the functions' own notices stay JSON
+    robot: { kind: 'dingtalk', secret: ROBOT_SECRET },
+    functionEnv: { IMPORTER_NOTIFY_SECRET: '' },
   });
   stack.oss.setVersioning('contract-versioned', 'Enabled');
   Object.assign(process.env, {
@@ -27,6 +31,9 @@ beforeAll(async () => {
     OSS_ENDPOINT: stack.endpoints.oss,
     ENS_ENDPOINT: stack.endpoints.ens,
     IMPORTER_FC_ENDPOINT: stack.endpoints.fc,
+    IMPORTER_TEST_ROBOT_WEBHOOK: stack.webhook.url,
+    IMPORTER_TEST_ROBOT_FORMAT: 'dingtalk',
+    IMPORTER_TEST_ROBOT_SECRET: ROBOT_SECRET,
   });
 });
 afterAll(async () => {
@@ -38,7 +45,10 @@ describe('npm run test:cloud', () => {
   it('runs every check against an account that has everything, and they pass', async () => {
     const results = await runContract();
     expect(results.filter((r) => r.verdict !== 'ok')).toEqual([]);
-    expect(results.map((r) => r.check)).toHaveLength(8);
+    expect(results.map((r) => r.check)).toHaveLength(9);
+    // the robot verified the signature (it refuses an unsigned or wrongly signed message)
+    expect(stack.webhook.refused).toEqual([]);
+    expect(stack.webhook.received.some((r) => JSON.stringify(r.body).includes('robot-check'))).toBe(true);
     await stack.settle();
     expect(stack.importResults().some((r) => r.errorCode === 'event-kind')).toBe(true);
   });

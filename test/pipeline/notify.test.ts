@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../local/index';
-import { renderNotice, webhookUrl } from '../../shared/core/notification';
+import { renderNotice, resolveNotifyTarget } from '../../shared/core/notification';
 import { ossClient } from '../helpers/clients';
 import { fixture } from '../helpers/fixtures';
 
@@ -70,10 +70,43 @@ describe('rendering', () => {
     expect(JSON.parse(renderNotice('lark', notice)).content.text).toContain('ens-importer why oss://b/images/x.qcow2');
     expect(JSON.parse(renderNotice('json', notice))).toMatchObject({ outcome: 'failed', errorCode: 'Forbidden.RAM' });
   });
-  it('is off without a URL, and reads env: references', () => {
-    expect(webhookUrl(undefined, {})).toBeUndefined();
-    expect(webhookUrl({ webhook: 'env:HOOK', on: ['failed'], format: 'json' }, {})).toBeUndefined();
-    expect(webhookUrl({ webhook: 'env:HOOK', on: ['failed'], format: 'json' }, { HOOK: 'https://x/y' })).toBe('https://x/y');
-    expect(webhookUrl({ webhook: 'ftp://x', on: ['failed'], format: 'json' }, {})).toBeUndefined();
+  it('is off without a URL, reads env: references, and refuses a malformed URL or secret at load without showing it', () => {
+    const config = (webhook: string, format: 'json' | 'dingtalk' | 'lark' = 'json', secret?: string) => ({
+      webhook,
+      on: ['failed' as const],
+      format,
+      ...(secret ? { secret } : {}),
+    });
+    expect(resolveNotifyTarget(undefined, {})).toBeUndefined();
+    expect(resolveNotifyTarget(config('env:HOOK'), {})).toBeUndefined();
+    expect(resolveNotifyTarget(config('env:HOOK'), { HOOK: 'https://x/y' })?.url).toBe('https://x/y');
+    const refused = (c: ReturnType<typeof config>, env: Record<string, string> = {}) => {
+      try {
+        resolveNotifyTarget(c, env);
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(refused(config('ftp://token-123@x'))).toMatch(/not an http\(s\) URL/);
+    expect(refused(config('env:HOOK'), { HOOK: 'https//oapi?access_token=token-123' })).toMatch(/notify.webhook \(env:HOOK\) is not/);
+    expect(refused(config('https://x/y', 'dingtalk', 'token-123-not-SEC'))).toMatch(/start with SEC/);
+    expect(refused(config('https://x/y', 'lark', 'env:S'), { S: 'has space 123' })).toMatch(/printable ASCII/);
+    expect(refused(config('https://x/y', 'json', 'SECabcdef12'))).toMatch(/format json has no signature/);
+    for (const m of [refused(config('ftp://token-123@x')), refused(config('https://x/y', 'dingtalk', 'token-123-not-SEC'))])
+      expect(m).not.toContain('token-123');
+  });
+
+  it('makes hostile keys inert for each robot: no link, image, mention or control character', () => {
+    const key = 'images/a/[click](http://evil)/![i](http://x)/@all <at user_id="all">x</at>\u001b[31m\u202e.qcow2';
+    const ding = JSON.parse(renderNotice('dingtalk', { ...notice, key, reason: '@all **bold**' })).markdown.text as string;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for them
+    expect(ding).not.toMatch(/[^\\]\]\(|@all|\u001b|\u202e|[^\\]\*\*/);
+    expect(ding).toContain('＠all');
+    const lark = JSON.parse(renderNotice('lark', { ...notice, key })).content.text as string;
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for them
+    expect(lark).not.toMatch(/<at|@all|\u001b/);
+    // JSON receivers get the key exactly: it is data there
+    expect(JSON.parse(renderNotice('json', { ...notice, key })).key).toBe(key);
   });
 });
