@@ -8,6 +8,7 @@ import { processObjectEvent } from '../shared/import/pipeline';
 import { readConverterConfig } from '../shared/runtime/config';
 import { createLogger } from '../shared/runtime/logger';
 import { importerConfig, type GlobalOptions } from './settings';
+import { withStateAuth } from '../shared/state/state-auth';
 
 /**
  * Run a function's job in this process for one object (import, retry and backfill --via local):
@@ -16,7 +17,7 @@ import { importerConfig, type GlobalOptions } from './settings';
 export function createInProcessRunner(opts: GlobalOptions & { verbose?: boolean }, credentials: Credentials, bucket: string) {
   const config = importerConfig(opts);
   const target = { region: opts.region, bucket, endpoint: opts.ossEndpoint, internal: opts.internal, credentials };
-  const store = createObjectStore(target);
+  const store = withStateAuth(createObjectStore(target), { prefix: opts.statePrefix, keys: config.stateKeys });
   const ens = createEnsApi(opts.ensEndpoint, credentials);
   const sink = opts.verbose ? (line: string) => process.stderr.write(`${line}\n`) : () => undefined;
   const log = createLogger(sink, { function: 'ens-importer' }, [

@@ -1,7 +1,8 @@
 import CredentialModule from '@alicloud/credentials';
 import type { Command } from 'commander';
 import type { Credentials } from '../shared/adapters/ens';
-import { DEFAULTS, loadRules, readImportConfig, type ImporterConfig } from '../shared/runtime/config';
+import { DEFAULTS, loadRules, readImportConfig, stateKeysOf, type ImporterConfig } from '../shared/runtime/config';
+import { withStateAuth } from '../shared/state/state-auth';
 import type { Rules } from '../shared/core/rules';
 import { createObjectStore, type ObjectStore } from '../shared/adapters/oss';
 
@@ -68,13 +69,14 @@ export function importerConfig(o: GlobalOptions, dryRun = false): ImporterConfig
 
 /** The OSS store of a bucket, as the command's flags and the default credential chain say. */
 export async function storeFor(o: GlobalOptions, bucket: string): Promise<ObjectStore> {
-  return createObjectStore({
+  const store = createObjectStore({
     region: o.region,
     bucket,
     endpoint: o.ossEndpoint,
     internal: o.internal,
     credentials: await resolveCredentials(),
   });
+  return withStateAuth(store, { prefix: o.statePrefix, keys: stateKeysOf(process.env) });
 }
 
 /** `--profile`: that profile of the aliyun CLI's config; otherwise the default chain (environment, profile, instance role). */

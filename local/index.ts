@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,7 @@ import type { PolicyDocument } from './ram-policy';
 import { loadSYaml, type FunctionSpec } from './fc/s-yaml';
 import { OssStandIn } from './oss/server';
 import { WebhookReceiver, type RobotKind } from './webhook';
+import { verifyState } from '../shared/core/state-mac';
 
 export { CredentialStore } from './credentials';
 export type { AccessKey } from './credentials';
@@ -32,6 +34,8 @@ export interface LocalStackOptions {
   ports?: { oss?: number; ens?: number; fc?: number; webhook?: number };
   /** the chat robot the notices go to: a plain receiver, or a DingTalk or Lark robot with its signing secret */
   robot?: { kind: RobotKind; secret?: string };
+  /** the functions' state HMAC key (IMPORTER_STATE_KEY, as the deploy creates one); false: none */
+  stateKey?: string | false;
   /** Buckets to create; the s.yaml trigger's bucket is always created. */
   buckets?: { name: string; region?: string }[];
   dataDir?: string;
@@ -92,7 +96,10 @@ export interface LocalStack {
   importResults(): { key: string; outcome: string; [field: string]: unknown }[];
   /** what ens-convert-image returned, object by object */
   convertResults(): { key: string; outcome: string; [field: string]: unknown }[];
-  /** An object's body as text, whatever its storage (memory or file); undefined when absent. */
+  /**
+   * An object's body as text, whatever its storage (memory or file); undefined when absent. A
+   * state object signed with the stack's key is shown without its MAC line; any other as stored.
+   */
   objectText(key: string, bucket?: string): string | undefined;
   /** The keys under a part of the state prefix (`claims/`, `pending/`, …), takeover markers left out. */
   stateKeys(sub: 'claims' | 'pending' | 'waiting' | 'conversions' | 'notices', bucket?: string): string[];
@@ -147,11 +154,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ...options.ens,
   }).start();
   // From source, the function's folder has no importer.yaml beside it: point at the project's.
+  const stateKey = options.stateKey === false ? undefined : (options.stateKey ?? randomBytes(24).toString('base64url'));
   const webhook = await new WebhookReceiver(options.robot?.kind, options.robot?.secret).start(options.ports?.webhook ?? 0);
   const functionEnv = {
     ...(options.functionCode !== 'bundle' ? { IMPORTER_RULES: resolve(PROJECT_ROOT, 'importer.yaml') } : {}),
     // importer.yaml's notify.webhook reads this variable: the stack's receiver gets the notices
     IMPORTER_NOTIFY_WEBHOOK: webhook.url,
+    ...(stateKey ? { IMPORTER_STATE_KEY: stateKey } : {}),
     ...(webhook.secret ? { IMPORTER_NOTIFY_SECRET: webhook.secret } : {}),
     // ImportImage pacing is per FC instance; without isolated instances every invocation here
     // shares one module (one pacer), so pacing would throttle the whole stack: off then
@@ -225,6 +234,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       // the RAM reads doctor makes are served on the POP (ENS) port
       IMPORTER_RAM_ENDPOINT: ens.endpoint,
       IMPORTER_FC_ENDPOINT: fcApi.endpoint,
+      ...(stateKey ? { IMPORTER_STATE_KEY: stateKey } : {}),
     }),
     issueSts: (token) => credentials.issueSts(token),
     describeRole: (policies, role = FUNCTION_ROLE) => credentials.describeRole(role, policies),
@@ -237,7 +247,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       fc.invocations
         .filter((i) => i.function === CONVERT_FUNCTION)
         .flatMap((i) => (i.result as { results?: { key: string; outcome: string }[] } | undefined)?.results ?? []),
-    objectText: (key, bucket = main.name) => oss.readText(bucket, key),
+    objectText: (key, bucket = main.name) => {
+      const text = oss.readText(bucket, key);
+      if (!stateKey || text === undefined || !key.startsWith(STATE_PREFIX)) return text;
+      const verified = verifyState({ current: stateKey }, key, text);
+      return verified.ok ? verified.body : text;
+    },
     stateKeys: (sub, bucket = main.name) => oss.objectKeys(bucket, `${STATE_PREFIX}${sub}/`).filter((k) => !/\.g\d+$/.test(k)),
     stop: async () => {
       fc.stop();

@@ -1,3 +1,4 @@
+import { stateStore } from './state-store';
 import { createObjectStore } from '../adapters/oss';
 import { createObjectTransfer } from '../adapters/oss-transfer';
 import { parseEventPayload } from '../core/event';
@@ -36,7 +37,7 @@ export async function handleConvertEvent(
     results.push(
       await convertObjectEvent(entry.event, {
         config,
-        store: createObjectStore(target, policy),
+        store: stateStore(createObjectStore(target, policy), config, scope.log),
         transfer: createObjectTransfer(target, policy),
         log: scope.log,
         requestId: scope.requestId,

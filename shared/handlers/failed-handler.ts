@@ -15,6 +15,7 @@ import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 import { isFinalFailure, noticeOf, TransientFailureError } from './import-handler';
 import { createNotifier } from '../runtime/notifier';
 import { holdIn } from './notice-hold';
+import { stateStore } from './state-store';
 
 /** The converter's events end through the conversion's claim, the import's through its own: one door, two jobs. */
 async function endFailed(event: ObjectEvent, lastError: string, deps: PipelineDeps): Promise<ObjectResult> {
@@ -48,9 +49,13 @@ export async function handleFailedImport(
   for (const entry of parsed.entries) {
     if (!entry.ok) continue;
     const { region, bucket } = entry.event;
-    const store = createObjectStore(
-      { region, bucket, endpoint: config.ossEndpoint, internal: true, credentials: scope.credentials },
-      { deadline: scope.deadline },
+    const store = stateStore(
+      createObjectStore(
+        { region, bucket, endpoint: config.ossEndpoint, internal: true, credentials: scope.credentials },
+        { deadline: scope.deadline },
+      ),
+      config,
+      scope.log,
     );
     const deps = { config, store, ens, log: scope.log, requestId: scope.requestId, deadline: scope.deadline };
     try {

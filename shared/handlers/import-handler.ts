@@ -9,6 +9,7 @@ import { processObjectEvent } from '../import/pipeline';
 import { DEFAULTS, type ImporterConfig } from '../runtime/config';
 import { createNotifier } from '../runtime/notifier';
 import { holdIn } from './notice-hold';
+import { stateStore } from './state-store';
 import { Pacer, pacingIntervalMs } from '../core/pacer';
 import { realClock } from '../core/clock';
 import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
@@ -57,9 +58,13 @@ export async function handleImportEvent(
       return undefined;
     }
     const { region, bucket } = entry.event;
-    const store = createObjectStore(
-      { region, bucket, endpoint: config.ossEndpoint, internal: true, credentials: scope.credentials },
-      { deadline: scope.deadline },
+    const store = stateStore(
+      createObjectStore(
+        { region, bucket, endpoint: config.ossEndpoint, internal: true, credentials: scope.credentials },
+        { deadline: scope.deadline },
+      ),
+      config,
+      scope.log,
     );
     const run = entry.event.eventName.startsWith('ObjectRemoved:') ? endKeyOnDelete : processObjectEvent;
     return run(entry.event, {

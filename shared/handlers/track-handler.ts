@@ -7,6 +7,7 @@ import { trackImports, type TrackSummary } from '../track/tracker';
 import { DEFAULTS, readTrackConfig, type ImporterConfig } from '../runtime/config';
 import { createNotifier } from '../runtime/notifier';
 import { stateLayout } from '../state/layout';
+import { stateStore } from './state-store';
 import { holdNoticeIn, sendHeldNotices } from '../track/held-notices';
 import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 
@@ -19,8 +20,9 @@ export async function handleTrackEvent(_event: unknown, context: InvocationConte
   const { bucket, region } = settings;
   const target = { region, bucket, endpoint: settings.ossEndpoint, internal: true, credentials: scope.credentials };
   // the work's calls end by the run's deadline; the lock's may use the margin after it
-  const store = createObjectStore(target, { deadline: scope.deadline });
-  const lockStore = createObjectStore(target, { deadline: hardDeadline });
+  const auth = { statePrefix: settings.statePrefix, stateKeys: importConfig.stateKeys };
+  const store = stateStore(createObjectStore(target, { deadline: scope.deadline }), auth, scope.log);
+  const lockStore = stateStore(createObjectStore(target, { deadline: hardDeadline }), auth, scope.log);
   const ens = createEnsApi(settings.ensEndpoint, scope.credentials);
   const { log, requestId, deadline } = scope;
   const layout = stateLayout(settings.statePrefix);

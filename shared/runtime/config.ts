@@ -3,6 +3,7 @@ import { isAbsolute, join } from 'node:path';
 import { DEFAULT_OUTPUT_TEMPLATE, outputTemplateProblem } from '../core/conversion';
 import { builtInRules, parseRules, type Rules } from '../core/rules';
 import { NotifyConfigError, resolveNotifyTarget, type NotifyTarget } from '../core/notification';
+import { stateKeysFrom, type StateKeys } from '../core/state-mac';
 
 /**
  * Every setting, its default and its unit, in one place. The import function, the tracker
@@ -44,6 +45,8 @@ export interface ConverterConfig {
   /** stop converting this long before the deadline, to abort and say why */
   marginMs: number;
   ossEndpoint?: string;
+  /** the HMAC keys of what the functions write under the state prefix */
+  stateKeys?: StateKeys;
 }
 
 export class ConfigError extends Error {
@@ -93,6 +96,8 @@ export interface ImporterConfig {
   rulesSource: string;
   /** where notices go (importer.yaml notify:, its env: references resolved and checked) */
   notify?: NotifyTarget;
+  /** the HMAC keys of what the functions write under the state prefix (unset: unauthenticated) */
+  stateKeys?: StateKeys;
   headerBytes: number;
   safetyMarginMs: number;
   ensTimeoutMs: number;
@@ -140,6 +145,14 @@ function notifyTargetOf(rules: Rules, environment: NodeJS.ProcessEnv): NotifyTar
   }
 }
 
+export function stateKeysOf(environment: NodeJS.ProcessEnv): StateKeys | undefined {
+  try {
+    return stateKeysFrom(environment);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+}
+
 export function readImportConfig(environment: NodeJS.ProcessEnv, handlerDir: string): ImporterConfig {
   const env = envReader(environment);
   const loaded = loadRules(env.string('IMPORTER_RULES'), handlerDir);
@@ -151,6 +164,7 @@ export function readImportConfig(environment: NodeJS.ProcessEnv, handlerDir: str
     dryRun: env.bool('IMPORTER_DRY_RUN'),
     ...loaded,
     notify: notifyTargetOf(loaded.rules, environment),
+    stateKeys: stateKeysOf(environment),
     headerBytes: DEFAULTS.headerBytes,
     safetyMarginMs: DEFAULTS.safetyMarginMs,
     ensTimeoutMs: env.positive('IMPORTER_ENS_TIMEOUT_MS', DEFAULTS.ensTimeoutMs, 'milliseconds'),
@@ -209,5 +223,6 @@ export function readConverterConfig(environment: NodeJS.ProcessEnv, handlerDir: 
     maxVirtualBytes: Math.floor(rules.limits.maxVirtualSizeGiB * 2 ** 30),
     marginMs: env.positive('IMPORTER_CONVERT_MARGIN_SECONDS', 20, 'seconds') * 1000,
     ossEndpoint: env.string('OSS_ENDPOINT'),
+    stateKeys: stateKeysOf(environment),
   };
 }
