@@ -13,6 +13,7 @@ import { registerDoctor } from './commands/doctor';
 import { registerConvert } from './commands/convert';
 import { EXIT, UsageError, useProfile } from './settings';
 import { readFileSync } from 'node:fs';
+import { neutraliseStdout } from './terminal-safe';
 
 function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -28,6 +29,8 @@ program
   .exitOverride()
   .showHelpAfterError()
   .hook('preAction', (_program, action) => useProfile(action.opts().profile as string | undefined));
+
+neutraliseStdout();
 
 // `ens-importer status … | head`: a closed pipe ends the output, not the process with a stack trace
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

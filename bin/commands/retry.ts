@@ -92,7 +92,18 @@ async function retryIn(bucket: string, keys: string[] | { prefix: string }, opts
         .map((s) => s.key);
   const invoke = opts.via === 'fc' ? fcInvoke(opts, credentials, bucket) : undefined;
   const lines: RetryLine[] = [];
-  for (const key of listed) lines.push(await retryOne(runner.store, key, opts, runner, invoke));
+  // one object's error is that object's line, never the end of the sweep
+  for (const key of listed)
+    lines.push(
+      await retryOne(runner.store, key, opts, runner, invoke).catch(
+        (err: Error & { code?: string }): RetryLine => ({
+          key,
+          outcome: 'failed',
+          errorCode: err.code ?? err.name,
+          reason: err.message.slice(0, 300),
+        }),
+      ),
+    );
   return lines;
 }
 

@@ -52,12 +52,17 @@ export async function listImageObjects(
       while (next < objects.length) {
         const i = next++;
         const o = objects[i]!;
-        const tags = (await store.getTags(o.key)) ?? {};
+        // one object's error (a refused tag read, a key the SDK cannot address) never stops the listing
+        const tags = await store.getTags(o.key).catch((err: Error & { code?: string }) => err);
+        if (tags instanceof Error) {
+          states[i] = { ...o, status: 'unreadable', error: `${tags.code ?? tags.name}: ${tags.message.slice(0, 200)}` };
+          continue;
+        }
         states[i] = {
           ...o,
-          status: tags[TAG_STATUS] ?? (tags[TAG_IMAGE_ID] ? 'importing' : 'not-imported'),
-          imageId: tags[TAG_IMAGE_ID],
-          error: tags[TAG_ERROR],
+          status: tags?.[TAG_STATUS] ?? (tags?.[TAG_IMAGE_ID] ? 'importing' : 'not-imported'),
+          imageId: tags?.[TAG_IMAGE_ID],
+          error: tags?.[TAG_ERROR],
         };
       }
     }),

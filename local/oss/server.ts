@@ -279,7 +279,9 @@ export class OssStandIn extends StandInServer implements OssState {
     res.setHeader('Date', new Date().toUTCString());
     let bytesSent = 0;
     try {
-      Object.assign(request, routeRequest(request.method, req.headers, url.pathname, url.searchParams));
+      // OSS takes the path as sent: `a/../b` names the object `a/../b` (WHATWG URL parsing would resolve it)
+      const rawPath = (req.url ?? '/').split('?')[0]!;
+      Object.assign(request, routeRequest(request.method, req.headers, rawPath, url.searchParams));
       const fault = this.faults.decide(request.operation, request.key);
       if (fault.latencyMs) await sleep(fault.latencyMs);
       if (fault.drop) return void req.socket.destroy();

@@ -5,7 +5,8 @@ import { OssError } from './errors';
 
 // The product keeps its own copy of the tag character set (shared/core/tags.ts): an emulator
 // must not share code with what it checks.
-const TAG_CHARS = /^[\p{L}\p{N} +\-=._:/]*$/u;
+// OSS accepts ASCII letters and digits only, not every Unicode letter (cloud-facts: OSS tag characters)
+const TAG_CHARS = /^[A-Za-z0-9 +\-=._:/]*$/;
 export const MIN_PART_SIZE = 100 * 1024;
 const MAX_META_BYTES = 8192;
 

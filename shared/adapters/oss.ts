@@ -1,6 +1,5 @@
-import OSS from 'ali-oss';
 import { redact } from '../core/redact';
-import type { Credentials } from './ens';
+import { clientFor, type OssClientLike, type OssTarget } from './oss-client';
 import {
   OssCallError,
   withDeadline,
@@ -14,67 +13,9 @@ import {
 } from './object-store';
 
 export { OssCallError, type ObjectHead, type ObjectStore } from './object-store';
+export { clientFor, keepDotSegments, ossClientOptions, type OssClientLike, type OssTarget } from './oss-client';
 
 /** The only file that talks to OSS: the object operations over ali-oss. */
-
-export interface OssClientLike {
-  deleteMulti(names: string[], options?: object): Promise<unknown>;
-  get(name: string, options?: object): Promise<{ content: Buffer; res: { status: number; headers: Record<string, string> } }>;
-  head(name: string, options?: object): Promise<{ res: { status: number; headers: Record<string, string> } }>;
-  put(name: string, body: Buffer, options?: object): Promise<unknown>;
-  delete(name: string, options?: object): Promise<unknown>;
-  getObjectTagging(name: string, options?: object): Promise<{ tag: Record<string, string> }>;
-  putObjectTagging(name: string, tag: Record<string, string>, options?: object): Promise<unknown>;
-  listV2(
-    query: object,
-    options?: object,
-  ): Promise<{ objects: { name: string; size: number; lastModified: string; etag: string }[]; nextContinuationToken: string | null }>;
-  getBucketVersioning(bucket: string, options?: object): Promise<{ versionStatus?: string }>;
-}
-
-const clients = new Map<string, OssClientLike>();
-
-export interface OssTarget {
-  region: string;
-  bucket: string;
-  /** e.g. the local stack's `http://127.0.0.1:9100`; unset: the region's endpoint */
-  endpoint?: string;
-  /**
-   * Without an endpoint: the region's internal endpoint (`oss-<region>-internal`, which
-   * resolves only inside Alibaba Cloud: the functions) or its public one (an operator's laptop).
-   */
-  internal?: boolean;
-  credentials: Credentials;
-}
-
-/** ali-oss's options for a target: V4 signatures always; the public endpoint unless told otherwise. */
-export function ossClientOptions(t: OssTarget): OSS.Options {
-  return {
-    region: `oss-${t.region}`,
-    bucket: t.bucket,
-    ...(t.endpoint ? { endpoint: t.endpoint } : { internal: t.internal ?? false, secure: true }),
-    // OSS refuses V1 signatures for accounts created since 2025-03-01 and buckets since 2025-09-01
-    authorizationV4: true,
-    accessKeyId: t.credentials.accessKeyId,
-    accessKeySecret: t.credentials.accessKeySecret,
-    ...(t.credentials.securityToken
-      ? // keys come fresh with each invocation; the interval only silences ali-oss's warning
-        { stsToken: t.credentials.securityToken, refreshSTSTokenInterval: 3_600_000 }
-      : {}),
-    timeout: 30_000,
-  } as OSS.Options;
-}
-
-export function clientFor(t: OssTarget): OssClientLike {
-  const cacheKey = `${t.endpoint ?? ''}|${t.internal ?? ''}|${t.region}|${t.bucket}|${t.credentials.accessKeyId}|${t.credentials.securityToken ?? ''}`;
-  let client = clients.get(cacheKey);
-  if (!client) {
-    if (clients.size > 16) clients.clear();
-    client = new OSS(ossClientOptions(t)) as unknown as OssClientLike;
-    clients.set(cacheKey, client);
-  }
-  return client;
-}
 
 const isNotFound = (err: unknown): boolean => {
   const e = err as { code?: string; status?: number };

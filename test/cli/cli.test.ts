@@ -35,6 +35,16 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
 
 const imports = (key: string) => stack.ens.callsOf('ImportImage').filter((c) => c.params.OSSObject === key && c.status === 200);
 
+describe('terminal safety', () => {
+  it('prints control sequences in keys and metadata as visible escapes, never raw', async () => {
+    const key = 'images/ubuntu/22.04/evil\u001b]0;pwned\u0007\u001b[2J\u202e.qcow2';
+    const r = await cli(['plan', key, '--meta', 'ens-image-name=x\u001b[31mred']);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test looks for them
+    expect(r.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202e]/);
+    expect(r.stdout).toContain('evil\\x1b]0;pwned\\x07\\x1b[2J\\u202e.qcow2');
+  });
+});
+
 describe('ens-importer plan', () => {
   it('shows the parameters with their sources for a good key (exit 0)', async () => {
     const r = await cli(['plan', 'images/ubuntu/22.04/web.qcow2', '--json']);

@@ -95,6 +95,9 @@ for (const v4 of [false, true]) {
       const elevenHeader = new URLSearchParams(eleven).toString();
       await expect(viaHeader(elevenHeader)).rejects.toMatchObject({ status: 400, code: 'InvalidTag' });
       await expect(viaHeader('bad*key=v')).rejects.toMatchObject({ status: 400, code: 'InvalidTag' });
+      // ASCII letters only: OSS refuses café and сервер
+      await expect(viaHeader(`team=${encodeURIComponent('café')}`)).rejects.toMatchObject({ status: 400, code: 'InvalidTag' });
+      await expect(viaHeader(`${encodeURIComponent('сервер')}=v`)).rejects.toMatchObject({ status: 400, code: 'InvalidTag' });
       await expect(viaHeader(`k=${'x'.repeat(257)}`)).rejects.toMatchObject({ status: 400, code: 'InvalidTag' });
       await expect(viaHeader(`${'k'.repeat(129)}=v`)).rejects.toMatchObject({ status: 400, code: 'InvalidTag' });
       await expect(client.head(`${key}-h`)).rejects.toMatchObject({ status: 404 });

@@ -78,6 +78,7 @@ describe('the house a newcomer reads', () => {
     expect(importers.sort()).toEqual([
       'shared/adapters/ens.ts',
       'shared/adapters/fc.ts',
+      'shared/adapters/oss-client.ts',
       'shared/adapters/oss.ts',
       'shared/adapters/ram.ts',
     ]);
