@@ -79,7 +79,6 @@ describe('the house a newcomer reads', () => {
       'shared/adapters/ens.ts',
       'shared/adapters/fc.ts',
       'shared/adapters/oss-client.ts',
-      'shared/adapters/oss.ts',
       'shared/adapters/ram.ts',
     ]);
   });
