@@ -12,7 +12,7 @@ import { registerRetry } from './commands/retry';
 import { registerDoctor } from './commands/doctor';
 import { registerConvert } from './commands/convert';
 import { EXIT, UsageError, useProfile } from './settings';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { neutraliseStdout } from './terminal-safe';
 
 function packageVersion(): string {
@@ -31,6 +31,8 @@ program
   .hook('preAction', (_program, action) => useProfile(action.opts().profile as string | undefined));
 
 neutraliseStdout();
+// the state key npm run deploy made, when the CLI runs in the deployed clone and none is set
+if (!process.env.IMPORTER_STATE_KEY && existsSync('.state-key')) process.env.IMPORTER_STATE_KEY = readFileSync('.state-key', 'utf8').trim();
 
 // `ens-importer status … | head`: a closed pipe ends the output, not the process with a stack trace
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {

@@ -127,7 +127,8 @@ export async function runDemo(options: DemoOptions): Promise<LocalStack> {
     rootKey: options.serve ? DEMO_KEY : undefined,
   });
   const client = clientFor(stack);
-  const fn = stack.functions[0]!;
+  // the import function by its trigger, not its place in s.yaml (the on-failure function deploys first)
+  const fn = stack.functions.find((f) => f.ossTriggers.length)!;
   const trigger = fn.ossTriggers[0]!;
   out('ens-image-importer: local stack');
   out(`  OSS  ${stack.endpoints.oss}   bucket ${stack.bucket} (${stack.region})`);

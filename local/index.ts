@@ -10,7 +10,7 @@ import type { PolicyDocument } from './ram-policy';
 import { loadSYaml, type FunctionSpec } from './fc/s-yaml';
 import { OssStandIn } from './oss/server';
 import { WebhookReceiver, type RobotKind } from './webhook';
-import { verifyState } from '../shared/core/state-mac';
+import { signState, verifyState } from '../shared/core/state-mac';
 
 export { CredentialStore } from './credentials';
 export type { AccessKey } from './credentials';
@@ -101,6 +101,8 @@ export interface LocalStack {
    * state object signed with the stack's key is shown without its MAC line; any other as stored.
    */
   objectText(key: string, bucket?: string): string | undefined;
+  /** A state body as the functions would write it under `key`: signed with the stack's state key (if any). */
+  signedState(key: string, body: string): string;
   /** The keys under a part of the state prefix (`claims/`, `pending/`, …), takeover markers left out. */
   stateKeys(sub: 'claims' | 'pending' | 'waiting' | 'conversions' | 'notices', bucket?: string): string[];
   /** The environment `ens-importer` needs to work against this stack (keys and endpoints). */
@@ -253,6 +255,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const verified = verifyState({ current: stateKey }, key, text);
       return verified.ok ? verified.body : text;
     },
+    signedState: (key, body) => (stateKey ? signState({ current: stateKey }, key, body) : body),
     stateKeys: (sub, bucket = main.name) => oss.objectKeys(bucket, `${STATE_PREFIX}${sub}/`).filter((k) => !/\.g\d+$/.test(k)),
     stop: async () => {
       fc.stop();

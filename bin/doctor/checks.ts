@@ -52,6 +52,8 @@ export async function checkBucket(d: DoctorInput, allowedRegions: readonly strin
     else if (e.code === 'NoSuchBucket') out.push(fail('bucket', `${d.bucket} does not exist`, 'create it, or fix vars.bucket in s.yaml'));
     else if (/endpoint/i.test(e.message))
       out.push(fail('bucket', `${d.bucket} is not in ${d.region}: ${e.message}`, 'give --region the bucket’s region'));
+    else if (failureKind(e) === 'network') out.push(fail('bucket', described(e), 'check OSS_ENDPOINT (or --region) and the network'));
+    else if (failureKind(e) === 'permission') out.push(fail('bucket', described(e), 'grant oss:GetBucketVersioning on the bucket'));
     else out.push(fail('bucket', `${e.code}: ${e.message}`, 'see the message; doctor could not read the bucket'));
   }
   out.push(
@@ -84,21 +86,57 @@ export async function checkStatePolicy(d: DoctorInput): Promise<CheckResult> {
   try {
     policy = await readBucketPolicy({ region: d.region, bucket: d.bucket, endpoint: d.ossEndpoint, credentials: d.credentials });
   } catch (err) {
-    return fail(name, `could not read the bucket policy: ${(err as Error).message}`, 'grant oss:GetBucketPolicy to whoever runs doctor');
+    return failureKind(err) === 'network'
+      ? fail(name, described(err), 'check OSS_ENDPOINT and the network')
+      : fail(name, `could not read the bucket policy: ${described(err)}`, 'grant oss:GetBucketPolicy to whoever runs doctor');
   }
   if (!policy) return fail(name, 'the bucket has no policy', fix);
   const probe = `acs:oss:*:*:${d.bucket}/${d.statePrefix}probe`;
   const statements = list((policy as { Statement?: unknown }).Statement).length
     ? ((policy as { Statement: object[] }).Statement as object[])
     : [];
-  const denies = statements.some((s) => {
+  const denies = statements.filter((s) => {
     const st = s as { Effect?: string; Action?: unknown; Resource?: unknown };
     return st.Effect === 'Deny' && list(st.Action).some((a) => glob(a, 'oss:PutObject')) && list(st.Resource).some((r) => glob(r, probe));
   });
-  return denies
-    ? pass(name, `PutObject under ${d.statePrefix} is denied to uploaders`)
-    : fail(name, `nothing denies PutObject under ${d.statePrefix}`, fix);
+  if (!denies.length) return fail(name, `nothing denies PutObject under ${d.statePrefix}`, fix);
+  const principals = denies.flatMap((s) => list((s as { Principal?: unknown }).Principal));
+  if (principals.includes('*'))
+    return fail(
+      name,
+      `Principal "*" denies the functions too: they could not write their records`,
+      'list the uploaders’ UIDs instead of *',
+    );
+  const placeholders = principals.filter((p) => !PRINCIPAL.test(p));
+  if (placeholders.length)
+    return fail(name, `the Deny names ${placeholders.join(', ')}, which is no account or RAM user: it protects nothing`, fix);
+  return pass(name, `PutObject under ${d.statePrefix} is denied to ${principals.length} uploader principal(s)`);
 }
+
+/** an account or RAM user UID, or an ARN: anything else (UPLOADER_UID_1) is a placeholder */
+const PRINCIPAL = /^(\d{6,}|\d{6,}:\d{6,}|acs:.+|arn:.+)$/;
+
+/** What kind of failure an error is: an operator fixes a network and a permission differently. */
+export function failureKind(err: unknown): 'network' | 'permission' | 'other' {
+  const e = err as { code?: string; name?: string; status?: number; message?: string; cause?: { code?: string } };
+  const code = `${e.code ?? ''} ${e.name ?? ''} ${e.cause?.code ?? ''}`;
+  if (
+    /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNRESET|EHOSTUNREACH|ConnectionTimeout|ResponseTimeout|RequestError|timeout/i.test(code)
+  )
+    return 'network';
+  if (e.status === 403 || /AccessDenied|Forbidden|NoPermission|NotAuthorized/.test(code)) return 'permission';
+  return 'other';
+}
+
+const described = (err: unknown): string => {
+  const kind = failureKind(err);
+  const text = `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`;
+  return kind === 'network'
+    ? `network: could not reach the service (${text})`
+    : kind === 'permission'
+      ? `permission refused (${text})`
+      : text;
+};
 
 /** Every OSS trigger s.yaml declares, deployed with the same events, prefix and suffix (FC 3.0 ListTriggers). */
 export async function checkTriggers(d: DoctorInput, fc: FcInspector): Promise<CheckResult[]> {
@@ -180,11 +218,9 @@ export async function checkEns(d: DoctorInput): Promise<CheckResult> {
     const r = await createEnsApi(d.ensEndpoint, d.credentials).describeSelfImages({ PageSize: 1 }, 10_000);
     return pass('ENS', `reachable (${r.totalCount} images in the account)`);
   } catch (err) {
-    return fail(
-      'ENS',
-      `${(err as { code?: string }).code ?? 'error'}: ${(err as Error).message}`,
-      'check ENS_ENDPOINT, the network, and ens:DescribeSelfImages',
-    );
+    const kind = failureKind(err);
+    const fixes = { network: 'check ENS_ENDPOINT and the network', permission: 'grant ens:DescribeSelfImages', other: 'see the message' };
+    return fail('ENS', described(err), fixes[kind]);
   }
 }
 

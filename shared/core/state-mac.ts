@@ -42,6 +42,12 @@ export function verifyState(keys: StateKeys, objectKey: string, signed: string):
   return a.length === b.length && timingSafeEqual(a, b) ? { ok: true, body } : { ok: false, reason: 'mac-mismatch' };
 }
 
+/** The body without its MAC line, unverified: for a reader that has no key (it trusts nothing more than before). */
+export function withoutMac(text: string): string {
+  const at = text.lastIndexOf(TRAILER);
+  return at < 0 ? text : text.slice(0, at);
+}
+
 /** what a reader gets for a body that failed verification: kept whole, and never valid JSON */
 export const UNVERIFIED_MARK = 'ens-importer: unverified state object\n';
 

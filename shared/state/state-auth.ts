@@ -1,5 +1,5 @@
 import type { ObjectStore } from '../adapters/object-store';
-import { signState, UNVERIFIED_MARK, verifyState, type StateKeys } from '../core/state-mac';
+import { signState, UNVERIFIED_MARK, verifyState, withoutMac, type StateKeys } from '../core/state-mac';
 
 export interface StateAuth {
   prefix: string;
@@ -13,12 +13,18 @@ export interface StateAuth {
  * bodies read from it verified. One that fails is handed on marked (UNVERIFIED_MARK and the
  * body as found), so no schema accepts it: the lease sets it aside for `why` and its successor
  * searches ENS before any ImportImage; the tracker skips it. Empty bodies (index entries, whose
- * meaning is their name) and everything outside the prefix pass as they are.
+ * meaning is their name) and everything outside the prefix pass as they are. Without keys
+ * (IMPORTER_STATE_KEY unset) nothing is signed or verified.
  */
 export function withStateAuth(store: ObjectStore, auth: StateAuth): ObjectStore {
   const { keys, prefix } = auth;
-  if (!keys) return store;
   const isState = (key: string) => key.startsWith(prefix);
+  // without a key nothing is signed or verified; a signed body is still read (its MAC line dropped)
+  if (!keys)
+    return {
+      ...store,
+      getText: async (key) => ((text) => (text !== undefined && isState(key) ? withoutMac(text) : text))(await store.getText(key)),
+    };
   const sign = (key: string, body: string) => (isState(key) && body !== '' ? signState(keys, key, body) : body);
   return {
     ...store,

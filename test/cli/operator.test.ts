@@ -193,8 +193,12 @@ describe('doctor', () => {
     };
   };
 
-  it('passes every check on a deployment set up as the README says', async () => {
-    await oss.putBucketPolicy(stack.bucket, JSON.parse(readFileSync(resolve(PROJECT_ROOT, 'deploy/bucket-policy.json'), 'utf8')));
+  const shippedBucketPolicy = readFileSync(resolve(PROJECT_ROOT, 'deploy/bucket-policy.json'), 'utf8');
+  it("passes every check on a deployment set up as the README says (the uploaders' UIDs put in)", async () => {
+    await oss.putBucketPolicy(
+      stack.bucket,
+      JSON.parse(shippedBucketPolicy.replace('UPLOADER_UID_1', '1234567890123456').replace('UPLOADER_UID_2', '2234567890123456')),
+    );
     const r = await cli(['doctor']);
     expect(r.stdout.split('\n').filter((l) => l.startsWith('FAIL'))).toEqual([]);
     expect(r.code).toBe(0);
@@ -235,5 +239,31 @@ describe('doctor', () => {
     await oss.putBucketVersioning(stack.bucket, 'Enabled');
     expect((await checks()).byName.versioning).toMatchObject({ ok: false, detail: 'versioning is Enabled' });
     expect((await checks(['--region', 'cn-hangzhou'])).byName.region?.ok).toBe(false);
+  });
+
+  it("reads the bucket policy's Principal: placeholders protect nothing, * locks the functions out", async () => {
+    await oss.putBucketPolicy(stack.bucket, JSON.parse(shippedBucketPolicy));
+    expect((await checks()).byName['state-prefix policy']).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/UPLOADER_UID_1.*protects nothing/),
+    });
+    await oss.putBucketPolicy(stack.bucket, JSON.parse(shippedBucketPolicy.replace('["UPLOADER_UID_1", "UPLOADER_UID_2"]', '["*"]')));
+    expect((await checks()).byName['state-prefix policy']).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/denies the functions too/),
+    });
+  });
+
+  it('tells a network failure from a permission refusal', async () => {
+    const closed = 'http://127.0.0.1:9'; // nothing listens on the discard port here
+    const r = await checks([], { ENS_ENDPOINT: closed, OSS_ENDPOINT: closed });
+    expect(r.byName.ENS).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/^network: /),
+      fix: 'check ENS_ENDPOINT and the network',
+    });
+    expect(r.byName.bucket).toMatchObject({ ok: false, detail: expect.stringMatching(/^network: /) });
+    stack.ens.faults.inject('DescribeSelfImages', { status: 403, code: 'Forbidden.RAM', times: 1 });
+    expect((await checks()).byName.ENS).toMatchObject({ ok: false, detail: expect.stringMatching(/^permission refused/) });
   });
 });

@@ -110,7 +110,8 @@ describe('a newer version supersedes the older image', () => {
     stack.oss.seedObject(
       stack.bucket,
       claimKey,
-      Buffer.from(JSON.stringify({ ...record, imageDeletion: { ...record.imageDeletion, nextAt: past } })),
+      // as the tracker itself would have written it: signed with the functions' key
+      Buffer.from(stack.signedState(claimKey, JSON.stringify({ ...record, imageDeletion: { ...record.imageDeletion, nextAt: past } }))),
     );
     await track();
     expect(recordOf(key, first)).toMatchObject({ imageDeletion: { state: 'deleted', attempts: 2 } });
