@@ -1,13 +1,15 @@
 import { SingleBar, Presets } from 'cli-progress';
 import type { Command } from 'commander';
 import { objectCreatedEvent } from '../../shared/core/event';
-import { matchRule } from '../../shared/core/rules';
+import { matchRule, type Rules } from '../../shared/core/rules';
 import type { ObjectResult } from '../../shared/core/outcome';
 import type { Credentials } from '../../shared/adapters/ens';
 import { createFcInvoker } from '../../shared/adapters/fc';
 import { createInProcessRunner } from '../runner';
 import { EXIT, UsageError, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 import { listImageObjects, type ObjectState } from './status';
+import type { ConvertResult } from '../../shared/conversion/convert-event';
+import { ALL_WATCHED_SUFFIXES, jobOfKey } from '../../shared/lifecycle/job-of';
 
 interface BackfillOptions extends GlobalOptions {
   via: 'local' | 'fc';
@@ -16,6 +18,7 @@ interface BackfillOptions extends GlobalOptions {
   retryFailed?: boolean;
   limit?: string;
   function: string;
+  converter: string;
   fcApi: string;
   service: string;
   verbose?: boolean;
@@ -33,7 +36,7 @@ export function registerBackfill(program: Command): void {
     program
       .command('backfill <prefix>')
       .description(
-        'import the .qcow2 objects under oss://bucket/prefix that have no ens:image-id yet (uploaded before the function existed)',
+        'import (or convert) every watched object under oss://bucket/prefix that has no ens:status yet (uploaded before the functions existed): .qcow2, .img, manifests, and the formats the converter takes',
       )
       .option('--via <where>', 'local: run the pipeline in this process; fc: invoke the deployed function asynchronously', 'local')
       .option('--concurrency <n>', 'objects handled at once', '8')
@@ -41,6 +44,7 @@ export function registerBackfill(program: Command): void {
       .option('--retry-failed', 'also retry objects whose import failed or was rejected')
       .option('--limit <n>', 'at most this many objects')
       .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image')
+      .option('--converter <name>', 'the converter function, for raw, VMDK, VHD, VHDX and OVA sources (with --via fc)', 'ens-convert-image')
       .option(
         '--fc-api <version>',
         'with --via fc: 2023-03-30 for FC 3.0 functions (what s deploy makes), 2016-08-15 for an FC 2.0 service',
@@ -51,7 +55,14 @@ export function registerBackfill(program: Command): void {
   ).action(runBackfill);
 }
 
-type Handled = ObjectResult | { key: string; outcome: 'queued' | 'failed'; errorCode?: string; reason?: string };
+/** Would the functions do anything with it? A converter's source and a manifest are judged by what they become. */
+function coveredByRules(rules: Rules, key: string): boolean {
+  if (jobOfKey(key, undefined) === 'conversion' || key.endsWith('.ens-image.json')) return true;
+  const rule = matchRule(rules, key);
+  return !!rule && !rule.skip;
+}
+
+type Handled = ObjectResult | ConvertResult | { key: string; outcome: 'queued' | 'failed'; errorCode?: string; reason?: string };
 
 async function runBackfill(url: string, opts: BackfillOptions): Promise<void> {
   if (opts.via !== 'local' && opts.via !== 'fc') throw new UsageError('--via is local or fc');
@@ -60,13 +71,10 @@ async function runBackfill(url: string, opts: BackfillOptions): Promise<void> {
   const { bucket, key: prefix } = parseOssUrl(url);
   const credentials = await resolveCredentials();
   const runner = createInProcessRunner(opts, credentials, bucket);
-  const all = await listImageObjects(runner.store, prefix, opts.statePrefix);
+  const all = await listImageObjects(runner.store, prefix, opts.statePrefix, ALL_WATCHED_SUFFIXES);
   const retryable = (s: ObjectState) => !!opts.retryFailed && (s.status === 'failed' || s.status === 'rejected');
   // keys no rule imports (no match, or a skip rule) would only ever be skipped: leave them out
-  const covered = (s: ObjectState) => {
-    const rule = matchRule(runner.config.rules, s.key);
-    return !!rule && !rule.skip;
-  };
+  const covered = (s: ObjectState) => coveredByRules(runner.config.rules, s.key);
   const uncovered = all.filter((s) => !covered(s)).length;
   let eligible = all.filter((s) => covered(s) && (s.status === 'not-imported' || retryable(s)));
   if (limit) eligible = eligible.slice(0, limit);
@@ -83,7 +91,11 @@ async function runBackfill(url: string, opts: BackfillOptions): Promise<void> {
   const handle = (item: ObjectState): Promise<Handled> => {
     const etag = item.etag.toUpperCase();
     // a failed or rejected version is retried as a new upload would be (record kept)
-    return invoke ? invoke(item, etag) : runner.run(item.key, { etag, size: item.size }, retryable(item));
+    if (invoke) return invoke(item, etag);
+    const object = { etag, size: item.size };
+    return jobOfKey(item.key, undefined) === 'conversion'
+      ? runner.convert(item.key, object, retryable(item))
+      : runner.run(item.key, object, retryable(item));
   };
   const { results, summary, interrupted } = await handleAll(eligible, handle, concurrency, opts, out);
   const body = {
@@ -125,7 +137,7 @@ function fcInvoker(opts: BackfillOptions, credentials: Credentials, bucket: stri
   return async (item, etag) => {
     const event = objectCreatedEvent({ region: opts.region, bucket, key: item.key, size: item.size, etag, accountId: opts.accountId });
     try {
-      await fc.invokeAsync(opts.function, JSON.stringify(event));
+      await fc.invokeAsync(jobOfKey(item.key, undefined) === 'conversion' ? opts.converter : opts.function, JSON.stringify(event));
       return { key: item.key, outcome: 'queued' };
     } catch (err) {
       return {

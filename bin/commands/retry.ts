@@ -12,6 +12,7 @@ import { listImageObjects } from './status';
 
 interface RetryOptions extends GlobalOptions {
   failed?: boolean;
+  includeRejected?: boolean;
   prefix?: string;
   via: 'fc' | 'local';
   function: string;
@@ -37,7 +38,8 @@ export function registerRetry(program: Command): void {
     program
       .command('retry [urls...]')
       .description('a fresh attempt for failed or rejected objects (never for imported ones), through the function or in this process')
-      .option('--failed', 'every failed or rejected object under --prefix')
+      .option('--failed', 'every failed object under --prefix (a rejection fails the same way again: see --include-rejected)')
+      .option('--include-rejected', 'with --failed: rejected objects too (after the rules or limits that refused them changed)')
       .option('--prefix <url>', 'with --failed: oss://bucket/prefix')
       .option('--via <where>', 'fc: invoke the deployed import function asynchronously; local: run the pipeline here', 'fc')
       .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image')
@@ -88,7 +90,7 @@ async function retryIn(bucket: string, keys: string[] | { prefix: string }, opts
   const listed = Array.isArray(keys)
     ? keys
     : (await listImageObjects(runner.store, keys.prefix, opts.statePrefix, ALL_WATCHED_SUFFIXES))
-        .filter((s) => s.status === 'failed' || s.status === 'rejected')
+        .filter((s) => s.status === 'failed' || (opts.includeRejected && s.status === 'rejected'))
         .map((s) => s.key);
   const invoke = opts.via === 'fc' ? fcInvoke(opts, credentials, bucket) : undefined;
   const lines: RetryLine[] = [];

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { ObjectStore } from '../../shared/adapters/oss';
 import { TAG_IMAGE_ID, TAG_STATUS, TAG_ERROR } from '../../shared/core/tags';
 import { stateLayout } from '../../shared/state/layout';
+import { ALL_WATCHED_SUFFIXES } from '../../shared/lifecycle/job-of';
 import { parseRecord } from '../../shared/state/records';
 import { declaredFunctions } from '../deployment';
 import { EXIT, UsageError, age, parseOssUrl, printTable, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
@@ -19,15 +20,16 @@ export interface ObjectState {
   reason?: string;
 }
 
-/** What the import triggers watch when no s.yaml says otherwise. */
-export const DEFAULT_SUFFIXES = ['.qcow2', '.ens-image.json'];
-
-/** The suffixes of every OSS trigger in s.yaml (each suffix has one owner function). */
-export function watchedSuffixes(sYamlPath: string | undefined): string[] {
-  const path = sYamlPath ?? (existsSync('s.yaml') ? 's.yaml' : undefined);
-  if (!path) return DEFAULT_SUFFIXES;
-  const suffixes = declaredFunctions(resolve(path)).flatMap((f) => f.ossTriggers.map((t) => t.suffix ?? ''));
-  return suffixes.length ? [...new Set(suffixes)] : DEFAULT_SUFFIXES;
+/**
+ * The suffixes to list: every one a deployment can watch, or, when the operator names an s.yaml,
+ * its triggers' suffixes. Never whatever s.yaml happens to be in the current folder: run
+ * elsewhere, that silently dropped the converted formats.
+ */
+export function watchedSuffixes(sYamlPath: string | undefined): readonly string[] {
+  if (!sYamlPath) return ALL_WATCHED_SUFFIXES;
+  if (!existsSync(sYamlPath)) throw new UsageError(`--s-yaml ${sYamlPath}: no such file`);
+  const suffixes = declaredFunctions(resolve(sYamlPath)).flatMap((f) => f.ossTriggers.map((t) => t.suffix ?? ''));
+  return suffixes.length ? [...new Set(suffixes)] : ALL_WATCHED_SUFFIXES;
 }
 
 /** Every watched object under a prefix with the importer's tags (ListObjectsV2, paged). */
@@ -94,7 +96,7 @@ export function registerStatus(program: Command): void {
       .option('--rejected', 'only rejected objects')
       .option('--since <duration>', 'only objects modified within this long, e.g. 24h')
       .option('--prefix <prefix>', 'only keys under this prefix (instead of the URL’s)')
-      .option('--s-yaml <file>', "the triggers' suffixes come from this s.yaml (default ./s.yaml)"),
+      .option('--s-yaml <file>', "only the suffixes this s.yaml's triggers watch (default: every suffix the importer can watch)"),
   ).action(async (url: string, opts: StatusOptions) => {
     const { bucket, key } = parseOssUrl(url);
     const prefix = opts.prefix ?? key;

@@ -161,6 +161,21 @@ function seedBackfill(prefix: string): { eligible: string[]; bad: string[]; done
 }
 
 describe('ens-importer backfill and status', () => {
+  it('backfills every watched suffix: a raw source goes to the converter, a qcow2 .img to the import', async () => {
+    const prefix = 'images/backfill-formats/';
+    stack.oss.seedObject(stack.bucket, `${prefix}ubuntu/22.04/disk.raw`, Buffer.alloc(2 << 20, 7));
+    stack.oss.seedObject(stack.bucket, `${prefix}ubuntu/22.04/cloud.img`, fixture('v3.qcow2'));
+    const r = await cli(['backfill', `oss://${stack.bucket}/${prefix}`, '--json']);
+    const body = JSON.parse(r.stdout);
+    expect(body.results).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ key: `${prefix}ubuntu/22.04/disk.raw`, outcome: 'converted' }),
+        expect.objectContaining({ key: `${prefix}ubuntu/22.04/cloud.img`, outcome: 'imported' }),
+      ]),
+    );
+    expect(stack.oss.hasObject(stack.bucket, `${prefix}ubuntu/22.04/disk.qcow2`)).toBe(true);
+  });
+
   it('backfills 200 objects in-process: one import per eligible object, the bad ones tagged, a second run does nothing', async () => {
     const prefix = 'images/backfill-local/';
     const seeded = seedBackfill(prefix);

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../../local/index';
 import { ossClient } from '../helpers/clients';
 import { fixture } from '../helpers/fixtures';
+import { watchedSuffixes } from '../../bin/commands/status';
+import { ALL_WATCHED_SUFFIXES } from '../../shared/lifecycle/job-of';
 
 /** The operator's day: why, retry, status filters, plan on a real object, doctor, --profile, --version, | head. */
 
@@ -109,6 +111,20 @@ describe('plan on a real object', () => {
   });
 });
 
+describe('status outside the clone', () => {
+  it('lists every suffix a deployment can watch, never silently what a nearby s.yaml says (or its absence)', () => {
+    const here = process.cwd();
+    process.chdir(mkdtempSync(join(tmpdir(), 'elsewhere-')));
+    try {
+      expect(watchedSuffixes(undefined)).toEqual(ALL_WATCHED_SUFFIXES);
+      expect(() => watchedSuffixes('s.yaml')).toThrow(/no such file/);
+    } finally {
+      process.chdir(here);
+    }
+    expect(watchedSuffixes(resolve(PROJECT_ROOT, 's.yaml'))).toEqual(expect.arrayContaining(['.qcow2', '.vhd', '.ova']));
+  });
+});
+
 describe('retry', () => {
   it('never retries an imported object (exit 4); retries a failed one in process, and through the function', async () => {
     const done = await cli(['retry', url(`${prefix}good.qcow2`), '--via', 'local']);
@@ -116,8 +132,11 @@ describe('retry', () => {
     expect(done.stdout).toMatch(/^skipped .*already importing/);
     const local = JSON.parse((await cli(['retry', url(`${prefix}unlucky.qcow2`), '--via', 'local', '--json'])).stdout);
     expect(local.results[0]).toMatchObject({ outcome: 'imported' });
+    // --failed leaves rejections alone (they would fail the same way) unless asked
+    const failedOnly = JSON.parse((await cli(['retry', '--failed', '--prefix', url(prefix), '--json'])).stdout);
+    expect(failedOnly.results.map((l: { key: string }) => l.key)).not.toContain(`${prefix}bad.qcow2`);
     // a rejected one through the function: a fresh attempt with a new upload id
-    const queued = JSON.parse((await cli(['retry', '--failed', '--prefix', url(prefix), '--json'])).stdout);
+    const queued = JSON.parse((await cli(['retry', '--failed', '--include-rejected', '--prefix', url(prefix), '--json'])).stdout);
     // every watched suffix is swept (the rejected manifest the status test leaves is queued too)
     expect(queued.results).toEqual(
       expect.arrayContaining([expect.objectContaining({ key: `${prefix}bad.qcow2`, job: 'import', outcome: 'queued' })]),
