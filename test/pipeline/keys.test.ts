@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../local/index';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../../local/index';
 import { createObjectStore, keepDotSegments } from '../../shared/adapters/oss';
 import { listImageObjects } from '../../bin/commands/status';
 import { ossClient } from '../helpers/clients';
@@ -54,5 +56,16 @@ describe('keys with dot segments', () => {
       ['c.qcow2', false],
     ]);
     expect(states[1]!.error).toMatch(/AccessDenied/);
+  });
+
+  it('deploy/sample-oss-event.json (the s invoke recipe) reaches the import function and changes nothing', async () => {
+    const event = readFileSync(resolve(PROJECT_ROOT, 'deploy/sample-oss-event.json'));
+    const answer = (await stack.fc.invoke('ens-import-image', event)) as {
+      results: { key: string; outcome: string; errorCode?: string }[];
+    };
+    expect(answer.results).toEqual([
+      expect.objectContaining({ key: 'images/ubuntu/22.04/s-invoke-check.qcow2', outcome: 'rejected', errorCode: 'object-missing' }),
+    ]);
+    expect(stack.ens.callsOf('ImportImage').filter((c) => c.params.OSSObject?.includes('s-invoke-check'))).toEqual([]);
   });
 });
