@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { EXIT_FOR_END, followFromCli } from '../follow';
+import { waitSettings, withWaitOptions, type WaitOptions } from './import';
 import { randomUUID } from 'node:crypto';
 import { createFcInvoker } from '../../shared/adapters/fc';
 import type { ObjectStore } from '../../shared/adapters/object-store';
@@ -10,7 +12,7 @@ import { readObjectStory } from '../story/object-story';
 import { forgetGoneImage } from './retry-force';
 import { listImageObjects } from './status';
 
-interface RetryOptions extends GlobalOptions {
+interface RetryOptions extends GlobalOptions, WaitOptions {
   failed?: boolean;
   includeRejected?: boolean;
   prefix?: string;
@@ -35,22 +37,27 @@ interface RetryLine {
 
 export function registerRetry(program: Command): void {
   withGlobalOptions(
-    program
-      .command('retry [urls...]')
-      .description('a fresh attempt for failed or rejected objects (never for imported ones), through the function or in this process')
-      .option('--failed', 'every failed object under --prefix (a rejection fails the same way again: see --include-rejected)')
-      .option('--include-rejected', 'with --failed: rejected objects too (after the rules or limits that refused them changed)')
-      .option('--prefix <url>', 'with --failed: oss://bucket/prefix')
-      .option('--via <where>', 'fc: invoke the deployed import function asynchronously; local: run the pipeline here', 'fc')
-      .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image')
-      .option('--converter <name>', 'the converter function, for a failed conversion (with --via fc)', 'ens-convert-image')
-      .option('--force', 'also a version whose image ENS no longer has (ENS is asked first; an image it has is never imported again)'),
+    withWaitOptions(
+      program
+        .command('retry [urls...]')
+        .description('a fresh attempt for failed or rejected objects (never for imported ones), through the function or in this process')
+        .option('--failed', 'every failed object under --prefix (a rejection fails the same way again: see --include-rejected)')
+        .option('--include-rejected', 'with --failed: rejected objects too (after the rules or limits that refused them changed)')
+        .option('--prefix <url>', 'with --failed: oss://bucket/prefix')
+        .option('--via <where>', 'fc: invoke the deployed import function asynchronously; local: run the pipeline here', 'fc')
+        .option('--function <name>', 'the import function (with --via fc)', 'ens-import-image')
+        .option('--converter <name>', 'the converter function, for a failed conversion (with --via fc)', 'ens-convert-image')
+        .option('--force', 'also a version whose image ENS no longer has (ENS is asked first; an image it has is never imported again)'),
+    ),
   ).action(async (urls: string[], opts: RetryOptions) => {
     if (opts.via !== 'fc' && opts.via !== 'local') throw new UsageError('--via is fc or local');
+    const wait = opts.wait ? waitSettings(opts) : undefined;
     const targets = await targetsOf(urls, opts);
     const lines: RetryLine[] = [];
-    for (const [bucket, keys] of targets) lines.push(...(await retryIn(bucket, keys, opts)));
-    if (opts.json) console.log(JSON.stringify({ via: opts.via, results: lines }, null, 2));
+    const byBucket = new Map<string, RetryLine[]>();
+    for (const [bucket, keys] of targets) byBucket.set(bucket, await retryIn(bucket, keys, opts));
+    for (const l of byBucket.values()) lines.push(...l);
+    if (opts.json) console.log(JSON.stringify({ via: opts.via, results: lines }, null, wait ? undefined : 2));
     else
       for (const l of lines)
         console.log(
@@ -64,7 +71,26 @@ export function registerRetry(program: Command): void {
         : lines.every((l) => l.outcome === 'skipped')
           ? EXIT.skipped
           : EXIT.ok;
+    if (wait) process.exitCode = await waitForAll(byBucket, opts, wait);
   });
+}
+
+/** --wait: follow each retried version in turn; the exit code is the worst end. */
+async function waitForAll(byBucket: Map<string, RetryLine[]>, opts: RetryOptions, wait: { intervalMs: number; timeoutMs: number }) {
+  const credentials = await resolveCredentials();
+  let code: number = EXIT.ok;
+  for (const [bucket, lines] of byBucket) {
+    const runner = createInProcessRunner(opts, credentials, bucket);
+    for (const l of lines.filter((x) => x.outcome !== 'failed' && x.outcome !== 'rejected')) {
+      const how = await followFromCli(
+        { store: runner.store, ens: runner.ens, key: l.key, ...wait },
+        { json: opts.json, resume: `ens-importer retry oss://${bucket}/${l.key} --wait` },
+      );
+      code = Math.max(code, EXIT_FOR_END[how]);
+      if (how === 'interrupted') return code;
+    }
+  }
+  return code;
 }
 
 async function targetsOf(urls: string[], opts: RetryOptions): Promise<Map<string, string[] | { prefix: string }>> {

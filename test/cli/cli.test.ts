@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../../local/index';
@@ -114,6 +114,60 @@ describe('ens-importer inspect', () => {
     expect(r.stdout).toContain('verdict: safe to import');
     const reads = stack.oss.requestLog.slice(before).filter((e) => e.key === 'remote/big.qcow2');
     expect(reads.map((e) => [e.operation, e.bytesSent])).toEqual([['GetObject', 65536]]);
+  });
+});
+
+describe('--wait', () => {
+  it('import --wait follows the version to available as ENS tells it, a JSON object a line', async () => {
+    const key = 'images/ubuntu/22.04/wait-me.qcow2';
+    stack.oss.seedObject(stack.bucket, key, fixture('v3.qcow2'));
+    const running = cli(['import', `oss://${stack.bucket}/${key}`, '--wait', '--wait-interval', '0.2', '--json']);
+    // ENS makes the image once its clock moves: move it after the import is sent
+    while (stack.oss.peekObject(stack.bucket, key)!.tags['ens:status'] !== 'importing') await new Promise((r) => setTimeout(r, 100));
+    stack.ens.clock.advance(3_600_000);
+    const r = await running;
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines[0]).toMatchObject({ outcome: 'imported', imageId: expect.stringMatching(/^m-/) });
+    expect(lines.slice(1).map((l) => `${l.stage} ${l.status}`)).toEqual(
+      expect.arrayContaining(['object importing', 'ens Available', 'end available']),
+    );
+    expect(lines.at(-1)).toMatchObject({ stage: 'end', status: 'available', imageId: lines[0].imageId });
+    expect(r.code).toBe(0);
+  });
+
+  it('Ctrl-C stops watching only, and says how to watch again (exit 130)', async () => {
+    const key = 'images/ubuntu/22.04/wait-ctrl-c.qcow2';
+    stack.oss.seedObject(stack.bucket, key, fixture('v2.qcow2'));
+    const child = spawn(
+      process.execPath,
+      [resolve(PROJECT_ROOT, 'bin/ens-importer.mjs'), 'import', `oss://${stack.bucket}/${key}`, '--wait', '--wait-interval', '0.2'],
+      {
+        cwd: PROJECT_ROOT,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...stack.operatorEnv() },
+      },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b) => (out += b));
+    child.stderr.on('data', (b) => (err += b));
+    while (!out.includes('object importing')) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(130);
+    expect(err).toContain(`watch it again with: ens-importer import oss://${stack.bucket}/${key} --wait`);
+    // the import itself goes on
+    expect(stack.oss.peekObject(stack.bucket, key)!.tags['ens:status']).toBe('importing');
+    // and retry --wait picks the watching up (an importing version is not imported again)
+    const resumed = cli(['retry', `oss://${stack.bucket}/${key}`, '--via', 'local', '--wait', '--wait-interval', '0.2']);
+    await new Promise((r) => setTimeout(r, 1_500));
+    stack.ens.clock.advance(3_600_000);
+    const r = await resumed;
+    expect(r.stdout).toMatch(/^skipped .*wait-ctrl-c/m);
+    expect(r.stdout).toMatch(/ended available m-/);
+    expect(r.code).toBe(0);
   });
 });
 
