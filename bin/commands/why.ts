@@ -59,7 +59,7 @@ function printStory(s: ObjectStory, sls: { logstore: string; query: string }): v
         ['PARAMETER', 'VALUE', 'SOURCE'],
         ...params.map(([name, v]) => [`  ${name}`, v.value, v.original ? `${v.source} (was "${v.original}")` : v.source]),
       ]);
-  } else out('\nimport record: none (the function has not finished this version)');
+  } else if (!s.conversion) out('\nimport record: none (the function has not finished this version)');
   if (s.convertedFrom) out(`\nconverted from: oss://${s.bucket}/${s.convertedFrom.key} (ETag ${s.convertedFrom.etag})`);
   const c = s.conversion;
   if (c) {
@@ -69,10 +69,11 @@ function printStory(s: ObjectStory, sls: { logstore: string; query: string }): v
     );
     if (c.reason) out(`  reason: ${c.reason}`);
     for (const h of c.history) out(`  ${h.at}  ${h.state}${h.note ? `  ${h.note}` : ''}`);
-    if (c.state === 'converted')
-      out(
-        `  the image: ens-importer why oss://${s.bucket}/${c.outputKey.replace(/\.qcow2$/, outputs.length > 1 ? '.ens-image.json' : '.qcow2')}`,
-      );
+    const o = s.output;
+    if (o) {
+      out(`  its import: ${o.status}${o.imageId ? ` ${o.imageId}` : ''}${o.error ? ` (${o.error})` : ''}`);
+      out(`  the image's story: ens-importer why oss://${s.bucket}/${o.key}`);
+    }
   }
   const v = s.verdict;
   if (v) {

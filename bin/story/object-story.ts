@@ -7,6 +7,7 @@ import { stateLayout } from '../../shared/state/layout';
 import { parseRecord, type ImportRecord } from '../../shared/state/records';
 import { parseConversion, type ConversionRecord } from '../../shared/state/conversion-record';
 import { sourceOf } from '../../shared/core/conversion';
+import { jobOfKey } from '../../shared/lifecycle/job-of';
 
 /** Everything the importer knows about one object: read only, from OSS alone. */
 export interface ObjectStory {
@@ -27,6 +28,8 @@ export interface ObjectStory {
   conversion?: ConversionRecord;
   /** a converted qcow2: the upload it was made from */
   convertedFrom?: { key: string; etag: string };
+  /** a converted source: its qcow2 (or manifest) and what the import made of it */
+  output?: { key: string; status: string; imageId?: string; error?: string };
   /** what the pipeline would decide for these bytes now (rules, metadata, qcow2 header) */
   verdict?: {
     verdict: 'import' | 'reject' | 'skip';
@@ -60,9 +63,21 @@ export async function readObjectStory(store: ObjectStore, region: string, key: s
     ...(record ? { record } : {}),
     ...(conversion ? { conversion } : {}),
     ...(convertedFrom ? { convertedFrom } : {}),
-    // a manifest's verdict needs its disks: the record holds it once the function has run
-    ...(isManifestKey(key) ? {} : { verdict: verdictOf(region, store.bucket, key, head, config) }),
+    // a manifest's verdict needs its disks (the record holds it once the function has run); a
+    // converter's source is the converter's, whatever the import would say of its bytes
+    ...(isManifestKey(key) || jobOfKey(key, record?.state) === 'conversion'
+      ? {}
+      : { verdict: verdictOf(region, store.bucket, key, head, config) }),
+    ...(conversion?.state === 'converted' ? { output: await outputOf(store, conversion) } : {}),
   };
+}
+
+async function outputOf(store: ObjectStore, c: ConversionRecord): Promise<NonNullable<ObjectStory['output']>> {
+  const outputs = c.outputs ?? [c.outputKey];
+  const key = outputs.length > 1 ? c.outputKey.replace(/\.qcow2$/, '.ens-image.json') : c.outputKey;
+  const tags = await store.getTags(key);
+  if (!tags) return { key, status: 'missing' };
+  return { key, status: tags[TAG_STATUS] ?? 'not-imported', imageId: tags[TAG_IMAGE_ID], error: tags[TAG_ERROR] };
 }
 
 export function verdictOf(region: string, bucket: string, key: string, head: ObjectHead, config: ImporterConfig): ObjectStory['verdict'] {

@@ -176,6 +176,11 @@ describe('retry of a conversion failure', () => {
       .filter((r) => r.outcome === 'imported')
       .map((r) => r.key);
     expect(imported).toEqual(expect.arrayContaining([`${dir}disk.qcow2`, `${dir}build.qcow2`]));
+    // why tells a converted source's story: its conversion, its output, the output's import
+    const story = await cli(['why', url(`${dir}disk.raw`)]);
+    expect(story.stdout).not.toMatch(/qemu-img/);
+    expect(story.stdout).toMatch(/conversion record \(attempt \d+\): converted → oss:\/\/\S+disk\.qcow2/);
+    expect(story.stdout).toMatch(/its import: importing m-\w+/);
   });
 });
 
