@@ -15,6 +15,7 @@ import { child, sYamlNodeOptions } from './child-process';
 import { median, round } from './stats';
 import { backfillFigures } from './backfill';
 import { trackerAtScale } from './tracker-scale';
+import { cliStartFigures } from './cli-start';
 
 const quick = process.argv.includes('--quick');
 const sample = (name: string) => readFileSync(resolve(PROJECT_ROOT, 'local/samples', name));
@@ -235,6 +236,9 @@ async function main(): Promise<void> {
   // 9. Backfill: requests per new object and objects per second, in process and through FC.
   results.backfill = await backfillFigures(quick ? 100 : 500, qcow2);
 
+  // 9b. The packaged CLI's start (--version, --help), against node's own start
+  results.cliStart = await cliStartFigures(quick ? 5 : 15);
+
   // 10. The converter (#15) against qemu-img convert, local file to local file.
   results.convert = await convertFigures(quick);
   // 11. The converter as FC runs it: the convert-image bundle, ranged GETs in, multipart out.
@@ -257,6 +261,12 @@ async function main(): Promise<void> {
       '≤ 65536 bytes whatever the size',
       Math.max(...Object.values(bytesRead)),
       Math.max(...Object.values(bytesRead)) <= 65536,
+    ),
+    cliStart: target(
+      '--version and --help ≤ 300 ms whole process, peak ≤ 60 MiB (the packaged bundle)',
+      Math.max((results.cliStart as any).bundleVersion.medianMs, (results.cliStart as any).bundleHelp.medianMs),
+      Math.max((results.cliStart as any).bundleVersion.medianMs, (results.cliStart as any).bundleHelp.medianMs) <= 300 &&
+        Math.max((results.cliStart as any).bundleVersion.peakRssMiB, (results.cliStart as any).bundleHelp.peakRssMiB) <= 60,
     ),
     coldStart: target(
       '≤ 0.4 × the unbundled function (whole process, spawn to first event done)',

@@ -16,7 +16,19 @@ import { existsSync, readFileSync } from 'node:fs';
 import { neutraliseStdout } from './terminal-safe';
 
 function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  // the packaged bundle has it built in (scripts/build-cli.ts); a clone reads package.json
+  const built = (globalThis as { ENS_IMPORTER_VERSION?: string }).ENS_IMPORTER_VERSION;
+  return built ?? (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+/** The local stack runs from a clone; the installed package does not carry it. */
+async function localStack(): Promise<typeof import('../local/demo')> {
+  try {
+    return await import('../local/demo');
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new UsageError('the local stack runs from a clone of the project (npm start); the installed ens-importer does not carry it');
+  }
 }
 
 const program = new Command();
@@ -64,12 +76,12 @@ program
     const base = Number(opts.port);
     if (!Number.isInteger(base) || base < 0 || base > 65532) throw new UsageError(`--port takes a port number, not "${opts.port}"`);
     if (opts.env) {
-      const { localEnv } = await import('../local/demo');
+      const { localEnv } = await localStack();
       for (const [k, v] of Object.entries(localEnv(base))) console.log(`export ${k}=${v}`);
       return;
     }
     const ports = base === 0 ? { oss: 0, ens: 0, fc: 0, webhook: 0 } : { oss: base, ens: base + 1, fc: base + 2, webhook: base + 3 };
-    const { runDemo } = await import('../local/demo');
+    const { runDemo } = await localStack();
     const stack = await runDemo({ serve: opts.serve, dataDir: opts.dataDir, ports });
     if (!opts.serve) {
       const results = stack.importResults();

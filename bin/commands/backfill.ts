@@ -4,7 +4,7 @@ import { objectCreatedEvent } from '../../shared/core/event';
 import { matchRule, type Rules } from '../../shared/core/rules';
 import type { ObjectResult } from '../../shared/core/outcome';
 import type { Credentials } from '../../shared/adapters/ens';
-import { createFcInvoker } from '../../shared/adapters/fc';
+import { fcInvokerOnDemand } from '../fc-on-demand';
 import { createInProcessRunner } from '../runner';
 import { EXIT, UsageError, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 import { listImageObjects, type ObjectState } from './status';
@@ -126,7 +126,7 @@ function fcInvoker(opts: BackfillOptions, credentials: Credentials, bucket: stri
   if (!opts.accountId) throw new UsageError('--via fc needs --account-id (or ALIBABA_CLOUD_ACCOUNT_ID)');
   if (opts.fcApi !== '2023-03-30' && opts.fcApi !== '2016-08-15')
     throw new UsageError('--fc-api is 2023-03-30 (FC 3.0, the fc3 component) or 2016-08-15 (an FC 2.0 service)');
-  const fc = createFcInvoker({
+  const fc = fcInvokerOnDemand({
     api: opts.fcApi,
     accountId: opts.accountId,
     region: opts.region,

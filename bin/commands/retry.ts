@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { EXIT_FOR_END, followFromCli } from '../follow';
 import { waitSettings, withWaitOptions, type WaitOptions } from './import';
 import { randomUUID } from 'node:crypto';
-import { createFcInvoker } from '../../shared/adapters/fc';
+import { fcInvokerOnDemand } from '../fc-on-demand';
 import type { ObjectStore } from '../../shared/adapters/object-store';
 import { objectCreatedEvent } from '../../shared/core/event';
 import { ALL_WATCHED_SUFFIXES, jobOfKey, type JobName } from '../../shared/lifecycle/job-of';
@@ -185,7 +185,13 @@ async function retryOne(
 /** The trigger's event with a new upload id: the claim takes it as a new attempt, keeping the history. */
 function fcInvoke(opts: RetryOptions, credentials: Awaited<ReturnType<typeof resolveCredentials>>, bucket: string) {
   if (!opts.accountId) throw new UsageError('--via fc needs --account-id (or ALIBABA_CLOUD_ACCOUNT_ID)');
-  const fc = createFcInvoker({ api: '2023-03-30', accountId: opts.accountId, region: opts.region, endpoint: opts.fcEndpoint, credentials });
+  const fc = fcInvokerOnDemand({
+    api: '2023-03-30',
+    accountId: opts.accountId,
+    region: opts.region,
+    endpoint: opts.fcEndpoint,
+    credentials,
+  });
   return async (job: JobName, key: string, etag: string, size: number) => {
     const event = objectCreatedEvent({
       region: opts.region,

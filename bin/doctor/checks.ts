@@ -1,5 +1,6 @@
 import { createEnsApi, type Credentials } from '../../shared/adapters/ens';
-import { createFcInspector, type FcInspector } from '../../shared/adapters/fc';
+import type { FcInspector } from '../../shared/adapters/fc';
+import { fcInspectorOnDemand } from '../fc-on-demand';
 import { createObjectStore, type OssCallError } from '../../shared/adapters/oss';
 import { readBucketPolicy } from '../../shared/adapters/oss-bucket';
 import { readRolePolicies } from '../../shared/adapters/ram';
@@ -231,5 +232,5 @@ export function checkRules(d: DoctorInput): CheckResult {
 }
 
 export function fcInspectorFor(d: DoctorInput, region: string): FcInspector | undefined {
-  return d.fc ? createFcInspector({ accountId: d.fc.accountId, region, endpoint: d.fc.endpoint, credentials: d.credentials }) : undefined;
+  return d.fc ? fcInspectorOnDemand({ accountId: d.fc.accountId, region, endpoint: d.fc.endpoint, credentials: d.credentials }) : undefined;
 }
