@@ -8,8 +8,19 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const FIXTURE_DIR = join(root, 'test/fixtures/generated');
 const STAMP = join(FIXTURE_DIR, '.complete-v2');
 
+/**
+ * qemu-img, tried up to three times: making a LUKS image times its key derivation against the
+ * CPU clock, and on a busy machine it can fail with "Unable to get accurate CPU usage".
+ */
 function qemuImg(args: string[], cwd: string): void {
-  execFileSync('qemu-img', args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      execFileSync('qemu-img', args, { cwd, stdio: ['ignore', 'ignore', 'inherit'] });
+      return;
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
 }
 
 const hasQemuImg = (): boolean => {
