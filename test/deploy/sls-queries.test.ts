@@ -57,6 +57,14 @@ describe("the README's SLS queries", () => {
     }
   });
 
+  it('name the object and its error code in the failure alerts (one row each: fire_results)', () => {
+    for (const f of ['import-failed.json', 'image-failed.json']) {
+      const q = (json(`deploy/sls/alerts/${f}`).configuration.queryList as { query: string }[])[0]!.query;
+      for (const field of ['bucket', 'key', 'errorCode']) expect(q, f).toContain(`json_extract_scalar(message, '$.${field}')`);
+      expect(q, f).toMatch(/group by bucket, key, code/);
+    }
+  });
+
   it('find lines whose message is JSON with every field they extract', () => {
     const messages = stack.fc.logs.map((l) => l.message);
     for (const q of queries) {
