@@ -1,6 +1,5 @@
 import { createEnsApi } from '../adapters/ens';
 import { realClock } from '../core/clock';
-import { createObjectStore } from '../adapters/oss';
 import { parseEventPayload } from '../core/event';
 import { parseFailedInvocation } from '../core/failure-record';
 import type { ObjectResult } from '../core/outcome';
@@ -15,7 +14,7 @@ import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
 import { isFinalFailure, noticeOf, TransientFailureError } from './import-handler';
 import { createNotifier } from '../runtime/notifier';
 import { holdIn } from './notice-hold';
-import { stateStore } from './state-store';
+import { eventStore } from './state-store';
 
 /** The converter's events end through the conversion's claim, the import's through its own: one door, two jobs. */
 async function endFailed(event: ObjectEvent, lastError: string, deps: PipelineDeps): Promise<ObjectResult> {
@@ -49,14 +48,7 @@ export async function handleFailedImport(
   for (const entry of parsed.entries) {
     if (!entry.ok) continue;
     const { region, bucket } = entry.event;
-    const store = stateStore(
-      createObjectStore(
-        { region, bucket, endpoint: config.ossEndpoint, internal: true, credentials: scope.credentials },
-        { deadline: scope.deadline },
-      ),
-      config,
-      scope.log,
-    );
+    const store = eventStore(config, scope, region, bucket);
     const deps = { config, store, ens, log: scope.log, requestId: scope.requestId, deadline: scope.deadline };
     try {
       results.push(await endFailed(entry.event, failed.lastError, deps));

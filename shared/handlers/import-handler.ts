@@ -1,5 +1,4 @@
 import { createEnsApi } from '../adapters/ens';
-import { createObjectStore } from '../adapters/oss';
 import { parseEventPayload, type ObjectEvent } from '../core/event';
 import type { Credentials } from '../adapters/ens';
 import { handOffPayload } from '../import/hand-off';
@@ -9,7 +8,7 @@ import { processObjectEvent } from '../import/pipeline';
 import { DEFAULTS, type ImporterConfig } from '../runtime/config';
 import { createNotifier } from '../runtime/notifier';
 import { holdIn } from './notice-hold';
-import { stateStore } from './state-store';
+import { eventStore } from './state-store';
 import { Pacer, pacingIntervalMs } from '../core/pacer';
 import { realClock } from '../core/clock';
 import { invocationScope, type InvocationContext } from '../runtime/fc-runtime';
@@ -58,14 +57,7 @@ export async function handleImportEvent(
       return undefined;
     }
     const { region, bucket } = entry.event;
-    const store = stateStore(
-      createObjectStore(
-        { region, bucket, endpoint: config.ossEndpoint, internal: true, credentials: scope.credentials },
-        { deadline: scope.deadline },
-      ),
-      config,
-      scope.log,
-    );
+    const store = eventStore(config, scope, region, bucket);
     const run = entry.event.eventName.startsWith('ObjectRemoved:') ? endKeyOnDelete : processObjectEvent;
     return run(entry.event, {
       config,
