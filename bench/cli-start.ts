@@ -28,8 +28,13 @@ export async function cliStartFigures(runs = 15) {
   await buildCli();
   const dir = mkdtempSync(join(tmpdir(), 'cli-start-'));
   const preload = join(dir, 'rss.cjs');
-  // the child's own peak RSS (KiB), written as it exits; the same small preload in every variant
-  writeFileSync(preload, "process.on('exit', () => process.stderr.write(JSON.stringify({ maxRss: process.resourceUsage().maxRSS })));\n");
+  // the child's own peak RSS (KiB), written as it exits; the same small preload in every variant.
+  // VmHWM, not resourceUsage().maxRSS: Linux keeps ru_maxrss across exec, so a child spawned from
+  // a large parent (the whole bench) reported the parent's size
+  writeFileSync(
+    preload,
+    "process.on('exit', () => { const m = /VmHWM:\\s+(\\d+)/.exec(require('fs').readFileSync('/proc/self/status', 'utf8')); process.stderr.write(JSON.stringify({ maxRss: Number(m[1]) })); });\n",
+  );
   const bundle = resolve(ROOT, 'dist/cli/ens-importer.mjs');
   const variants: Record<string, string[]> = {
     nodeAlone: ['-e', '0'],
@@ -46,7 +51,7 @@ export async function cliStartFigures(runs = 15) {
   });
   const out = Object.fromEntries(Object.keys(variants).map((k) => [k, figure(k)]));
   return {
-    method: `${runs} interleaved whole processes each (spawn to exit, wall clock), peak RSS from process.resourceUsage() at exit; the bundle is what npm pack ships (dist/cli), the clone runs the sources through tsx`,
+    method: `${runs} interleaved whole processes each (spawn to exit, wall clock), peak RSS = VmHWM at exit; the bundle is what npm pack ships (dist/cli), the clone runs the sources through tsx`,
     ...out,
   };
 }
