@@ -12,6 +12,24 @@ const REFCOUNTS_PER_BLOCK = CLUSTER / 2;
 const COPIED = 1n << 63n;
 const ZERO = Buffer.alloc(CLUSTER);
 
+/**
+ * Guest bytes a reader knows are zeros without reading them (an unallocated block, a grain
+ * never written): passed on as a count, so a 2 TiB empty disk costs its L2 boundaries, not
+ * 32 million compares. `bytes` is a whole number of clusters except at the disk's end.
+ */
+export interface ZeroRun {
+  zeros: number;
+}
+
+/** What readers yield: a cluster's bytes (64 KiB, the last may be short), or a run of zeros. */
+export type GuestPiece = Buffer | ZeroRun;
+
+export const isZeroRun = (p: GuestPiece): p is ZeroRun => !Buffer.isBuffer(p);
+/** The guest bytes a piece stands for. */
+export const pieceBytes = (p: GuestPiece): number => (Buffer.isBuffer(p) ? p.length : p.zeros);
+/** One shared buffer of zeros, never written: holes are subarrays of it, not fresh allocations. */
+export const ZERO_CLUSTER: Buffer = ZERO;
+
 export interface Qcow2Layout {
   /** bytes of the region written last at offset 0 */
   headBytes: number;
@@ -48,6 +66,25 @@ export class Qcow2Writer {
 
   get guestClusters(): number {
     return Math.ceil(this.virtualSize / CLUSTER);
+  }
+
+  /** The next piece of the guest: a cluster, or a run of zero clusters. */
+  async piece(p: GuestPiece): Promise<void> {
+    return isZeroRun(p) ? this.skip(p.zeros) : this.cluster(p);
+  }
+
+  /** `bytes` of zeros from the next guest cluster on: nothing stored, L2 tables closed at their boundaries. */
+  async skip(bytes: number): Promise<void> {
+    let clusters = Math.ceil(bytes / CLUSTER);
+    if (this.nextGuest + clusters > this.guestClusters) throw new Error('more data than the virtual size');
+    while (clusters > 0) {
+      const tableEnd = (Math.floor(this.nextGuest / L2_ENTRIES) + 1) * L2_ENTRIES;
+      const step = Math.min(clusters, tableEnd - this.nextGuest);
+      this.nextGuest += step;
+      clusters -= step;
+      if (this.nextGuest === tableEnd || this.nextGuest === this.guestClusters)
+        await this.closeL2(Math.floor((this.nextGuest - 1) / L2_ENTRIES));
+    }
   }
 
   /** The next guest cluster (64 KiB; the last may be short). */

@@ -1,22 +1,41 @@
-import { CLUSTER } from './qcow2-writer';
+import { CLUSTER, isZeroRun, ZERO_CLUSTER, type GuestPiece } from './qcow2-writer';
 
-/** A raw disk: its bytes are the guest's, in order, regrouped into 64 KiB clusters (the last may be short). */
-export async function* rawClusters(source: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<Buffer> {
+/**
+ * A raw disk: its bytes are the guest's, in order, regrouped into 64 KiB clusters (the last may
+ * be short). Runs of zeros a reader already knows pass on as runs wherever they cover whole
+ * clusters; their ragged edges are filled from the one shared zero buffer.
+ */
+export async function* rawClusters(source: AsyncIterable<GuestPiece> | Iterable<GuestPiece>): AsyncGenerator<GuestPiece> {
   let pending: Buffer[] = [];
   let held = 0;
-  for await (const chunk of source) {
+  function* take(chunk: Buffer): Generator<Buffer> {
     let at = 0;
     while (at < chunk.length) {
-      const take = Math.min(CLUSTER - held, chunk.length - at);
-      pending.push(chunk.subarray(at, at + take));
-      held += take;
-      at += take;
+      const n = Math.min(CLUSTER - held, chunk.length - at);
+      pending.push(chunk.subarray(at, at + n));
+      held += n;
+      at += n;
       if (held === CLUSTER) {
         yield pending.length === 1 ? pending[0]! : Buffer.concat(pending, CLUSTER);
         pending = [];
         held = 0;
       }
     }
+  }
+  for await (const piece of source) {
+    if (!isZeroRun(piece)) {
+      yield* take(piece);
+      continue;
+    }
+    let left = piece.zeros;
+    if (held) {
+      const n = Math.min(CLUSTER - held, left);
+      yield* take(ZERO_CLUSTER.subarray(0, n));
+      left -= n;
+    }
+    const whole = left - (left % CLUSTER);
+    if (whole) yield { zeros: whole };
+    if (left > whole) yield* take(ZERO_CLUSTER.subarray(0, left - whole));
   }
   if (held) yield Buffer.concat(pending, held);
 }

@@ -13,4 +13,6 @@ export class ConvertRefusal extends Error {
 export interface RandomAccess {
   size: number;
   read(offset: number, length: number): Promise<Buffer>;
+  /** Fills `target` from `offset` (a local file: no buffer allocated per read); the bytes read. */
+  readInto?(target: Buffer, offset: number): Promise<number>;
 }

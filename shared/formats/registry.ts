@@ -1,5 +1,7 @@
 import { detectFormat, formatOfKey, SIGNATURE_BYTES, type DiskFormat } from '../core/disk-format';
-import { CLUSTER } from './qcow2-writer';
+import type { GuestRange } from './guest-range';
+import { rangeStart } from './guest-range';
+import { CLUSTER, type GuestPiece } from './qcow2-writer';
 import { rawClusters } from './raw-reader';
 import { ConvertRefusal, type RandomAccess } from './refusal';
 import { vhdReader } from './vhd-reader';
@@ -16,24 +18,29 @@ import { vmdkReader } from './vmdk-reader';
 export interface DiskSource {
   format: SourceFormat;
   virtualSize: number;
-  clusters: AsyncIterable<Buffer>;
+  clusters: AsyncIterable<GuestPiece>;
 }
 
 /** What a reader turns into qcow2 (an OVA holds such disks; qcow2 is never rewrapped). */
 export type SourceFormat = Exclude<DiskFormat, 'qcow2' | 'ova'>;
 
-type Reader = (src: RandomAccess, maxVirtualBytes: number) => Promise<{ virtualSize: number; clusters: AsyncIterable<Buffer> }>;
+type Reader = (
+  src: RandomAccess,
+  maxVirtualBytes: number,
+  range?: GuestRange,
+) => Promise<{ virtualSize: number; clusters: AsyncIterable<GuestPiece> }>;
 
 const READERS: Record<SourceFormat, Reader> = {
   vhd: vhdReader,
   vmdk: vmdkReader,
   vhdx: vhdxReader,
-  raw: async (src, maxVirtualBytes) => {
+  raw: async (src, maxVirtualBytes, range) => {
     // qemu sees a raw disk in whole 512-byte sectors (the last one zero-filled): so does the image
     const virtualSize = Math.ceil(src.size / 512) * 512;
     if (virtualSize === 0 || virtualSize > maxVirtualBytes)
       throw new ConvertRefusal('raw-bad-size', `the raw disk is ${src.size} bytes: 0, or above the limit (${maxVirtualBytes})`);
-    return { virtualSize, clusters: rawClusters(blocks(src, 64 * CLUSTER)) };
+    const from = rangeStart(range, CLUSTER);
+    return { virtualSize, clusters: rawClusters(blocks(src, RAW_BLOCK, from, Math.min(src.size, range?.to ?? src.size))) };
   },
 };
 
@@ -68,19 +75,52 @@ export function convertibleFormat(format: DiskFormat, name: string): SourceForma
   return format;
 }
 
-/** Sequential reads of a whole source, `block` bytes at a time, the next one read while this one is used. */
-async function* blocks(src: RandomAccess, block: number): AsyncGenerator<Buffer> {
-  const readAt = (at: number) => (at < src.size ? src.read(at, Math.min(block, src.size - at)) : undefined);
-  let next = readAt(0);
-  for (let at = 0; next; at += block) {
-    const current = await next;
-    next = readAt(at + block);
-    // a read that fails while this block is used surfaces at its own await, not unhandled
-    next?.catch(() => undefined);
+/** Raw disks are read 4 MiB at a time, 4 reads in flight (a local file's reads then use both cores). */
+const RAW_BLOCK = 64 * CLUSTER;
+const RAW_AHEAD = 4;
+
+/**
+ * Sequential reads of `[from, to)`, `block` bytes at a time, the next ones read while this
+ * one is used. A source that reads into a given buffer (a local file) reuses `ahead + 1`
+ * buffers, so a disk of any size allocates 20 MiB: the consumer is done with a block when it
+ * asks for the next, and the sinks copy what they keep.
+ */
+async function* blocks(src: RandomAccess, block: number, from: number, to: number): AsyncGenerator<Buffer> {
+  // a source of its own read-ahead (ranged GETs through blocks) is asked one block ahead: more would evict its cache
+  const ahead = src.readInto ? RAW_AHEAD : 1;
+  const ring = src.readInto ? Array.from({ length: ahead + 1 }, () => Buffer.allocUnsafe(block)) : undefined;
+  let turn = 0;
+  const readAt = (at: number): Promise<Buffer> => {
+    const length = Math.min(block, to - at);
+    if (!ring || !src.readInto) return src.read(at, length);
+    const target = ring[turn++ % ring.length]!.subarray(0, length);
+    return src.readInto(target, at).then((n) => target.subarray(0, n));
+  };
+  const queue: Promise<Buffer>[] = [];
+  let nextAt = from;
+  const fill = () => {
+    while (queue.length < ahead && nextAt < to) {
+      const read = readAt(nextAt);
+      // a read that fails while another block is used surfaces at its own await, not unhandled
+      read.catch(() => undefined);
+      queue.push(read);
+      nextAt += block;
+    }
+  };
+  fill();
+  while (queue.length) {
+    const current = await queue.shift()!;
+    if (current.length === 0) return;
+    fill();
     yield current;
   }
 }
 
-export async function openDiskSource(format: SourceFormat, src: RandomAccess, maxVirtualBytes: number): Promise<DiskSource> {
-  return { format, ...(await READERS[format](src, maxVirtualBytes)) };
+export async function openDiskSource(
+  format: SourceFormat,
+  src: RandomAccess,
+  maxVirtualBytes: number,
+  range?: GuestRange,
+): Promise<DiskSource> {
+  return { format, ...(await READERS[format](src, maxVirtualBytes, range)) };
 }

@@ -1,4 +1,5 @@
-import { CLUSTER } from './qcow2-writer';
+import { CLUSTER, type GuestPiece } from './qcow2-writer';
+import { rangeStart, type GuestRange } from './guest-range';
 import { ConvertRefusal, type RandomAccess } from './refusal';
 
 /**
@@ -105,21 +106,21 @@ async function readDynamic(src: RandomAccess, dataOffset: bigint, virtualSize: n
   return { bat, blockSize, bitmapBytes };
 }
 
-/** The guest's clusters, in order. */
-export async function* vhdClusters(src: RandomAccess, maxVirtualBytes: number): AsyncGenerator<Buffer, VhdInfo> {
+/** The guest's clusters in order (within `range`, whose start is on a block boundary). */
+export async function* vhdClusters(src: RandomAccess, maxVirtualBytes: number, range?: GuestRange): AsyncGenerator<GuestPiece, VhdInfo> {
   if (src.size < FOOTER) throw new ConvertRefusal('vhd-footer-missing', 'the file is shorter than a VHD footer');
   const info = parseVhdFooter(await src.read(src.size - FOOTER, FOOTER), src.size, maxVirtualBytes);
-  const { virtualSize } = info;
+  const end = Math.min(info.virtualSize, range?.to ?? info.virtualSize);
   if (info.type === 'fixed') {
-    for (let at = 0; at < virtualSize; at += CLUSTER) yield await src.read(at, Math.min(CLUSTER, virtualSize - at));
+    for (let at = rangeStart(range, CLUSTER); at < end; at += CLUSTER) yield await src.read(at, Math.min(CLUSTER, end - at));
     return info;
   }
-  const d = await readDynamic(src, info.dataOffset, virtualSize);
-  for (let block = 0; block * d.blockSize < virtualSize; block++) {
+  const d = await readDynamic(src, info.dataOffset, info.virtualSize);
+  for (let block = rangeStart(range, d.blockSize) / d.blockSize; block * d.blockSize < end; block++) {
     const sector = d.bat.readUInt32BE(block * 4);
-    const blockBytes = Math.min(d.blockSize, virtualSize - block * d.blockSize);
+    const blockBytes = Math.min(d.blockSize, end - block * d.blockSize);
     if (sector === UNALLOCATED) {
-      for (let at = 0; at < blockBytes; at += CLUSTER) yield Buffer.alloc(Math.min(CLUSTER, blockBytes - at));
+      yield { zeros: blockBytes };
       continue;
     }
     const base = sector * 512;
@@ -141,8 +142,9 @@ export async function* vhdClusters(src: RandomAccess, maxVirtualBytes: number): 
 export async function vhdReader(
   src: RandomAccess,
   maxVirtualBytes: number,
-): Promise<{ virtualSize: number; clusters: AsyncGenerator<Buffer, VhdInfo> }> {
+  range?: GuestRange,
+): Promise<{ virtualSize: number; clusters: AsyncGenerator<GuestPiece, VhdInfo> }> {
   if (src.size < FOOTER) throw new ConvertRefusal('vhd-footer-missing', 'the file is shorter than a VHD footer');
   const info = parseVhdFooter(await src.read(src.size - FOOTER, FOOTER), src.size, maxVirtualBytes);
-  return { virtualSize: info.virtualSize, clusters: vhdClusters(src, maxVirtualBytes) };
+  return { virtualSize: info.virtualSize, clusters: vhdClusters(src, maxVirtualBytes, range) };
 }

@@ -1,5 +1,6 @@
 import { ConvertRefusal, type RandomAccess } from './refusal';
-import { CLUSTER } from './qcow2-writer';
+import { CLUSTER, type GuestPiece } from './qcow2-writer';
+import { rangeStart, type GuestRange } from './guest-range';
 
 /**
  * VHDX (Hyper-V): two headers and two region tables (CRC-32C each; the valid header with the
@@ -137,7 +138,12 @@ async function parameters(src: RandomAccess, region: { offset: number; length: n
   return { blockSize, virtualSize: Number(size), sectorSize };
 }
 
-async function* blocks(src: RandomAccess, bat: { offset: number; length: number }, p: Parameters): AsyncGenerator<Buffer> {
+async function* blocks(
+  src: RandomAccess,
+  bat: { offset: number; length: number },
+  p: Parameters,
+  range?: GuestRange,
+): AsyncGenerator<GuestPiece> {
   const chunkRatio = (2 ** 23 * p.sectorSize) / p.blockSize;
   const payloads = Math.ceil(p.virtualSize / p.blockSize);
   // a sector-bitmap entry follows every chunkRatio payload entries
@@ -146,13 +152,14 @@ async function* blocks(src: RandomAccess, bat: { offset: number; length: number 
     throw new ConvertRefusal('vhdx-bad-table', `the allocation table holds ${bat.length / 8} entries, ${entries} are needed`);
   const table = await src.read(bat.offset, entries * 8);
   const used = new Set<number>();
-  for (let b = 0; b < payloads; b++) {
+  const end = Math.min(p.virtualSize, range?.to ?? p.virtualSize);
+  for (let b = rangeStart(range, p.blockSize) / p.blockSize; b * p.blockSize < end; b++) {
     const entry = table.readBigUInt64LE((b + Math.floor(b / chunkRatio)) * 8);
     const state = Number(entry & 7n);
-    const bytes = Math.min(p.blockSize, p.virtualSize - b * p.blockSize);
+    const bytes = Math.min(p.blockSize, end - b * p.blockSize);
     if (state !== 6) {
       if (state === 7) throw new ConvertRefusal('vhdx-differencing', `block ${b} is partially present (a differencing disk)`);
-      for (let at = 0; at < bytes; at += CLUSTER) yield Buffer.alloc(Math.min(CLUSTER, bytes - at));
+      yield { zeros: bytes };
       continue;
     }
     const offset = Number(entry >> 20n) * MiB;
@@ -167,7 +174,8 @@ async function* blocks(src: RandomAccess, bat: { offset: number; length: number 
 export async function vhdxReader(
   src: RandomAccess,
   maxVirtualBytes: number,
-): Promise<{ virtualSize: number; clusters: AsyncGenerator<Buffer> }> {
+  range?: GuestRange,
+): Promise<{ virtualSize: number; clusters: AsyncGenerator<GuestPiece> }> {
   if (src.size < 1 * MiB || (await src.read(0, 8)).toString('latin1') !== 'vhdxfile')
     throw new ConvertRefusal('vhdx-bad-signature', 'not a VHDX file ("vhdxfile")');
   await validHeader(src);
@@ -176,5 +184,5 @@ export async function vhdxReader(
   const meta = r.get(METADATA.toString('hex'));
   if (!bat || !meta) throw new ConvertRefusal('vhdx-bad-region-table', 'the BAT or metadata region is missing');
   const p = await parameters(src, meta, maxVirtualBytes);
-  return { virtualSize: p.virtualSize, clusters: blocks(src, bat, p) };
+  return { virtualSize: p.virtualSize, clusters: blocks(src, bat, p, range) };
 }

@@ -1,4 +1,6 @@
 import { inflateSync } from 'node:zlib';
+import { rangeStart, type GuestRange } from './guest-range';
+import type { GuestPiece } from './qcow2-writer';
 import { rawClusters } from './raw-reader';
 import { ConvertRefusal, type RandomAccess } from './refusal';
 
@@ -129,15 +131,15 @@ class GrainSpace {
   }
 }
 
-async function* grains(src: RandomAccess, h: Header): AsyncGenerator<Buffer> {
-  const grainsTotal = Math.ceil(h.capacity / h.grainBytes);
+async function* grains(src: RandomAccess, h: Header, range?: GuestRange): AsyncGenerator<GuestPiece> {
+  const end = Math.min(h.capacity, range?.to ?? h.capacity);
+  const first = rangeStart(range, h.grainBytes) / h.grainBytes;
+  const grainsTotal = Math.ceil(end / h.grainBytes);
   const tables = Math.ceil(grainsTotal / h.gtEntries);
   if (h.gdOffset + tables * 4 > src.size) throw new ConvertRefusal('vmdk-bad-table', 'the grain directory runs past the end of the file');
   const gd = await src.read(h.gdOffset, tables * 4);
   const seen = new GrainSpace(h, src.size);
-  // one zero grain for every hole: nothing downstream writes into it, and the writer skips it
-  const zeros = Buffer.alloc(h.grainBytes);
-  for (let t = 0; t < tables; t++) {
+  for (let t = Math.floor(first / h.gtEntries); t < tables; t++) {
     const gtSector = gd.readUInt32LE(t * 4);
     const gtOffset = gtSector * SECTOR;
     if (gtSector && gtOffset + h.gtEntries * 4 > src.size)
@@ -145,11 +147,12 @@ async function* grains(src: RandomAccess, h: Header): AsyncGenerator<Buffer> {
     const gt = gtSector ? await src.read(gtOffset, h.gtEntries * 4) : undefined;
     for (let e = 0; e < h.gtEntries; e++) {
       const grain = t * h.gtEntries + e;
+      if (grain < first) continue;
       if (grain >= grainsTotal) return;
-      const bytes = Math.min(h.grainBytes, h.capacity - grain * h.grainBytes);
+      const bytes = Math.min(h.grainBytes, end - grain * h.grainBytes);
       const sector = gt ? gt.readUInt32LE(e * 4) : 0;
       // 0: never written; 1: written as zeros
-      if (sector <= 1) yield zeros.subarray(0, bytes);
+      if (sector <= 1) yield { zeros: bytes };
       else {
         const data = await grainAt(src, h, grain, sector, seen);
         yield data.length >= bytes ? data.subarray(0, bytes) : Buffer.concat([data, Buffer.alloc(bytes - data.length)]);
@@ -162,7 +165,8 @@ async function* grains(src: RandomAccess, h: Header): AsyncGenerator<Buffer> {
 export async function vmdkReader(
   src: RandomAccess,
   maxVirtualBytes: number,
-): Promise<{ virtualSize: number; clusters: AsyncGenerator<Buffer> }> {
+  range?: GuestRange,
+): Promise<{ virtualSize: number; clusters: AsyncGenerator<GuestPiece> }> {
   const h = await header(src, maxVirtualBytes);
-  return { virtualSize: h.capacity, clusters: rawClusters(grains(src, h)) };
+  return { virtualSize: h.capacity, clusters: rawClusters(grains(src, h, range)) };
 }

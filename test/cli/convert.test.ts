@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../local/index';
-import { Qcow2Writer } from '../../shared/formats/qcow2-writer';
+import { type GuestPiece, Qcow2Writer } from '../../shared/formats/qcow2-writer';
 import { rawClusters } from '../../shared/formats/raw-reader';
 import { inspectQcow2 } from '../../shared/core/qcow2';
 import type { RandomAccess } from '../../shared/formats/refusal';
@@ -19,7 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** What a reader makes of bytes in memory: 'converted', or the code it refused with. */
 async function readerVerdict(
-  reader: (src: RandomAccess, limit: number) => Promise<{ clusters: AsyncGenerator<Buffer> }>,
+  reader: (src: RandomAccess, limit: number) => Promise<{ clusters: AsyncGenerator<GuestPiece> }>,
   b: Buffer,
   limit: number,
 ): Promise<string> {
@@ -95,7 +95,7 @@ describe('ens-importer convert (raw → qcow2)', () => {
     const chunks: Buffer[] = [];
     const writer = new Qcow2Writer(10 * MiB, (c) => void chunks.push(c), 100 * 1024);
     expect(writer.headBytes).toBe(2 * 65536);
-    for await (const c of rawClusters([readFileSync(raw)])) await writer.cluster(c);
+    for await (const c of rawClusters([readFileSync(raw)])) await writer.piece(c);
     const { head } = await writer.finish();
     const out = join(dir, 'padded.qcow2');
     const fd = openSync(out, 'w');
