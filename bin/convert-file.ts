@@ -4,7 +4,7 @@ import { MIN_PART_BYTES, outputMeta } from '../shared/core/conversion';
 import { convertibleFormat, detectSource, openDiskSource, type SourceFormat } from '../shared/formats/registry';
 import { MultipartOutput } from '../shared/formats/multipart-output';
 import { ovaDisks } from '../shared/formats/ova-reader';
-import { Qcow2Writer, type Qcow2Layout } from '../shared/formats/qcow2-writer';
+import { pieceBytes, Qcow2Writer, type Qcow2Layout } from '../shared/formats/qcow2-writer';
 import { blockCachedSource } from '../shared/formats/ranged-source';
 import { ConvertRefusal, type RandomAccess } from '../shared/formats/refusal';
 import { memberSource } from '../shared/formats/tar-index';
@@ -12,6 +12,8 @@ import { createObjectStore, type OssTarget } from '../shared/adapters/oss';
 
 /** The importer's default limit on a disk's virtual size (importer.yaml limits.maxVirtualSizeGiB). */
 const MAX_VIRTUAL = 2048 * 2 ** 30;
+/** GETs and part uploads in flight, as the function's default (IMPORTER_CONVERT_STREAMS) */
+const STREAMS = 4;
 
 export type { SourceFormat };
 
@@ -54,9 +56,9 @@ export async function convertDisk(
     const writer = new Qcow2Writer(source.virtualSize, (chunk) => sink.write(chunk), sink.minHeadBytes);
     sink.begin(writer.headBytes);
     let read = 0;
-    for await (const cluster of source.clusters) {
-      await writer.cluster(cluster);
-      read += cluster.length;
+    for await (const piece of source.clusters) {
+      await writer.piece(piece);
+      read += pieceBytes(piece);
       progress?.(read);
     }
     const { head, layout } = await writer.finish();
@@ -82,28 +84,36 @@ async function onlyDisk(src: RandomAccess): Promise<{ name: string; src: RandomA
 export async function fileInput(path: string): Promise<ConvertInput> {
   const size = (await stat(path)).size;
   const fd = await open(path, 'r');
+  const readInto = async (target: Buffer, offset: number) => (await fd.read(target, 0, target.length, offset)).bytesRead;
   const read = async (offset: number, length: number) => {
     // every byte is overwritten by the read, or cut off after it
     const buf = Buffer.allocUnsafe(length);
-    const { bytesRead } = await fd.read(buf, 0, length, offset);
-    return bytesRead === length ? buf : buf.subarray(0, bytesRead);
+    const n = await readInto(buf, offset);
+    return n === length ? buf : buf.subarray(0, n);
   };
-  return { name: path, src: { size, read }, close: () => fd.close() };
+  return { name: path, src: { size, read, readInto }, close: () => fd.close() };
 }
 
 export async function fileSink(path: string): Promise<QcowSink> {
   const out = await open(path, 'w');
   let position = 0;
-  let pending: Buffer[] = [];
+  // the body is written in order, copied into 8 MiB buffers and written when one is full, the
+  // other filling meanwhile: the reader may reuse its buffers once a cluster is handed on, and
+  // no write is one cluster
+  const buffers = [Buffer.allocUnsafe(8 << 20), Buffer.allocUnsafe(8 << 20)];
+  let staging = buffers[0]!;
   let held = 0;
-  // the body is written in order: gathered into writes of 8 MiB, not one per cluster
+  let writing: Promise<unknown> = Promise.resolve();
   const flush = async () => {
+    await writing;
     if (!held) return;
-    const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, held);
-    pending = [];
+    const write = out.write(staging, 0, held, position);
+    // a failed write surfaces at the next flush, never as an unhandled rejection
+    write.catch(() => undefined);
+    writing = write;
+    position += held;
     held = 0;
-    await out.write(body, 0, body.length, position);
-    position += body.length;
+    staging = staging === buffers[0] ? buffers[1]! : buffers[0]!;
   };
   return {
     minHeadBytes: 0,
@@ -111,16 +121,21 @@ export async function fileSink(path: string): Promise<QcowSink> {
       position = headBytes;
     },
     async write(chunk) {
-      pending.push(chunk);
-      held += chunk.length;
-      if (held >= 8 << 20) await flush();
+      for (let at = 0; at < chunk.length; ) {
+        const n = chunk.copy(staging, held, at);
+        held += n;
+        at += n;
+        if (held === staging.length) await flush();
+      }
     },
     async finish(head) {
       await flush();
+      await writing;
       await out.write(head, 0, head.length, 0);
       await out.close();
     },
     async abort() {
+      await writing.catch(() => undefined);
       await out.close();
       await rm(path, { force: true });
     },
@@ -132,7 +147,7 @@ export async function objectInput(target: OssTarget, key: string): Promise<Conve
   const head = await createObjectStore(target).readHead(key, 1);
   if (!head) throw new ConvertRefusal('object-missing', `oss://${target.bucket}/${key} does not exist`);
   const transfer = createObjectTransfer(target, { deadline: Number.POSITIVE_INFINITY });
-  const src = blockCachedSource(head.size, (o, l) => transfer.readRange(key, head.etag, o, l));
+  const src = blockCachedSource(head.size, (o, l) => transfer.readRange(key, head.etag, o, l), undefined, STREAMS);
   return { name: key, src, meta: head.meta, etag: head.etag, blocked: true, close: async () => undefined };
 }
 
@@ -149,7 +164,7 @@ export function objectSink(target: OssTarget, key: string, input: ConvertInput):
         `oss://${target.bucket}/${key} already exists; the converter never replaces an object`,
       );
     });
-  const started = async () => (out ??= new MultipartOutput(transfer, key, await initiate()));
+  const started = async () => (out ??= new MultipartOutput(transfer, key, await initiate(), false, undefined, STREAMS));
   return {
     minHeadBytes: MIN_PART_BYTES,
     begin: () => undefined,
