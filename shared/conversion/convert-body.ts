@@ -2,7 +2,7 @@ import { realClock } from '../core/clock';
 import { OssCallError } from '../adapters/object-store';
 import { MIN_PART_BYTES, sourceOf } from '../core/conversion';
 import { MultipartOutput } from '../formats/multipart-output';
-import { Qcow2Writer } from '../formats/qcow2-writer';
+import { pieceBytes, Qcow2Writer } from '../formats/qcow2-writer';
 import { ConvertRefusal } from '../formats/refusal';
 import type { DiskSource } from '../formats/registry';
 import type { ConversionSession } from './conversion-session';
@@ -53,16 +53,18 @@ export async function convertBody(
   open.uploadKey = outputKey;
   await session.noteUpload(uploadId, outputKey);
   await deps.onStep?.('after-initiate');
-  const out = new MultipartOutput(transfer, outputKey, uploadId, output.replace, deps.sizes?.part);
+  const out = new MultipartOutput(transfer, outputKey, uploadId, output.replace, deps.sizes?.part, config.streams);
   const writer = new Qcow2Writer(source.virtualSize, (chunk) => out.write(chunk), MIN_PART_BYTES);
   const stopAt = deps.deadline - config.marginMs;
   let n = 0;
+  let done = 0;
   try {
-    for await (const cluster of source.clusters) {
-      await writer.cluster(cluster);
+    for await (const piece of source.clusters) {
+      await writer.piece(piece);
+      done += pieceBytes(piece);
       if (++n % 256 === 0 && clock.now() > stopAt)
         throw new ConvertTimeout(
-          `converted ${n * 64} KiB of ${source.virtualSize} bytes when the function's time ran out; raise the convert-image timeout in s.yaml`,
+          `converted ${done} of ${source.virtualSize} bytes when the function's time ran out; raise the convert-image timeout in s.yaml`,
         );
     }
     const { head } = await writer.finish();

@@ -16,7 +16,12 @@ export type { Converted } from './deps';
  */
 export async function convertSource(head: ObjectHead, session: ConversionSession, deps: ConvertDeps, open: OpenUpload): Promise<Converted> {
   const { outputKey, key, etag } = session.record;
-  const source = blockCachedSource(head.size, (offset, length) => deps.transfer.readRange(key, etag, offset, length), deps.sizes?.block);
+  const source = blockCachedSource(
+    head.size,
+    (offset, length) => deps.transfer.readRange(key, etag, offset, length),
+    deps.sizes?.block,
+    deps.config.streams,
+  );
   const existing = await outputState(deps, outputKey, key, etag);
   if (existing.kind === 'this-version') {
     // completed by an attempt that ended before it could record it

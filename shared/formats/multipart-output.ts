@@ -3,15 +3,18 @@ import type { ObjectTransfer, UploadedPart } from '../adapters/oss-transfer';
 import { ConvertRefusal } from './refusal';
 
 /**
- * The qcow2's body as parts 2, 3, … of a multipart upload while it is written, one part
- * uploading while the next fills; the head (header and L1), known last, becomes part 1.
+ * The qcow2's body as parts 2, 3, … of a multipart upload while it is written, up to
+ * `parallel` parts uploading while the next fills; the head (header and L1), known last,
+ * becomes part 1. Written bytes are copied into the part being filled, so a reader may reuse
+ * its buffers; memory is `parallel + 1` parts.
  */
 export class MultipartOutput {
   readonly parts: UploadedPart[] = [];
-  private pending: Buffer[] = [];
+  private staging: Buffer | undefined;
   private held = 0;
   private nextPart = 2;
-  private inFlight: Promise<void> = Promise.resolve();
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: unknown;
   bytes = 0;
 
   constructor(
@@ -21,37 +24,49 @@ export class MultipartOutput {
     /** the key holds this source's output of an earlier version: completing replaces it */
     private readonly replace = false,
     private readonly sizeOf: (part: number) => number = partBytes,
+    private readonly parallel = 1,
   ) {}
 
   async write(chunk: Buffer): Promise<void> {
-    this.pending.push(chunk);
-    this.held += chunk.length;
-    if (this.held >= this.sizeOf(this.nextPart)) await this.flush();
+    for (let at = 0; at < chunk.length; ) {
+      this.staging ??= Buffer.allocUnsafe(this.sizeOf(this.nextPart));
+      const n = chunk.copy(this.staging, this.held, at);
+      this.held += n;
+      at += n;
+      if (this.held === this.staging.length) await this.flush();
+    }
   }
 
   private async flush(): Promise<void> {
-    if (!this.held) return;
+    if (this.failure) throw this.failure;
+    if (!this.held || !this.staging) return;
     if (this.nextPart > MAX_PARTS)
       throw new ConvertRefusal('convert-output-too-large', `the qcow2 needs more than ${MAX_PARTS} parts of a multipart upload`);
-    const body = Buffer.concat(this.pending, this.held);
+    const body = this.staging.subarray(0, this.held);
     const part = this.nextPart++;
-    this.pending = [];
+    this.staging = undefined;
     this.held = 0;
-    // one upload at a time: the next part fills meanwhile, and memory stays at two parts
-    await this.inFlight;
-    const upload = this.transfer.uploadPart(this.key, this.uploadId, part, body).then((p) => {
-      this.parts.push(p);
-      this.bytes += body.length;
-    });
-    // a failure surfaces at the next await of inFlight, never as an unhandled rejection
-    upload.catch(() => undefined);
-    this.inFlight = upload;
+    while (this.inFlight.size >= this.parallel) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+    const upload: Promise<void> = this.transfer.uploadPart(this.key, this.uploadId, part, body).then(
+      (p) => {
+        this.parts.push(p);
+        this.bytes += body.length;
+      },
+      // a failure surfaces at the next write or the completion, never as an unhandled rejection
+      (err: unknown) => {
+        this.failure ??= err;
+      },
+    );
+    const tracked = upload.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
   }
 
   /** The rest of the body, then the head as part 1, then the upload completed. */
   async complete(head: Buffer): Promise<void> {
     await this.flush();
-    await this.inFlight;
+    await this.settle();
+    if (this.failure) throw this.failure;
     this.parts.push(await this.transfer.uploadPart(this.key, this.uploadId, 1, head));
     this.bytes += head.length;
     await this.transfer.complete(
@@ -62,8 +77,8 @@ export class MultipartOutput {
     );
   }
 
-  /** After a failure: the part in flight settled, so nothing is written after an abort. */
+  /** After a failure: every part in flight settled, so nothing is written after an abort. */
   async settle(): Promise<void> {
-    await this.inFlight.catch(() => undefined);
+    await Promise.all(this.inFlight);
   }
 }

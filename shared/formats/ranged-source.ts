@@ -2,15 +2,17 @@ import type { RandomAccess } from './refusal';
 
 /**
  * Positioned reads of a remote object through aligned blocks: a reader's many small reads
- * (a cluster, a grain, a table) become few ranged GETs, and the block after the one read is
- * fetched while the current one is used. At most `keep` blocks are held.
+ * (a cluster, a grain, a table) become few ranged GETs, and the `ahead` blocks after the one
+ * read are fetched while it is used (several GETs in flight: one connection's throughput is
+ * not the limit). At most `ahead + 2` blocks are held.
  */
 export function blockCachedSource(
   size: number,
   fetch: (offset: number, length: number) => Promise<Buffer>,
   block = 4 << 20,
-  keep = 3,
+  ahead = 1,
 ): RandomAccess & { requests: number } {
+  const keep = ahead + 2;
   const cache = new Map<number, Promise<Buffer>>();
   const state = { requests: 0 };
   const get = (index: number): Promise<Buffer> => {
@@ -39,13 +41,12 @@ export function blockCachedSource(
       if (offset >= end) return Buffer.alloc(0);
       const first = Math.floor(offset / block);
       const last = Math.floor((end - 1) / block);
-      const nextIndex = last + 1;
       const parts: Buffer[] = [];
       for (let i = first; i <= last; i++) {
         const data = await get(i);
         parts.push(data.subarray(Math.max(0, offset - i * block), Math.min(data.length, end - i * block)));
       }
-      if (nextIndex * block < size && !cache.has(nextIndex)) get(nextIndex).catch(() => undefined);
+      for (let i = last + 1; i <= last + ahead && i * block < size; i++) if (!cache.has(i)) get(i).catch(() => undefined);
       return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     },
   };

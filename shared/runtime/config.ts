@@ -44,6 +44,10 @@ export interface ConverterConfig {
   maxVirtualBytes: number;
   /** stop converting this long before the deadline, to abort and say why */
   marginMs: number;
+  /** ranged GETs and part uploads in flight at once (IMPORTER_CONVERT_STREAMS) */
+  streams: number;
+  /** the guest MB/s one instance converts at, measured (IMPORTER_CONVERT_RATE_MBPS): a disk that cannot finish is refused at once */
+  rateMBps: number;
   ossEndpoint?: string;
   /** the HMAC keys of what the functions write under the state prefix */
   stateKeys?: StateKeys;
@@ -222,6 +226,8 @@ export function readConverterConfig(environment: NodeJS.ProcessEnv, handlerDir: 
     outputTemplate,
     maxVirtualBytes: Math.floor(rules.limits.maxVirtualSizeGiB * 2 ** 30),
     marginMs: env.positive('IMPORTER_CONVERT_MARGIN_SECONDS', 20, 'seconds') * 1000,
+    streams: env.positive('IMPORTER_CONVERT_STREAMS', 4, 'requests in flight'),
+    rateMBps: env.positive('IMPORTER_CONVERT_RATE_MBPS', 60, 'MB/s'),
     ossEndpoint: env.string('OSS_ENDPOINT'),
     stateKeys: stateKeysOf(environment),
   };
