@@ -14,8 +14,16 @@ export function blockCachedSource(
 ): RandomAccess & { requests: number } {
   const keep = ahead + 2;
   const cache = new Map<number, Promise<Buffer>>();
+  // blocks a read has used go first: evicting a prefetched block before its turn fetches it twice
+  const used = new Set<number>();
   const state = { requests: 0 };
-  const get = (index: number): Promise<Buffer> => {
+  const evict = () => {
+    const victim = [...cache.keys()].find((i) => used.has(i)) ?? cache.keys().next().value!;
+    cache.delete(victim);
+    used.delete(victim);
+  };
+  const get = (index: number, use: boolean): Promise<Buffer> => {
+    if (use) used.add(index);
     let hit = cache.get(index);
     if (hit) {
       cache.delete(index);
@@ -26,9 +34,12 @@ export function blockCachedSource(
     state.requests += 1;
     hit = fetch(offset, Math.min(block, size - offset));
     // a failed fetch is not kept: the next read asks again
-    hit.catch(() => cache.delete(index));
+    hit.catch(() => {
+      cache.delete(index);
+      used.delete(index);
+    });
     cache.set(index, hit);
-    while (cache.size > keep) cache.delete(cache.keys().next().value!);
+    while (cache.size > keep) evict();
     return hit;
   };
   return {
@@ -43,10 +54,10 @@ export function blockCachedSource(
       const last = Math.floor((end - 1) / block);
       const parts: Buffer[] = [];
       for (let i = first; i <= last; i++) {
-        const data = await get(i);
+        const data = await get(i, true);
         parts.push(data.subarray(Math.max(0, offset - i * block), Math.min(data.length, end - i * block)));
       }
-      for (let i = last + 1; i <= last + ahead && i * block < size; i++) if (!cache.has(i)) get(i).catch(() => undefined);
+      for (let i = last + 1; i <= last + ahead && i * block < size; i++) if (!cache.has(i)) get(i, false).catch(() => undefined);
       return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     },
   };
