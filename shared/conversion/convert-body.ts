@@ -19,6 +19,13 @@ export interface OpenUpload {
 /** Converting would not finish before the function's timeout. */
 export class ConvertTimeout extends Error {
   override name = 'ConvertTimeout';
+  constructor(
+    message: string,
+    /** convert-timeout: the time ran out; convert-would-time-out: refused before starting */
+    readonly code: 'convert-timeout' | 'convert-would-time-out' = 'convert-timeout',
+  ) {
+    super(message);
+  }
 }
 
 export interface BodyResult {

@@ -1,10 +1,11 @@
 import type { ObjectHead } from '../adapters/object-store';
-import { outputMeta } from '../core/conversion';
+import { realClock } from '../core/clock';
+import { cannotFinish, outputMeta } from '../core/conversion';
 import { convertibleFormat, detectSource, openDiskSource } from '../formats/registry';
 import { blockCachedSource } from '../formats/ranged-source';
 import { ConvertRefusal } from '../formats/refusal';
 import type { ConversionSession } from './conversion-session';
-import { convertBody, outputState, type OpenUpload } from './convert-body';
+import { ConvertTimeout, convertBody, outputState, type OpenUpload } from './convert-body';
 import { convertOva } from './convert-ova';
 import type { ConvertDeps, Converted } from './deps';
 
@@ -32,6 +33,13 @@ export async function convertSource(head: ObjectHead, session: ConversionSession
     throw new ConvertRefusal(
       'convert-output-exists',
       `${outputKey} already exists and was not made from this upload; the converter never overwrites it (rename or remove it, then upload again)`,
+    );
+  // refused at once, before an upload begins, rather than aborted when the timeout comes
+  const refusal = cannotFinish(head.size, deps.config.rateMBps, deps.deadline - deps.config.marginMs - (deps.clock ?? realClock).now());
+  if (refusal)
+    throw new ConvertTimeout(
+      `${refusal}: raise vars.converttimeout in s.yaml, or convert it locally (ens-importer convert) and upload the .qcow2`,
+      'convert-would-time-out',
     );
   const detected = await detectSource(key, source, head.bytes);
   if (detected === 'qcow2')

@@ -54,6 +54,9 @@ export const CODES: Readonly<Record<string, CodeEntry>> = {
   'convert-already-qcow2': rejected('upload it as <name>.qcow2'),
   'convert-output-too-large': rejected('convert locally and upload the qcow2 with ossutil'),
   'convert-timeout': failed('raise vars.converttimeout in s.yaml, s deploy, then ens-importer retry'),
+  'convert-would-time-out': failed(
+    'raise vars.converttimeout in s.yaml (or IMPORTER_CONVERT_RATE_MBPS, measured), s deploy, then ens-importer retry; or ens-importer convert locally and upload the .qcow2',
+  ),
   // the deployment
   AccessDenied: PERMISSION,
   'Forbidden.RAM': PERMISSION,

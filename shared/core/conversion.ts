@@ -75,3 +75,15 @@ export function outputCapacity(): number {
   for (let p = 2; p <= MAX_PARTS; p++) total += partBytes(p);
   return total;
 }
+
+/**
+ * Why a conversion of `objectBytes` cannot finish in the time left, or undefined when it can.
+ * The bytes read bound the work (a sparse format's unallocated regions cost nothing; a raw
+ * disk is read whole), at `rateMBps`, the guest rate one instance was measured to reach.
+ */
+export function cannotFinish(objectBytes: number, rateMBps: number, leftMs: number): string | undefined {
+  const neededMs = (objectBytes / (rateMBps * 1e6)) * 1000;
+  if (neededMs <= leftMs) return undefined;
+  const s = (ms: number) => Math.ceil(ms / 1000);
+  return `${objectBytes} bytes at ${rateMBps} MB/s (IMPORTER_CONVERT_RATE_MBPS) need about ${s(neededMs)} s; the function has ${Math.max(0, s(leftMs))} s left`;
+}

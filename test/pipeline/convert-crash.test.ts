@@ -147,6 +147,27 @@ describe('converter crash points: the next delivery converges on one qcow2', () 
     expect(openUploads()).toEqual([]);
   });
 
+  it('a source too big for the time left is refused at once (convert-would-time-out): nothing uploaded, the reason on the object', async () => {
+    const key = 'images/ubuntu/22.04/too-slow.vhd';
+    stack.oss.seedObject('ens-images', key, vhd);
+    const before = stack.oss.requestLog.length;
+    // 1 MB/s: the VHD's bytes need longer than the 20 s this invocation has
+    const config = readConverterConfig(
+      { OSS_ENDPOINT: stack.endpoints.oss, IMPORTER_CONVERT_MARGIN_SECONDS: '0.2', IMPORTER_CONVERT_RATE_MBPS: '1' },
+      process.cwd(),
+    );
+    const r = await convertObjectEvent(eventFor(key), deps({ config }));
+    expect(r).toMatchObject({ outcome: 'failed', errorCode: 'convert-would-time-out', retryable: false });
+    expect(r.reason).toMatch(/bytes at 1 MB\/s .* need about \d+ s; the function has \d+ s left: raise vars.converttimeout/);
+    const requests = stack.oss.requestLog.slice(before);
+    expect(requests.map((q) => q.operation)).not.toContain('InitiateMultipartUpload');
+    // one read: the head (metadata and first bytes) every event starts with; the disk itself is never read
+    expect(requests.filter((q) => q.operation === 'GetObject' && q.key === key)).toHaveLength(1);
+    expect(output(key)).toBeUndefined();
+    expect(stack.oss.peekObject('ens-images', key)!.tags).toMatchObject({ 'ens:status': 'failed', 'ens:error': 'convert-would-time-out' });
+    expect(conversionRecord(key)).toMatchObject({ state: 'failed', errorCode: 'convert-would-time-out' });
+  });
+
   it('a corrected upload of the same key replaces the qcow2 its earlier version made (and only that)', async () => {
     const key = 'images/ubuntu/22.04/corrected.vhd';
     stack.oss.seedObject('ens-images', key, vhd);
