@@ -126,7 +126,18 @@ export async function* vhdClusters(src: RandomAccess, maxVirtualBytes: number, r
     const base = sector * 512;
     const bitmap = await src.read(base, d.bitmapBytes);
     for (let at = 0; at < blockBytes; at += CLUSTER) {
-      const data = Buffer.from(await src.read(base + d.bitmapBytes + at, Math.min(CLUSTER, blockBytes - at)));
+      const length = Math.min(CLUSTER, blockBytes - at);
+      const bits = bitmap.subarray(at / 4096, Math.ceil((at + length) / 4096));
+      // qemu-img and Hyper-V set whole bitmaps: such a cluster is passed on as read, no copy
+      if (bits.every((b) => b === 0xff) && length % 4096 === 0) {
+        yield await src.read(base + d.bitmapBytes + at, length);
+        continue;
+      }
+      if (bits.every((b) => b === 0)) {
+        yield { zeros: length };
+        continue;
+      }
+      const data = Buffer.from(await src.read(base + d.bitmapBytes + at, length));
       // a sector whose bit is clear is not in the file: it reads as zeros
       for (let s = 0; s < data.length / 512; s++) {
         const n = at / 512 + s;
