@@ -2,12 +2,13 @@
 // local stack (object bodies on disk), converting raw disks of two sizes that are 75% zeros
 // (ranged GETs in, a multipart upload out). Peak RSS is the process's VmHWM: flat across sizes
 // is the point (it holds two parts and three source blocks, never the image).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import OSS from 'ali-oss';
-import { PROJECT_ROOT, startLocalStack } from '../local/index';
+import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../local/index';
 import { objectCreatedEvent } from '../shared/core/event';
 import { child, sYamlNodeOptions } from './child-process';
 
@@ -19,6 +20,16 @@ function makeRaw(file: string, size: number): void {
   const each = Math.floor(size / 4 / parts);
   const commands = Array.from({ length: parts }, (_, i) => ['-c', `write -P ${0x21 + i} ${Math.floor((i * size) / parts)} ${each}`]).flat();
   execFileSync('qemu-io', ['-f', 'raw', ...commands, file], { stdio: 'ignore' });
+}
+
+/** The CLI converting the same object to an object beside it, through the same stand-in (a whole process). */
+async function cliConvert(stack: LocalStack, key: string): Promise<number> {
+  const cli = resolve(PROJECT_ROOT, 'dist/cli/ens-importer.mjs');
+  const started = performance.now();
+  await promisify(execFile)(process.execPath, [cli, 'convert', `oss://bench-convert/${key}`, `oss://bench-convert/${key}.cli.qcow2`], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...stack.operatorEnv() },
+  });
+  return Math.round((performance.now() - started) / 10) / 100;
 }
 
 export async function convertInFunction(quick: boolean) {
@@ -35,6 +46,7 @@ export async function convertInFunction(quick: boolean) {
   } as OSS.Options);
   try {
     const out: Record<string, unknown> = {};
+    let cliSeconds = 0;
     for (const size of quick ? [GiB / 4, GiB] : [GiB, 4 * GiB]) {
       const file = join(dir, `disk-${size}.raw`);
       makeRaw(file, size);
@@ -72,8 +84,15 @@ export async function convertInFunction(quick: boolean) {
         parts: count('UploadPart'),
         requests: requests.length,
       };
+      cliSeconds = await cliConvert(stack, key);
     }
-    const largest = Object.values(out).at(-1) as { guestMBps: number };
+    const largest = Object.values(out).at(-1) as { seconds: number; guestMBps: number };
+    out.cliOnTheLargest = {
+      seconds: cliSeconds,
+      method:
+        'ens-importer convert oss://… oss://… (the packaged CLI bundle, built by the convert bench before) on the same object, same stand-in',
+    };
+    out.functionToCli = Math.round((cliSeconds / largest.seconds) * 100) / 100;
     const timeout = Number(/converttimeout: (\d+)/.exec(readFileSync(resolve(PROJECT_ROOT, 's.yaml'), 'utf8'))?.[1]);
     const hundred = Math.round((100 * GiB) / 1e6 / largest.guestMBps);
     out.hundredGiBAtThisRate = { seconds: hundred, convertTimeoutSeconds: timeout, fits: hundred < timeout };

@@ -301,11 +301,22 @@ async function main(): Promise<void> {
       'the API filters by one ImageId and documents no order: newest first it costs ' +
         tr.fewPendingInABigAccount.newestFirst.describeCalls,
     ),
-    convertRaw: target('≤ 1.5 × qemu-img convert (4 GiB raw, 75% zeros)', cv.raw4GiB75PctZeros.ratio, cv.raw4GiB75PctZeros.ratio <= 1.5),
-    convertVmdk: target(
-      '≤ 1.5 × qemu-img convert (2 GiB streamOptimized VMDK)',
-      cv.streamOptimizedVmdk2GiB.ratio,
-      cv.streamOptimizedVmdk2GiB.ratio <= 1.5,
+    ...Object.fromEntries(
+      Object.entries(cv)
+        .filter(([, v]) => typeof (v as any)?.ratio === 'number')
+        .map(([label, v]: [string, any]) => [
+          `convert_${label}`,
+          target(
+            '≤ 1.5 × qemu-img convert, peak RSS < 200 MiB, identical guest',
+            v.ratio,
+            v.ratio <= 1.5 && v.oursPeakRssMiB < 200 && v.identicalGuest,
+          ),
+        ]),
+    ),
+    convertInFunctionVsCli: target(
+      '≥ 0.8 × the CLI on the same object through the stand-ins',
+      (results.convertInFunction as any).functionToCli,
+      (results.convertInFunction as any).functionToCli >= 0.8,
     ),
     convertMemory: target('peak RSS < 200 MiB at any size (convert-image, two sizes)', convertPeak, convertPeak < 200),
     backfillRequests: target('≤ 5 requests per new object (--via local)', bf.local.requestsPerObject, bf.local.requestsPerObject <= 5),

@@ -13,7 +13,7 @@ import { createObjectStore, type OssTarget } from '../shared/adapters/oss';
 /** The importer's default limit on a disk's virtual size (importer.yaml limits.maxVirtualSizeGiB). */
 const MAX_VIRTUAL = 2048 * 2 ** 30;
 /** GETs and part uploads in flight, as the function's default (IMPORTER_CONVERT_STREAMS) */
-const STREAMS = 3;
+const STREAMS = 2;
 
 export type { SourceFormat };
 

@@ -226,7 +226,7 @@ export function readConverterConfig(environment: NodeJS.ProcessEnv, handlerDir: 
     outputTemplate,
     maxVirtualBytes: Math.floor(rules.limits.maxVirtualSizeGiB * 2 ** 30),
     marginMs: env.positive('IMPORTER_CONVERT_MARGIN_SECONDS', 20, 'seconds') * 1000,
-    streams: Math.max(1, Math.floor(env.positive('IMPORTER_CONVERT_STREAMS', 3, 'requests in flight'))),
+    streams: Math.max(1, Math.floor(env.positive('IMPORTER_CONVERT_STREAMS', 2, 'requests in flight'))),
     rateMBps: env.positive('IMPORTER_CONVERT_RATE_MBPS', 60, 'MB/s'),
     ossEndpoint: env.string('OSS_ENDPOINT'),
     stateKeys: stateKeysOf(environment),
