@@ -13,7 +13,7 @@ import { copyObject, deleteObject, getObject, putObject, deleteMultiple } from '
 import { deleteTagging, getTagging, putTagging } from './operations/tagging';
 import type { OssAnswer, OssRequest, OssState } from './request';
 import { routeRequest } from './router';
-import { BodyStore, md5Hex, readRange, type Bucket, type Segment, type StoredObject } from './store';
+import { BodyStore, md5Hex, readRange, SortedObjects, type Bucket, type Segment, type StoredObject } from './store';
 import { headerToText } from './validation';
 import { toXml } from './xml';
 
@@ -106,7 +106,7 @@ export class OssStandIn extends StandInServer implements OssState {
   }
 
   createBucket(name: string, region = 'cn-beijing'): Bucket {
-    const bucket: Bucket = { name, region, objects: new Map(), uploads: new Map() };
+    const bucket: Bucket = { name, region, objects: new SortedObjects(), uploads: new Map() };
     this.buckets.set(name, bucket);
     return bucket;
   }
@@ -228,6 +228,8 @@ export class OssStandIn extends StandInServer implements OssState {
   }
 
   releaseUnreferenced(segments: Segment[]): void {
+    // only a file segment may be shared (a copy refers to it): memory bodies need no scan of the bucket
+    if (!segments.some((s) => s.kind === 'file')) return this.bodies.release(segments);
     const inUse = new Set<string>();
     for (const b of this.buckets.values())
       for (const o of b.objects.values()) for (const s of o.segments) if (s.kind === 'file') inUse.add(s.path);

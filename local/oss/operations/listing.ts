@@ -13,9 +13,8 @@ interface Page {
 
 /** Keys after `after` under `prefix`, rolled up at `delimiter`, at most `maxKeys` entries. */
 function collect(bucket: Bucket, prefix: string, delimiter: string, after: string, maxKeys: number): Page {
-  const keys = [...bucket.objects.keys()].filter((k) => k.startsWith(prefix) && k > after).sort();
   const page: Page = { contents: [], prefixes: [], truncated: false, last: '' };
-  for (const key of keys) {
+  for (const key of bucket.objects.keysUnder(prefix, after)) {
     const i = delimiter ? key.indexOf(delimiter, prefix.length) : -1;
     const common = i >= 0 ? key.slice(0, i + delimiter.length) : undefined;
     if (common && page.prefixes.includes(common)) continue;
@@ -25,7 +24,8 @@ function collect(bucket: Bucket, prefix: string, delimiter: string, after: strin
     }
     if (common) {
       page.prefixes.push(common);
-      page.last = keys.filter((k) => k.startsWith(common)).pop() ?? key;
+      for (const k of bucket.objects.keysUnder(common, key)) page.last = k;
+      if (page.last < key) page.last = key;
     } else {
       page.contents.push(bucket.objects.get(key)!);
       page.last = key;
