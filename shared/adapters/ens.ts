@@ -1,5 +1,5 @@
 import { isPermissionCode } from '../core/permission';
-import RPCClient from '@alicloud/pop-core';
+import type RPCClient from '@alicloud/pop-core';
 import type { ImportImageRequest } from '../core/param-fields';
 import { redact } from '../core/redact';
 
@@ -67,26 +67,38 @@ export interface EnsApi {
   deleteImage(imageId: string, timeoutMs: number): Promise<'deleted' | 'gone'>;
 }
 
-const clients = new Map<string, RPCClient>();
+const clients = new Map<string, Promise<RPCClient>>();
 
-/** One pop-core client per endpoint and key: it keeps its keep-alive agent across invocations. */
-function clientFor(endpoint: string, credentials: Credentials): RPCClient {
+/**
+ * One pop-core client per endpoint and key: it keeps its keep-alive agent across invocations.
+ * pop-core (with httpx and its XML parser, about 10 ms of a cold start's module evaluation) is
+ * evaluated at the first ENS call, not when the function loads: an event that ends before ENS
+ * (a duplicate, a skip, a refusal) never pays for it.
+ */
+function clientFor(endpoint: string, credentials: Credentials): Promise<RPCClient> {
   const cacheKey = `${endpoint}|${credentials.accessKeyId}|${credentials.securityToken ?? ''}`;
   let client = clients.get(cacheKey);
   if (!client) {
     if (clients.size > 8) clients.clear();
-    client = new RPCClient({
-      endpoint,
-      apiVersion: '2017-11-10',
-      accessKeyId: credentials.accessKeyId,
-      accessKeySecret: credentials.accessKeySecret,
-      ...(credentials.securityToken ? { securityToken: credentials.securityToken } : {}),
-      // ENS success bodies carry "Code": 0, which pop-core would otherwise treat as an error.
-      codes: [0, '0'],
-    } as RPCClient.Config);
+    client = newClient(endpoint, credentials);
+    // a failed load is not kept: the next call tries again
+    client.catch(() => clients.delete(cacheKey));
     clients.set(cacheKey, client);
   }
   return client;
+}
+
+async function newClient(endpoint: string, credentials: Credentials): Promise<RPCClient> {
+  const { default: RPCClient } = await import('@alicloud/pop-core');
+  return new RPCClient({
+    endpoint,
+    apiVersion: '2017-11-10',
+    accessKeyId: credentials.accessKeyId,
+    accessKeySecret: credentials.accessKeySecret,
+    ...(credentials.securityToken ? { securityToken: credentials.securityToken } : {}),
+    // ENS success bodies carry "Code": 0, which pop-core would otherwise treat as an error.
+    codes: [0, '0'],
+  } as RPCClient.Config);
 }
 
 export function createEnsApi(endpoint: string, credentials: Credentials): EnsApi {
@@ -94,7 +106,7 @@ export function createEnsApi(endpoint: string, credentials: Credentials): EnsApi
   const secrets = [credentials.accessKeySecret, credentials.securityToken, credentials.accessKeyId];
   const call = async <T>(action: string, params: Record<string, unknown>, timeoutMs: number): Promise<T> => {
     try {
-      return (await client.request(action, params, { method: 'POST', timeout: Math.max(1, Math.floor(timeoutMs)) })) as T;
+      return (await (await client).request(action, params, { method: 'POST', timeout: Math.max(1, Math.floor(timeoutMs)) })) as T;
     } catch (err) {
       const e = classifyEnsError(err, secrets);
       if (isPermissionCode(e.code)) e.action ??= `ens:${action}`;
