@@ -1,7 +1,8 @@
 // Cold start as FC pays it: whole fresh processes, timed from spawn to the first event done
 // (and to the handler loaded), paired and interleaved so the machine's drift hits every variant.
-import { spawn } from 'node:child_process';
-import { cpSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { median, round } from './stats';
 
@@ -72,4 +73,54 @@ export async function measureColdStarts(
   const ratio = (a: string, am: 'loaded' | 'first', b: string, bm: 'loaded' | 'first') =>
     round(median(times[a]![am].map((x, k) => x / times[b]![bm][k]!)), 2);
   return { times, medianOf, ratio };
+}
+
+/** (a − floor) / (b − floor) round by round, then the median: what each costs above node's own start. */
+export function ratioAbove(times: Record<string, { loaded: number[] }>, a: string, b: string, floor: string): number {
+  const f = times[floor]!.loaded;
+  return round(median(times[a]!.loaded.map((x, k) => (x - f[k]!) / (times[b]!.loaded[k]! - f[k]!))), 2);
+}
+
+/**
+ * Where a load's milliseconds go: one V8 CPU profile (0.1 ms samples) of a process that only
+ * requires `entry`, self time grouped as the code-cache deserialisation (vm.Script), node's
+ * built-in modules, the bundle's module evaluation, GC, and the rest.
+ */
+export function profileLoad(entry: string): Record<string, number> {
+  const dir = mkdtempSync(join(tmpdir(), 'load-profile-'));
+  try {
+    execFileSync(
+      process.execPath,
+      ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval', '100', '-e', `require(${JSON.stringify(entry)})`],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const profile = JSON.parse(readFileSync(join(dir, readdirSync(dir)[0]!), 'utf8')) as {
+      nodes: { id: number; callFrame: { functionName: string; url: string } }[];
+      samples: number[];
+      timeDeltas: number[];
+    };
+    const byId = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+    const groups: Record<string, number> = {};
+    profile.samples.forEach((id, i) => {
+      const { functionName, url } = byId.get(id)!;
+      const group =
+        functionName === '(idle)'
+          ? undefined
+          : functionName === 'Script' && url === 'node:vm'
+            ? 'codeCacheDeserialiseMs'
+            : url.endsWith('bundle.js')
+              ? 'bundleModuleEvaluationMs'
+              : functionName === '(garbage collector)'
+                ? 'gcMs'
+                : url.startsWith('node:') || functionName === 'compileForInternalLoader' || functionName === ''
+                  ? 'nodeInternalsMs'
+                  : 'otherMs';
+      if (group) groups[group] = (groups[group] ?? 0) + (profile.timeDeltas[i] ?? 0) / 1000;
+    });
+    return Object.fromEntries(Object.entries(groups).map(([k, v]) => [k, round(v, 1)]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

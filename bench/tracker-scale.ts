@@ -66,7 +66,13 @@ export function runTrackerProcess(
     const started = performance.now();
     execFile(
       process.execPath,
-      [resolve(PROJECT_ROOT, 'bench/child.cjs'), 'tracker', resolve(PROJECT_ROOT, 'dist/track-imports/index.js')],
+      // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the tracker process, to see where its time goes
+      [
+        ...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []),
+        resolve(PROJECT_ROOT, 'bench/child.cjs'),
+        'tracker',
+        resolve(PROJECT_ROOT, 'dist/track-imports/index.js'),
+      ],
       {
         cwd: PROJECT_ROOT,
         maxBuffer: 1 << 28,
@@ -111,7 +117,14 @@ export async function trackerAtScale(
   try {
     seedPending(stack, pending, others, ageMs);
     const before = stack.ens.callsOf('DescribeSelfImages').length;
+    const ossBefore = stack.oss.requestLog.length;
+    // the stand-ins run in this process: their CPU is what this process spends meanwhile
+    const standInCpu = process.cpuUsage();
     const r = await runTrackerProcess(stack, env);
+    const standIn = process.cpuUsage(standInCpu);
+    const ossRequests = stack.oss.requestLog.slice(ossBefore);
+    const byOperation: Record<string, number> = {};
+    for (const q of ossRequests) byOperation[q.operation] = (byOperation[q.operation] ?? 0) + 1;
     return {
       pending,
       accountImages: pending + others,
@@ -123,6 +136,10 @@ export async function trackerAtScale(
       complete: r.summary.complete,
       pendingLeft: stack.stateKeys('pending').length,
       trackerCpuSeconds: Math.round(r.cpuMs / 100) / 10,
+      standInCpuSeconds: Math.round((standIn.user + standIn.system) / 1e5) / 10,
+      trackerCpuMsPerFinished: r.summary.changed ? Math.round((r.cpuMs / r.summary.changed) * 100) / 100 : undefined,
+      ossRequestsPerFinished: r.summary.changed ? Math.round((ossRequests.length / r.summary.changed) * 100) / 100 : undefined,
+      ossRequests: byOperation,
     };
   } finally {
     await stack.stop();
