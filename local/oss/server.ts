@@ -229,7 +229,10 @@ export class OssStandIn extends StandInServer implements OssState {
 
   releaseUnreferenced(segments: Segment[]): void {
     // only a file segment may be shared (a copy refers to it): memory bodies need no scan of the bucket
-    if (!segments.some((s) => s.kind === 'file')) return this.bodies.release(segments);
+    if (!segments.some((s) => s.kind === 'file')) {
+      this.bodies.release(segments);
+      return;
+    }
     const inUse = new Set<string>();
     for (const b of this.buckets.values())
       for (const o of b.objects.values()) for (const s of o.segments) if (s.kind === 'file') inUse.add(s.path);
