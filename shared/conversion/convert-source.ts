@@ -34,8 +34,9 @@ export async function convertSource(head: ObjectHead, session: ConversionSession
       'convert-output-exists',
       `${outputKey} already exists and was not made from this upload; the converter never overwrites it (rename or remove it, then upload again)`,
     );
-  // refused at once, before an upload begins, rather than aborted when the timeout comes
-  const refusal = cannotFinish(head.size, deps.config.rateMBps, deps.deadline - deps.config.marginMs - (deps.clock ?? realClock).now());
+  // refused at once, before an upload begins, rather than aborted when the timeout comes; the
+  // margin is not counted here: it is the time an abort needs, checked as the conversion runs
+  const refusal = cannotFinish(head.size, deps.config.rateMBps, deps.deadline - (deps.clock ?? realClock).now());
   if (refusal)
     throw new ConvertTimeout(
       `${refusal}: raise vars.converttimeout in s.yaml, or convert it locally (ens-importer convert) and upload the .qcow2`,

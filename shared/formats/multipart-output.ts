@@ -14,8 +14,6 @@ export class MultipartOutput {
   private held = 0;
   private nextPart = 2;
   private readonly inFlight = new Set<Promise<void>>();
-  /** staging buffers of settled uploads, reused: a fresh 8 MiB per part is garbage the GC meets late */
-  private readonly spare: Buffer[] = [];
   private failure: unknown;
   bytes = 0;
 
@@ -31,7 +29,8 @@ export class MultipartOutput {
 
   async write(chunk: Buffer): Promise<void> {
     for (let at = 0; at < chunk.length; ) {
-      this.staging ??= this.stagingFor(this.sizeOf(this.nextPart));
+      // a fresh buffer per part, never reused: a call that timed out may still be sending the old one
+      this.staging ??= Buffer.allocUnsafe(this.sizeOf(this.nextPart));
       const n = chunk.copy(this.staging, this.held, at);
       this.held += n;
       at += n;
@@ -39,18 +38,12 @@ export class MultipartOutput {
     }
   }
 
-  private stagingFor(size: number): Buffer {
-    const reused = this.spare.pop();
-    return reused?.length === size ? reused : Buffer.allocUnsafe(size);
-  }
-
   private async flush(): Promise<void> {
     if (this.failure) throw this.failure;
     if (!this.held || !this.staging) return;
     if (this.nextPart > MAX_PARTS)
       throw new ConvertRefusal('convert-output-too-large', `the qcow2 needs more than ${MAX_PARTS} parts of a multipart upload`);
-    const staging = this.staging;
-    const body = staging.subarray(0, this.held);
+    const body = this.staging.subarray(0, this.held);
     const part = this.nextPart++;
     this.staging = undefined;
     this.held = 0;
@@ -66,10 +59,7 @@ export class MultipartOutput {
         this.failure ??= err;
       },
     );
-    const tracked = upload.finally(() => {
-      this.inFlight.delete(tracked);
-      this.spare.push(staging);
-    });
+    const tracked = upload.finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
   }
 
