@@ -15,7 +15,7 @@ const ZERO = Buffer.alloc(CLUSTER);
 /**
  * Guest bytes a reader knows are zeros without reading them (an unallocated block, a grain
  * never written): passed on as a count, so a 2 TiB empty disk costs its L2 boundaries, not
- * 32 million compares. `bytes` is a whole number of clusters except at the disk's end.
+ * 32 million compares. `zeros` is a whole number of clusters except at a range's or the disk's end.
  */
 export interface ZeroRun {
   zeros: number;

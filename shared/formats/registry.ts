@@ -1,6 +1,5 @@
 import { detectFormat, formatOfKey, SIGNATURE_BYTES, type DiskFormat } from '../core/disk-format';
-import type { GuestRange } from './guest-range';
-import { rangeStart } from './guest-range';
+import { rangeStart, type GuestRange } from './guest-range';
 import { CLUSTER, type GuestPiece } from './qcow2-writer';
 import { rawClusters } from './raw-reader';
 import { ConvertRefusal, type RandomAccess } from './refusal';
