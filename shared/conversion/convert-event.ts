@@ -171,7 +171,7 @@ async function settle(
     return { outcome: 'rejected', errorCode: err.code, reason: message, outputKey: session?.record.outputKey };
   }
   if (err instanceof ConvertTimeout || (err instanceof OssCallError && isPermissionCode(err.code))) {
-    const code = err instanceof OssCallError ? err.code : err.code;
+    const code = err.code;
     const action = err instanceof OssCallError ? err.action : undefined;
     const reason = action ? `${message} (the function's role lacks ${action}; grant it, then run ens-importer retry)` : message;
     await session?.end('failed', code, reason);
