@@ -6,10 +6,19 @@
  * `finish()` for the caller to write at offset 0 (a file's start, or a multipart upload's part 1).
  */
 
-export const CLUSTER = 65_536;
-const L2_ENTRIES = CLUSTER / 8;
-const REFCOUNTS_PER_BLOCK = CLUSTER / 2;
-const COPIED = 1n << 63n;
+import {
+  CLUSTER,
+  entryFor,
+  headBytes,
+  headGeometry,
+  L2_ENTRIES,
+  l2TableBytes,
+  refcountClusters,
+  refcountPlacement,
+  type HeadGeometry,
+} from './qcow2-layout';
+
+export { CLUSTER } from './qcow2-layout';
 const ZERO = Buffer.alloc(CLUSTER);
 
 /**
@@ -40,8 +49,7 @@ export interface Qcow2Layout {
 
 export class Qcow2Writer {
   private readonly l1: bigint[];
-  private readonly reserved: number;
-  private readonly l1Clusters: number;
+  private readonly geometry: HeadGeometry;
   private l2: BigUint64Array | undefined;
   private nextGuest = 0;
   private nextHost: number;
@@ -53,15 +61,13 @@ export class Qcow2Writer {
     private readonly emit: (chunk: Buffer) => void | Promise<void>,
     minHeadBytes = 0,
   ) {
-    const l1Entries = Math.max(1, Math.ceil(virtualSize / (CLUSTER * L2_ENTRIES)));
-    this.l1 = new Array<bigint>(l1Entries).fill(0n);
-    this.l1Clusters = Math.ceil((l1Entries * 8) / CLUSTER);
-    this.reserved = Math.max(1 + this.l1Clusters, Math.ceil(minHeadBytes / CLUSTER));
-    this.nextHost = this.reserved;
+    this.geometry = headGeometry(virtualSize, minHeadBytes);
+    this.l1 = new Array<bigint>(this.geometry.l1Entries).fill(0n);
+    this.nextHost = this.geometry.reserved;
   }
 
   get headBytes(): number {
-    return this.reserved * CLUSTER;
+    return this.geometry.reserved * CLUSTER;
   }
 
   get guestClusters(): number {
@@ -94,7 +100,7 @@ export class Qcow2Writer {
     const full = data.length === CLUSTER ? data : Buffer.concat([data, ZERO.subarray(0, CLUSTER - data.length)]);
     if (!full.equals(ZERO)) {
       this.l2 ??= new BigUint64Array(L2_ENTRIES);
-      this.l2[v % L2_ENTRIES] = BigInt(this.nextHost * CLUSTER) | COPIED;
+      this.l2[v % L2_ENTRIES] = entryFor(this.nextHost);
       this.nextHost += 1;
       this.dataClusters += 1;
       await this.emit(full);
@@ -104,9 +110,8 @@ export class Qcow2Writer {
 
   private async closeL2(index: number): Promise<void> {
     if (!this.l2) return;
-    const table = Buffer.alloc(CLUSTER);
-    for (let i = 0; i < L2_ENTRIES; i++) table.writeBigUInt64BE(this.l2[i]!, i * 8);
-    this.l1[index] = BigInt(this.nextHost * CLUSTER) | COPIED;
+    const table = l2TableBytes(this.l2);
+    this.l1[index] = entryFor(this.nextHost);
     this.nextHost += 1;
     this.l2 = undefined;
     await this.emit(table);
@@ -115,51 +120,11 @@ export class Qcow2Writer {
   /** Refcounts appended; returns the head region (header + L1) and the layout. */
   async finish(): Promise<{ head: Buffer; layout: Qcow2Layout }> {
     if (this.nextGuest !== this.guestClusters) throw new Error(`short input: ${this.nextGuest} of ${this.guestClusters} clusters`);
-    // refcount blocks and table cover every cluster, themselves included
-    let blocks = 0;
-    let tableClusters = 0;
-    for (;;) {
-      const total = this.nextHost + blocks + tableClusters;
-      const b = Math.ceil(total / REFCOUNTS_PER_BLOCK);
-      const t = Math.ceil((b * 8) / CLUSTER);
-      if (b === blocks && t === tableClusters) break;
-      blocks = b;
-      tableClusters = t;
-    }
-    const firstBlock = this.nextHost;
-    const total = firstBlock + blocks + tableClusters;
-    const used = (c: number) => c < 1 + this.l1Clusters || c >= this.reserved;
-    for (let b = 0; b < blocks; b++) {
-      const block = Buffer.alloc(CLUSTER);
-      for (let i = 0; i < REFCOUNTS_PER_BLOCK; i++) {
-        const c = b * REFCOUNTS_PER_BLOCK + i;
-        if (c >= total) break;
-        if (used(c)) block.writeUInt16BE(1, i * 2);
-      }
-      await this.emit(block);
-    }
-    const table = Buffer.alloc(tableClusters * CLUSTER);
-    for (let b = 0; b < blocks; b++) table.writeBigUInt64BE(BigInt((firstBlock + b) * CLUSTER), b * 8);
-    await this.emit(table);
+    const refcounts = refcountPlacement(this.nextHost);
+    for (const cluster of refcountClusters(this.geometry, refcounts)) await this.emit(cluster);
     return {
-      head: this.head(firstBlock + blocks, tableClusters),
-      layout: { headBytes: this.headBytes, totalBytes: total * CLUSTER, dataClusters: this.dataClusters },
+      head: headBytes(this.geometry, this.l1, refcounts.firstBlock + refcounts.blocks, refcounts.tableClusters),
+      layout: { headBytes: this.headBytes, totalBytes: refcounts.total * CLUSTER, dataClusters: this.dataClusters },
     };
-  }
-
-  private head(refcountTableCluster: number, refcountTableClusters: number): Buffer {
-    const h = Buffer.alloc(this.reserved * CLUSTER);
-    h.write('QFI\xfb', 0, 'latin1');
-    h.writeUInt32BE(3, 4); // version
-    h.writeUInt32BE(16, 20); // cluster_bits
-    h.writeBigUInt64BE(BigInt(this.virtualSize), 24);
-    h.writeUInt32BE(this.l1.length, 36);
-    h.writeBigUInt64BE(BigInt(CLUSTER), 40); // L1 right after the header cluster
-    h.writeBigUInt64BE(BigInt(refcountTableCluster * CLUSTER), 48);
-    h.writeUInt32BE(refcountTableClusters, 56);
-    h.writeUInt32BE(4, 96); // refcount_order: 16-bit refcounts
-    h.writeUInt32BE(104, 100); // header_length; the extension area that follows is zero (end mark)
-    for (let i = 0; i < this.l1.length; i++) h.writeBigUInt64BE(this.l1[i]!, CLUSTER + i * 8);
-    return h;
   }
 }
