@@ -70,7 +70,7 @@ export function ossAuthorization(operation: string, account: string, bucket: str
         ? 'oss:ListObjects'
         : operation === 'PutBucketPolicy' || operation === 'DeleteBucketPolicy' || operation === 'GetBucketPolicy'
           ? `oss:${operation}`
-          : /^(UploadPart|InitiateMultipartUpload|CompleteMultipartUpload|CopyObject)$/.test(operation)
+          : /^(UploadPart|UploadPartCopy|InitiateMultipartUpload|CompleteMultipartUpload|CopyObject)$/.test(operation)
             ? 'oss:PutObject'
             : `oss:${operation}`;
   return { action, resource: key ? `acs:oss:*:${account}:${bucket}/${key}` : `acs:oss:*:${account}:${bucket}` };

@@ -15,8 +15,8 @@ export interface OssRequest {
   requestId: string;
   accessKeyId?: string;
   body: Readable;
-  /** for an operation on many keys: refuse a key the caller may not touch (RAM, per key) */
-  authorizeKey?: (action: string, key: string) => void;
+  /** for an operation on many keys, or a copy's source: refuse a key the caller may not touch (RAM, per key) */
+  authorizeKey?: (action: string, key: string, bucket?: string) => void;
 }
 
 /** What an operation answers; the server turns it into HTTP. */

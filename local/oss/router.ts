@@ -46,6 +46,7 @@ function operationOf(m: string, headers: IncomingHttpHeaders, key: string, q: UR
   }
   if (q.has('tagging')) return { PUT: 'PutObjectTagging', GET: 'GetObjectTagging', DELETE: 'DeleteObjectTagging' }[m] ?? 'Unknown';
   if (q.has('uploads') && m === 'POST') return 'InitiateMultipartUpload';
+  if (q.has('uploadId') && m === 'PUT' && headers['x-oss-copy-source']) return 'UploadPartCopy';
   if (q.has('uploadId'))
     return { PUT: 'UploadPart', POST: 'CompleteMultipartUpload', DELETE: 'AbortMultipartUpload', GET: 'ListParts' }[m] ?? 'Unknown';
   if (m === 'PUT') return headers['x-oss-copy-source'] ? 'CopyObject' : 'PutObject';

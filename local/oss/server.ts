@@ -8,7 +8,14 @@ import { OssError } from './errors';
 import { notificationRecord, subscriptionMatches, type Subscription } from './events';
 import { getVersioning, putVersioning, getPolicy, putPolicy, deletePolicy } from './operations/bucket';
 import { listObjects } from './operations/listing';
-import { abortMultipart, completeMultipart, initiateMultipart, listMultipartUploads, uploadPart } from './operations/multipart';
+import {
+  abortMultipart,
+  completeMultipart,
+  initiateMultipart,
+  listMultipartUploads,
+  uploadPart,
+  uploadPartCopy,
+} from './operations/multipart';
 import { copyObject, deleteObject, getObject, putObject, deleteMultiple } from './operations/objects';
 import { deleteTagging, getTagging, putTagging } from './operations/tagging';
 import type { OssAnswer, OssRequest, OssState } from './request';
@@ -68,6 +75,7 @@ const OPERATIONS: Record<string, Operation> = {
   DeleteMultipleObjects: (s, b, r) => deleteMultiple(s, b, r),
   InitiateMultipartUpload: (_s, b, r) => initiateMultipart(b, r),
   UploadPart: uploadPart,
+  UploadPartCopy: uploadPartCopy,
   CompleteMultipartUpload: completeMultipart,
   AbortMultipartUpload: abortMultipart,
   ListMultipartUploads: (_s, b, r) => listMultipartUploads(b, r),
@@ -303,8 +311,8 @@ export class OssStandIn extends StandInServer implements OssState {
         request.bucketName ?? '',
         request.key,
       );
-      request.authorizeKey = (a, key) => {
-        const r = `acs:oss:*:${this.options.credentials.accountId}:${request.bucketName}/${key}`;
+      request.authorizeKey = (a, key, bucket = request.bucketName) => {
+        const r = `acs:oss:*:${this.options.credentials.accountId}:${bucket}/${key}`;
         if (!this.options.credentials.allows(request.accessKeyId!, a, r))
           throw new OssError(403, 'AccessDenied', `You are not allowed ${a} on ${r} by the RAM policy of this key.`);
       };

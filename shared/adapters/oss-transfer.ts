@@ -25,6 +25,13 @@ export interface ObjectTransfer {
   /** a new multipart upload; FileAlreadyExists when the key exists (x-oss-forbid-overwrite), unless `replace` */
   initiate(key: string, meta: Record<string, string>, replace?: boolean): Promise<string>;
   uploadPart(key: string, uploadId: string, part: number, body: Buffer): Promise<UploadedPart>;
+  /** UploadPartCopy: bytes [offset, offset + length) of the object `from.key` as it is at ETag `from.etag` (PreconditionFailed otherwise) */
+  copyPart(
+    key: string,
+    uploadId: string,
+    part: number,
+    from: { key: string; etag: string; offset: number; length: number },
+  ): Promise<UploadedPart>;
   /** FileAlreadyExists when another writer created the key meanwhile */
   complete(key: string, uploadId: string, parts: UploadedPart[], replace?: boolean): Promise<void>;
   /** false when the upload is no longer there (completed or aborted already) */
@@ -41,6 +48,14 @@ interface MultipartClient {
     uploadId: string,
     partNo: number,
     data: { stream: Readable; size: number },
+    options?: object,
+  ): Promise<{ etag: string }>;
+  uploadPartCopy(
+    name: string,
+    uploadId: string,
+    partNo: number,
+    range: string,
+    source: { sourceKey: string; sourceBucketName: string },
     options?: object,
   ): Promise<{ etag: string }>;
   completeMultipartUpload(name: string, uploadId: string, parts: UploadedPart[], options?: object): Promise<unknown>;
@@ -77,6 +92,14 @@ export function createObjectTransfer(target: OssTarget, policy: DeadlinePolicy):
     uploadPart: (key, uploadId, part, body) =>
       call('UploadPart', async (timeout) => {
         const r = await client._uploadPart(key, uploadId, part, { stream: Readable.from([body]), size: body.length }, { timeout });
+        return { number: part, etag: r.etag };
+      }),
+    copyPart: (key, uploadId, part, from) =>
+      call('UploadPartCopy', async (timeout) => {
+        const range = `${from.offset}-${from.offset + from.length - 1}`;
+        const source = { sourceKey: from.key, sourceBucketName: target.bucket };
+        const headers = { 'x-oss-copy-source-if-match': `"${from.etag}"` };
+        const r = await client.uploadPartCopy(key, uploadId, part, range, source, { headers, timeout });
         return { number: part, etag: r.etag };
       }),
     complete: (key, uploadId, parts, replace = false) =>

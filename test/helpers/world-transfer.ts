@@ -68,6 +68,16 @@ export function worldTransfer(world: World, caller: Caller, deadline: number): O
         upload(key, id).parts.set(part, Buffer.from(body));
         return { number: part, etag: md5(body) };
       }),
+    copyPart: (key, id, part, from) =>
+      c('UploadPartCopy', (): UploadedPart => {
+        const u = upload(key, id);
+        const o = world.objects.get(from.key);
+        if (!o) throw refused('NoSuchKey', 404);
+        if (o.etag !== from.etag) throw refused('PreconditionFailed', 412);
+        const body = Buffer.from(o.body.subarray(from.offset, from.offset + from.length));
+        u.parts.set(part, body);
+        return { number: part, etag: md5(body) };
+      }),
     complete: (key, id, parts, replace = false) =>
       c('CompleteMultipartUpload', () => {
         const u = upload(key, id);

@@ -157,6 +157,36 @@ for (const v4 of [false, true]) {
       expect((await client.get(`${prefix}multi.bin`)).content.equals(body)).toBe(true);
     });
 
+    it('copies parts from another object (UploadPartCopy): a byte range, If-Match on the source, 412 when it changed', async () => {
+      const client: any = ossClient(stack, { v4 });
+      const source = Buffer.alloc(300 * 1024);
+      for (let i = 0; i < source.length; i++) source[i] = (i * 31) & 0xff;
+      const put = await client.put(`${prefix}copy source/a+b.bin`, source);
+      const etag = put.res.headers.etag.replace(/"/g, '');
+      const init = await client.initMultipartUpload(`${prefix}copied.bin`);
+      const from = { sourceKey: `${prefix}copy source/a+b.bin`, sourceBucketName: 'ens-images' };
+      const ifMatch = (e: string) => ({ headers: { 'x-oss-copy-source-if-match': `"${e}"` } });
+      const p1 = await client.uploadPartCopy(`${prefix}copied.bin`, init.uploadId, 1, '102400-307199', from, ifMatch(etag));
+      const p2 = await client.uploadPartCopy(`${prefix}copied.bin`, init.uploadId, 2, '0-99', from);
+      await expect(
+        client.uploadPartCopy(`${prefix}copied.bin`, init.uploadId, 3, '0-99', from, ifMatch('0'.repeat(32))),
+      ).rejects.toMatchObject({ code: 'PreconditionFailed', status: 412 });
+      await expect(client.uploadPartCopy(`${prefix}copied.bin`, init.uploadId, 3, '0-307200', from)).rejects.toMatchObject({
+        code: 'InvalidArgument',
+      });
+      await expect(
+        client.uploadPartCopy(`${prefix}copied.bin`, init.uploadId, 3, '0-99', { ...from, sourceKey: `${prefix}absent` }),
+      ).rejects.toMatchObject({ code: 'NoSuchKey' });
+      expect(p1.etag).toMatch(/^"[0-9A-F]{32}"$/);
+      await client.completeMultipartUpload(`${prefix}copied.bin`, init.uploadId, [
+        { number: 1, etag: p1.etag },
+        { number: 2, etag: p2.etag },
+      ]);
+      const got = (await client.get(`${prefix}copied.bin`)).content as Buffer;
+      expect(got.equals(Buffer.concat([source.subarray(102400), source.subarray(0, 100)]))).toBe(true);
+      expect(stack.oss.requestLog.filter((r) => r.operation === 'UploadPartCopy').length).toBeGreaterThanOrEqual(2);
+    });
+
     it('aborts a multipart upload', async () => {
       const client = ossClient(stack, { v4 });
       const init: any = await client.initMultipartUpload(`${prefix}aborted`);

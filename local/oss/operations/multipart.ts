@@ -1,7 +1,7 @@
 import { readBody, requestId } from '../../http';
 import { OssError } from '../errors';
-import type { OssAnswer, OssRequest, OssState } from '../request';
-import { md5Hex, multipartEtag, type Bucket, type MultipartUpload, type StoredObject } from '../store';
+import { requireObject, type OssAnswer, type OssRequest, type OssState } from '../request';
+import { md5Hex, multipartEtag, readRange, type Bucket, type MultipartUpload, type StoredObject } from '../store';
 import { MIN_PART_SIZE, taggingHeader, userMeta } from '../validation';
 import { parseXml } from '../xml';
 import { forbidOverwrite } from './objects';
@@ -39,11 +39,16 @@ function requireUpload(bucket: Bucket, req: OssRequest): MultipartUpload {
   return upload;
 }
 
-export async function uploadPart(state: OssState, bucket: Bucket, req: OssRequest): Promise<OssAnswer> {
-  const upload = requireUpload(bucket, req);
+function partNumberOf(req: OssRequest): number {
   const partNumber = Number(req.query.get('partNumber'));
   if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > 10000)
     throw new OssError(400, 'InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive.');
+  return partNumber;
+}
+
+export async function uploadPart(state: OssState, bucket: Bucket, req: OssRequest): Promise<OssAnswer> {
+  const upload = requireUpload(bucket, req);
+  const partNumber = partNumberOf(req);
   const written = await state.bodies.write(req.body);
   const old = upload.parts.get(partNumber);
   if (old) state.bodies.release([old.segment]);
@@ -53,6 +58,49 @@ export async function uploadPart(state: OssState, bucket: Bucket, req: OssReques
     status: 200,
     headers: { ETag: `"${etag}"` },
     event: { name: 'ObjectCreated:UploadPart', object: { key: req.key, size: written.size, etag, meta: {} }, deltaSize: written.size },
+  };
+}
+
+/** The largest part UploadPartCopy makes (OSS: parts are 100 KB to 5 GB). */
+const MAX_PART_BYTES = 5 * 2 ** 30;
+
+/**
+ * UploadPartCopy: UploadPart with x-oss-copy-source (`/bucket/url-encoded key`, same region),
+ * optionally x-oss-copy-source-range (`bytes=first-last`) and x-oss-copy-source-if-match (412
+ * when the source's ETag differs). Reading the source needs oss:GetObject on it.
+ */
+export async function uploadPartCopy(state: OssState, bucket: Bucket, req: OssRequest): Promise<OssAnswer> {
+  const upload = requireUpload(bucket, req);
+  const partNumber = partNumberOf(req);
+  const m = /^\/?([^/]+)\/(.+)$/s.exec(String(req.headers['x-oss-copy-source']).split('?')[0]!);
+  if (!m) throw new OssError(400, 'InvalidArgument', 'Copy Source must mention the source bucket and key: /sourcebucket/sourcekey.');
+  const from = state.requireBucket(m[1]);
+  if (from.region !== bucket.region)
+    throw new OssError(400, 'InvalidArgument', 'The source and the target bucket must be in the same region.');
+  const sourceKey = decodeURIComponent(m[2]!);
+  req.authorizeKey?.('oss:GetObject', sourceKey, from.name);
+  const src = requireObject(from, sourceKey);
+  const ifMatch = req.headers['x-oss-copy-source-if-match'];
+  if (ifMatch !== undefined && String(ifMatch).replace(/"/g, '').toUpperCase() !== src.etag)
+    throw new OssError(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold.', {
+      Condition: 'x-oss-copy-source-if-match',
+    });
+  const range = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers['x-oss-copy-source-range'] ?? `bytes=0-${src.size - 1}`));
+  const [first, last] = range ? [Number(range[1]), Number(range[2])] : [NaN, NaN];
+  if (!(first <= last && last < src.size))
+    throw new OssError(400, 'InvalidArgument', 'The x-oss-copy-source-range is not within the source object.');
+  if (last - first + 1 > MAX_PART_BYTES)
+    throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.');
+  await readBody(req.body);
+  const written = await state.bodies.write(readRange(src.segments, first, last));
+  const old = upload.parts.get(partNumber);
+  if (old) state.bodies.release([old.segment]);
+  const etag = md5Hex(written.md5);
+  upload.parts.set(partNumber, { segment: written.segment, etag, size: written.size });
+  return {
+    status: 200,
+    headers: { ETag: `"${etag}"` },
+    xml: { root: 'CopyPartResult', body: { LastModified: new Date().toISOString(), ETag: `"${etag}"` } },
   };
 }
 
