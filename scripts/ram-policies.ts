@@ -71,9 +71,12 @@ export function ramPolicies(i: PolicyInputs): Record<string, PolicyDocument> {
       Statement: [
         allow(['oss:GetObject', 'oss:GetObjectTagging', 'oss:PutObjectTagging'], [object(i.prefix)]),
         allow(['oss:PutObject', 'oss:AbortMultipartUpload'], [object(i.prefix)]),
-        allow(['oss:GetObject', 'oss:PutObject', 'oss:DeleteObject'], [object(i.statePrefix)]),
+        allow(['oss:GetObject', 'oss:PutObject', 'oss:DeleteObject', 'oss:AbortMultipartUpload'], [object(i.statePrefix)]),
         allow(['oss:ListMultipartUploads', 'oss:GetBucketVersioning'], [bucket]),
-        allow(['fc:InvokeFunction'], [fn(i.functions.failed)]),
+        // a fan-out lists its workers' maps under the state prefix
+        allow(['oss:ListObjects'], [bucket], { StringLike: { 'oss:Prefix': [`${i.statePrefix}*`] } }),
+        // a big source fans out to more instances of the converter itself
+        allow(['fc:InvokeFunction'], [fn(i.functions.failed), fn(i.functions.convert)]),
       ],
     },
     'trigger-policy.json': {

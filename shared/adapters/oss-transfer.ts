@@ -36,8 +36,8 @@ export interface ObjectTransfer {
   complete(key: string, uploadId: string, parts: UploadedPart[], replace?: boolean): Promise<void>;
   /** false when the upload is no longer there (completed or aborted already) */
   abort(key: string, uploadId: string): Promise<boolean>;
-  /** the unfinished uploads to exactly this key */
-  pendingUploads(key: string): Promise<PendingUpload[]>;
+  /** the unfinished uploads to exactly this key (`under`: to any key under this prefix) */
+  pendingUploads(key: string, under?: boolean): Promise<PendingUpload[]>;
 }
 
 interface MultipartClient {
@@ -116,10 +116,10 @@ export function createObjectTransfer(target: OssTarget, policy: DeadlinePolicy):
           throw err;
         }
       }),
-    pendingUploads: (key) =>
+    pendingUploads: (key, under = false) =>
       call('ListMultipartUploads', async (timeout) => {
         const r = await client.listUploads({ prefix: key, 'max-uploads': 1000 }, { timeout });
-        return r.uploads.filter((u) => u.name === key).map((u) => ({ key: u.name, uploadId: u.uploadId, initiated: u.initiated }));
+        return r.uploads.filter((u) => under || u.name === key).map((u) => ({ key: u.name, uploadId: u.uploadId, initiated: u.initiated }));
       }),
   };
 }

@@ -14,6 +14,8 @@ export interface OpenUpload {
   uploadKey?: string;
   /** [before, after] the InitiateMultipartUpload call */
   initiating?: [number, number];
+  /** the conversion fanned out: a final failure removes its workers' folder */
+  fanOut?: boolean;
 }
 
 /** Converting would not finish before the function's timeout. */
@@ -36,17 +38,55 @@ export interface BodyResult {
   adopted: boolean;
 }
 
+/** Where a conversion writes: the output key, its metadata, and whether it replaces an earlier version's output. */
+export interface OutputTarget {
+  key: string;
+  meta: Record<string, string>;
+  replace?: boolean;
+}
+
 /**
  * The disk's clusters through the qcow2 writer into a multipart upload of the output. The
  * upload id is recorded before the first part; whatever ends the conversion early leaves it
  * to the caller to abort (`open` tells it which).
  */
-export async function convertBody(
+export function convertBody(
   source: DiskSource,
   session: ConversionSession,
   deps: ConvertDeps,
   open: OpenUpload,
-  output: { key: string; meta: Record<string, string>; replace?: boolean },
+  output: OutputTarget,
+): Promise<BodyResult> {
+  const clock = deps.clock ?? realClock;
+  const stopAt = deps.deadline - deps.config.marginMs;
+  return writeOutput(session, deps, open, output, async (out) => {
+    const writer = new Qcow2Writer(source.virtualSize, (chunk) => out.write(chunk), MIN_PART_BYTES);
+    let n = 0;
+    let done = 0;
+    for await (const piece of source.clusters) {
+      await writer.piece(piece);
+      done += pieceBytes(piece);
+      if (++n % 256 === 0 && clock.now() > stopAt)
+        throw new ConvertTimeout(
+          `converted ${done} of ${source.virtualSize} bytes when the function's time ran out; raise the convert-image timeout in s.yaml`,
+        );
+    }
+    return (await writer.finish()).head;
+  });
+}
+
+/**
+ * The one door every qcow2 output goes through (the one-pass writer, the fan-out assembly): a
+ * multipart upload begun and recorded, filled by `fill` (which returns the head, part 1),
+ * completed, stray uploads of a lost initiate answer aborted, the ETag read back; a completion
+ * whose answer was lost is adopted when the output is this version's.
+ */
+export async function writeOutput(
+  session: ConversionSession,
+  deps: ConvertDeps,
+  open: OpenUpload,
+  output: OutputTarget,
+  fill: (out: MultipartOutput) => Promise<Buffer>,
 ): Promise<BodyResult> {
   const { transfer, config } = deps;
   const clock = deps.clock ?? realClock;
@@ -61,20 +101,8 @@ export async function convertBody(
   await session.noteUpload(uploadId, outputKey);
   await deps.onStep?.('after-initiate');
   const out = new MultipartOutput(transfer, outputKey, uploadId, output.replace, deps.sizes?.part, config.streams);
-  const writer = new Qcow2Writer(source.virtualSize, (chunk) => out.write(chunk), MIN_PART_BYTES);
-  const stopAt = deps.deadline - config.marginMs;
-  let n = 0;
-  let done = 0;
   try {
-    for await (const piece of source.clusters) {
-      await writer.piece(piece);
-      done += pieceBytes(piece);
-      if (++n % 256 === 0 && clock.now() > stopAt)
-        throw new ConvertTimeout(
-          `converted ${done} of ${source.virtualSize} bytes when the function's time ran out; raise the convert-image timeout in s.yaml`,
-        );
-    }
-    const { head } = await writer.finish();
+    const head = await fill(out);
     await deps.onStep?.('before-complete');
     await out.complete(head);
     open.uploadId = undefined;

@@ -14,6 +14,7 @@ import { firstLine, ResultLine, type Finished } from '../lifecycle/result-line';
 import { runVersion, type VersionJob } from '../lifecycle/run-version';
 import { ConversionSession } from './conversion-session';
 import { convertSource } from './convert-source';
+import { removeFanOutJob } from './fanout';
 import { ConvertTimeout, type OpenUpload } from './convert-body';
 import type { ConvertDeps } from './deps';
 
@@ -129,7 +130,10 @@ async function failed(
 ): Promise<Partial_> {
   const stillOpen = await closeUploads(session, open, deps);
   try {
-    return await settle(err, event, session, stillOpen, deps);
+    const result = await settle(err, event, session, stillOpen, deps);
+    // a final outcome: the workers' folder is no use to anyone; a retry resumes from it
+    if (open.fanOut && session && !result.retryable) await removeFanOutJob(deps, session.record);
+    return result;
   } catch (writeErr) {
     // the outcome could not be written (OSS failing): FC's retry decides again; a record already
     // final stays so, and the retry's duplicate path writes its tags
@@ -165,6 +169,14 @@ async function settle(
   const message = err instanceof Error ? err.message : String(err);
   const tag = (status: 'rejected' | 'failed', code: string) =>
     writeImporterTags(deps.store, deps.log, { key: event.key }, status, { error: code });
+  // the source overwritten mid-way: a read's If-Match failed here, or in a fan-out worker
+  const superseded =
+    (err instanceof OssCallError && err.code === 'PreconditionFailed') || (err instanceof ConvertRefusal && err.code === 'superseded');
+  if (superseded) {
+    await session?.end('rejected', 'superseded', 'the source was overwritten while it was converted');
+    await restoreCurrentTags(event, deps);
+    return { errorCode: 'superseded', reason: "the source was overwritten while it was converted; the newer upload's event converts it" };
+  }
   if (err instanceof ConvertRefusal) {
     await session?.end('rejected', err.code, message);
     await tag('rejected', err.code);
@@ -177,11 +189,6 @@ async function settle(
     await session?.end('failed', code, reason);
     await tag('failed', code);
     return { outcome: 'failed', errorCode: code, reason, missingAction: action, retryable: false };
-  }
-  if (err instanceof OssCallError && err.code === 'PreconditionFailed') {
-    await session?.end('rejected', 'superseded', 'the source was overwritten while it was converted');
-    await restoreCurrentTags(event, deps);
-    return { errorCode: 'superseded', reason: "the source was overwritten while it was converted; the newer upload's event converts it" };
   }
   const code = err instanceof OssCallError ? err.code : 'InternalError';
   await session?.release(`${code}: ${message}`, stillOpen);

@@ -7,9 +7,25 @@ import { ConvertRefusal } from '../formats/refusal';
 import type { ConversionSession } from './conversion-session';
 import { ConvertTimeout, convertBody, outputState, type OpenUpload } from './convert-body';
 import { convertOva } from './convert-ova';
+import { convertFanOut, removeFanOutJob } from './fanout';
+import { fansOut } from './fanout-task';
 import type { ConvertDeps, Converted } from './deps';
 
 export type { Converted } from './deps';
+
+/**
+ * Refused at once, before an upload begins, rather than aborted when the timeout comes (a
+ * fanned-out source is read by its workers at once: each reads its share). The margin is not
+ * counted here: it is the time an abort needs, checked as the conversion runs.
+ */
+function refuseWhatCannotFinish(bytesToRead: number, deps: ConvertDeps): void {
+  const refusal = cannotFinish(bytesToRead, deps.config.rateMBps, deps.deadline - (deps.clock ?? realClock).now());
+  if (refusal)
+    throw new ConvertTimeout(
+      `${refusal}: raise vars.converttimeout in s.yaml, or convert it locally (ens-importer convert) and upload the .qcow2`,
+      'convert-would-time-out',
+    );
+}
 
 /**
  * The claimed source version to its qcow2: an output this version already made is adopted,
@@ -34,14 +50,9 @@ export async function convertSource(head: ObjectHead, session: ConversionSession
       'convert-output-exists',
       `${outputKey} already exists and was not made from this upload; the converter never overwrites it (rename or remove it, then upload again)`,
     );
-  // refused at once, before an upload begins, rather than aborted when the timeout comes; the
-  // margin is not counted here: it is the time an abort needs, checked as the conversion runs
-  const refusal = cannotFinish(head.size, deps.config.rateMBps, deps.deadline - (deps.clock ?? realClock).now());
-  if (refusal)
-    throw new ConvertTimeout(
-      `${refusal}: raise vars.converttimeout in s.yaml, or convert it locally (ens-importer convert) and upload the .qcow2`,
-      'convert-would-time-out',
-    );
+  const { fanOut } = deps.config;
+  const mayFanOut = fansOut('raw', head.size, fanOut.minBytes, !!deps.invokeWorker);
+  refuseWhatCannotFinish(mayFanOut ? head.size / fanOut.workers : head.size, deps);
   const detected = await detectSource(key, source, head.bytes);
   if (detected === 'qcow2')
     throw new ConvertRefusal('convert-already-qcow2', `the object is already qcow2: upload it as ${outputKey} instead`);
@@ -51,11 +62,12 @@ export async function convertSource(head: ObjectHead, session: ConversionSession
   }
   const format = convertibleFormat(detected, key);
   const disk = await openDiskSource(format, source, deps.config.maxVirtualBytes);
-  const body = await convertBody(disk, session, deps, open, {
-    key: outputKey,
-    meta: outputMeta(head.meta, key, etag),
-    replace: existing.kind === 'earlier-version',
-  });
+  const target = { key: outputKey, meta: outputMeta(head.meta, key, etag), replace: existing.kind === 'earlier-version' };
+  const fanned = mayFanOut && fansOut(format, head.size, fanOut.minBytes, true);
+  if (fanned) open.fanOut = true;
+  const body = fanned
+    ? await convertFanOut(disk, { size: head.size }, session, deps, open, target)
+    : await convertBody(disk, session, deps, open, target);
   await deps.onStep?.('after-output');
   await session.converted({
     outputEtag: body.outputEtag,
@@ -64,6 +76,7 @@ export async function convertSource(head: ObjectHead, session: ConversionSession
     outputBytes: body.outputBytes,
     note: body.adopted ? 'completion answer lost; output found' : undefined,
   });
+  if (fanned) await removeFanOutJob(deps, session.record);
   return {
     format,
     outputKey,

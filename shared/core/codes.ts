@@ -57,6 +57,10 @@ export const CODES: Readonly<Record<string, CodeEntry>> = {
   'convert-would-time-out': failed(
     'raise vars.converttimeout in s.yaml (or IMPORTER_CONVERT_RATE_MBPS, measured), s deploy, then ens-importer retry; or ens-importer convert locally and upload the .qcow2',
   ),
+  'convert-fanout-mismatch': rejected('the source reads differently in a worker: upload it again'),
+  'convert-fanout-failed': failed(
+    'a fan-out worker could not convert its range (the reason says why): ens-importer retry, or raise IMPORTER_FANOUT_MIB to convert on one instance',
+  ),
   // the deployment
   AccessDenied: PERMISSION,
   'Forbidden.RAM': PERMISSION,
@@ -85,6 +89,8 @@ export const CODES: Readonly<Record<string, CodeEntry>> = {
   OssError: TRANSIENT,
   'claim-busy': TRANSIENT,
   'manifest-retry': TRANSIENT,
+  FanOutIncomplete: TRANSIENT,
+  FanOutDataChanged: TRANSIENT,
   // nothing to do
   'handed-to-converter': skipped('ens-convert-image writes its qcow2; see its conversion record'),
   'event-kind': skipped('none: the event completes no upload'),

@@ -12,7 +12,7 @@ export class MultipartOutput {
   readonly parts: UploadedPart[] = [];
   private staging: Buffer | undefined;
   private held = 0;
-  private nextPart = 2;
+  private nextPart: number;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: unknown;
   bytes = 0;
@@ -25,7 +25,19 @@ export class MultipartOutput {
     private readonly replace = false,
     private readonly sizeOf: (part: number) => number = partBytes,
     private readonly parallel = 1,
-  ) {}
+    /** 1: no head comes last (a fan-out worker's data object) */
+    firstPart = 2,
+  ) {
+    this.nextPart = firstPart;
+  }
+
+  /** A part written by other means (a server-side copy) counts in the completion; written parts go on after it. */
+  addPart(part: UploadedPart, bytes: number): void {
+    if (this.held) throw new Error('a part added while another is being filled');
+    this.parts.push(part);
+    this.bytes += bytes;
+    this.nextPart = Math.max(this.nextPart, part.number + 1);
+  }
 
   async write(chunk: Buffer): Promise<void> {
     for (let at = 0; at < chunk.length; ) {
@@ -63,13 +75,15 @@ export class MultipartOutput {
     this.inFlight.add(tracked);
   }
 
-  /** The rest of the body, then the head as part 1, then the upload completed. */
-  async complete(head: Buffer): Promise<void> {
+  /** The rest of the body, then the head as part 1 (none: the body began at part 1), then the upload completed. */
+  async complete(head: Buffer | undefined): Promise<void> {
     await this.flush();
     await this.settle();
     if (this.failure) throw this.failure;
-    this.parts.push(await this.transfer.uploadPart(this.key, this.uploadId, 1, head));
-    this.bytes += head.length;
+    if (head) {
+      this.parts.push(await this.transfer.uploadPart(this.key, this.uploadId, 1, head));
+      this.bytes += head.length;
+    }
     await this.transfer.complete(
       this.key,
       this.uploadId,

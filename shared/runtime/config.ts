@@ -48,6 +48,10 @@ export interface ConverterConfig {
   streams: number;
   /** the guest MB/s one instance converts at, measured (IMPORTER_CONVERT_RATE_MBPS): a disk that cannot finish is refused at once */
   rateMBps: number;
+  /** fan-out (IMPORTER_FANOUT_*): a source of at least `minBytes` (0: never) is split into guest ranges for other instances */
+  fanOut: { minBytes: number; workers: number; rangeBytes: number; pollMs: number };
+  /** where this function invokes itself for fan-out workers (IMPORTER_FC_ENDPOINT; unset: FC's own) */
+  fcEndpoint?: string;
   ossEndpoint?: string;
   /** the HMAC keys of what the functions write under the state prefix */
   stateKeys?: StateKeys;
@@ -228,6 +232,14 @@ export function readConverterConfig(environment: NodeJS.ProcessEnv, handlerDir: 
     marginMs: env.positive('IMPORTER_CONVERT_MARGIN_SECONDS', 20, 'seconds') * 1000,
     streams: Math.max(1, Math.floor(env.positive('IMPORTER_CONVERT_STREAMS', 2, 'requests in flight'))),
     rateMBps: env.positive('IMPORTER_CONVERT_RATE_MBPS', 60, 'MB/s'),
+    fanOut: {
+      minBytes: Math.floor(env.nonNegative('IMPORTER_FANOUT_MIB', 16_384, 'MiB') * 2 ** 20),
+      workers: Math.max(1, Math.floor(env.positive('IMPORTER_FANOUT_WORKERS', 16, 'instances'))),
+      // 0: the guest divided by the workers, rounded up to 512 MiB (one L2 table's span, any format's block)
+      rangeBytes: Math.floor(env.nonNegative('IMPORTER_FANOUT_RANGE_MIB', 0, 'MiB')) * 2 ** 20,
+      pollMs: env.positive('IMPORTER_FANOUT_POLL_MS', 2000, 'milliseconds'),
+    },
+    fcEndpoint: env.string('IMPORTER_FC_ENDPOINT'),
     ossEndpoint: env.string('OSS_ENDPOINT'),
     stateKeys: stateKeysOf(environment),
   };

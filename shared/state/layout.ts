@@ -17,6 +17,9 @@ import { createHash } from 'node:crypto';
  *   keys/<sha256(bucket,key)>/<job>~<hash>.json  one empty object per version of a key a job
  *                                 claimed (import: claims/, conversion: conversions/): a key's
  *                                 history, found even after the object is deleted
+ *   fanout/<hash>/map-<i>.json    a fan-out worker's map of guest range i of one source version
+ *   fanout/<hash>/data-<i>-<id>   its data clusters (attempt <id>); the job's folder is removed once
+ *                                 the conversion is recorded
  *   notices/<time>-<id>.json      a notice a chat robot's rate limit held back (the tracker's digest)
  *   tracker.lock                  one tracker run at a time
  */
@@ -56,6 +59,8 @@ export interface StateLayout {
   markerKey(leaseKey: string, generation: number): string;
   /** where a lease body that did not parse is kept when generation n replaces it */
   asideKey(leaseKey: string, generation: number): string;
+  /** one source version's fan-out job: its workers' maps and data objects */
+  fanOutPrefix(bucket: string, key: string, etag: string): string;
   isStateKey(key: string): boolean;
 }
 
@@ -108,6 +113,7 @@ export function stateLayout(prefix: string): StateLayout {
     heldNoticesPrefix: `${prefix}notices/`,
     markerKey: (leaseKey, generation) => `${leaseKey}.g${generation}`,
     asideKey: (leaseKey, generation) => `${leaseKey}.unreadable.g${generation}`,
+    fanOutPrefix: (bucket, key, etag) => `${prefix}fanout/${digest([bucket, key, etag])}/`,
     isStateKey: (key) => key.startsWith(prefix),
   };
 }

@@ -95,11 +95,11 @@ export function worldTransfer(world: World, caller: Caller, deadline: number): O
         uploads.delete(id);
         return true;
       }),
-    pendingUploads: (key) =>
+    pendingUploads: (key, under = false) =>
       c('ListMultipartUploads', () =>
         [...uploads]
-          .filter(([, u]) => u.key === key)
-          .map(([uploadId, u]) => ({ key, uploadId, initiated: new Date(u.initiated).toISOString() })),
+          .filter(([, u]) => (under ? u.key.startsWith(key) : u.key === key))
+          .map(([uploadId, u]) => ({ key: u.key, uploadId, initiated: new Date(u.initiated).toISOString() })),
       ),
   };
 }
