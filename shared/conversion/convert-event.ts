@@ -84,7 +84,7 @@ function conversionJob(
         return { errorCode: 'ens-import-skip', reason: 'metadata ens-import: skip' };
       return undefined;
     },
-    superseded: (read) => restoreCurrentTags({ ...given, key: read.key }, deps, read.head.etag),
+    superseded: (read) => supersededVersion({ ...given, key: read.key }, deps, read.head.etag),
     claimOnce: (version) =>
       claimConversion(
         deps.store,
@@ -102,6 +102,8 @@ function conversionJob(
     duplicate: async ({ record: r }) => {
       // an attempt can end between its record and its tags: the record is the truth, said again
       await writeImporterTags(deps.store, deps.log, { key: event.key }, r.state, r.errorCode ? { error: r.errorCode } : {});
+      // and between its record and the removal of its workers' folder
+      if (deps.config.fanOut.minBytes > 0) await removeFanOutJob(deps, r);
       const reason = `this version was already ${r.state}${r.state === 'converted' ? ` to ${r.outputKey}` : ''}`;
       return { outcome: 'duplicate', errorCode: r.errorCode, outputKey: r.outputKey, outputEtag: r.outputEtag, reason };
     },
@@ -194,6 +196,13 @@ async function settle(
   await session?.release(`${code}: ${message}`, stillOpen);
   if (session) await markRetrying(deps.store, deps.log, event.key, code);
   return { outcome: 'failed', errorCode: code, reason: message, retryable: true };
+}
+
+/** A delivery for a version a newer upload replaced: its fan-out folder, if any, goes (this is its last chance), the current tags are said again. */
+async function supersededVersion(event: ObjectEvent, deps: ConvertDeps, currentEtag: string): Promise<void> {
+  if (deps.config.fanOut.minBytes > 0 && event.etag)
+    await removeFanOutJob(deps, { bucket: event.bucket, key: event.key, etag: event.etag });
+  await restoreCurrentTags(event, deps, currentEtag);
 }
 
 /**

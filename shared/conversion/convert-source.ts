@@ -39,10 +39,13 @@ export async function convertSource(head: ObjectHead, session: ConversionSession
     deps.sizes?.block,
     deps.config.streams,
   );
+  const { fanOut } = deps.config;
+  const mayFanOut = fansOut('raw', head.size, fanOut.minBytes, !!deps.invokeWorker);
   const existing = await outputState(deps, outputKey, key, etag);
   if (existing.kind === 'this-version') {
-    // completed by an attempt that ended before it could record it
+    // completed by an attempt that ended before it could record it (or remove its workers' folder)
     await session.converted({ outputEtag: existing.etag, format: session.record.format ?? 'unknown', note: 'output found complete' });
+    if (mayFanOut) await removeFanOutJob(deps, session.record);
     return { format: session.record.format ?? 'unknown', outputKey, outputEtag: existing.etag, sourceRequests: 0 };
   }
   if (existing.kind === 'foreign')
@@ -50,8 +53,6 @@ export async function convertSource(head: ObjectHead, session: ConversionSession
       'convert-output-exists',
       `${outputKey} already exists and was not made from this upload; the converter never overwrites it (rename or remove it, then upload again)`,
     );
-  const { fanOut } = deps.config;
-  const mayFanOut = fansOut('raw', head.size, fanOut.minBytes, !!deps.invokeWorker);
   refuseWhatCannotFinish(mayFanOut ? head.size / fanOut.workers : head.size, deps);
   const detected = await detectSource(key, source, head.bytes);
   if (detected === 'qcow2')

@@ -235,8 +235,8 @@ export function readConverterConfig(environment: NodeJS.ProcessEnv, handlerDir: 
     fanOut: {
       minBytes: Math.floor(env.nonNegative('IMPORTER_FANOUT_MIB', 16_384, 'MiB') * 2 ** 20),
       workers: Math.max(1, Math.floor(env.positive('IMPORTER_FANOUT_WORKERS', 16, 'instances'))),
-      // 0: the guest divided by the workers, rounded up to 512 MiB (one L2 table's span, any format's block)
-      rangeBytes: Math.floor(env.nonNegative('IMPORTER_FANOUT_RANGE_MIB', 0, 'MiB')) * 2 ** 20,
+      // 0: the guest divided by the workers, rounded up to 512 MiB (one L2 table's span, any format's block); else whole clusters
+      rangeBytes: Math.floor((env.nonNegative('IMPORTER_FANOUT_RANGE_MIB', 0, 'MiB') * 2 ** 20) / 65_536) * 65_536,
       pollMs: env.positive('IMPORTER_FANOUT_POLL_MS', 2000, 'milliseconds'),
     },
     fcEndpoint: env.string('IMPORTER_FC_ENDPOINT'),

@@ -74,6 +74,28 @@ describe('converter fault explorer: one qcow2 per version, truthful record and t
       expect(failures).toEqual([]);
     }, 300_000);
   }
+  // the same promises when the conversion fans out: a coordinator and four workers, each with FC's retries
+  for (const name of ['one upload', 'a redelivered event', 'a corrected upload while the first converts']) {
+    it(`fanned out: ${name}`, async () => {
+      const scenario = SCENARIOS[name]!;
+      const clean = await runConvertScenario(scenario, new Map(), true);
+      expect(clean.violations).toEqual([]);
+      expect(clean.world.callLog.some((c) => c.includes('UploadPartCopy'))).toBe(true);
+      const failures: string[] = [];
+      await exploreSchedules(
+        clean.world.calls,
+        async (faults) => {
+          const run = await runConvertScenario(scenario, faults, true);
+          explored += 1;
+          if (run.violations.length && failures.length < 5)
+            failures.push(`${scheduleName(faults)}: ${run.violations.join('; ')} [${run.world.callLog.join(', ')}]`);
+        },
+        name === 'one upload',
+      );
+      expect(failures).toEqual([]);
+    }, 600_000);
+  }
+
   it('explored at least 1,000 schedules', () => {
     console.log(`converter fault explorer: ${explored} schedules explored, all clean`);
     expect(explored).toBeGreaterThanOrEqual(1_000);

@@ -1,5 +1,7 @@
 import { convertObjectEvent, type ConvertResult } from '../../shared/conversion/convert-event';
 import { endFailedConversion } from '../../shared/conversion/final-failure';
+import type { FanOutTask } from '../../shared/conversion/fanout-task';
+import { convertRange } from '../../shared/conversion/fanout-worker';
 import type { ObjectEvent } from '../../shared/core/event';
 import { readConverterConfig } from '../../shared/runtime/config';
 import { createLogger } from '../../shared/runtime/logger';
@@ -20,6 +22,16 @@ const TIMEOUT_MS = 120_000;
 const MARGIN_MS = 5_000;
 const FC_RETRY_DELAY_MS = 10_000;
 const config = readConverterConfig({ IMPORTER_CONVERT_MARGIN_SECONDS: '5' }, process.cwd());
+/** fan-out at any size: a 1 MiB guest in four 256 KiB ranges, each a worker invocation */
+const fanOutConfig = readConverterConfig(
+  {
+    IMPORTER_CONVERT_MARGIN_SECONDS: '5',
+    IMPORTER_FANOUT_MIB: '0.0001',
+    IMPORTER_FANOUT_RANGE_MIB: '0.25',
+    IMPORTER_FANOUT_POLL_MS: '1000',
+  },
+  process.cwd(),
+);
 const layout = stateLayout(config.statePrefix);
 const silent = createLogger(() => undefined, {}, []);
 
@@ -31,11 +43,13 @@ export interface ConvertScenarioWorld {
 }
 export type ConvertScenario = (s: ConvertScenarioWorld) => void;
 
-export async function runConvertScenario(scenario: ConvertScenario, faults: Map<number, FaultKind>) {
+export async function runConvertScenario(scenario: ConvertScenario, faults: Map<number, FaultKind>, fanOut = false) {
   const clock = new VirtualClock();
   const world = new World(clock, BUCKET, faults);
   const results: ConvertResult[] = [];
   const violations: string[] = [];
+  const logged: string[] = [];
+  const log = createLogger((line) => logged.push(line), {}, []);
   let n = 0;
   const caller = (prefix: string): Caller => ({ id: `${prefix}-${++n}`, deadline: clock.now() + TIMEOUT_MS - MARGIN_MS, crashed: false });
   /** FC's run of one invocation: a crash ends at the timeout; then `after` decides what comes next */
@@ -60,19 +74,33 @@ export async function runConvertScenario(scenario: ConvertScenario, faults: Map<
       if (r === undefined && attempt < 3) clock.at(clock.now() + FC_RETRY_DELAY_MS, () => giveUp(event, attempt + 1));
     });
   };
+  /** a fan-out worker as FC runs an asynchronous invocation: a throw or a crash is retried, 3 times at most */
+  const work = (task: Omit<FanOutTask, 'region'>, attempt: number): void => {
+    const c = caller('wrk');
+    const deps = { ...depsOf(c), config: fanOutConfig };
+    fcRun(
+      c,
+      convertRange({ ...task, region: 'cn-beijing' }, deps).catch(() => undefined),
+      (r) => {
+        if (r === undefined && attempt < 3) clock.at(clock.now() + FC_RETRY_DELAY_MS, () => work(task, attempt + 1));
+      },
+    );
+  };
+  const depsOf = (c: Caller) => ({
+    config: fanOut ? fanOutConfig : config,
+    store: world.store(c, c.deadline),
+    transfer: worldTransfer(world, c, c.deadline),
+    log,
+    requestId: c.id,
+    deadline: c.deadline,
+    clock,
+    // 128 KiB source blocks and 256 KiB parts: a 1 MiB guest still takes several of each
+    sizes: { block: 128 * 1024, part: () => 256 * 1024 },
+    ...(fanOut ? { invokeWorker: async (task: Omit<FanOutTask, 'region'>) => clock.at(clock.now() + 1, () => work(task, 0)) } : {}),
+  });
   const invoke = (event: ObjectEvent, attempt: number): void => {
     const c = caller('inv');
-    const deps = {
-      config,
-      store: world.store(c, c.deadline),
-      transfer: worldTransfer(world, c, c.deadline),
-      log: silent,
-      requestId: c.id,
-      deadline: c.deadline,
-      clock,
-      // 128 KiB source blocks and 256 KiB parts: a 1 MiB guest still takes several of each
-      sizes: { block: 128 * 1024, part: () => 256 * 1024 },
-    };
+    const deps = depsOf(c);
     fcRun(c, convertObjectEvent(event, deps), (r) => {
       if (r) results.push(r);
       if (r && !(r.outcome === 'failed' && r.retryable)) return;
@@ -106,12 +134,14 @@ export async function runConvertScenario(scenario: ConvertScenario, faults: Map<
     },
   });
   if (!(await clock.run(start + 6 * 3_600_000))) violations.push('the run did not settle');
-  violations.push(...checkConversions(world, expect));
+  // a cleanup OSS refused until the deadline says so, and leaves the folder to the lifecycle rule
+  const cleanupRefused = logged.some((l) => l.includes('"event":"fanout-cleanup-failed"'));
+  violations.push(...checkConversions(world, expect, cleanupRefused));
   return { world, violations, results };
 }
 
 /** The converter's promises, on the world as the run left it. */
-export function checkConversions(world: World, expect: Map<string, Buffer | false>): string[] {
+export function checkConversions(world: World, expect: Map<string, Buffer | false>, cleanupRefused = false): string[] {
   const v: string[] = [];
   const keys = [...world.objects.keys()];
   for (const [key, guest] of expect) {
@@ -138,7 +168,18 @@ export function checkConversions(world: World, expect: Map<string, Buffer | fals
     .filter((k) => k.startsWith(`${layout.prefix}conversions/`) && k.endsWith('.json'))
     .map((k) => parseConversion(world.objects.get(k)!.body.toString('utf8')));
   const named = new Set(records.filter((r) => r?.state === 'failed').map((r) => r!.uploadId));
-  for (const [id, u] of openUploads(world)) if (!named.has(id)) v.push(`upload ${id} to ${u.key} left open and named by no failed record`);
+  for (const [id, u] of openUploads(world))
+    if (!named.has(id) && !u.key.startsWith(`${layout.prefix}fanout/`))
+      v.push(`upload ${id} to ${u.key} left open and named by no failed record`);
+  // a fan-out folder is removed after the outcome: whatever was there by then must be gone; a
+  // worker's write that lands later still (a slow call) is the lifecycle rule's (docs/deployment.md)
+  const endedAt = Math.max(0, ...records.map((r) => Date.parse(r?.history.at(-1)?.at ?? '') || 0));
+  const fanOut = `${layout.prefix}fanout/`;
+  const left = cleanupRefused ? [] : keys.filter((k) => k.startsWith(fanOut) && world.objects.get(k)!.lastModified <= endedAt);
+  if (left.length) v.push(`fan-out objects the cleanup left: ${left.join(', ')}`);
+  for (const [id, u] of openUploads(world))
+    if (!cleanupRefused && u.key.startsWith(fanOut) && u.initiated <= endedAt)
+      v.push(`a worker's upload ${id} left open after the outcome`);
   const markers = keys.filter((k) => k.startsWith(`${layout.prefix}conversions/`) && /\.g\d+$/.test(k));
   if (markers.length) v.push(`takeover markers left: ${markers.join(', ')}`);
   return v;
