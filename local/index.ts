@@ -51,6 +51,8 @@ export interface LocalStackOptions {
   asyncConcurrency?: number;
   /** each concurrent invocation of a bundle in its own instance (its own module state), as on FC */
   isolateInstances?: boolean;
+  /** each instance of a bundle a process of its own (the fan-out bench: instances on other cores) */
+  processInstances?: boolean;
   echoLogs?: boolean;
   eventKeyEncoding?: 'raw' | 'url';
   /** OSS accepts V1 signatures only from accounts and buckets created before the V4-only dates */
@@ -174,6 +176,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     retryBaseMs: options.retryBaseMs,
     asyncConcurrency: options.asyncConcurrency,
     isolateInstances: options.isolateInstances,
+    processInstances: options.processInstances,
     echoLogs: options.echoLogs,
     env: { OSS_ENDPOINT: oss.endpoint, ENS_ENDPOINT: ens.endpoint, ...functionEnv },
   });

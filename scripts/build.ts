@@ -68,9 +68,9 @@ const noBrowserDetection: Plugin = {
 };
 
 /**
- * The import function reaches FC only to hand a `.img` that is not qcow2 to the converter: the
- * FC SDKs (about 1 MiB) ship as their own file beside the bundle, loaded on that first hand-off,
- * so the import's cold start does not carry them.
+ * The import function reaches FC only to hand a `.img` that is not qcow2 to the converter, the
+ * converter only to fan a big source out: the FC SDKs (about 1 MiB) ship as their own file
+ * beside the bundle, loaded on that first invocation, so a cold start does not carry them.
  */
 const lazyFcAdapter: Plugin = {
   name: 'lazy-fc-adapter',
@@ -150,7 +150,8 @@ export async function buildFunctions(): Promise<string[]> {
       // urllib requires iconv-lite only to decode a non-UTF-8 body: ship it as its own file
       // (480 KiB) beside the bundle so the cold start does not carry it.
       await sideFile(createRequire(import.meta.url).resolve('iconv-lite'), join(out, 'iconv-lite.js'));
-      if (name === 'import-image')
+      // the import function hands a .img to the converter; the converter fans a big source out to itself
+      if (name === 'import-image' || name === 'convert-image')
         await sideFile(join(root, 'shared/adapters/fc.ts'), join(out, 'fc-invoker.js'), {
           external: ['proxy-agent'],
           plugins: [lazyIconv, noBrowserDetection],

@@ -6,6 +6,7 @@ import type { AccessKey, CredentialStore } from '../credentials';
 import type { DeployedTrigger } from './s-yaml';
 import { captureOutput, prefixed, writeOutside, type CapturedLine } from './log-capture';
 import { withInvocationEnv } from './invocation-env';
+import { startProcessInstance } from './process-instance';
 
 export type Handler = (event: Buffer, context: FcContext) => Promise<unknown>;
 
@@ -94,6 +95,12 @@ export interface FcOptions {
    * the module's state), as FC's instances are separate processes. Off: one shared copy.
    */
   isolateInstances?: boolean;
+  /**
+   * Run each instance of a bundled function as a process of its own (local/fc/process-instance.cjs),
+   * as FC does: instances then use other cores and are measured apart (the fan-out bench). Off:
+   * instances share this process.
+   */
+  processInstances?: boolean;
 }
 
 interface QueuedEvent {
@@ -175,6 +182,7 @@ export class FcStandIn {
   /** An idle instance of the function, or a new one (a fresh copy of a bundle's module state). */
   private async instanceOf(fn: LocalFunction): Promise<Handler> {
     const [file] = resolveEntry(fn);
+    if (this.options.processInstances && /\.c?js$/.test(file)) return this.processInstance(fn);
     if (!this.options.isolateInstances || !/\.c?js$/.test(file)) return this.loadHandler(fn);
     const idle = this.idle.get(fn.name)?.pop();
     if (idle) return idle;
@@ -185,8 +193,30 @@ export class FcStandIn {
     return (mod[resolveEntry(fn)[1]] ?? mod.default?.handler) as Handler;
   }
 
+  /** peak RSS of every process instance, as each last reported it */
+  readonly processPeaks = new Map<number, { function: string; peakRssBytes: number }>();
+  private readonly children = new Set<{ kill(): void }>();
+
+  /** An idle process instance, or a new one started with the function's environment (NODE_OPTIONS included, as FC's node gets it). */
+  private processInstance(fn: LocalFunction): Handler {
+    const idle = this.idle.get(fn.name)?.pop();
+    if (idle) return idle;
+    this.instancesStarted.set(fn.name, (this.instancesStarted.get(fn.name) ?? 0) + 1);
+    const [file, exportName] = resolveEntry(fn);
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '',
+      ...this.envOf(fn, { region: fn.region ?? 'cn-beijing', accountId: this.options.credentials.accountId }),
+    };
+    if (fn.env?.NODE_OPTIONS) env.NODE_OPTIONS = fn.env.NODE_OPTIONS;
+    const instance = startProcessInstance(file, exportName, env, !!this.options.echoLogs, (pid, peakRssBytes) =>
+      this.processPeaks.set(pid, { function: fn.name, peakRssBytes }),
+    );
+    this.children.add(instance);
+    return instance.handler;
+  }
+
   private release(fn: LocalFunction, handler: Handler): void {
-    if (!this.options.isolateInstances) return;
+    if (!this.options.isolateInstances && !this.options.processInstances) return;
     const list = this.idle.get(fn.name) ?? [];
     list.push(handler);
     this.idle.set(fn.name, list);
@@ -381,6 +411,7 @@ export class FcStandIn {
   }
 
   stop(): void {
+    for (const child of this.children) child.kill();
     this.stopped = true;
     clearTimeout(this.timer);
     this.queue.length = 0;

@@ -61,4 +61,20 @@ describe('the built bundle', () => {
       codeCache: process.versions.node.startsWith('20.') ? 'accepted' : 'absent',
     });
   });
+
+  it('fans a big source out from the bundled converter to itself, the FC SDKs loaded from their own file', async () => {
+    const fn = stack.fc.functions.get('ens-convert-image')!;
+    stack.fc.register({
+      ...fn,
+      env: { ...fn.env, IMPORTER_FANOUT_MIB: '1', IMPORTER_FANOUT_RANGE_MIB: '1', IMPORTER_FANOUT_POLL_MS: '50' },
+    });
+    const body = Buffer.alloc(3 << 20);
+    body.fill(9, 0, 1 << 20);
+    body.fill(7, 2 << 20, 3 << 20);
+    await ossClient(stack).put('images/ubuntu/22.04/bundled-big.raw', body);
+    await stack.settle();
+    expect(stack.convertResults().filter((r) => r.key === 'images/ubuntu/22.04/bundled-big.raw')).toMatchObject([{ outcome: 'converted' }]);
+    const workers = stack.fc.invocations.filter((i) => i.function === 'ens-convert-image' && (i.result as { range?: unknown })?.range);
+    expect(workers.map((w) => w.ok)).toEqual([true, true, true]);
+  });
 });

@@ -1,0 +1,119 @@
+// The fan-out as FC runs it: the shipped convert-image bundle, each instance a process of its
+// own (the FC stand-in's processInstances), against the local stack with bodies on disk. One
+// 4 GiB raw disk (a quarter data), converted on one instance, then fanned out to 1, 2 and 4
+// workers, in the same run: the coordinator's invocation timed from its start to its answer.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import OSS from 'ali-oss';
+import { PROJECT_ROOT, startLocalStack } from '../local/index';
+import { objectCreatedEvent } from '../shared/core/event';
+import { sYamlNodeOptions } from './child-process';
+
+const GiB = 2 ** 30;
+const CONVERTER = 'ens-convert-image';
+const BUCKET = 'bench-fanout';
+
+function makeRaw(file: string, size: number): void {
+  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', file, String(size)]);
+  const parts = 16;
+  const each = Math.floor(size / 4 / parts);
+  const commands = Array.from({ length: parts }, (_, i) => ['-c', `write -P ${0x21 + i} ${Math.floor((i * size) / parts)} ${each}`]).flat();
+  execFileSync('qemu-io', ['-f', 'raw', ...commands, file], { stdio: 'ignore' });
+}
+
+export async function convertFanOut(quick: boolean) {
+  const size = quick ? GiB : 4 * GiB;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-fanout-'));
+  const stack = await startLocalStack({
+    sYaml: false,
+    buckets: [{ name: BUCKET }],
+    dataDir: join(dir, 'oss'),
+    processInstances: true,
+    asyncConcurrency: 8,
+    echoLogs: !!process.env.BENCH_ECHO,
+  });
+  const oss = new OSS({
+    region: 'oss-cn-beijing',
+    bucket: BUCKET,
+    endpoint: stack.endpoints.oss,
+    accessKeyId: stack.credentials.accessKeyId,
+    accessKeySecret: stack.credentials.accessKeySecret,
+    authorizationV4: true,
+    timeout: 600_000,
+  } as OSS.Options);
+  try {
+    const file = join(dir, 'disk.raw');
+    makeRaw(file, size);
+    const source = 'images/ubuntu/22.04/source.raw';
+    await oss.put(source, file);
+    rmSync(file);
+    const deploy = (fanOutMiB: number, workers: number) =>
+      stack.fc.register({
+        name: CONVERTER,
+        entry: resolve(PROJECT_ROOT, 'dist/convert-image'),
+        timeoutSeconds: 3600,
+        env: {
+          OSS_ENDPOINT: stack.endpoints.oss,
+          IMPORTER_FC_ENDPOINT: stack.endpoints.fc,
+          IMPORTER_WATCHED_PREFIX: 'images/',
+          IMPORTER_FANOUT_MIB: String(fanOutMiB),
+          IMPORTER_FANOUT_WORKERS: String(workers),
+          IMPORTER_FANOUT_POLL_MS: '200',
+          NODE_OPTIONS: sYamlNodeOptions(),
+        },
+      });
+    const runs: Record<string, Record<string, number>> = {};
+    for (const [label, fanOutMiB, workers] of [
+      ['oneInstance', 0, 1],
+      ['workers1', 1, 1],
+      ['workers2', 1, 2],
+      ['workers4', 1, 4],
+    ] as const) {
+      deploy(fanOutMiB, workers);
+      // a key of its own per run (CopyObject: the same bytes, another version to convert)
+      const key = `images/ubuntu/22.04/${label}.raw`;
+      await oss.copy(key, source);
+      const o = stack.oss.peekObject(BUCKET, key)!;
+      const event = JSON.stringify(objectCreatedEvent({ region: 'cn-beijing', bucket: BUCKET, key, size: o.size, etag: o.etag }));
+      const before = stack.oss.requestLog.length;
+      stack.fc.processPeaks.clear();
+      const started = performance.now();
+      const result = (await stack.fc.invoke(CONVERTER, event)) as { results: { outcome: string }[] };
+      const seconds = (performance.now() - started) / 1000;
+      await stack.settle();
+      if (result.results[0]?.outcome !== 'converted') throw new Error(`${label}: ${JSON.stringify(result)}`);
+      const requests = stack.oss.requestLog.slice(before);
+      const peaks = [...stack.fc.processPeaks.values()].map((p) => p.peakRssBytes / 2 ** 20);
+      runs[label] = {
+        seconds: Math.round(seconds * 100) / 100,
+        guestMBps: Math.round(size / 1e6 / seconds),
+        instances: peaks.length,
+        peakRssMiBLargest: Math.round(Math.max(...peaks) * 10) / 10,
+        copyParts: requests.filter((r) => r.operation === 'UploadPartCopy').length,
+        requests: requests.length,
+        outputBytes: stack.oss.peekObject(BUCKET, key.replace(/\.raw$/, '.qcow2'))?.size ?? 0,
+      };
+    }
+    const ratio = (a: string, b: string) => Math.round((runs[b]!.seconds! / runs[a]!.seconds!) * 100) / 100;
+    return {
+      method:
+        'convert-image bundle, every FC instance a process of its own (coordinator and workers), the OSS stand-in in the parent with bodies on disk; one run each, same 4 GiB raw object (a quarter data) copied to a fresh key per run; seconds from the coordinator invocation to its answer',
+      guestBytes: size,
+      cores: (await import('node:os')).availableParallelism(),
+      ...runs,
+      speedup: {
+        workers2ToWorkers1: ratio('workers2', 'workers1'),
+        workers4ToWorkers1: ratio('workers4', 'workers1'),
+        workers1ToOneInstance: ratio('workers1', 'oneInstance'),
+      },
+    };
+  } finally {
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`)
+  console.log(JSON.stringify(await convertFanOut(process.argv.includes('--quick')), null, 2));
