@@ -11,6 +11,7 @@ import { folderWithoutCache, measureColdStarts, profileLoad, ratioAbove } from '
 import { burst } from './burst';
 import { convertFigures } from './convert';
 import { convertInFunction } from './convert-function';
+import { convertFanOut } from './convert-fanout';
 import { child, sYamlNodeOptions } from './child-process';
 import { median, round } from './stats';
 import { backfillFigures } from './backfill';
@@ -245,6 +246,8 @@ async function main(): Promise<void> {
   results.convert = await convertFigures(quick);
   // 11. The converter as FC runs it: the convert-image bundle, ranged GETs in, multipart out.
   results.convertInFunction = await convertInFunction(quick);
+  // 12. The fan-out: one instance, then 1, 2 and 4 workers (each instance a process of its own).
+  results.convertFanOut = await convertFanOut(quick);
   rmSync(dir, { recursive: true, force: true });
 
   const cs = results.coldStart as any;
@@ -324,6 +327,22 @@ async function main(): Promise<void> {
       '≥ 0.8 × the CLI on the same object through the stand-ins',
       (results.convertInFunction as any).functionToCli,
       (results.convertInFunction as any).functionToCli >= 0.8,
+    ),
+    fanOutMemory: target(
+      'peak RSS < 200 MiB in every instance (coordinator and workers)',
+      Math.max(...['workers1', 'workers2', 'workers4'].map((w) => (results.convertFanOut as any)[w].peakRssMiBLargest)),
+      ['workers1', 'workers2', 'workers4'].every((w) => (results.convertFanOut as any)[w].peakRssMiBLargest < 200),
+    ),
+    fanOutScaling: target(
+      '4 workers ≥ 2 × 1 worker on the same disk (this machine)',
+      (results.convertFanOut as any).speedup.workers4ToWorkers1,
+      (results.convertFanOut as any).speedup.workers4ToWorkers1 >= 2,
+      'the OSS stand-in serves every instance from one process on the same 2 cores: see standInCpuSeconds',
+    ),
+    fanOut100GiBProjection: target(
+      '100 GiB in ≤ 600 s with 16 workers (projected, docs/performance.md)',
+      (results.convertFanOut as any).projection100GiB16Workers.seconds,
+      (results.convertFanOut as any).projection100GiB16Workers.seconds <= 600,
     ),
     convertMemory: target('peak RSS < 200 MiB at any size (convert-image, two sizes)', convertPeak, convertPeak < 200),
     backfillRequests: target('≤ 5 requests per new object (--via local)', bf.local.requestsPerObject, bf.local.requestsPerObject <= 5),

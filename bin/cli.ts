@@ -1,16 +1,5 @@
 import { Command, CommanderError } from 'commander';
 import { redact } from '../shared/core/redact';
-import { registerBackfill } from './commands/backfill';
-import { registerImport } from './commands/import';
-import { registerInspect } from './commands/inspect';
-import { registerPlan } from './commands/plan';
-import { registerStatus } from './commands/status';
-import { registerWhy } from './commands/why';
-import { registerImages } from './commands/images';
-import { registerPrune } from './commands/prune';
-import { registerRetry } from './commands/retry';
-import { registerDoctor } from './commands/doctor';
-import { registerConvert } from './commands/convert';
 import { EXIT, UsageError, useProfile } from './settings';
 import { existsSync, readFileSync } from 'node:fs';
 import { neutraliseStdout } from './terminal-safe';
@@ -52,17 +41,28 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
-registerPlan(program);
-registerInspect(program);
-registerImport(program);
-registerBackfill(program);
-registerStatus(program);
-registerWhy(program);
-registerImages(program);
-registerPrune(program);
-registerRetry(program);
-registerDoctor(program);
-registerConvert(program);
+/**
+ * Each command's module (and the SDKs it needs) loads only when that command runs: `convert` of
+ * a local file starts without ali-oss, pop-core or the credentials chain. Help and an unknown
+ * name load them all, in this order.
+ */
+const COMMANDS: Record<string, () => Promise<(p: Command) => void>> = {
+  plan: async () => (await import('./commands/plan')).registerPlan,
+  inspect: async () => (await import('./commands/inspect')).registerInspect,
+  import: async () => (await import('./commands/import')).registerImport,
+  backfill: async () => (await import('./commands/backfill')).registerBackfill,
+  status: async () => (await import('./commands/status')).registerStatus,
+  why: async () => (await import('./commands/why')).registerWhy,
+  images: async () => (await import('./commands/images')).registerImages,
+  prune: async () => (await import('./commands/prune')).registerPrune,
+  retry: async () => (await import('./commands/retry')).registerRetry,
+  doctor: async () => (await import('./commands/doctor')).registerDoctor,
+  convert: async () => (await import('./commands/convert')).registerConvert,
+};
+const args = process.argv.slice(2);
+const named = args.find((a) => !a.startsWith('-'));
+const wanted = named && named in COMMANDS ? [named] : !named && args.includes('--version') ? [] : Object.keys(COMMANDS);
+for (const register of await Promise.all(wanted.map((n) => COMMANDS[n]!()))) register(program);
 
 program
   .command('local')

@@ -1,5 +1,4 @@
 import { open, rm, stat } from 'node:fs/promises';
-import { createObjectTransfer } from '../shared/adapters/oss-transfer';
 import { MIN_PART_BYTES, outputMeta } from '../shared/core/conversion';
 import { convertibleFormat, detectSource, openDiskSource, type SourceFormat } from '../shared/formats/registry';
 import { MultipartOutput } from '../shared/formats/multipart-output';
@@ -8,7 +7,7 @@ import { pieceBytes, Qcow2Writer, type Qcow2Layout } from '../shared/formats/qco
 import { blockCachedSource } from '../shared/formats/ranged-source';
 import { ConvertRefusal, type RandomAccess } from '../shared/formats/refusal';
 import { memberSource } from '../shared/formats/tar-index';
-import { createObjectStore, type OssTarget } from '../shared/adapters/oss';
+import type { OssTarget } from '../shared/adapters/oss';
 
 /** The importer's default limit on a disk's virtual size (importer.yaml limits.maxVirtualSizeGiB). */
 const MAX_VIRTUAL = 2048 * 2 ** 30;
@@ -144,6 +143,11 @@ export async function fileSink(path: string): Promise<QcowSink> {
 
 /** An object of OSS read with ranged GETs of its current version (If-Match: an overwrite is noticed). */
 export async function objectInput(target: OssTarget, key: string): Promise<ConvertInput> {
+  // ali-oss loads only for an OSS input or output: a local file's conversion starts without it
+  const [{ createObjectStore }, { createObjectTransfer }] = await Promise.all([
+    import('../shared/adapters/oss'),
+    import('../shared/adapters/oss-transfer'),
+  ]);
   const head = await createObjectStore(target).readHead(key, 1);
   if (!head) throw new ConvertRefusal('object-missing', `oss://${target.bucket}/${key} does not exist`);
   const transfer = createObjectTransfer(target, { deadline: Number.POSITIVE_INFINITY });
@@ -152,7 +156,8 @@ export async function objectInput(target: OssTarget, key: string): Promise<Conve
 }
 
 /** A multipart upload of the qcow2 (never over an existing object); aborted on any failure. */
-export function objectSink(target: OssTarget, key: string, input: ConvertInput): QcowSink {
+export async function objectSink(target: OssTarget, key: string, input: ConvertInput): Promise<QcowSink> {
+  const { createObjectTransfer } = await import('../shared/adapters/oss-transfer');
   const transfer = createObjectTransfer(target, { deadline: Number.POSITIVE_INFINITY });
   let out: MultipartOutput | undefined;
   const meta = input.etag ? outputMeta(input.meta ?? {}, input.name, input.etag) : {};

@@ -1,10 +1,9 @@
-import CredentialModule from '@alicloud/credentials';
 import type { Command } from 'commander';
 import type { Credentials } from '../shared/adapters/ens';
 import { DEFAULTS, loadRules, readImportConfig, stateKeysOf, type ImporterConfig } from '../shared/runtime/config';
 import { withStateAuth } from '../shared/state/state-auth';
 import type { Rules } from '../shared/core/rules';
-import { createObjectStore, type ObjectStore } from '../shared/adapters/oss';
+import type { ObjectStore } from '../shared/adapters/oss';
 
 /** Exit codes every command uses (documented in the README). */
 export const EXIT = { ok: 0, error: 1, usage: 2, refused: 3, skipped: 4, failed: 5, interrupted: 130 } as const;
@@ -69,6 +68,8 @@ export function importerConfig(o: GlobalOptions, dryRun = false): ImporterConfig
 
 /** The OSS store of a bucket, as the command's flags and the default credential chain say. */
 export async function storeFor(o: GlobalOptions, bucket: string): Promise<ObjectStore> {
+  // the SDKs load when a command first needs them: `convert` of local files never does
+  const { createObjectStore } = await import('../shared/adapters/oss');
   const store = createObjectStore({
     region: o.region,
     bucket,
@@ -81,8 +82,15 @@ export async function storeFor(o: GlobalOptions, bucket: string): Promise<Object
 
 /** `--profile`: that profile of the aliyun CLI's config; otherwise the default chain (environment, profile, instance role). */
 export async function resolveCredentials(): Promise<Credentials> {
-  // a CommonJS module compiled from TypeScript: the class is its `default` export
-  const mod = CredentialModule as unknown as { default?: typeof CredentialModule; CLIProfileCredentialsProvider: CliProvider };
+  // a CommonJS module compiled from TypeScript: the class is its `default` export, the providers
+  // named exports (on the namespace, or on its default, as the loader interops)
+  const ns = (await import('@alicloud/credentials')) as unknown as Record<string, unknown> & { default?: Record<string, unknown> };
+  const mod = {
+    CLIProfileCredentialsProvider: (ns.CLIProfileCredentialsProvider ?? ns.default?.CLIProfileCredentialsProvider) as CliProvider,
+    Credential: (typeof ns.default === 'function' ? ns.default : ns.default?.default) as new () => {
+      getCredential(): Promise<Credentials>;
+    },
+  };
   const c = profileName
     ? await mod.CLIProfileCredentialsProvider.builder()
         .withProfileName(profileName)
@@ -91,7 +99,7 @@ export async function resolveCredentials(): Promise<Credentials> {
         .catch((err: Error) => {
           throw new UsageError(`--profile ${profileName}: ${err.message}`);
         })
-    : await new ((mod.default ?? CredentialModule) as typeof CredentialModule)().getCredential();
+    : await new mod.Credential().getCredential();
   if (!c.accessKeyId || !c.accessKeySecret)
     throw new Error('no Alibaba Cloud credentials found (set ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET, --profile, or a role)');
   return { accessKeyId: c.accessKeyId, accessKeySecret: c.accessKeySecret, securityToken: c.securityToken || undefined };

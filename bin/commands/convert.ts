@@ -29,7 +29,7 @@ async function runConvert(input: string, output: string, opts: GlobalOptions): P
   const from = input.startsWith('oss://') ? await objectOf(input, opts) : undefined;
   const source: ConvertInput = from ? await objectInput(from.target, from.key) : await fileInput(input);
   const to = output.startsWith('oss://') ? await objectOf(output, opts) : undefined;
-  const sink = to ? objectSink(to.target, to.key, source) : await fileSink(output);
+  const sink = to ? await objectSink(to.target, to.key, source) : await fileSink(output);
   const totalMiB = Math.ceil(source.src.size / 2 ** 20);
   const bar =
     process.stderr.isTTY && !opts.json

@@ -19,6 +19,6 @@ process.on('message', async ({ id, payload, context }) => {
     const result = await handler(Buffer.from(payload, 'base64'), context);
     process.send({ id, ok: true, result, peakRssBytes: peak() });
   } catch (err) {
-    process.send({ id, ok: false, error: err && err.message ? err.message : String(err), peakRssBytes: peak() });
+    process.send({ id, ok: false, error: err?.message ? err.message : String(err), peakRssBytes: peak() });
   }
 });
