@@ -291,12 +291,15 @@ describe('RAM policies', () => {
     expect(statements.flatMap((s) => s.Action).sort()).toEqual([
       'fc:InvokeFunction',
       'oss:AbortMultipartUpload',
+      // a fan-out worker's data upload under the state prefix, and the listing of its folder
+      'oss:AbortMultipartUpload',
       'oss:DeleteObject',
       'oss:GetBucketVersioning',
       'oss:GetObject',
       'oss:GetObject',
       'oss:GetObjectTagging',
       'oss:ListMultipartUploads',
+      'oss:ListObjects',
       'oss:PutObject',
       'oss:PutObject',
       'oss:PutObjectTagging',
@@ -309,7 +312,12 @@ describe('RAM policies', () => {
           `acs:oss:*:*:${bucket}/${statePrefix}*`,
           // FC sends a conversion it gave up on to the on-failure function with the converter's role
           'acs:fc:cn-beijing:*:functions/ens-import-failed',
+          // a big source fans out to the converter itself
+          'acs:fc:cn-beijing:*:functions/ens-convert-image',
         ]).toContain(r);
+    // it lists only the state prefix (its fan-out folders)
+    const listing = statements.find((s) => s.Action.includes('oss:ListObjects')) as { Condition?: unknown } | undefined;
+    expect(listing?.Condition).toEqual({ StringLike: { 'oss:Prefix': [`${statePrefix}*`] } });
     expect(converter.onFailure).toBe('ens-import-failed');
     // deletes only its own state (lease markers), never an upload
     for (const s of statements)
