@@ -1,6 +1,8 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { FcContext, Handler } from './runtime';
+
+/** The runtime's handler shape (its context's logger stays here: functions do not cross IPC). */
+type InstanceHandler = (payload: Buffer, context: { logger: unknown; requestId: string }) => Promise<unknown>;
 
 /**
  * A function instance in a process of its own, as FC runs instances: the bundle loaded once in
@@ -13,7 +15,7 @@ export function startProcessInstance(
   env: Record<string, string>,
   echo: boolean,
   onPeak: (pid: number, peakRssBytes: number) => void,
-): { handler: Handler; kill(): void } {
+): { handler: InstanceHandler; kill(): void } {
   const child = fork(fileURLToPath(new URL('./process-instance.cjs', import.meta.url)), [file, exportName], {
     env,
     stdio: echo ? 'inherit' : ['ignore', 'ignore', 'ignore', 'ipc'],
@@ -30,7 +32,7 @@ export function startProcessInstance(
   child.on('exit', () => {
     for (const w of waiting.values()) w.reject(new Error('the instance exited'));
   });
-  const handler: Handler = (payload: Buffer, context: FcContext) =>
+  const handler: InstanceHandler = (payload, context) =>
     new Promise((resolve, reject) => {
       const id = ++next;
       waiting.set(id, { resolve, reject });
