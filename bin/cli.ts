@@ -44,9 +44,9 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 /**
  * Each command's module (and the SDKs it needs) loads only when that command runs: `convert` of
  * a local file starts without ali-oss, pop-core or the credentials chain. Help and an unknown
- * name load them all, in this order.
+ * name load them all (one module, as help lists them); --version loads none.
  */
-const COMMANDS: Record<string, () => Promise<(p: Command) => void>> = {
+const ONE_COMMAND: Record<string, () => Promise<(p: Command) => void>> = {
   plan: async () => (await import('./commands/plan')).registerPlan,
   inspect: async () => (await import('./commands/inspect')).registerInspect,
   import: async () => (await import('./commands/import')).registerImport,
@@ -61,8 +61,9 @@ const COMMANDS: Record<string, () => Promise<(p: Command) => void>> = {
 };
 const args = process.argv.slice(2);
 const named = args.find((a) => !a.startsWith('-'));
-const wanted = named && named in COMMANDS ? [named] : !named && args.includes('--version') ? [] : Object.keys(COMMANDS);
-for (const register of await Promise.all(wanted.map((n) => COMMANDS[n]!()))) register(program);
+if (named && named in ONE_COMMAND) (await ONE_COMMAND[named]!())(program);
+else if (named || !args.includes('--version'))
+  for (const register of Object.values((await import('./commands/all')).ALL_COMMANDS)) register(program);
 
 program
   .command('local')

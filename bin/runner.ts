@@ -61,5 +61,3 @@ export function createInProcessRunner(opts: GlobalOptions & { verbose?: boolean 
     },
   };
 }
-
-export const EXIT_FOR_OUTCOME: Record<ObjectResult['outcome'], number> = { imported: 0, duplicate: 0, skipped: 4, rejected: 3, failed: 5 };

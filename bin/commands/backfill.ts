@@ -5,7 +5,6 @@ import { matchRule, type Rules } from '../../shared/core/rules';
 import type { ObjectResult } from '../../shared/core/outcome';
 import type { Credentials } from '../../shared/adapters/ens';
 import { fcInvokerOnDemand } from '../fc-on-demand';
-import { createInProcessRunner } from '../runner';
 import { EXIT, UsageError, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 import { listImageObjects, type ObjectState } from './status';
 import type { ConvertResult } from '../../shared/conversion/convert-event';
@@ -70,6 +69,7 @@ async function runBackfill(url: string, opts: BackfillOptions): Promise<void> {
   const limit = positive(opts.limit, '--limit');
   const { bucket, key: prefix } = parseOssUrl(url);
   const credentials = await resolveCredentials();
+  const { createInProcessRunner } = await import('../runner');
   const runner = createInProcessRunner(opts, credentials, bucket);
   const all = await listImageObjects(runner.store, prefix, opts.statePrefix, ALL_WATCHED_SUFFIXES);
   const retryable = (s: ObjectState) => !!opts.retryFailed && (s.status === 'failed' || s.status === 'rejected');

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { EXIT_FOR_END, followFromCli } from '../follow';
-import { EXIT_FOR_OUTCOME, createInProcessRunner } from '../runner';
+import { EXIT_FOR_OUTCOME } from '../exit-codes';
 import { UsageError, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 
 export interface WaitOptions {
@@ -34,6 +34,7 @@ export function registerImport(program: Command): void {
   ).action(async (object: string, opts: GlobalOptions & WaitOptions & { verbose?: boolean }) => {
     const { bucket, key } = parseOssUrl(object);
     const wait = opts.wait ? waitSettings(opts) : undefined;
+    const { createInProcessRunner } = await import('../runner');
     const runner = createInProcessRunner(opts, await resolveCredentials(), bucket);
     const result = await runner.run(key);
     if (opts.json) console.log(JSON.stringify(result, wait ? undefined : null, wait ? undefined : 2));

@@ -6,7 +6,7 @@ import { fcInvokerOnDemand } from '../fc-on-demand';
 import type { ObjectStore } from '../../shared/adapters/object-store';
 import { objectCreatedEvent } from '../../shared/core/event';
 import { ALL_WATCHED_SUFFIXES, jobOfKey, type JobName } from '../../shared/lifecycle/job-of';
-import { createInProcessRunner } from '../runner';
+import type { createInProcessRunner } from '../runner';
 import { EXIT, UsageError, importerConfig, parseOssUrl, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
 import { readObjectStory } from '../story/object-story';
 import { forgetGoneImage } from './retry-force';
@@ -80,7 +80,7 @@ async function waitForAll(byBucket: Map<string, RetryLine[]>, opts: RetryOptions
   const credentials = await resolveCredentials();
   let code: number = EXIT.ok;
   for (const [bucket, lines] of byBucket) {
-    const runner = createInProcessRunner(opts, credentials, bucket);
+    const runner = (await import('../runner')).createInProcessRunner(opts, credentials, bucket);
     for (const l of lines.filter((x) => x.outcome !== 'failed' && x.outcome !== 'rejected')) {
       const how = await followFromCli(
         { store: runner.store, ens: runner.ens, key: l.key, ...wait },
@@ -112,7 +112,7 @@ async function targetsOf(urls: string[], opts: RetryOptions): Promise<Map<string
 
 async function retryIn(bucket: string, keys: string[] | { prefix: string }, opts: RetryOptions): Promise<RetryLine[]> {
   const credentials = await resolveCredentials();
-  const runner = createInProcessRunner(opts, credentials, bucket);
+  const runner = (await import('../runner')).createInProcessRunner(opts, credentials, bucket);
   const listed = Array.isArray(keys)
     ? keys
     : (await listImageObjects(runner.store, keys.prefix, opts.statePrefix, ALL_WATCHED_SUFFIXES))
