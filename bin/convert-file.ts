@@ -49,8 +49,10 @@ export async function convertDisk(
     const ova = (await detectSource(name, src)) === 'ova';
     if (ova) ({ name, src } = await onlyDisk(src));
     const format = convertibleFormat(await detectSource(name, src), name);
-    // a format of tables and grains reads in small pieces: through 4 MiB blocks (a raw disk is read in blocks already)
-    const reader = format === 'raw' || input.blocked ? src : blockCachedSource(src.size, (o, l) => src.read(o, l));
+    // VMDK's grains are small reads: through 4 MiB blocks. A raw disk is read in blocks already, and a local VHD or
+    // VHDX reads its tables once and its data in 4 MiB reads into reused buffers (formats/chunked-read.ts)
+    const direct = format === 'raw' || input.blocked || ((format === 'vhd' || format === 'vhdx') && !!src.readInto);
+    const reader = direct ? src : blockCachedSource(src.size, (o, l) => src.read(o, l));
     const source = await openDiskSource(format, reader, MAX_VIRTUAL);
     const writer = new Qcow2Writer(source.virtualSize, (chunk) => sink.write(chunk), sink.minHeadBytes);
     sink.begin(writer.headBytes);

@@ -1,4 +1,5 @@
 import { CLUSTER, type GuestPiece } from './qcow2-writer';
+import { dataReader } from './chunked-read';
 import { rangeStart, type GuestRange } from './guest-range';
 import { ConvertRefusal, type RandomAccess } from './refusal';
 
@@ -111,8 +112,10 @@ export async function* vhdClusters(src: RandomAccess, maxVirtualBytes: number, r
   if (src.size < FOOTER) throw new ConvertRefusal('vhd-footer-missing', 'the file is shorter than a VHD footer');
   const info = parseVhdFooter(await src.read(src.size - FOOTER, FOOTER), src.size, maxVirtualBytes);
   const end = Math.min(info.virtualSize, range?.to ?? info.virtualSize);
+  const data = dataReader(src);
   if (info.type === 'fixed') {
-    for (let at = rangeStart(range, CLUSTER); at < end; at += CLUSTER) yield await src.read(at, Math.min(CLUSTER, end - at));
+    const from = rangeStart(range, CLUSTER);
+    yield* data(from, end - from);
     return info;
   }
   const d = await readDynamic(src, info.dataOffset, info.virtualSize);
@@ -125,6 +128,11 @@ export async function* vhdClusters(src: RandomAccess, maxVirtualBytes: number, r
     }
     const base = sector * 512;
     const bitmap = await src.read(base, d.bitmapBytes);
+    // qemu-img and Hyper-V set whole bitmaps: such a block is the guest as it is, read in large pieces
+    if (blockBytes % 4096 === 0 && bitmap.subarray(0, blockBytes / 4096).every((b) => b === 0xff)) {
+      yield* data(base + d.bitmapBytes, blockBytes);
+      continue;
+    }
     for (let at = 0; at < blockBytes; at += CLUSTER) {
       const length = Math.min(CLUSTER, blockBytes - at);
       const bits = bitmap.subarray(at / 4096, Math.ceil((at + length) / 4096));

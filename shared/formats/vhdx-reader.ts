@@ -1,5 +1,6 @@
 import { ConvertRefusal, type RandomAccess } from './refusal';
-import { CLUSTER, type GuestPiece } from './qcow2-writer';
+import type { GuestPiece } from './qcow2-writer';
+import { dataReader } from './chunked-read';
 import { rangeStart, type GuestRange } from './guest-range';
 
 /**
@@ -152,6 +153,7 @@ async function* blocks(
     throw new ConvertRefusal('vhdx-bad-table', `the allocation table holds ${bat.length / 8} entries, ${entries} are needed`);
   const table = await src.read(bat.offset, entries * 8);
   const used = new Set<number>();
+  const data = dataReader(src);
   const end = Math.min(p.virtualSize, range?.to ?? p.virtualSize);
   for (let b = rangeStart(range, p.blockSize) / p.blockSize; b * p.blockSize < end; b++) {
     const entry = table.readBigUInt64LE((b + Math.floor(b / chunkRatio)) * 8);
@@ -167,7 +169,7 @@ async function* blocks(
       throw new ConvertRefusal('vhdx-block-outside', `block ${b} at byte ${offset} lies outside the file`);
     if (used.has(offset)) throw new ConvertRefusal('vhdx-blocks-overlap', `block ${b} shares its place with another`);
     used.add(offset);
-    for (let at = 0; at < bytes; at += CLUSTER) yield src.read(offset + at, Math.min(CLUSTER, bytes - at));
+    yield* data(offset, bytes);
   }
 }
 
