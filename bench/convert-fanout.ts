@@ -2,26 +2,17 @@
 // own (the FC stand-in's processInstances), against the local stack with bodies on disk. One
 // 4 GiB raw disk (a quarter data), converted on one instance, then fanned out to 1, 2 and 4
 // workers, in the same run: the coordinator's invocation timed from its start to its answer.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import OSS from 'ali-oss';
 import { PROJECT_ROOT, startLocalStack } from '../local/index';
 import { objectCreatedEvent } from '../shared/core/event';
 import { sYamlNodeOptions } from './child-process';
+import { benchClient, makeRaw } from './convert-function';
 
 const GiB = 2 ** 30;
 const CONVERTER = 'ens-convert-image';
 const BUCKET = 'bench-fanout';
-
-function makeRaw(file: string, size: number): void {
-  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', file, String(size)]);
-  const parts = 16;
-  const each = Math.floor(size / 4 / parts);
-  const commands = Array.from({ length: parts }, (_, i) => ['-c', `write -P ${0x21 + i} ${Math.floor((i * size) / parts)} ${each}`]).flat();
-  execFileSync('qemu-io', ['-f', 'raw', ...commands, file], { stdio: 'ignore' });
-}
 
 export async function convertFanOut(quick: boolean) {
   const size = quick ? GiB : 4 * GiB;
@@ -34,15 +25,7 @@ export async function convertFanOut(quick: boolean) {
     asyncConcurrency: 8,
     echoLogs: !!process.env.BENCH_ECHO,
   });
-  const oss = new OSS({
-    region: 'oss-cn-beijing',
-    bucket: BUCKET,
-    endpoint: stack.endpoints.oss,
-    accessKeyId: stack.credentials.accessKeyId,
-    accessKeySecret: stack.credentials.accessKeySecret,
-    authorizationV4: true,
-    timeout: 600_000,
-  } as OSS.Options);
+  const oss = benchClient(stack, BUCKET);
   try {
     const file = join(dir, 'disk.raw');
     makeRaw(file, size);

@@ -14,7 +14,8 @@ import { child, sYamlNodeOptions } from './child-process';
 
 const GiB = 2 ** 30;
 
-function makeRaw(file: string, size: number): void {
+/** A raw disk a quarter data: 16 stretches of a pattern each, zeros between (qemu-io writes them). */
+export function makeRaw(file: string, size: number): void {
   execFileSync('qemu-img', ['create', '-q', '-f', 'raw', file, String(size)]);
   const parts = 16;
   const each = Math.floor(size / 4 / parts);
@@ -32,18 +33,22 @@ async function cliConvert(stack: LocalStack, key: string): Promise<number> {
   return Math.round((performance.now() - started) / 10) / 100;
 }
 
-export async function convertInFunction(quick: boolean) {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-convert-fn-'));
-  const stack = await startLocalStack({ sYaml: false, buckets: [{ name: 'bench-convert' }], dataDir: join(dir, 'oss') });
-  const oss = new OSS({
+/** ali-oss on a stand-in bucket, with a timeout for multi-GiB uploads. */
+export const benchClient = (stack: LocalStack, bucket: string): OSS =>
+  new OSS({
     region: 'oss-cn-beijing',
-    bucket: 'bench-convert',
+    bucket,
     endpoint: stack.endpoints.oss,
     accessKeyId: stack.credentials.accessKeyId,
     accessKeySecret: stack.credentials.accessKeySecret,
     authorizationV4: true,
     timeout: 600_000,
   } as OSS.Options);
+
+export async function convertInFunction(quick: boolean) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-convert-fn-'));
+  const stack = await startLocalStack({ sYaml: false, buckets: [{ name: 'bench-convert' }], dataDir: join(dir, 'oss') });
+  const oss = benchClient(stack, 'bench-convert');
   try {
     const out: Record<string, unknown> = {};
     let cliSeconds = 0;

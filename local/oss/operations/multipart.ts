@@ -1,7 +1,7 @@
 import { readBody, requestId } from '../../http';
 import { OssError } from '../errors';
 import { requireObject, type OssAnswer, type OssRequest, type OssState } from '../request';
-import { md5Hex, multipartEtag, readRange, type Bucket, type MultipartUpload, type StoredObject } from '../store';
+import { md5Hex, multipartEtag, readRange, type Bucket, type MultipartUpload, type Segment, type StoredObject } from '../store';
 import { MIN_PART_SIZE, taggingHeader, userMeta } from '../validation';
 import { parseXml } from '../xml';
 import { forbidOverwrite } from './objects';
@@ -46,14 +46,25 @@ function partNumberOf(req: OssRequest): number {
   return partNumber;
 }
 
-export async function uploadPart(state: OssState, bucket: Bucket, req: OssRequest): Promise<OssAnswer> {
-  const upload = requireUpload(bucket, req);
-  const partNumber = partNumberOf(req);
-  const written = await state.bodies.write(req.body);
+/** A part stored under its number (one uploaded again replaces the old, whose body is released); its ETag. */
+function keepPart(
+  state: OssState,
+  upload: MultipartUpload,
+  partNumber: number,
+  written: { segment: Segment; md5: Buffer; size: number },
+): string {
   const old = upload.parts.get(partNumber);
   if (old) state.bodies.release([old.segment]);
   const etag = md5Hex(written.md5);
   upload.parts.set(partNumber, { segment: written.segment, etag, size: written.size });
+  return etag;
+}
+
+export async function uploadPart(state: OssState, bucket: Bucket, req: OssRequest): Promise<OssAnswer> {
+  const upload = requireUpload(bucket, req);
+  const partNumber = partNumberOf(req);
+  const written = await state.bodies.write(req.body);
+  const etag = keepPart(state, upload, partNumber, written);
   return {
     status: 200,
     headers: { ETag: `"${etag}"` },
@@ -92,11 +103,7 @@ export async function uploadPartCopy(state: OssState, bucket: Bucket, req: OssRe
   if (last - first + 1 > MAX_PART_BYTES)
     throw new OssError(400, 'EntityTooLarge', 'Your proposed upload exceeds the maximum allowed size.');
   await readBody(req.body);
-  const written = await state.bodies.write(readRange(src.segments, first, last));
-  const old = upload.parts.get(partNumber);
-  if (old) state.bodies.release([old.segment]);
-  const etag = md5Hex(written.md5);
-  upload.parts.set(partNumber, { segment: written.segment, etag, size: written.size });
+  const etag = keepPart(state, upload, partNumber, await state.bodies.write(readRange(src.segments, first, last)));
   return {
     status: 200,
     headers: { ETag: `"${etag}"` },
