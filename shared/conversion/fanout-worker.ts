@@ -30,12 +30,12 @@ export interface RangeResult {
  * map, so the assembler stops waiting; anything else is thrown for FC to retry.
  */
 export async function convertRange(task: FanOutTask, deps: ConvertDeps): Promise<RangeResult> {
-  const keys = fanOutKeys(stateLayout(deps.config.statePrefix).fanOutPrefix(task.bucket, task.key, task.etag));
+  const layout = stateLayout(deps.config.statePrefix);
+  const keys = fanOutKeys(layout.fanOutPrefix(task.bucket, task.key, task.etag));
   const mapKey = keys.map(task.index);
   const { index } = task;
   if (await deps.store.getText(mapKey)) return { outcome: 'duplicate', index };
   // a task redelivered after the conversion ended: its folder is gone, and nobody would remove a new one
-  const layout = stateLayout(deps.config.statePrefix);
   const record = parseConversion(await deps.store.getText(layout.conversionKey(task.bucket, task.key, task.etag)));
   if (record?.state !== 'converting') return { outcome: 'duplicate', index, reason: `the conversion is ${record?.state ?? 'not claimed'}` };
   const dataKey = keys.data(index, deps.requestId);
