@@ -9,7 +9,7 @@ import { ConvertRefusal } from '../formats/refusal';
 import { openDiskSource } from '../formats/registry';
 import { parseConversion } from '../state/conversion-record';
 import { stateLayout } from '../state/layout';
-import { ConvertTimeout } from './convert-body';
+import { CLOCK_EVERY, ConvertTimeout } from './convert-body';
 import type { ConvertDeps } from './deps';
 import type { FanOutTask } from './fanout-task';
 import { fanOutKeys, type MapRecord } from './fanout-record';
@@ -90,7 +90,7 @@ async function collectRange(pieces: AsyncIterable<GuestPiece>, c: RangeCollector
   let n = 0;
   for await (const piece of pieces) {
     await c.piece(piece);
-    if (++n % 256 === 0 && clock.now() > stopAt)
+    if (++n % CLOCK_EVERY === 0 && clock.now() > stopAt)
       throw new ConvertTimeout(
         `guest range ${c.range.from}-${c.range.to} did not convert before the function's time ran out (${c.clusters * CLUSTER} bytes)`,
       );

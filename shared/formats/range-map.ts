@@ -1,5 +1,5 @@
 import { CLUSTER } from './qcow2-layout';
-import { isZeroRun, ZERO_CLUSTER, type GuestPiece } from './qcow2-writer';
+import { emitStored, isZeroRun, type GuestPiece } from './qcow2-writer';
 
 /**
  * What a fan-out worker made of its guest range: the range, how many of its clusters hold data,
@@ -49,12 +49,16 @@ export class RangeCollector {
       this.advance(Math.ceil(p.zeros / CLUSTER));
       return;
     }
-    const i = this.advance(1);
-    const full = p.length === CLUSTER ? p : Buffer.concat([p, ZERO_CLUSTER.subarray(0, CLUSTER - p.length)]);
-    if (full.equals(ZERO_CLUSTER)) return;
-    this.bitmap[i >> 3]! |= 1 << (i & 7);
-    this.stored += 1;
-    await this.emit(full);
+    await emitStored(
+      p,
+      (stored) => {
+        const i = this.advance(1);
+        if (!stored) return;
+        this.bitmap[i >> 3]! |= 1 << (i & 7);
+        this.stored += 1;
+      },
+      this.emit,
+    );
   }
 
   private advance(n: number): number {

@@ -1,4 +1,5 @@
 import { detectFormat, formatOfKey, SIGNATURE_BYTES, type DiskFormat } from '../core/disk-format';
+import { readSpan } from './chunked-read';
 import { rangeStart, type GuestRange } from './guest-range';
 import { CLUSTER, type GuestPiece } from './qcow2-writer';
 import { rawClusters } from './raw-reader';
@@ -39,7 +40,7 @@ const READERS: Record<SourceFormat, Reader> = {
     if (virtualSize === 0 || virtualSize > maxVirtualBytes)
       throw new ConvertRefusal('raw-bad-size', `the raw disk is ${src.size} bytes: 0, or above the limit (${maxVirtualBytes})`);
     const from = rangeStart(range, CLUSTER);
-    return { virtualSize, clusters: rawClusters(blocks(src, RAW_BLOCK, from, Math.min(src.size, range?.to ?? src.size))) };
+    return { virtualSize, clusters: rawClusters(readSpan(src, from, Math.min(src.size, range?.to ?? src.size) - from)) };
   },
 };
 
@@ -72,47 +73,6 @@ export function convertibleFormat(format: DiskFormat, name: string): SourceForma
     );
   if (format === 'ova') throw new ConvertRefusal('ova-tar-invalid', `${name} is itself an OVA package: a disk was expected`);
   return format;
-}
-
-/** Raw disks are read 4 MiB at a time, 4 reads in flight (a local file's reads then use both cores). */
-const RAW_BLOCK = 64 * CLUSTER;
-const RAW_AHEAD = 4;
-
-/**
- * Sequential reads of `[from, to)`, `block` bytes at a time, the next ones read while this
- * one is used. A source that reads into a given buffer (a local file) reuses `ahead + 1`
- * buffers, so a disk of any size allocates 20 MiB: the consumer is done with a block when it
- * asks for the next, and the sinks copy what they keep.
- */
-async function* blocks(src: RandomAccess, block: number, from: number, to: number): AsyncGenerator<Buffer> {
-  // a source of its own read-ahead (ranged GETs through blocks) is asked one block ahead: more would evict its cache
-  const ahead = src.readInto ? RAW_AHEAD : 1;
-  const ring = src.readInto ? Array.from({ length: ahead + 1 }, () => Buffer.allocUnsafe(block)) : undefined;
-  let turn = 0;
-  const readAt = (at: number): Promise<Buffer> => {
-    const length = Math.min(block, to - at);
-    if (!ring || !src.readInto) return src.read(at, length);
-    const target = ring[turn++ % ring.length]!.subarray(0, length);
-    return src.readInto(target, at).then((n) => target.subarray(0, n));
-  };
-  const queue: Promise<Buffer>[] = [];
-  let nextAt = from;
-  const fill = () => {
-    while (queue.length < ahead && nextAt < to) {
-      const read = readAt(nextAt);
-      // a read that fails while another block is used surfaces at its own await, not unhandled
-      read.catch(() => undefined);
-      queue.push(read);
-      nextAt += block;
-    }
-  };
-  fill();
-  while (queue.length) {
-    const current = await queue.shift()!;
-    if (current.length === 0) return;
-    fill();
-    yield current;
-  }
 }
 
 export async function openDiskSource(

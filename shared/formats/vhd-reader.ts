@@ -1,6 +1,7 @@
-import { CLUSTER, type GuestPiece } from './qcow2-writer';
-import { dataReader } from './chunked-read';
+import { extentReads, readSpan } from './chunked-read';
 import { rangeStart, type GuestRange } from './guest-range';
+import { CLUSTER, isZeroRun, type GuestPiece } from './qcow2-writer';
+import { rawClusters } from './raw-reader';
 import { ConvertRefusal, type RandomAccess } from './refusal';
 
 /**
@@ -112,49 +113,72 @@ export async function* vhdClusters(src: RandomAccess, maxVirtualBytes: number, r
   if (src.size < FOOTER) throw new ConvertRefusal('vhd-footer-missing', 'the file is shorter than a VHD footer');
   const info = parseVhdFooter(await src.read(src.size - FOOTER, FOOTER), src.size, maxVirtualBytes);
   const end = Math.min(info.virtualSize, range?.to ?? info.virtualSize);
-  const data = dataReader(src);
   if (info.type === 'fixed') {
     const from = rangeStart(range, CLUSTER);
-    yield* data(from, end - from);
+    yield* rawClusters(readSpan(src, from, end - from));
     return info;
   }
   const d = await readDynamic(src, info.dataOffset, info.virtualSize);
-  for (let block = rangeStart(range, d.blockSize) / d.blockSize; block * d.blockSize < end; block++) {
-    const sector = d.bat.readUInt32BE(block * 4);
-    const blockBytes = Math.min(d.blockSize, end - block * d.blockSize);
-    if (sector === UNALLOCATED) {
-      yield { zeros: blockBytes };
+  const first = rangeStart(range, d.blockSize) / d.blockSize;
+  const blocks = function* () {
+    for (let block = first; block * d.blockSize < end; block++) {
+      const sector = d.bat.readUInt32BE(block * 4);
+      if (sector === UNALLOCATED) continue;
+      yield {
+        block,
+        bitmap: { offset: sector * 512, length: d.bitmapBytes },
+        data: { offset: sector * 512 + d.bitmapBytes, length: Math.min(d.blockSize, end - block * d.blockSize) },
+      };
+    }
+  };
+  // every allocated block's bitmap and data, planned so the reads run ahead across blocks
+  const reads = extentReads(
+    src,
+    (function* () {
+      for (const b of blocks()) yield* [b.bitmap, b.data];
+    })(),
+  );
+  let next = first;
+  for (const b of blocks()) {
+    if (b.block > next) yield { zeros: Math.min(end, b.block * d.blockSize) - next * d.blockSize };
+    next = b.block + 1;
+    const bitmap = await reads.whole(b.bitmap);
+    yield* blockClusters(bitmap, rawClusters(reads.chunks(b.data)));
+  }
+  if (next * d.blockSize < end) yield { zeros: end - next * d.blockSize };
+  return info;
+}
+
+/**
+ * One allocated block's clusters: a sector whose bit is clear is not in the file and reads as
+ * zeros. qemu-img and Hyper-V set whole bitmaps: data all of whose sectors are present passes on
+ * as read, a whole read at a time, no copy.
+ */
+async function* blockClusters(bitmap: Buffer, pieces: AsyncIterable<GuestPiece>): AsyncGenerator<GuestPiece> {
+  let at = 0;
+  const bitsOf = (from: number, length: number) => bitmap.subarray(from / 4096, Math.ceil((from + length) / 4096));
+  for await (const piece of pieces) {
+    const length = isZeroRun(piece) ? piece.zeros : piece.length;
+    if (isZeroRun(piece) || (length % 4096 === 0 && bitsOf(at, length).every((b) => b === 0xff))) {
+      yield piece;
+      at += length;
       continue;
     }
-    const base = sector * 512;
-    const bitmap = await src.read(base, d.bitmapBytes);
-    // qemu-img and Hyper-V set whole bitmaps: such a block is the guest as it is, read in large pieces
-    if (blockBytes % 4096 === 0 && bitmap.subarray(0, blockBytes / 4096).every((b) => b === 0xff)) {
-      yield* data(base + d.bitmapBytes, blockBytes);
-      continue;
-    }
-    for (let at = 0; at < blockBytes; at += CLUSTER) {
-      const length = Math.min(CLUSTER, blockBytes - at);
-      const bits = bitmap.subarray(at / 4096, Math.ceil((at + length) / 4096));
-      // qemu-img and Hyper-V set whole bitmaps: such a cluster is passed on as read, no copy
-      if (bits.every((b) => b === 0xff) && length % 4096 === 0) {
-        yield await src.read(base + d.bitmapBytes + at, length);
-        continue;
+    for (let c = 0; c < length; c += CLUSTER, at += CLUSTER) {
+      const cluster = piece.subarray(c, c + CLUSTER);
+      const bits = bitsOf(at, cluster.length);
+      if (bits.every((b) => b === 0xff) && cluster.length % 4096 === 0) yield cluster;
+      else if (bits.every((b) => b === 0)) yield { zeros: cluster.length };
+      else {
+        const data = Buffer.from(cluster);
+        for (let s = 0; s < data.length / 512; s++) {
+          const n = at / 512 + s;
+          if (!(bitmap[n >> 3]! & (0x80 >> (n & 7)))) data.fill(0, s * 512, (s + 1) * 512);
+        }
+        yield data;
       }
-      if (bits.every((b) => b === 0)) {
-        yield { zeros: length };
-        continue;
-      }
-      const data = Buffer.from(await src.read(base + d.bitmapBytes + at, length));
-      // a sector whose bit is clear is not in the file: it reads as zeros
-      for (let s = 0; s < data.length / 512; s++) {
-        const n = at / 512 + s;
-        if (!(bitmap[n >> 3]! & (0x80 >> (n & 7)))) data.fill(0, s * 512, (s + 1) * 512);
-      }
-      yield data;
     }
   }
-  return info;
 }
 
 /** The guest's size (from the footer), then its clusters in order. */

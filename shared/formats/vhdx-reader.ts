@@ -1,6 +1,7 @@
 import { ConvertRefusal, type RandomAccess } from './refusal';
 import type { GuestPiece } from './qcow2-writer';
-import { dataReader } from './chunked-read';
+import { extentReads, type Extent } from './chunked-read';
+import { rawClusters } from './raw-reader';
 import { rangeStart, type GuestRange } from './guest-range';
 
 /**
@@ -152,24 +153,40 @@ async function* blocks(
   if (entries * 8 > bat.length)
     throw new ConvertRefusal('vhdx-bad-table', `the allocation table holds ${bat.length / 8} entries, ${entries} are needed`);
   const table = await src.read(bat.offset, entries * 8);
-  const used = new Set<number>();
-  const data = dataReader(src);
   const end = Math.min(p.virtualSize, range?.to ?? p.virtualSize);
-  for (let b = rangeStart(range, p.blockSize) / p.blockSize; b * p.blockSize < end; b++) {
+  const first = rangeStart(range, p.blockSize) / p.blockSize;
+  const count = Math.ceil(end / p.blockSize) - first;
+  const present = (b: number): Extent | undefined => {
     const entry = table.readBigUInt64LE((b + Math.floor(b / chunkRatio)) * 8);
     const state = Number(entry & 7n);
-    const bytes = Math.min(p.blockSize, end - b * p.blockSize);
-    if (state !== 6) {
-      if (state === 7) throw new ConvertRefusal('vhdx-differencing', `block ${b} is partially present (a differencing disk)`);
-      yield { zeros: bytes };
-      continue;
+    if (state === 7) throw new ConvertRefusal('vhdx-differencing', `block ${b} is partially present (a differencing disk)`);
+    return state === 6 ? { offset: Number(entry >> 20n) * MiB, length: Math.min(p.blockSize, end - b * p.blockSize) } : undefined;
+  };
+  // every present block checked before any is read, so the reads can be planned ahead across them
+  const starts = new Float64Array(count);
+  let n = 0;
+  for (let b = first; b < first + count; b++) {
+    const block = present(b);
+    if (!block) continue;
+    if (block.offset < MiB || block.offset + p.blockSize > src.size)
+      throw new ConvertRefusal('vhdx-block-outside', `block ${b} at byte ${block.offset} lies outside the file`);
+    starts[n++] = block.offset;
+  }
+  const sorted = starts.subarray(0, n).sort();
+  for (let i = 1; i < n; i++)
+    if (sorted[i]! < sorted[i - 1]! + p.blockSize)
+      throw new ConvertRefusal('vhdx-blocks-overlap', `two blocks overlap at byte ${sorted[i]}`);
+  const plan = function* () {
+    for (let b = first; b < first + count; b++) {
+      const block = present(b);
+      if (block) yield block;
     }
-    const offset = Number(entry >> 20n) * MiB;
-    if (offset < MiB || offset + p.blockSize > src.size)
-      throw new ConvertRefusal('vhdx-block-outside', `block ${b} at byte ${offset} lies outside the file`);
-    if (used.has(offset)) throw new ConvertRefusal('vhdx-blocks-overlap', `block ${b} shares its place with another`);
-    used.add(offset);
-    yield* data(offset, bytes);
+  };
+  const reads = extentReads(src, plan());
+  for (let b = first; b < first + count; b++) {
+    const block = present(b);
+    if (block) yield* rawClusters(reads.chunks(block));
+    else yield { zeros: Math.min(p.blockSize, end - b * p.blockSize) };
   }
 }
 

@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../local/index';
 
 /**
- * A local file's data is read 4 MiB at a time into two reused buffers (shared/formats/chunked-read.ts):
+ * A local file's data is read 4 MiB at a time into five reused buffers (shared/formats/chunked-read.ts):
  * a guest of random bytes over many such reads, with holes between, must come out exactly, so a
  * buffer refilled before its clusters were taken would show as another guest.
  */

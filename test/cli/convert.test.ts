@@ -175,6 +175,28 @@ describe('hostile VHDs are refused with their own code, never a hang or an unbou
   const refused = (b: Buffer, limit = 2 ** 40) => readerVerdict(vhdReader, b, limit);
 
   it('a clean one converts', async () => expect(await refused(made())).toBe('converted'));
+  it('a sector whose bitmap bit is clear reads as zeros, through a local file’s reads and through ranged reads', async () => {
+    const b = made();
+    const block = b.readUInt32BE(batAt(b)) * 512;
+    // the first block (2 MiB, all ones in the guest): sectors 0-3 absent, 4-7 present, a 4 KiB run absent
+    b[block] = 0x0f;
+    b[block + 5] = 0;
+    // qemu-img rounds the guest up to its CHS geometry: the footer says how big it is
+    const expected = Buffer.alloc(Number(b.readBigUInt64BE(footerAt(b) + 48)));
+    expected.fill(1, 0, 4 * MiB);
+    expected.fill(0, 0, 4 * 512);
+    expected.fill(0, 5 * 4096, 6 * 4096);
+    for (const local of [true, false]) {
+      const src: RandomAccess = {
+        size: b.length,
+        read: async (o, l) => b.subarray(o, o + l),
+        readInto: local ? async (t, o) => b.copy(t, 0, o, o + t.length) : undefined,
+      };
+      const got: Buffer[] = [];
+      for await (const p of (await vhdReader(src, 2 ** 40)).clusters) got.push(Buffer.isBuffer(p) ? Buffer.from(p) : Buffer.alloc(p.zeros));
+      expect(Buffer.concat(got).equals(expected), local ? 'local' : 'ranged').toBe(true);
+    }
+  });
   it('no footer', async () => expect(await refused(Buffer.alloc(4096))).toBe('vhd-footer-missing'));
   it('a footer whose checksum is wrong', async () => {
     const b = made();
