@@ -7,7 +7,8 @@ import type { ObjectResult } from '../shared/core/outcome';
 import { processObjectEvent } from '../shared/import/pipeline';
 import { readConverterConfig } from '../shared/runtime/config';
 import { createLogger } from '../shared/runtime/logger';
-import { importerConfig, type GlobalOptions } from './settings';
+import type { GlobalOptions } from './settings';
+import { importerConfig } from './importer-settings';
 import { withStateAuth } from '../shared/state/state-auth';
 
 /**

@@ -1,9 +1,6 @@
 import type { Command } from 'commander';
 import type { Credentials } from '../shared/adapters/ens';
-import { DEFAULTS, loadRules, readImportConfig, stateKeysOf, type ImporterConfig } from '../shared/runtime/config';
-import { withStateAuth } from '../shared/state/state-auth';
-import type { Rules } from '../shared/core/rules';
-import type { ObjectStore } from '../shared/adapters/oss';
+import { DEFAULTS } from '../shared/runtime/defaults';
 
 /** Exit codes every command uses (documented in the README). */
 export const EXIT = { ok: 0, error: 1, usage: 2, refused: 3, skipped: 4, failed: 5, interrupted: 130 } as const;
@@ -48,36 +45,6 @@ let profileName: string | undefined;
 /** The command's `--profile`, set before its action runs (cli.ts). */
 export function useProfile(name: string | undefined): void {
   profileName = name;
-}
-
-export function loadRulesFile(path: string | undefined): { rules: Rules; source: string } {
-  const { rules, rulesSource } = loadRules(path, process.cwd());
-  return { rules, source: rulesSource };
-}
-
-/** The function's own settings from the environment, with the command's flags on top. */
-export function importerConfig(o: GlobalOptions, dryRun = false): ImporterConfig {
-  return {
-    ...readImportConfig({ ...process.env, IMPORTER_RULES: o.rules ?? process.env.IMPORTER_RULES }, process.cwd()),
-    ensEndpoint: o.ensEndpoint,
-    ossEndpoint: o.ossEndpoint,
-    statePrefix: o.statePrefix,
-    dryRun,
-  };
-}
-
-/** The OSS store of a bucket, as the command's flags and the default credential chain say. */
-export async function storeFor(o: GlobalOptions, bucket: string): Promise<ObjectStore> {
-  // the SDKs load when a command first needs them: `convert` of local files never does
-  const { createObjectStore } = await import('../shared/adapters/oss');
-  const store = createObjectStore({
-    region: o.region,
-    bucket,
-    endpoint: o.ossEndpoint,
-    internal: o.internal,
-    credentials: await resolveCredentials(),
-  });
-  return withStateAuth(store, { prefix: o.statePrefix, keys: stateKeysOf(process.env) });
 }
 
 /** `--profile`: that profile of the aliyun CLI's config; otherwise the default chain (environment, profile, instance role). */

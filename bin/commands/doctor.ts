@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { declaredFunctions } from '../deployment';
 import type { CheckResult, DoctorInput } from '../doctor/checks';
-import { EXIT, UsageError, loadRulesFile, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
+import { EXIT, UsageError, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
+import { loadRulesFile } from '../importer-settings';
 
 interface DoctorOptions extends GlobalOptions {
   bucket?: string;

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { listAll, type ObjectStore } from '../../shared/adapters/object-store';
 import { parseRecord, type ImportRecord } from '../../shared/state/records';
-import { EXIT, age, parseOssUrl, printTable, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
+import { EXIT, age, parseOssUrl, printTable, withGlobalOptions, type GlobalOptions } from '../settings';
+import { storeFor } from '../importer-settings';
 
 /** One image the importer made, from its import record. */
 export interface ImporterImage {

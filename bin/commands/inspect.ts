@@ -5,7 +5,8 @@ import { isManifestKey, parseManifest } from '../../shared/core/manifest';
 import { open } from 'node:fs/promises';
 import { inspectionLimits } from '../../shared/core/plan';
 import { inspectQcow2, summarizeInspection } from '../../shared/core/qcow2';
-import { EXIT, loadRulesFile, parseOssUrl, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
+import { EXIT, parseOssUrl, withGlobalOptions, type GlobalOptions } from '../settings';
+import { loadRulesFile, storeFor } from '../importer-settings';
 
 const HEADER_BYTES = DEFAULTS.headerBytes;
 

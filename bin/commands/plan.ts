@@ -5,17 +5,8 @@ import type { Rules } from '../../shared/core/rules';
 import { META_KEY } from '../../shared/core/param-fields';
 import { decodeUserMeta } from '../../shared/core/metadata';
 import { planImport } from '../../shared/core/plan';
-import {
-  EXIT,
-  UsageError,
-  importerConfig,
-  loadRulesFile,
-  parseOssUrl,
-  printTable,
-  storeFor,
-  withGlobalOptions,
-  type GlobalOptions,
-} from '../settings';
+import { EXIT, UsageError, parseOssUrl, printTable, withGlobalOptions, type GlobalOptions } from '../settings';
+import { importerConfig, loadRulesFile, storeFor } from '../importer-settings';
 import { verdictOf } from '../story/object-story';
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];

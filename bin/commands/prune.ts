@@ -3,16 +3,8 @@ import { createEnsApi } from '../../shared/adapters/ens';
 import type { ObjectStore } from '../../shared/adapters/object-store';
 import { stateLayout } from '../../shared/state/layout';
 import { encodeRecord, parseRecord, withHistory } from '../../shared/state/records';
-import {
-  EXIT,
-  UsageError,
-  parseOssUrl,
-  printTable,
-  resolveCredentials,
-  storeFor,
-  withGlobalOptions,
-  type GlobalOptions,
-} from '../settings';
+import { EXIT, UsageError, parseOssUrl, printTable, resolveCredentials, withGlobalOptions, type GlobalOptions } from '../settings';
+import { storeFor } from '../importer-settings';
 import { listImporterImages, type ImporterImage } from './images';
 import { parseDuration } from './status';
 

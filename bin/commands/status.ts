@@ -7,7 +7,8 @@ import { stateLayout } from '../../shared/state/layout';
 import { ALL_WATCHED_SUFFIXES } from '../../shared/lifecycle/job-of';
 import { parseRecord } from '../../shared/state/records';
 import { declaredFunctions } from '../deployment';
-import { EXIT, UsageError, age, parseOssUrl, printTable, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
+import { EXIT, UsageError, age, parseOssUrl, printTable, withGlobalOptions, type GlobalOptions } from '../settings';
+import { storeFor } from '../importer-settings';
 
 export interface ObjectState {
   key: string;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { describeCode } from '../../shared/core/codes';
-import { EXIT, importerConfig, parseOssUrl, printTable, storeFor, withGlobalOptions, type GlobalOptions } from '../settings';
+import { EXIT, parseOssUrl, printTable, withGlobalOptions, type GlobalOptions } from '../settings';
+import { importerConfig, storeFor } from '../importer-settings';
 import { stateLayout } from '../../shared/state/layout';
 import { readKeyHistory, type KeyVersion } from '../story/key-history';
 import { readObjectStory, slsQueryFor, type ObjectStory } from '../story/object-story';
