@@ -3,8 +3,9 @@ import { CLUSTER, isZeroRun, ZERO_CLUSTER, type GuestPiece } from './qcow2-write
 /**
  * A raw disk: its bytes are the guest's, in order, regrouped into whole 64 KiB clusters (the
  * last may be short): a read that starts on a cluster boundary passes on whole, only a cluster
- * split between two reads is copied. Runs of zeros a reader already knows pass on as runs wherever they cover whole
- * clusters; their ragged edges are filled from the one shared zero buffer.
+ * split between two reads is copied. Runs of zeros a reader already knows pass on as runs
+ * wherever they cover whole clusters; their ragged edges are filled from the one shared zero
+ * buffer.
  */
 export async function* rawClusters(source: AsyncIterable<GuestPiece> | Iterable<GuestPiece>): AsyncGenerator<GuestPiece> {
   let pending: Buffer[] = [];
