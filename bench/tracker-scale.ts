@@ -51,6 +51,8 @@ export function seedPending(stack: LocalStack, pending: number, others: number, 
       ],
     };
     stack.oss.seedObject(stack.bucket, claimKey, Buffer.from(JSON.stringify(record)));
+    // the key's history lists the version, as the import wrote it before its work
+    stack.oss.seedObject(stack.bucket, layout.keyVersionKey(stack.bucket, key, 'import', claimKey), Buffer.alloc(0));
     // the index entry is written right after ImportImage answers: its time is the image's
     stack.oss.seedObject(stack.bucket, layout.pendingKey(claimKey, imageId), Buffer.alloc(0), 0, {}, { lastModified: new Date(created) });
     stack.oss.setObjectTags(stack.bucket, key, { 'ens:image-id': imageId, 'ens:status': 'importing' });

@@ -106,7 +106,7 @@ export interface LocalStack {
   /** A state body as the functions would write it under `key`: signed with the stack's state key (if any). */
   signedState(key: string, body: string): string;
   /** The keys under a part of the state prefix (`claims/`, `pending/`, …), takeover markers left out. */
-  stateKeys(sub: 'claims' | 'pending' | 'waiting' | 'conversions' | 'notices', bucket?: string): string[];
+  stateKeys(sub: 'claims' | 'pending' | 'waiting' | 'conversions' | 'notices' | 'images' | 'keys', bucket?: string): string[];
   /** The environment `ens-importer` needs to work against this stack (keys and endpoints). */
   operatorEnv(): Record<string, string>;
   /** What the RAM API says the functions' role holds (doctor reads it); binds no key. */

@@ -45,6 +45,8 @@ export interface StoredImage {
   deleted?: boolean;
   /** an instance runs from it: DeleteImage refuses */
   inUse?: boolean;
+  /** a larger image takes longer: every stage of its schedule starts this much later */
+  slowerByMs?: number;
 }
 
 export function newImageId(): string {
@@ -53,7 +55,7 @@ export function newImageId(): string {
 }
 
 export function statusAt(image: StoredImage, now: number, schedule: ImageSchedule): ImageStatus {
-  const age = now - image.createdAt;
+  const age = now - image.createdAt - (image.slowerByMs ?? 0);
   if (image.failure && now >= image.failure.atMs) return image.failure.status;
   if (age >= schedule.availableAfterMs) return 'Available';
   if (age >= schedule.uploadingAfterMs) return 'Uploading';

@@ -131,6 +131,13 @@ export class EnsStandIn extends StandInServer {
     image.deleted = true;
   }
 
+  /** The image takes `ms` longer to make than the schedule says (ENS's import time follows the image's size). */
+  slowImage(imageId: string, ms: number): void {
+    const image = this.images.get(imageId);
+    if (!image) throw new Error(`no image ${imageId}`);
+    image.slowerByMs = ms;
+  }
+
   /** An instance now runs from the image (or no longer does): ENS refuses to delete an image in use. */
   useImage(imageId: string, inUse = true): void {
     const image = this.images.get(imageId);

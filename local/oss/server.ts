@@ -49,6 +49,8 @@ export interface OssRequestLogEntry {
   operation: string;
   bucket?: string;
   key?: string;
+  /** a listing's prefix */
+  prefix?: string;
   status: number;
   bytesSent: number;
   ms: number;
@@ -342,6 +344,7 @@ export class OssStandIn extends StandInServer implements OssState {
           operation: request.operation,
           bucket: request.bucketName,
           key: request.key || undefined,
+          prefix: request.operation.startsWith('ListObjects') ? (request.query.get('prefix') ?? '') : undefined,
           status: res.statusCode,
           bytesSent,
           ms: Date.now() - started,

@@ -1,7 +1,7 @@
 import { writeImporterTags } from '../lifecycle/object-tags';
 import { tagIfCurrent as tagVersion, type VersionTagging } from '../lifecycle/version-tags';
 import { encodeRecord, parseRecord, withHistory, type ImportRecord } from '../state/records';
-import { supersedeEarlier } from './supersede';
+import { supersedeByCurrent, supersedeEarlier } from './supersede';
 import type { PendingImport, TrackRun } from './types';
 
 /**
@@ -19,12 +19,17 @@ export async function applyChange(
   const { store, log } = deps;
   const record = await recordFollowing(p, run);
   if (!record) return false;
+  if (state === 'available') run.keyHistory.noteAvailable(record.bucket, record.key);
   // a run that stopped before its index entries went: the record holds it; the tags (idempotent)
   // and the entry are what may be left
   if (record.state === state && record.imageId === p.imageId) {
     const tagged = await tagIfCurrent(record, p.imageId, state, error, run);
-    if (state === 'available' && tagged === 'written') await supersedeEarlier(record, p.recordKey, run);
-    await keepRechecking(p, state, error, run);
+    if (!(await supersedeFor(record, p, state, tagged, run))) await keepRechecking(p, state, error, run);
+    run.removePending(p.pendingKey);
+    return false;
+  }
+  // superseded before the run that made it available could remove its entry: nothing left to do
+  if (record.state === 'superseded' && record.imageId === p.imageId) {
     run.removePending(p.pendingKey);
     return false;
   }
@@ -39,14 +44,29 @@ export async function applyChange(
   };
   await retry(() => store.putText(p.recordKey, encodeRecord(updated)));
   const tagged = await tagIfCurrent(record, p.imageId, state, error, run);
-  // the version the object holds is available: the key's earlier versions are superseded
-  if (state === 'available' && tagged === 'written') await supersedeEarlier(updated, p.recordKey, run);
+  const superseded = await supersedeFor(updated, p, state, tagged, run);
   for (const disk of record.disks ?? [])
     await retry(() => writeImporterTags(store, log, { key: disk, ifUnowned: true }, state, { imageId: p.imageId, error }));
-  await keepRechecking(p, state, error, run);
+  if (!superseded) await keepRechecking(p, state, error, run);
   run.removePending(p.pendingKey);
   await sayChange(p, record, { state, error, ensStatus, tagged }, run);
   return true;
+}
+
+/**
+ * An available version the object holds supersedes the key's earlier versions; one the object
+ * no longer holds is itself superseded if the version it holds is available (true: it was).
+ */
+async function supersedeFor(
+  record: ImportRecord,
+  p: PendingImport,
+  state: 'available' | 'failed',
+  tagged: VersionTagging,
+  run: TrackRun,
+): Promise<boolean> {
+  if (state !== 'available') return false;
+  if (tagged === 'written' && run.keyHistory.mayHaveEarlier(record.bucket, record.key)) await supersedeEarlier(record, p.recordKey, run);
+  return tagged === 'newer-version' && (await supersedeByCurrent(record, p.recordKey, run));
 }
 
 /** The import record this pending entry follows; an entry without one leaves the index. */
@@ -86,8 +106,11 @@ async function sayChange(
  * pending index to the images index, which the tracker keeps re-checking (recheck.ts).
  */
 async function keepRechecking(p: PendingImport, state: 'available' | 'failed', error: string | undefined, run: TrackRun): Promise<void> {
-  if (state === 'available' || error === 'import-timeout')
-    await run.retry(() => run.deps.store.putText(run.layout.imageKey(p.recordKey, p.imageId), ''));
+  if (state === 'available' || error === 'import-timeout') {
+    const entry = run.layout.imageKey(p.recordKey, p.imageId);
+    await run.retry(() => run.deps.store.putText(entry, ''));
+    run.indexedThisRun.add(entry);
+  }
 }
 
 /** The tags only while the object still holds this version (the door's rule): a newer upload has its own. */

@@ -1,6 +1,7 @@
 import { tagIfCurrent, type VersionTagging } from '../lifecycle/version-tags';
 import { encodeRecheck, encodeRecord, parseRecheck, parseRecord, withHistory, type ImportRecord } from '../state/records';
 import type { AccountListing } from './account-listing';
+import { supersedeByCurrent, supersedeEarlier } from './supersede';
 import { FAILED } from './ens-status';
 import type { TrackRun } from './types';
 
@@ -44,7 +45,7 @@ export async function recheckImages(run: TrackRun, listing: AccountListing): Pro
     if (clock.now() >= deps.runDeadline || (!listing.listedAll && !listing.statuses.has(e.imageId)))
       return saveCursor(run, cursor, before, false);
     summary.rechecked += 1;
-    await recheckOne(run, e, await statusOf(run, listing, e.imageId));
+    if (!run.indexedThisRun.has(e.key)) await recheckOne(run, e, await statusOf(run, listing, e.imageId));
     before = e.key;
   }
   // the end of the index: the next run starts a new pass
@@ -96,9 +97,13 @@ async function recheckOne(run: TrackRun, e: { imageId: string; claimKey: string;
     return;
   }
   const note = verdict.to === 'deleted' ? 'ENS no longer has the image' : `ENS status ${verdict.ensStatus}, seen late`;
-  const tagged = await moveImageState(deps, e.claimKey, record, { ...verdict, note }, clock.now(), retry);
-  // a deleted or finally failed image is re-checked no more
-  if (verdict.to !== 'available') await retry(() => deps.store.delete(e.key));
+  const { tagged, updated } = await moveImageState(deps, e.claimKey, record, { ...verdict, note }, clock.now(), retry);
+  // finished late: it supersedes the key's earlier versions if the object holds it, else it is
+  // superseded if the version the object holds is available
+  if (verdict.to === 'available' && tagged === 'written') await supersedeEarlier(updated, e.claimKey, run);
+  const superseded = verdict.to === 'available' && tagged === 'newer-version' && (await supersedeByCurrent(updated, e.claimKey, run));
+  // a deleted, finally failed or superseded image is re-checked no more
+  if (verdict.to !== 'available' || superseded) await retry(() => deps.store.delete(e.key));
   run.summary.changed += 1;
   deps.log.info({
     event: 'image-rechecked',
@@ -133,7 +138,7 @@ export async function moveImageState(
   change: { to: 'deleted' | 'available' | 'failed'; error?: string; note: string },
   now: number,
   retry: <T>(call: () => Promise<T>) => Promise<T> = (call) => call(),
-): Promise<VersionTagging> {
+): Promise<{ tagged: VersionTagging; updated: ImportRecord }> {
   const { errorCode: _e, ...rest } = record;
   const updated: ImportRecord = {
     ...rest,
@@ -142,5 +147,6 @@ export async function moveImageState(
     history: withHistory(record, change.to, new Date(now).toISOString(), change.note),
   };
   await retry(() => deps.store.putText(claimKey, encodeRecord(updated)));
-  return tagIfCurrent(deps.store, deps.log, record, change.to, { imageId: record.imageId, error: change.error }, retry);
+  const tagged = await tagIfCurrent(deps.store, deps.log, record, change.to, { imageId: record.imageId, error: change.error }, retry);
+  return { tagged, updated };
 }

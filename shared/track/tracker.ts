@@ -7,6 +7,7 @@ import { stateLayout } from '../state/layout';
 import { applyChange } from './apply-change';
 import { classifyImport, describeStatuses } from './ens-status';
 import { followDeletions } from './deletions';
+import { KeyHistoryScan } from './key-history-scan';
 import { recheckImages } from './recheck';
 import { acquireTrackerLock, releaseTrackerLock } from './tracker-lock';
 import type { PendingImport, TrackerDeps, TrackRun, TrackSummary } from './types';
@@ -73,7 +74,7 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
 function newRun(deps: TrackerDeps, clock: Clock): TrackRun {
   const removals: string[] = [];
   const policy = { deadline: deps.runDeadline, now: clock.now, sleep: clock.sleep, random: clock.random, baseMs: 200, maxMs: 5000 };
-  const run: TrackRun = {
+  const run: Omit<TrackRun, 'keyHistory'> & Partial<Pick<TrackRun, 'keyHistory'>> = {
     deps,
     clock,
     layout: stateLayout(deps.settings.statePrefix),
@@ -88,6 +89,7 @@ function newRun(deps: TrackerDeps, clock: Clock): TrackRun {
     },
     retry: (fn) => retryTransient((_a, msLeft) => fn(msLeft), isTransient, policy).then((r) => r.value),
     removePending: (key) => void removals.push(key),
+    indexedThisRun: new Set(),
     // through the lock's store: its calls may use the margin after the run's deadline, so what
     // a run applied leaves the index even when the run stops at its deadline
     flushRemovals: async () => {
@@ -98,7 +100,8 @@ function newRun(deps: TrackerDeps, clock: Clock): TrackRun {
       }
     },
   };
-  return run;
+  run.keyHistory = new KeyHistoryScan(run as TrackRun);
+  return run as TrackRun;
 }
 
 /**
@@ -158,6 +161,8 @@ async function followPage(pending: PendingImport[], run: TrackRun, listing: Acco
     if (verdict.state !== 'importing')
       changes.push({ p, state: verdict.state, error: verdict.state === 'failed' ? verdict.error : undefined, known });
   }
+  // the key history read once, when cheaper than a listing per available change
+  await run.keyHistory.prepare(changes.filter((c) => c.state === 'available').length);
   // each change touches its own record, object and index entry: a few at once, until the deadline
   let next = 0;
   const worker = async (): Promise<void> => {

@@ -2,6 +2,7 @@ import type { PreviousPolicy } from '../core/rules';
 import type { Notify } from '../runtime/notifier';
 import type { EnsApi } from '../adapters/ens';
 import type { ObjectStore } from '../adapters/object-store';
+import type { KeyHistoryScan } from './key-history-scan';
 import type { Clock } from '../core/clock';
 import type { Logger } from '../runtime/logger';
 import type { StateLayout } from '../state/layout';
@@ -73,4 +74,8 @@ export interface TrackRun {
   removePending: (key: string) => void;
   /** remove what is queued, 1,000 keys a request */
   flushRemovals: () => Promise<void>;
+  /** images-index entries this run wrote: the re-check passes them (the run's listing just said them) */
+  readonly indexedThisRun: Set<string>;
+  /** which keys have earlier versions, from one listing of the key history a run */
+  keyHistory: KeyHistoryScan;
 }

@@ -125,6 +125,19 @@ export const SCENARIOS: Record<string, Scenario> = {
     s.expect.set(key, true);
     s.olderGone.add(key);
   },
+  'the first upload finishes in ENS after the corrected one, and is superseded then (previous: delete-after-available)': (s) => {
+    const key = 'images/ubuntu/22.04/slow-first.qcow2';
+    s.previous = 'delete-after-available';
+    const start = s.world.clock.now();
+    // the first file is the larger: ENS makes its image in 90 minutes, the corrected one's in 10
+    s.world.importMinutesOf = (i) => (i.created < start + 20 * MIN ? 90 : 10);
+    const first = s.upload(key, image('first'), 0);
+    s.deliver({ key, upload: first }, 1);
+    const second = s.upload(key, image('second'), 30 * MIN);
+    s.deliver({ key, upload: second }, 30 * MIN + 1);
+    s.expect.set(key, true);
+    s.olderGone.add(key);
+  },
   'two keys that derive one name (names: unique)': (s) => {
     const a = 'images/team-a/ubuntu/22.04/shared.qcow2';
     const b = 'images/team-b/ubuntu/22.04/shared.qcow2';

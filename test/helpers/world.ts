@@ -53,6 +53,8 @@ export class World {
   /** asynchronous invocations of the converter that FC accepted (a `.img` handed over) */
   readonly handOffs: { key: string; etag?: string }[] = [];
   importMinutes = 10;
+  /** how long ENS takes to make one image, when a scenario makes some slower (a larger file) */
+  importMinutesOf?: (image: WorldImage) => number;
   /** an account-wide listing (no ImageId, no ImageName) leaves these out: pages shifting between calls */
   hiddenFromListing = new Set<string>();
   /** image names whose import ENS fails (Pack_failed) */
@@ -97,7 +99,7 @@ export class World {
   }
 
   statusOf(image: WorldImage): string {
-    if (this.clock.now() - image.visibleFrom < this.importMinutes * 60_000) return 'Creating';
+    if (this.clock.now() - image.visibleFrom < (this.importMinutesOf?.(image) ?? this.importMinutes) * 60_000) return 'Creating';
     return image.fails ? 'Pack_failed' : 'Available';
   }
 

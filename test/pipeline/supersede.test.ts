@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -115,6 +116,132 @@ describe('a newer version supersedes the older image', () => {
     );
     await track();
     expect(recordOf(key, first)).toMatchObject({ imageDeletion: { state: 'deleted', attempts: 2 } });
+  });
+
+  it('an older version whose image ENS finishes after the newer one is superseded when it finishes, and its image deleted by rule', async () => {
+    const oss = await start('delete-after-available');
+    const key = 'images/ubuntu/22.04/slow-first.qcow2';
+    await oss.put(key, v(1));
+    await stack.settle();
+    const first = importResults(stack).find((r) => r.key === key)!.imageId as string;
+    stack.ens.slowImage(first, 3 * 3_600_000); // the first upload was the larger image
+    await oss.put(key, v(2));
+    await stack.settle();
+    const second = importResults(stack)
+      .filter((r) => r.key === key)
+      .at(-1)!.imageId as string;
+    stack.ens.clock.advance(3_600_000);
+    await track(); // the second is available; the first still being made
+    expect(recordOf(key, second)).toMatchObject({ state: 'available' });
+    expect(recordOf(key, first)).toMatchObject({ state: 'importing' });
+    stack.ens.clock.advance(3 * 3_600_000);
+    await track();
+    expect(recordOf(key, first)).toMatchObject({ state: 'superseded', supersededBy: { imageId: second } });
+    await track(); // the deletion queue is followed on the run after it was filled
+    expect(stack.ens.callsOf('DeleteImage').map((c) => c.params.ImageId)).toEqual([first]);
+    expect(recordOf(key, second)).toMatchObject({ state: 'available' });
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'available', 'ens:image-id': second });
+  });
+
+  it('an older version timed out, then finished by ENS after the newer one was available, is superseded at the re-check', async () => {
+    const oss = await start();
+    const fn = stack.fc.functions.get('ens-track-imports')!;
+    stack.fc.register({ ...fn, env: { ...fn.env, IMPORTER_IMPORT_TIMEOUT_HOURS: String(1 / 3600) } });
+    const key = 'images/ubuntu/22.04/late-first.qcow2';
+    await oss.put(key, v(1));
+    await stack.settle();
+    const first = importResults(stack).find((r) => r.key === key)!.imageId as string;
+    stack.ens.slowImage(first, 3 * 3_600_000);
+    await new Promise((r) => setTimeout(r, 1_100)); // past the (one-second) deadline
+    await track();
+    expect(recordOf(key, first)).toMatchObject({ state: 'failed', errorCode: 'import-timeout' });
+    await oss.put(key, v(2));
+    await stack.settle();
+    const second = importResults(stack)
+      .filter((r) => r.key === key)
+      .at(-1)!.imageId as string;
+    stack.ens.clock.advance(3_600_000);
+    await track();
+    expect(recordOf(key, second)).toMatchObject({ state: 'available' });
+    stack.ens.clock.advance(3 * 3_600_000); // ENS finishes the first after all
+    await track();
+    expect(recordOf(key, first)).toMatchObject({ state: 'superseded', supersededBy: { imageId: second } });
+    expect(stack.stateKeys('images').filter((k) => k.endsWith(first))).toEqual([]);
+    expect((await oss.getObjectTagging(key)).tag).toEqual({ 'ens:status': 'available', 'ens:image-id': second });
+  });
+
+  it('a newer version that timed out, then finished by ENS, supersedes the earlier one at the re-check', async () => {
+    const oss = await start();
+    const key = 'images/ubuntu/22.04/late-second.qcow2';
+    await oss.put(key, v(1));
+    await stack.settle();
+    const first = importResults(stack).find((r) => r.key === key)!.imageId as string;
+    stack.ens.clock.advance(3_600_000);
+    await track();
+    const fn = stack.fc.functions.get('ens-track-imports')!;
+    stack.fc.register({ ...fn, env: { ...fn.env, IMPORTER_IMPORT_TIMEOUT_HOURS: String(1 / 3600) } });
+    await oss.put(key, v(2));
+    await stack.settle();
+    const second = importResults(stack)
+      .filter((r) => r.key === key)
+      .at(-1)!.imageId as string;
+    await new Promise((r) => setTimeout(r, 1_100)); // past the (one-second) deadline, still Creating
+    await track();
+    expect(recordOf(key, second)).toMatchObject({ state: 'failed', errorCode: 'import-timeout' });
+    expect(recordOf(key, first)).toMatchObject({ state: 'available' });
+    stack.ens.clock.advance(3_600_000); // ENS finishes it after all
+    await track();
+    expect(recordOf(key, second)).toMatchObject({ state: 'available' });
+    expect(recordOf(key, first)).toMatchObject({ state: 'superseded', supersededBy: { imageId: second } });
+  });
+
+  it('a run with many imports finishing reads the key history once, and still supersedes the key that has an earlier version', async () => {
+    const oss = await start();
+    const key = 'images/ubuntu/22.04/among-many.qcow2';
+    const others = (round: number) => Array.from({ length: 6 }, (_, i) => `images/ubuntu/22.04/other-${round}-${i}.qcow2`);
+    for (const k of [key, ...others(1)]) await oss.put(k, v(1));
+    await stack.settle();
+    stack.ens.clock.advance(3_600_000);
+    await track();
+    const first = importResults(stack).find((r) => r.key === key)!.imageId as string;
+    for (const k of [key, ...others(2)]) await oss.put(k, v(2));
+    await stack.settle();
+    const second = importResults(stack)
+      .filter((r) => r.key === key)
+      .at(-1)!.imageId as string;
+    stack.ens.clock.advance(3_600_000);
+    const before = stack.oss.requestLog.length;
+    await track();
+    const historyListings = stack.oss.requestLog.slice(before).filter((q) => q.prefix?.includes('/keys/') || q.prefix?.startsWith('keys/'));
+    expect(recordOf(key, first)).toMatchObject({ state: 'superseded', supersededBy: { imageId: second } });
+    // one listing of the whole history, then one of the one key that has two versions (not seven)
+    expect(historyListings.map((q) => (q.prefix!.endsWith('keys/') ? 'all' : 'one key'))).toEqual(['all', 'one key']);
+  });
+
+  it('in an account whose key history is large, a run with few imports finishing reads one page of it, not all', async () => {
+    const oss = await start();
+    // 20,000 versions of other keys in the history: 20 pages, against 3 per-key listings
+    for (let i = 0; i < 20_000; i++)
+      stack.oss.seedObject(
+        stack.bucket,
+        `.ens-importer/keys/${createHash('sha256').update(`k${i}`).digest('hex').slice(0, 40)}/import~x.json`,
+        Buffer.alloc(0),
+      );
+    const key = 'images/ubuntu/22.04/in-a-big-account.qcow2';
+    await oss.put(key, v(1));
+    await stack.settle();
+    stack.ens.clock.advance(3_600_000);
+    await track();
+    const first = importResults(stack).find((r) => r.key === key)!.imageId as string;
+    for (const k of [key, 'images/ubuntu/22.04/big-1.qcow2', 'images/ubuntu/22.04/big-2.qcow2']) await oss.put(k, v(2));
+    await stack.settle();
+    stack.ens.clock.advance(3_600_000);
+    const before = stack.oss.requestLog.length;
+    await track();
+    const listings = stack.oss.requestLog.slice(before).filter((q) => q.prefix?.startsWith('.ens-importer/keys/'));
+    expect(listings.filter((q) => q.prefix === '.ens-importer/keys/')).toHaveLength(1);
+    expect(listings.length).toBeLessThanOrEqual(4);
+    expect(recordOf(key, first)).toMatchObject({ state: 'superseded' });
   });
 
   it('an old version uploaded again adopts its kept image instead of importing it twice', async () => {
