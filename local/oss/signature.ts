@@ -181,11 +181,23 @@ export function signatureV4(
 ): string {
   const scope = `${auth.date}/${auth.region}/${auth.product}/aliyun_v4_request`;
   const stringToSign = ['OSS4-HMAC-SHA256', timestamp, scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
+  return createHmac('sha256', signingKey(secret, auth)).update(stringToSign).digest('hex');
+}
+
+/**
+ * The V4 signing key depends only on the secret, the day, the region and the product, so the
+ * last one is kept (as a real service would): four HMACs fewer per request, the same answer.
+ */
+let lastSigningKey: { id: string; key: Buffer } | undefined;
+function signingKey(secret: string, auth: Extract<ParsedAuthorization, { version: 4 }>): Buffer {
+  const id = [secret, auth.date, auth.region, auth.product].join('\n');
+  if (lastSigningKey?.id === id) return lastSigningKey.key;
   let key: Buffer = createHmac('sha256', `aliyun_v4${secret}`).update(auth.date).digest();
   key = createHmac('sha256', key).update(auth.region).digest();
   key = createHmac('sha256', key).update(auth.product).digest();
   key = createHmac('sha256', key).update('aliyun_v4_request').digest();
-  return createHmac('sha256', key).update(stringToSign).digest('hex');
+  lastSigningKey = { id, key };
+  return key;
 }
 
 const equal = (a: string, b: string): boolean => {
