@@ -1,4 +1,5 @@
-import type { TrackRun } from './types';
+import type { ObjectStore } from '../adapters/object-store';
+import type { StateLayout } from '../state/layout';
 
 /**
  * Which keys have more than one version, from one listing of the whole key history (`keys/`)
@@ -19,6 +20,15 @@ import type { TrackRun } from './types';
  */
 const PAGE = 1000;
 
+/** What the scan needs of a tracker run (its store, layout, retry policy and deadline). */
+export interface ScanContext {
+  store: ObjectStore;
+  layout: StateLayout;
+  retry: <T>(fn: (msLeft: number) => Promise<T>) => Promise<T>;
+  now: () => number;
+  deadline: number;
+}
+
 export class KeyHistoryScan {
   /** key folders with two or more entries, among those read */
   private readonly several = new Set<string>();
@@ -28,7 +38,7 @@ export class KeyHistoryScan {
   /** per key folder, the versions recorded available in this run */
   private readonly availableThisRun = new Map<string, number>();
 
-  constructor(private readonly run: TrackRun) {}
+  constructor(private readonly run: ScanContext) {}
 
   /** Before a page's changes: `available` of them may each need the per-key listing. */
   prepare(available: number): Promise<void> {
@@ -52,14 +62,14 @@ export class KeyHistoryScan {
   }
 
   private async scan(available: number): Promise<void> {
-    const { deps, layout, retry, clock } = this.run;
+    const { store, layout, retry, now, deadline } = this.run;
     const prefix = `${layout.prefix}keys/`;
     let token: string | undefined;
     let folder = '';
     let count = 0;
     let pages = 0;
     do {
-      const page = await retry(() => deps.store.listPage(prefix, token, PAGE));
+      const page = await retry(() => store.listPage(prefix, token, PAGE));
       pages += 1;
       for (const o of page.objects) {
         const f = o.key.slice(0, o.key.lastIndexOf('/') + 1);
@@ -70,7 +80,7 @@ export class KeyHistoryScan {
       // the last folder read may go on in the next page
       this.readBelow = token ? folder : '\uffff';
       if (token && pages === 1 && estimatedPages(prefix, folder) - 1 > available) return;
-    } while (token && pages < available && clock.now() < deps.runDeadline);
+    } while (token && pages < available && now() < deadline);
   }
 }
 

@@ -100,7 +100,13 @@ function newRun(deps: TrackerDeps, clock: Clock): TrackRun {
       }
     },
   };
-  run.keyHistory = new KeyHistoryScan(run as TrackRun);
+  run.keyHistory = new KeyHistoryScan({
+    store: deps.store,
+    layout: run.layout,
+    retry: run.retry,
+    now: () => clock.now(),
+    deadline: deps.runDeadline,
+  });
   return run as TrackRun;
 }
 

@@ -35,6 +35,15 @@ const recordOf = (key: string, imageId: string) =>
     .find((r) => r.key === key && r.imageId === imageId);
 const v = (n: number) => Buffer.concat([fixture('v3.qcow2'), Buffer.from(`version ${n}`)]);
 
+/** Version n of the key uploaded and imported: its ImageId. */
+async function uploaded(oss: any, key: string, n: number): Promise<string> {
+  await oss.put(key, v(n));
+  await stack.settle();
+  return importResults(stack)
+    .filter((r) => r.key === key)
+    .at(-1)!.imageId as string;
+}
+
 async function twoVersions(oss: any, key: string): Promise<[string, string]> {
   await oss.put(key, v(1));
   await stack.settle();
@@ -85,9 +94,7 @@ describe('a newer version supersedes the older image', () => {
   it('records a refused deletion (the image is in use) and tries again on a later run, with back-off', async () => {
     const oss = await start('delete-after-available');
     const key = 'images/ubuntu/22.04/in-use.qcow2';
-    await oss.put(key, v(1));
-    await stack.settle();
-    const first = importResults(stack).find((r) => r.key === key)!.imageId as string;
+    const first = await uploaded(oss, key, 1);
     stack.ens.clock.advance(3_600_000);
     await track();
     stack.ens.useImage(first); // an instance runs from it
@@ -121,15 +128,9 @@ describe('a newer version supersedes the older image', () => {
   it('an older version whose image ENS finishes after the newer one is superseded when it finishes, and its image deleted by rule', async () => {
     const oss = await start('delete-after-available');
     const key = 'images/ubuntu/22.04/slow-first.qcow2';
-    await oss.put(key, v(1));
-    await stack.settle();
-    const first = importResults(stack).find((r) => r.key === key)!.imageId as string;
+    const first = await uploaded(oss, key, 1);
     stack.ens.slowImage(first, 3 * 3_600_000); // the first upload was the larger image
-    await oss.put(key, v(2));
-    await stack.settle();
-    const second = importResults(stack)
-      .filter((r) => r.key === key)
-      .at(-1)!.imageId as string;
+    const second = await uploaded(oss, key, 2);
     stack.ens.clock.advance(3_600_000);
     await track(); // the second is available; the first still being made
     expect(recordOf(key, second)).toMatchObject({ state: 'available' });
@@ -148,18 +149,12 @@ describe('a newer version supersedes the older image', () => {
     const fn = stack.fc.functions.get('ens-track-imports')!;
     stack.fc.register({ ...fn, env: { ...fn.env, IMPORTER_IMPORT_TIMEOUT_HOURS: String(1 / 3600) } });
     const key = 'images/ubuntu/22.04/late-first.qcow2';
-    await oss.put(key, v(1));
-    await stack.settle();
-    const first = importResults(stack).find((r) => r.key === key)!.imageId as string;
+    const first = await uploaded(oss, key, 1);
     stack.ens.slowImage(first, 3 * 3_600_000);
     await new Promise((r) => setTimeout(r, 1_100)); // past the (one-second) deadline
     await track();
     expect(recordOf(key, first)).toMatchObject({ state: 'failed', errorCode: 'import-timeout' });
-    await oss.put(key, v(2));
-    await stack.settle();
-    const second = importResults(stack)
-      .filter((r) => r.key === key)
-      .at(-1)!.imageId as string;
+    const second = await uploaded(oss, key, 2);
     stack.ens.clock.advance(3_600_000);
     await track();
     expect(recordOf(key, second)).toMatchObject({ state: 'available' });
@@ -173,18 +168,12 @@ describe('a newer version supersedes the older image', () => {
   it('a newer version that timed out, then finished by ENS, supersedes the earlier one at the re-check', async () => {
     const oss = await start();
     const key = 'images/ubuntu/22.04/late-second.qcow2';
-    await oss.put(key, v(1));
-    await stack.settle();
-    const first = importResults(stack).find((r) => r.key === key)!.imageId as string;
+    const first = await uploaded(oss, key, 1);
     stack.ens.clock.advance(3_600_000);
     await track();
     const fn = stack.fc.functions.get('ens-track-imports')!;
     stack.fc.register({ ...fn, env: { ...fn.env, IMPORTER_IMPORT_TIMEOUT_HOURS: String(1 / 3600) } });
-    await oss.put(key, v(2));
-    await stack.settle();
-    const second = importResults(stack)
-      .filter((r) => r.key === key)
-      .at(-1)!.imageId as string;
+    const second = await uploaded(oss, key, 2);
     await new Promise((r) => setTimeout(r, 1_100)); // past the (one-second) deadline, still Creating
     await track();
     expect(recordOf(key, second)).toMatchObject({ state: 'failed', errorCode: 'import-timeout' });
