@@ -74,10 +74,12 @@ export async function trackImports(deps: TrackerDeps): Promise<TrackSummary> {
 function newRun(deps: TrackerDeps, clock: Clock): TrackRun {
   const removals: string[] = [];
   const policy = { deadline: deps.runDeadline, now: clock.now, sleep: clock.sleep, random: clock.random, baseMs: 200, maxMs: 5000 };
-  const run: Omit<TrackRun, 'keyHistory'> & Partial<Pick<TrackRun, 'keyHistory'>> = {
+  const layout = stateLayout(deps.settings.statePrefix);
+  const retry: TrackRun['retry'] = (fn) => retryTransient((_a, msLeft) => fn(msLeft), isTransient, policy).then((r) => r.value);
+  return {
     deps,
     clock,
-    layout: stateLayout(deps.settings.statePrefix),
+    layout,
     summary: {
       event: 'track-summary',
       pending: 0,
@@ -87,7 +89,7 @@ function newRun(deps: TrackerDeps, clock: Clock): TrackRun {
       complete: false,
       errors: 0,
     },
-    retry: (fn) => retryTransient((_a, msLeft) => fn(msLeft), isTransient, policy).then((r) => r.value),
+    retry,
     removePending: (key) => void removals.push(key),
     indexedThisRun: new Set(),
     // through the lock's store: its calls may use the margin after the run's deadline, so what
@@ -99,15 +101,8 @@ function newRun(deps: TrackerDeps, clock: Clock): TrackRun {
         await store.deleteMany(batch);
       }
     },
+    keyHistory: new KeyHistoryScan({ store: deps.store, layout, retry, now: () => clock.now(), deadline: deps.runDeadline }),
   };
-  run.keyHistory = new KeyHistoryScan({
-    store: deps.store,
-    layout: run.layout,
-    retry: run.retry,
-    now: () => clock.now(),
-    deadline: deps.runDeadline,
-  });
-  return run as TrackRun;
 }
 
 /**
