@@ -6,15 +6,8 @@ const OSS = require('ali-oss');
 
 const [count, concurrency, prefix] = process.argv.slice(2);
 const n = Number(count);
-const client = new OSS({
-  region: 'oss-cn-beijing',
-  bucket: process.env.IMPORTER_BUCKET,
-  endpoint: process.env.OSS_ENDPOINT,
-  authorizationV4: true,
-  accessKeyId: process.env.BENCH_AK,
-  accessKeySecret: process.env.BENCH_SK,
-  timeout: 30_000,
-});
+// the product's own options for the client (ossClientOptions), handed over by the bench
+const client = new OSS(JSON.parse(process.env.BENCH_OSS_OPTIONS));
 
 async function oneImport(i) {
   const record = `${prefix}records/${i}.json`;

@@ -5,6 +5,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { PROJECT_ROOT, startLocalStack, type LocalStack } from '../local/index';
+import { ossClientOptions } from '../shared/adapters/oss-client';
 import { DEFAULTS } from '../shared/runtime/defaults';
 import { stateLayout } from '../shared/state/layout';
 
@@ -180,10 +181,9 @@ export async function sdkFloor(imports: number, env: Record<string, string> = {}
     const ossBefore = stack.oss.requestLog.length;
     const standInCpu = process.cpuUsage();
     const child = await pinnedChild([resolve(PROJECT_ROOT, 'bench/sdk-floor.cjs'), String(imports), String(concurrency), prefix], {
-      BENCH_AK: stack.credentials.accessKeyId,
-      BENCH_SK: stack.credentials.accessKeySecret,
-      OSS_ENDPOINT: stack.endpoints.oss,
-      IMPORTER_BUCKET: stack.bucket,
+      BENCH_OSS_OPTIONS: JSON.stringify(
+        ossClientOptions({ region: stack.region, bucket: stack.bucket, endpoint: stack.endpoints.oss, credentials: stack.credentials }),
+      ),
       ...env,
     });
     const out = JSON.parse(child.stdout.trim()) as { ms: number; cpuMs: number };
